@@ -1,0 +1,84 @@
+package tgsync
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Policy holds the safety rules of one binding. The zero value is not
+// useful; start from DefaultPolicy.
+type Policy struct {
+	// AfterMisses is how many consecutive successful observations must miss
+	// an owned target before it may be deregistered (rule 2).
+	AfterMisses int
+	// AfterDuration is how long the target must have been missing (rule 2).
+	AfterDuration time.Duration
+	// MaxFraction bounds the removals of one run to this share of the
+	// registered targets, at least one (rule 4).
+	MaxFraction float64
+	// Shared means the binding owns only the targets it registered itself;
+	// otherwise it owns its whole target group (rule 3).
+	Shared bool
+	// AllowedPrefixes are the ranges an address must fall in to be
+	// registered (rule 6).
+	AllowedPrefixes []netip.Prefix
+}
+
+// DefaultAllowedPrefixes are the private ranges: RFC 1918, RFC 6598 shared
+// address space and IPv6 unique local addresses.
+var DefaultAllowedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
+// DefaultPolicy returns the defaults DESIGN.md sets: 3 misses and 3 minutes,
+// 50% per run, a dedicated target group, private ranges only.
+func DefaultPolicy() Policy {
+	return Policy{
+		AfterMisses:     3,
+		AfterDuration:   3 * time.Minute,
+		MaxFraction:     0.5,
+		AllowedPrefixes: append([]netip.Prefix(nil), DefaultAllowedPrefixes...),
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (p Policy) Validate() error {
+	switch {
+	case p.AfterMisses < 1:
+		return fmt.Errorf("afterMisses must be at least 1, got %d", p.AfterMisses)
+	case p.AfterDuration < 0:
+		return fmt.Errorf("afterDuration must not be negative, got %s", p.AfterDuration)
+	case p.MaxFraction <= 0 || p.MaxFraction > 1:
+		return fmt.Errorf("maxFraction must be in (0, 1], got %g", p.MaxFraction)
+	case len(p.AllowedPrefixes) == 0:
+		return fmt.Errorf("allowedCidrs must hold at least one range")
+	}
+	return nil
+}
+
+// Allows reports whether addr may be registered, and the range that allowed
+// it.
+func (p Policy) Allows(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, pre := range p.AllowedPrefixes {
+		if pre.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// removalBudget is rule 4: at most MaxFraction of the registered targets,
+// but at least one, so that a group of one can still move.
+func (p Policy) removalBudget(registered int) int {
+	n := int(p.MaxFraction * float64(registered))
+	if n < 1 {
+		n = 1
+	}
+	return n
+}

@@ -1,0 +1,475 @@
+package tgsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Source is where a binding learns the addresses it should hold.
+type Source interface {
+	// Resolve makes one observation. An error means the source failed and
+	// nothing may be removed because of it.
+	Resolve(ctx context.Context) (Answer, error)
+	// String names the source in reasons and logs.
+	String() string
+}
+
+// TargetGroups is the part of the elbv2 API a reconcile needs.
+type TargetGroups interface {
+	// Describe returns the members of a target group with their health.
+	Describe(ctx context.Context, arn string) ([]ObservedTarget, error)
+	// Register registers targets in order, in batches. It returns how many
+	// leading targets were registered and whether AvailabilityZone "all"
+	// had to be used (rule 7).
+	Register(ctx context.Context, arn string, targets []Target, azAll bool) (done int, usedAZAll bool, err error)
+	// Deregister deregisters targets in order, in batches, and returns how
+	// many leading ones were deregistered.
+	Deregister(ctx context.Context, arn string, changes []Change) (done int, err error)
+}
+
+// Store keeps State between runs. The revision is opaque: a store returns
+// it from Load and expects it back in Save, which fails with ErrConflict
+// when another writer saved in between. An empty revision means no state
+// was stored yet.
+type Store interface {
+	Load(ctx context.Context) (s *State, revision string, err error)
+	Save(ctx context.Context, s *State, revision string) (newRevision string, err error)
+}
+
+// Binding ties one source to one target group on one or more ports.
+type Binding struct {
+	Name           string
+	Source         Source
+	TargetGroupARN string
+	Ports          []uint16
+	Policy         Policy
+	// AZAll registers every target with AvailabilityZone "all" from the
+	// start, for sources known to be outside the group's VPC.
+	AZAll bool
+}
+
+// Reconciler runs the bindings: observe, plan, apply, remember.
+type Reconciler struct {
+	Bindings []Binding
+	Groups   TargetGroups
+	Store    Store
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// DryRun plans without changing the target groups or the state.
+	DryRun bool
+	// Concurrency bounds the target groups worked on at once; 0 means 4.
+	Concurrency int
+	// DeadlineMargin is how long before the context's deadline the
+	// reconciler stops starting AWS work, to leave time to save state.
+	// 0 means 3s.
+	DeadlineMargin time.Duration
+	// SaveAttempts bounds the reload-and-replan loop on ErrConflict; 0
+	// means 3.
+	SaveAttempts int
+}
+
+// BindingResult is what happened to one binding in a run.
+type BindingResult struct {
+	Binding        string
+	Source         string
+	TargetGroupARN string
+	// Answer is the source's answer when SourceErr is nil.
+	Answer    Answer
+	SourceErr error
+	// Observed is the target group as described at the start of the run.
+	Observed []ObservedTarget
+	Plan     Changes
+	// Registered and Deregistered are the changes that were applied.
+	Registered   []Change
+	Deregistered []Change
+	// Err is the binding's failure: source, describe or apply.
+	Err error
+	// Unfinished is set when the deadline stopped the binding.
+	Unfinished bool
+	Duration   time.Duration
+}
+
+// Failed reports whether the binding counts as failed for exit codes.
+func (r BindingResult) Failed() bool { return r.Err != nil || r.Unfinished }
+
+// RunResult is what a run did.
+type RunResult struct {
+	Started  time.Time
+	Duration time.Duration
+	Bindings []BindingResult
+	// StateWritten is set when the run saved a changed state.
+	StateWritten bool
+	// Conflicts counts the saves another writer beat.
+	Conflicts int
+	// State is the state after the run (what was saved, or would be).
+	State *State
+}
+
+// Failed lists the bindings that failed or did not finish.
+func (r RunResult) Failed() []string {
+	var names []string
+	for _, b := range r.Bindings {
+		if b.Failed() {
+			names = append(names, b.Binding)
+		}
+	}
+	return names
+}
+
+// ErrUnknownBinding is returned when Run is asked for a binding that is not
+// configured.
+var ErrUnknownBinding = errors.New("unknown binding")
+
+// Run reconciles the named bindings, or all of them when only is empty. It
+// returns an error only when the run as a whole could not proceed (state
+// could not be loaded or saved); per-binding failures are in the result.
+func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error) {
+	now := r.now()
+	res := RunResult{Started: now}
+	bindings, err := r.selectBindings(only)
+	if err != nil {
+		return res, err
+	}
+	attempts := r.SaveAttempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	// applied carries what earlier attempts changed, so that a replan after
+	// a conflict still reports it and still owns what it registered.
+	applied := map[string]*BindingResult{}
+	for attempt := 1; ; attempt++ {
+		loaded, rev, err := r.Store.Load(ctx)
+		if err != nil {
+			return res, fmt.Errorf("load state: %w", err)
+		}
+		next := loaded.Clone()
+		for name, prev := range applied {
+			st := next.Binding(name)
+			if !r.binding(name).Policy.Shared {
+				continue
+			}
+			for _, c := range prev.Registered {
+				if st.Owned == nil {
+					st.Owned = map[Target]time.Time{}
+				}
+				if _, ok := st.Owned[c.Target]; !ok {
+					st.Owned[c.Target] = now
+				}
+			}
+		}
+		res.Bindings = r.runAll(ctx, bindings, next)
+		for i := range res.Bindings {
+			b := &res.Bindings[i]
+			if prev := applied[b.Binding]; prev != nil {
+				b.Registered = append(prev.Registered, b.Registered...)
+				b.Deregistered = append(prev.Deregistered, b.Deregistered...)
+			}
+			applied[b.Binding] = b
+		}
+		res.State = next
+		res.Duration = r.now().Sub(now)
+		if r.DryRun || next.Equal(loaded) {
+			return res, nil
+		}
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, err = r.Store.Save(saveCtx, next, rev)
+		cancel()
+		switch {
+		case err == nil:
+			res.StateWritten = true
+			res.Duration = r.now().Sub(now)
+			return res, nil
+		case errors.Is(err, ErrConflict) && attempt < attempts:
+			res.Conflicts++
+			continue
+		default:
+			if errors.Is(err, ErrConflict) {
+				res.Conflicts++
+			}
+			return res, fmt.Errorf("save state: %w", err)
+		}
+	}
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) binding(name string) Binding {
+	for _, b := range r.Bindings {
+		if b.Name == name {
+			return b
+		}
+	}
+	return Binding{}
+}
+
+func (r *Reconciler) selectBindings(only []string) ([]Binding, error) {
+	if len(only) == 0 {
+		return r.Bindings, nil
+	}
+	var out []Binding
+	for _, name := range only {
+		b := r.binding(name)
+		if b.Name == "" {
+			return nil, fmt.Errorf("%w %q", ErrUnknownBinding, name)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// runAll works on target groups concurrently; the bindings of one group run
+// in turn on one observation, so that each group is described once.
+func (r *Reconciler) runAll(ctx context.Context, bindings []Binding, st *State) []BindingResult {
+	var groups [][]int
+	index := map[string]int{}
+	for i, b := range bindings {
+		g, ok := index[b.TargetGroupARN]
+		if !ok {
+			g = len(groups)
+			index[b.TargetGroupARN] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	workers := r.Concurrency
+	if workers <= 0 {
+		workers = 4
+	}
+	results := make([]BindingResult, len(bindings))
+	states := make([]BindingState, len(bindings))
+	for i, b := range bindings {
+		states[i] = st.Binding(b.Name).Clone()
+	}
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(g []int) {
+			defer func() { <-sem; wg.Done() }()
+			var observed []ObservedTarget
+			var describeErr error
+			described := false
+			for _, i := range g {
+				results[i], states[i] = r.runBinding(ctx, bindings[i], states[i], &observed, &described, &describeErr)
+			}
+		}(g)
+	}
+	wg.Wait()
+	for i, b := range bindings {
+		s := states[i]
+		st.Bindings[b.Name] = &s
+	}
+	return results
+}
+
+// lowOnTime reports whether the deadline is too close to start AWS work.
+func (r *Reconciler) lowOnTime(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx.Err() != nil
+	}
+	margin := r.DeadlineMargin
+	if margin <= 0 {
+		margin = 3 * time.Second
+	}
+	return time.Until(deadline) < margin
+}
+
+func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState, observed *[]ObservedTarget, described *bool, describeErr *error) (BindingResult, BindingState) {
+	start := r.now()
+	res := BindingResult{Binding: b.Name, Source: b.Source.String(), TargetGroupARN: b.TargetGroupARN}
+	defer func() { res.Duration = r.now().Sub(start) }()
+	unfinished := func(stage string) (BindingResult, BindingState) {
+		res.Unfinished = true
+		res.Err = fmt.Errorf("binding %s: deadline near, stopped before %s", b.Name, stage)
+		return res, st
+	}
+	fail := func(err error) (BindingResult, BindingState) {
+		res.Err = err
+		st.LastError = err.Error()
+		return res, st
+	}
+
+	if r.lowOnTime(ctx) {
+		return unfinished("resolving " + b.Source.String())
+	}
+	answer, err := b.Source.Resolve(ctx)
+	now := r.now()
+	if err != nil {
+		res.SourceErr = err
+		res.Plan = Plan(Desired{Source: b.Source.String(), Err: err, Ports: b.Ports}, nil, st, b.Policy, now)
+		st = r.remember(st, res.Plan, nil, nil, now)
+		return fail(fmt.Errorf("binding %s: source %s: %w", b.Name, b.Source, err))
+	}
+	res.Answer = answer
+
+	if !*described {
+		if r.lowOnTime(ctx) {
+			return unfinished("describing " + b.TargetGroupARN)
+		}
+		*observed, *describeErr = r.Groups.Describe(ctx, b.TargetGroupARN)
+		*described = true
+	}
+	if *describeErr != nil {
+		return fail(fmt.Errorf("binding %s: %w", b.Name, *describeErr))
+	}
+	res.Observed = slices.Clone(*observed)
+	st = recordAnswer(st, b.Source.String(), answer, now)
+
+	res.Plan = Plan(Desired{Source: b.Source.String(), Answer: answer, Ports: b.Ports}, res.Observed, st, b.Policy, now)
+	if r.DryRun {
+		return res, r.remember(st, res.Plan, nil, nil, now)
+	}
+
+	var applyErr error
+	if len(res.Plan.Register) > 0 {
+		if r.lowOnTime(ctx) {
+			res.Unfinished = true
+			applyErr = fmt.Errorf("deadline near, stopped before registering %d targets", len(res.Plan.Register))
+		} else {
+			targets := make([]Target, len(res.Plan.Register))
+			for i, c := range res.Plan.Register {
+				targets[i] = c.Target
+			}
+			done, usedAll, err := r.Groups.Register(ctx, b.TargetGroupARN, targets, b.AZAll || st.AZAll)
+			res.Registered = res.Plan.Register[:done]
+			if usedAll {
+				st.AZAll = true
+			}
+			applyErr = err
+		}
+	}
+	if applyErr == nil && len(res.Plan.Deregister) > 0 {
+		if r.lowOnTime(ctx) {
+			res.Unfinished = true
+			applyErr = fmt.Errorf("deadline near, stopped before deregistering %d targets", len(res.Plan.Deregister))
+		} else {
+			done, err := r.Groups.Deregister(ctx, b.TargetGroupARN, res.Plan.Deregister)
+			res.Deregistered = res.Plan.Deregister[:done]
+			applyErr = err
+		}
+	}
+	*observed = applyToObservation(*observed, res.Registered, res.Deregistered)
+	st = r.remember(st, res.Plan, res.Registered, res.Deregistered, now)
+	if applyErr != nil {
+		return fail(fmt.Errorf("binding %s: %w", b.Name, applyErr))
+	}
+	st.LastError = ""
+	return res, st
+}
+
+// remember folds a plan and what of it was applied into the binding state:
+// misses, ownership and history.
+func (r *Reconciler) remember(st BindingState, plan Changes, registered, deregistered []Change, now time.Time) BindingState {
+	next := plan.Next
+	// Keep what Plan does not manage from the current state.
+	next.AZAll, next.Answer, next.LastError = st.AZAll, st.Answer, st.LastError
+	next.History, next.Refusing = st.History, st.Refusing
+	if next.Owned != nil {
+		// A registration that failed is not owned; a deregistration that
+		// failed still is.
+		for _, c := range plan.Register {
+			if !containsTarget(registered, c.Target) {
+				if _, before := st.Owned[c.Target]; !before {
+					delete(next.Owned, c.Target)
+				}
+			}
+		}
+	}
+	for _, c := range plan.Deregister {
+		if !containsTarget(deregistered, c.Target) {
+			m := st.Misses[c.Target]
+			m.Count++
+			if m.Since.IsZero() {
+				m.Since = now
+			}
+			next.Misses[c.Target] = m
+			if at, ok := st.Owned[c.Target]; ok && next.Owned != nil {
+				next.Owned[c.Target] = at
+			}
+		}
+	}
+	var events []Event
+	for _, c := range registered {
+		events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
+	}
+	for _, c := range deregistered {
+		events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
+	}
+	refusing := make([]string, 0, len(plan.Refused))
+	for _, f := range plan.Refused {
+		key := string(f.Action) + " " + f.Target.String() + " " + f.Rule
+		refusing = append(refusing, key)
+		if !slices.Contains(st.Refusing, key) {
+			ev := Event{Time: now, Action: f.Action, Refused: true, Rule: f.Rule, Reason: f.Reason}
+			if f.Target.IP.IsValid() {
+				ev.Target = f.Target.String()
+			}
+			events = append(events, ev)
+		}
+	}
+	slices.Sort(refusing)
+	next.Refusing = slices.Compact(refusing)
+	if len(next.Refusing) == 0 {
+		next.Refusing = nil
+	}
+	next.record(events...)
+	return next
+}
+
+func recordAnswer(st BindingState, source string, a Answer, now time.Time) BindingState {
+	addrs := uniqueAddrs(a.Addrs)
+	if st.Answer != nil && slices.Equal(st.Answer.Addrs, addrs) {
+		return st
+	}
+	st.Answer = &SourceAnswer{Addrs: addrs, TTL: Duration(a.TTL), At: now}
+	return st
+}
+
+// applyToObservation updates an observation with applied changes, for the
+// next binding on the same group: registered targets show as initial,
+// deregistered ones as draining.
+func applyToObservation(obs []ObservedTarget, registered, deregistered []Change) []ObservedTarget {
+	if len(registered) == 0 && len(deregistered) == 0 {
+		return obs
+	}
+	out := slices.Clone(obs)
+	for _, c := range deregistered {
+		for i := range out {
+			if out[i].Target == c.Target {
+				out[i].State, out[i].Reason = HealthDraining, "Target.DeregistrationInProgress"
+			}
+		}
+	}
+	for _, c := range registered {
+		found := false
+		for i := range out {
+			if out[i].Target == c.Target {
+				out[i].State, out[i].Reason, found = HealthInitial, "Elb.RegistrationInProgress", true
+			}
+		}
+		if !found {
+			out = append(out, ObservedTarget{Target: c.Target, State: HealthInitial, Reason: "Elb.RegistrationInProgress"})
+		}
+	}
+	return out
+}
+
+func containsTarget(cs []Change, t Target) bool {
+	for _, c := range cs {
+		if c.Target == t {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,186 @@
+package tgsync
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// StateVersion is the schema version of State. Stores refuse state written
+// by a newer tgsync rather than silently dropping what they do not know.
+const StateVersion = 1
+
+// HistoryLimit bounds the events kept per binding, so that state stays small
+// enough for a status page served from a state store.
+const HistoryLimit = 50
+
+// ErrConflict is returned by Store.Save when another writer saved first.
+// The caller reloads, plans again and retries.
+var ErrConflict = errors.New("state changed since it was loaded")
+
+// State is everything tgsync remembers between runs.
+type State struct {
+	Version  int                      `json:"version"`
+	Bindings map[string]*BindingState `json:"bindings,omitempty"`
+}
+
+// NewState returns an empty state of the current version.
+func NewState() *State {
+	return &State{Version: StateVersion, Bindings: map[string]*BindingState{}}
+}
+
+// Binding returns the state of the named binding, creating it if needed.
+func (s *State) Binding(name string) *BindingState {
+	if s.Bindings == nil {
+		s.Bindings = map[string]*BindingState{}
+	}
+	b := s.Bindings[name]
+	if b == nil {
+		b = &BindingState{}
+		s.Bindings[name] = b
+	}
+	return b
+}
+
+// Clone returns a deep copy, so that a plan can be discarded.
+func (s *State) Clone() *State {
+	c := &State{Version: s.Version, Bindings: make(map[string]*BindingState, len(s.Bindings))}
+	for k, v := range s.Bindings {
+		b := v.Clone()
+		c.Bindings[k] = &b
+	}
+	return c
+}
+
+// Equal reports whether two states would be stored identically; a run
+// writes state only when it changed.
+func (s *State) Equal(o *State) bool {
+	a, errA := json.Marshal(s)
+	b, errB := json.Marshal(o)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
+}
+
+// DecodeState reads a stored state and checks its version.
+func DecodeState(data []byte) (*State, error) {
+	s := NewState()
+	if err := json.Unmarshal(data, s); err != nil {
+		return nil, fmt.Errorf("decode state: %w", err)
+	}
+	switch {
+	case s.Version == 0:
+		return nil, fmt.Errorf("decode state: no version field; is this a tgsync state file?")
+	case s.Version > StateVersion:
+		return nil, fmt.Errorf("decode state: version %d was written by a newer tgsync (this one reads up to %d); upgrade tgsync", s.Version, StateVersion)
+	}
+	if s.Bindings == nil {
+		s.Bindings = map[string]*BindingState{}
+	}
+	return s, nil
+}
+
+// EncodeState writes state in its stored form.
+func EncodeState(s *State) ([]byte, error) {
+	if s.Version == 0 {
+		s.Version = StateVersion
+	}
+	return json.MarshalIndent(s, "", "  ")
+}
+
+// BindingState is what one binding remembers.
+type BindingState struct {
+	// Owned lists the targets a shared binding registered itself, with the
+	// time it registered them. A dedicated binding owns its whole group and
+	// leaves this empty.
+	Owned map[Target]time.Time `json:"owned,omitempty"`
+	// Misses counts, per owned target, the consecutive successful
+	// observations that did not contain it.
+	Misses map[Target]Miss `json:"misses,omitempty"`
+	// AZAll records that the group needs AvailabilityZone "all" (rule 7).
+	AZAll bool `json:"azAll,omitempty"`
+	// Answer is the last successful source answer; it changes only when the
+	// set of addresses does.
+	Answer *SourceAnswer `json:"answer,omitempty"`
+	// LastError is the last failure of the binding, cleared by a clean run.
+	LastError string `json:"lastError,omitempty"`
+	// Refusing holds the refusals of the last run, so that a refusal that
+	// repeats every run enters the history once.
+	Refusing []string `json:"refusing,omitempty"`
+	// History holds the last HistoryLimit changes and refusals.
+	History []Event `json:"history,omitempty"`
+}
+
+// Miss is the record of an owned target absent from the source.
+type Miss struct {
+	Count int       `json:"count"`
+	Since time.Time `json:"since"`
+}
+
+// SourceAnswer is a stored source answer.
+type SourceAnswer struct {
+	Addrs []netip.Addr `json:"addrs"`
+	TTL   Duration     `json:"ttl"`
+	At    time.Time    `json:"at"`
+}
+
+// Event is one entry of a binding's history.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Action  Action    `json:"action"`
+	Target  string    `json:"target,omitempty"`
+	Refused bool      `json:"refused,omitempty"`
+	Rule    string    `json:"rule,omitempty"`
+	Reason  string    `json:"reason"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// Clone returns a deep copy.
+func (b BindingState) Clone() BindingState {
+	c := b
+	if b.Owned != nil {
+		c.Owned = make(map[Target]time.Time, len(b.Owned))
+		for k, v := range b.Owned {
+			c.Owned[k] = v
+		}
+	}
+	if b.Misses != nil {
+		c.Misses = make(map[Target]Miss, len(b.Misses))
+		for k, v := range b.Misses {
+			c.Misses[k] = v
+		}
+	}
+	if b.Answer != nil {
+		a := *b.Answer
+		a.Addrs = append([]netip.Addr(nil), b.Answer.Addrs...)
+		c.Answer = &a
+	}
+	c.Refusing = append([]string(nil), b.Refusing...)
+	c.History = append([]Event(nil), b.History...)
+	return c
+}
+
+// record appends events, keeping the newest HistoryLimit.
+func (b *BindingState) record(events ...Event) {
+	b.History = append(b.History, events...)
+	if n := len(b.History) - HistoryLimit; n > 0 {
+		b.History = append([]Event(nil), b.History[n:]...)
+	}
+}
+
+// Duration is a time.Duration that reads and writes as "90s" in JSON.
+type Duration time.Duration
+
+// MarshalText writes the duration in Go's notation.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads Go's duration notation.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
