@@ -141,12 +141,12 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 		}
 	}
 
+	newReason := "in the answer for " + desired.Source + " and not in the target group"
 	for _, t := range out.Desired {
 		o, present := seen[t]
 		switch {
 		case !present:
-			out.Register = append(out.Register, Change{Action: ActionRegister, Target: t,
-				Reason: fmt.Sprintf("in the answer for %s and not in the target group", desired.Source)})
+			out.Register = append(out.Register, Change{Action: ActionRegister, Target: t, Reason: newReason})
 		case o.State.Draining():
 			out.Register = append(out.Register, Change{Action: ActionRegister, Target: t,
 				Reason: fmt.Sprintf("in the answer for %s but %s; registering it again", desired.Source, o.State)})
@@ -210,9 +210,15 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 		return compareTargets(a.o.Target, b.o.Target)
 	})
 	budget := policy.removalBudget(registered)
+	// Candidates mostly share a miss record; build each reason once.
+	reasons := map[Miss]string{}
 	for _, c := range candidates {
 		t := c.o.Target
-		missed := fmt.Sprintf("missed by %d consecutive answers for %s over %s", c.miss.Count, desired.Source, now.Sub(c.miss.Since).Round(time.Second))
+		missed, ok := reasons[c.miss]
+		if !ok {
+			missed = fmt.Sprintf("missed by %d consecutive answers for %s over %s", c.miss.Count, desired.Source, now.Sub(c.miss.Since).Round(time.Second))
+			reasons[c.miss] = missed
+		}
 		switch {
 		case len(out.Deregister) >= budget:
 			out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Target: t, Rule: RuleMaxFraction,
