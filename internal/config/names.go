@@ -1,0 +1,186 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+var (
+	bindingName   = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
+	regionName    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	accountID     = regexp.MustCompile(`^[0-9]{12}$`)
+	tgName        = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$`)
+	tgID          = regexp.MustCompile(`^[0-9a-f]{16}$`)
+	clusterName   = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+	dnsLabel      = regexp.MustCompile(`^[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?$`)
+	bucketChars   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	stopCodeChars = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+)
+
+// checkBindingName says what is wrong with a binding name, or "".
+func checkBindingName(s string) string {
+	switch {
+	case s == "":
+		return "is required"
+	case !bindingName.MatchString(s):
+		return "must be 1 to 64 letters, digits, '.', '_' or '-', got " + quote(s)
+	}
+	return ""
+}
+
+// arn is the part of an Amazon Resource Name tgsync checks.
+type arn struct {
+	Partition, Service, Region, Account, Resource string
+}
+
+// parseARN splits an ARN and checks the fields every ARN tgsync accepts
+// must have: a commercial, China or GovCloud partition, a Region of that
+// partition and a 12-digit account.
+func parseARN(s string) (arn, string) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return arn{}, "must be an ARN (arn:aws:...), got " + quote(s)
+	}
+	a := arn{Partition: parts[1], Service: parts[2], Region: parts[3], Account: parts[4], Resource: parts[5]}
+	switch a.Partition {
+	case "aws", "aws-cn", "aws-us-gov":
+	default:
+		return a, fmt.Sprintf("ARN partition must be aws, aws-cn or aws-us-gov, got %s", quote(a.Partition))
+	}
+	if !regionName.MatchString(a.Region) {
+		return a, fmt.Sprintf("ARN Region %s is not a Region name such as us-east-1", quote(a.Region))
+	}
+	cn, gov := strings.HasPrefix(a.Region, "cn-"), strings.HasPrefix(a.Region, "us-gov-")
+	if (a.Partition == "aws-cn") != cn || (a.Partition == "aws-us-gov") != gov {
+		return a, fmt.Sprintf("ARN Region %s is not in partition %s", a.Region, a.Partition)
+	}
+	if !accountID.MatchString(a.Account) {
+		return a, fmt.Sprintf("ARN account must be 12 digits, got %s", quote(a.Account))
+	}
+	return a, ""
+}
+
+// checkTargetGroupARN says what is wrong with a target group ARN, or "".
+func checkTargetGroupARN(s string) string {
+	if s == "" {
+		return "is required"
+	}
+	a, msg := parseARN(s)
+	if msg != "" {
+		return msg
+	}
+	if a.Service != "elasticloadbalancing" {
+		return fmt.Sprintf("must be an elasticloadbalancing target group ARN, got service %s", quote(a.Service))
+	}
+	parts := strings.Split(a.Resource, "/")
+	if len(parts) != 3 || parts[0] != "targetgroup" {
+		return "must end in targetgroup/<name>/<id>, got " + quote(a.Resource)
+	}
+	if !tgName.MatchString(parts[1]) {
+		return fmt.Sprintf("target group name must be 1 to 32 letters, digits or hyphens, not starting or ending with a hyphen, got %s", quote(parts[1]))
+	}
+	if !tgID.MatchString(parts[2]) {
+		return fmt.Sprintf("target group id must be 16 hex digits, got %s", quote(parts[2]))
+	}
+	return ""
+}
+
+// checkClusterARN says what is wrong with an ECS cluster ARN, or "".
+func checkClusterARN(s string) string {
+	a, msg := parseARN(s)
+	if msg != "" {
+		return msg
+	}
+	name, ok := strings.CutPrefix(a.Resource, "cluster/")
+	if a.Service != "ecs" || !ok {
+		return "must be an ECS cluster ARN (arn:aws:ecs:<region>:<account>:cluster/<name>), got " + quote(s)
+	}
+	if !clusterName.MatchString(name) {
+		return "cluster name must be 1 to 255 letters, digits, hyphens or underscores, got " + quote(name)
+	}
+	return ""
+}
+
+// checkDNSName says what is wrong with a host name to resolve, or "".
+// Underscores are allowed because they occur in real internal names.
+func checkDNSName(s string) string {
+	if s == "" {
+		return "is required"
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return "is an IP address; a dns source needs a name to resolve, got " + quote(s)
+	}
+	name := strings.TrimSuffix(s, ".")
+	if len(name) > 253 {
+		return fmt.Sprintf("DNS name is %d characters, more than 253", len(name))
+	}
+	for _, label := range strings.Split(name, ".") {
+		if !dnsLabel.MatchString(label) {
+			return "is not a valid DNS name (labels of 1 to 63 letters, digits, '-' or '_', not starting or ending with '-'), got " + quote(s)
+		}
+	}
+	return ""
+}
+
+// checkBucket says what is wrong with an S3 general purpose bucket name,
+// or "".
+func checkBucket(b string) string {
+	bad := func(why string) string { return fmt.Sprintf("bucket name %s %s", quote(b), why) }
+	switch {
+	case b == "":
+		return "bucket name is missing: write s3://bucket/prefix/"
+	case len(b) < 3 || len(b) > 63:
+		return bad("must be 3 to 63 characters long")
+	case !bucketChars.MatchString(b):
+		return bad("must use lowercase letters, digits, '.' and '-', and start and end with a letter or digit")
+	case strings.Contains(b, ".."):
+		return bad("must not contain two dots in a row")
+	}
+	if _, err := netip.ParseAddr(b); err == nil {
+		return bad("must not look like an IP address")
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(b, p) {
+			return bad("must not start with " + p)
+		}
+	}
+	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(b, s) {
+			return bad("must not end with " + s)
+		}
+	}
+	return ""
+}
+
+// checkStopCode says what is wrong with an ECS stop code, or "".
+func checkStopCode(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty"
+	case !stopCodeChars.MatchString(s):
+		return "must be a stop code such as SpotInterruption, got " + quote(s)
+	}
+	return ""
+}
+
+// parseS3URL splits s3://bucket/prefix. The prefix gets a trailing slash
+// so that a store can append its object name.
+func parseS3URL(s string) (S3Location, string) {
+	rest, ok := strings.CutPrefix(s, "s3://")
+	if !ok {
+		return S3Location{}, "must be an s3://bucket/prefix/ URL, got " + quote(s)
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "//") {
+		return S3Location{}, "prefix must not contain empty path segments, got " + quote(s)
+	}
+	if strings.ContainsAny(rest, "?#") {
+		return S3Location{}, "must be a plain s3://bucket/prefix/ URL without '?' or '#', got " + quote(s)
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return S3Location{Bucket: bucket, Prefix: prefix}, ""
+}

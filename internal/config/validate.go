@@ -1,0 +1,367 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+// build turns the raw config into a Config with defaults filled in. It
+// reports only what the typed Config cannot hold (unparsable ranges and
+// URLs, keys set to an empty list or string); check does the rest.
+func build(raw *rawConfig, ps *problems) *Config {
+	c := &Config{
+		DNS: DNS{
+			Lookups:  DefaultLookups,
+			Timeout:  DefaultTimeout,
+			Families: []string{FamilyIPv4},
+		},
+		Limits: Limits{
+			DescribePerSecond: DefaultDescribePerSecond,
+			DescribeBurst:     DefaultDescribeBurst,
+			ChangesPerSecond:  DefaultChangesPerSecond,
+			ChangesBurst:      DefaultChangesBurst,
+		},
+	}
+	if d := raw.DNS; d != nil {
+		for _, s := range d.Servers {
+			c.DNS.Servers = append(c.DNS.Servers, normalizeServer(s))
+		}
+		if d.Lookups != nil {
+			c.DNS.Lookups = *d.Lookups
+		}
+		if d.Timeout != nil {
+			c.DNS.Timeout = time.Duration(*d.Timeout)
+		}
+		if d.Families != nil {
+			if len(d.Families) == 0 {
+				ps.add("dns.families", "must list ipv4, ipv6 or both; leave the key out for ipv4")
+			}
+			c.DNS.Families = d.Families
+		}
+	}
+	c.State = buildState(raw.State, ps)
+	if l := raw.Limits; l != nil {
+		set(&c.Limits.DescribePerSecond, l.DescribePerSecond)
+		set(&c.Limits.DescribeBurst, l.DescribeBurst)
+		set(&c.Limits.ChangesPerSecond, l.ChangesPerSecond)
+		set(&c.Limits.ChangesBurst, l.ChangesBurst)
+	}
+	for i := range raw.Bindings {
+		c.Bindings = append(c.Bindings, buildBinding(&raw.Bindings[i], index("bindings", i), c.DNS.Families, ps))
+	}
+	if s := raw.SpotDrain; s != nil {
+		c.SpotDrain = &SpotDrain{
+			TargetGroupARNs: s.TargetGroupARNs,
+			StopCodes:       s.StopCodes,
+			Clusters:        s.Clusters,
+			Group:           s.Group,
+			ContainerName:   s.ContainerName,
+		}
+		if s.StopCodes == nil {
+			c.SpotDrain.StopCodes = []string{StopCodeSpotInterruption, StopCodeTerminationNotice}
+		} else if len(s.StopCodes) == 0 {
+			ps.add("spotDrain.stopCodes", "must list at least one stop code; leave the key out for SpotInterruption and TerminationNotice")
+		}
+	}
+	return c
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// normalizeServer gives a bare IP address the DNS port. What does not
+// parse is left for check to report.
+func normalizeServer(s string) string {
+	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(a, 53).String()
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.String()
+	}
+	return s
+}
+
+func buildState(raw *rawState, ps *problems) State {
+	var st State
+	if raw == nil {
+		return State{File: DefaultStateFile}
+	}
+	if raw.File != nil {
+		st.File = *raw.File
+		if st.File == "" {
+			ps.add("state.file", "must not be empty; leave the key out for "+DefaultStateFile)
+		}
+	}
+	if raw.S3 != nil {
+		loc, msg := parseS3URL(*raw.S3)
+		if msg != "" {
+			ps.add("state.s3", msg)
+		}
+		st.S3 = &loc
+	}
+	if raw.Memory != nil {
+		st.Memory = *raw.Memory
+	}
+	if raw.File == nil && raw.S3 == nil && !st.Memory {
+		st.File = DefaultStateFile
+	}
+	return st
+}
+
+func buildBinding(raw *rawBinding, path string, families []string, ps *problems) Binding {
+	def := tgsync.DefaultPolicy()
+	b := Binding{
+		Name:             raw.Name,
+		TargetGroupARN:   raw.TargetGroupARN,
+		Ports:            raw.Ports,
+		Shared:           raw.Shared,
+		AvailabilityZone: raw.AvailabilityZone,
+		Deregister: Deregister{
+			AfterMisses:   def.AfterMisses,
+			AfterDuration: def.AfterDuration,
+			MaxFraction:   def.MaxFraction,
+		},
+		AllowedCIDRs: def.AllowedPrefixes,
+	}
+	if s := raw.Source; s != nil {
+		if s.DNS != nil {
+			b.Source.DNS = &DNSSource{Name: *s.DNS, Families: slices.Clone(families)}
+		}
+		if s.Families != nil {
+			if len(s.Families) == 0 {
+				ps.add(path+".source.families", "must list ipv4, ipv6 or both; leave the key out for the dns section's default")
+			}
+			if b.Source.DNS != nil {
+				b.Source.DNS.Families = s.Families
+			} else {
+				ps.add(path+".source.families", "applies only to a dns source")
+			}
+		}
+	}
+	if d := raw.Deregister; d != nil {
+		set(&b.Deregister.AfterMisses, d.AfterMisses)
+		if d.AfterDuration != nil {
+			b.Deregister.AfterDuration = time.Duration(*d.AfterDuration)
+		}
+		set(&b.Deregister.MaxFraction, d.MaxFraction)
+	}
+	if raw.AllowedCIDRs != nil {
+		b.AllowedCIDRs = nil
+		if len(raw.AllowedCIDRs) == 0 {
+			ps.add(path+".allowedCidrs", "must hold at least one range; leave the key out for the private ranges")
+		}
+		for j, s := range raw.AllowedCIDRs {
+			p, msg := parsePrefix(s)
+			if msg != "" {
+				ps.add(index(path+".allowedCidrs", j), msg)
+				continue
+			}
+			b.AllowedCIDRs = append(b.AllowedCIDRs, p)
+		}
+	}
+	return b
+}
+
+// parsePrefix reads a CIDR range, refusing host bits so that a range
+// means what it says.
+func parsePrefix(s string) (netip.Prefix, string) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		if a, aerr := netip.ParseAddr(s); aerr == nil {
+			return netip.Prefix{}, fmt.Sprintf("must be a CIDR range, got the address %s: write %s", quote(s), netip.PrefixFrom(a, a.BitLen()))
+		}
+		return netip.Prefix{}, "must be a CIDR range such as 10.0.0.0/8, got " + quote(s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Sprintf("has bits set after the prefix length: write %s", p.Masked())
+	}
+	return p, ""
+}
+
+// check applies the rules a Config must meet, with key paths named as in
+// the file.
+func (c *Config) check(ps *problems) {
+	for i, s := range c.DNS.Servers {
+		if ap, err := netip.ParseAddrPort(s); err != nil || ap.Port() == 0 {
+			ps.add(index("dns.servers", i), "must be an IP address, optionally with a port (10.0.0.2 or 10.0.0.2:53), got "+quote(s))
+		}
+	}
+	if c.DNS.Lookups < 1 || c.DNS.Lookups > 16 {
+		ps.add("dns.lookups", fmt.Sprintf("must be in 1..16, got %d", c.DNS.Lookups))
+	}
+	if c.DNS.Timeout <= 0 {
+		ps.add("dns.timeout", fmt.Sprintf("must be more than zero, got %s", c.DNS.Timeout))
+	}
+	checkFamilies(ps, "dns.families", c.DNS.Families)
+	c.checkState(ps)
+	positive(ps, "limits.describePerSecond", c.Limits.DescribePerSecond)
+	positive(ps, "limits.describeBurst", float64(c.Limits.DescribeBurst))
+	positive(ps, "limits.changesPerSecond", c.Limits.ChangesPerSecond)
+	positive(ps, "limits.changesBurst", float64(c.Limits.ChangesBurst))
+	if len(c.Bindings) == 0 && c.SpotDrain == nil {
+		ps.add("bindings", "at least one binding is required unless spotDrain is set")
+	}
+	names := map[string]int{}
+	groups := map[string][]int{}
+	for i := range c.Bindings {
+		b := &c.Bindings[i]
+		path := index("bindings", i)
+		if msg := checkBindingName(b.Name); msg != "" {
+			ps.add(path+".name", msg)
+		} else if first, dup := names[b.Name]; dup {
+			ps.add(path+".name", fmt.Sprintf("duplicate name %s; bindings[%d] already uses it", quote(b.Name), first))
+		} else {
+			names[b.Name] = i
+		}
+		c.checkBinding(ps, path, b)
+		if b.TargetGroupARN != "" {
+			groups[b.TargetGroupARN] = append(groups[b.TargetGroupARN], i)
+		}
+	}
+	// A dedicated binding owns its whole target group and would remove the
+	// targets of any other binding on it.
+	for i := range c.Bindings {
+		b := &c.Bindings[i]
+		g := groups[b.TargetGroupARN]
+		if len(g) > 1 && !b.Shared {
+			others := slices.DeleteFunc(slices.Clone(g), func(j int) bool { return j == i })
+			ps.add(index("bindings", i)+".shared", fmt.Sprintf("must be true: the target group is also used by %s, and bindings that share a target group must all be shared", bindingList(c, others)))
+		}
+	}
+	if s := c.SpotDrain; s != nil {
+		if len(s.TargetGroupARNs) == 0 {
+			ps.add("spotDrain.targetGroupArns", "must list at least one target group ARN")
+		}
+		for i, a := range s.TargetGroupARNs {
+			if msg := checkTargetGroupARN(a); msg != "" {
+				ps.add(index("spotDrain.targetGroupArns", i), msg)
+			}
+		}
+		if len(s.StopCodes) == 0 {
+			ps.add("spotDrain.stopCodes", "must list at least one stop code")
+		}
+		for i, code := range s.StopCodes {
+			if msg := checkStopCode(code); msg != "" {
+				ps.add(index("spotDrain.stopCodes", i), msg)
+			}
+		}
+		for i, a := range s.Clusters {
+			if msg := checkClusterARN(a); msg != "" {
+				ps.add(index("spotDrain.clusters", i), msg)
+			}
+		}
+	}
+}
+
+func bindingList(c *Config, idx []int) string {
+	parts := make([]string, len(idx))
+	for k, j := range idx {
+		parts[k] = fmt.Sprintf("bindings[%d] (%s)", j, quote(c.Bindings[j].Name))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (c *Config) checkState(ps *problems) {
+	st := c.State
+	var kinds []string
+	if st.File != "" {
+		kinds = append(kinds, "file")
+	}
+	if st.S3 != nil {
+		kinds = append(kinds, "s3")
+	}
+	if st.Memory {
+		kinds = append(kinds, "memory: true")
+	}
+	switch {
+	case len(kinds) == 0:
+		ps.add("state", "must set one of file, s3 or memory")
+	case len(kinds) > 1:
+		ps.add("state", "must set only one of file, s3 and memory, got "+strings.Join(kinds, " and "))
+	}
+	if st.S3 != nil {
+		if msg := checkBucket(st.S3.Bucket); msg != "" {
+			ps.add("state.s3", msg)
+		}
+	}
+}
+
+func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
+	switch {
+	case b.Source.Kind() == "":
+		ps.add(path+".source", "must set a source kind: dns")
+	case b.Source.DNS != nil:
+		if msg := checkDNSName(b.Source.DNS.Name); msg != "" {
+			ps.add(path+".source.dns", msg)
+		}
+		// Inherited families were checked where they are written.
+		if !slices.Equal(b.Source.DNS.Families, c.DNS.Families) {
+			checkFamilies(ps, path+".source.families", b.Source.DNS.Families)
+		}
+	}
+	if msg := checkTargetGroupARN(b.TargetGroupARN); msg != "" {
+		ps.add(path+".targetGroupArn", msg)
+	}
+	if len(b.Ports) == 0 {
+		ps.add(path+".ports", "must list at least one port")
+	}
+	for j, p := range b.Ports {
+		switch {
+		case p < 1 || p > 65535:
+			ps.add(index(path+".ports", j), fmt.Sprintf("must be in 1..65535, got %d", p))
+		case slices.Contains(b.Ports[:j], p):
+			ps.add(index(path+".ports", j), fmt.Sprintf("port %d is listed twice", p))
+		}
+	}
+	if b.AvailabilityZone != "" && b.AvailabilityZone != tgsync.AvailabilityZoneAll {
+		ps.add(path+".availabilityZone", `must be "" or "all", got `+quote(b.AvailabilityZone))
+	}
+	d := b.Deregister
+	if d.AfterMisses < 1 {
+		ps.add(path+".deregister.afterMisses", fmt.Sprintf("must be at least 1, got %d", d.AfterMisses))
+	}
+	if d.AfterDuration < 0 {
+		ps.add(path+".deregister.afterDuration", fmt.Sprintf("must not be negative, got %s", d.AfterDuration))
+	}
+	if !(d.MaxFraction > 0 && d.MaxFraction <= 1) {
+		ps.add(path+".deregister.maxFraction", fmt.Sprintf("must be in (0, 1], got %g", d.MaxFraction))
+	}
+	if len(b.AllowedCIDRs) == 0 {
+		ps.add(path+".allowedCidrs", "must hold at least one range")
+	}
+	for j, p := range b.AllowedCIDRs {
+		if !p.IsValid() {
+			ps.add(index(path+".allowedCidrs", j), "is not a valid range")
+		}
+	}
+}
+
+func checkFamilies(ps *problems, path string, fams []string) {
+	if len(fams) == 0 {
+		ps.add(path, "must list ipv4, ipv6 or both")
+	}
+	for i, f := range fams {
+		switch {
+		case f != FamilyIPv4 && f != FamilyIPv6:
+			ps.add(index(path, i), "must be ipv4 or ipv6, got "+quote(f))
+		case slices.Contains(fams[:i], f):
+			ps.add(index(path, i), f+" is listed twice")
+		}
+	}
+}
+
+func positive(ps *problems, path string, v float64) {
+	if !(v > 0) || math.IsInf(v, 0) {
+		ps.add(path, fmt.Sprintf("must be a positive number, got %g", v))
+	}
+}
