@@ -1,0 +1,263 @@
+// Package elbv2 adapts the Elastic Load Balancing v2 API to
+// tgsync.TargetGroups: it describes, registers and deregisters ip targets
+// in batches, applies the Availability Zone rule for addresses outside the
+// target group's VPC, stays under the account's API rate with client-side
+// limiters, and turns AWS errors into messages that say what to fix.
+package elbv2
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"golang.org/x/time/rate"
+
+	"github.com/tgsync/tgsync"
+)
+
+// API is the part of the ELBv2 SDK client the adapter calls. It is declared
+// here, at the consumer, so that tests can stand in a fake for what moto
+// cannot show.
+type API interface {
+	DescribeTargetHealth(ctx context.Context, in *elasticloadbalancingv2.DescribeTargetHealthInput, optFns ...func(*elasticloadbalancingv2.Options)) (*elasticloadbalancingv2.DescribeTargetHealthOutput, error)
+	RegisterTargets(ctx context.Context, in *elasticloadbalancingv2.RegisterTargetsInput, optFns ...func(*elasticloadbalancingv2.Options)) (*elasticloadbalancingv2.RegisterTargetsOutput, error)
+	DeregisterTargets(ctx context.Context, in *elasticloadbalancingv2.DeregisterTargetsInput, optFns ...func(*elasticloadbalancingv2.Options)) (*elasticloadbalancingv2.DeregisterTargetsOutput, error)
+	DescribeTargetGroups(ctx context.Context, in *elasticloadbalancingv2.DescribeTargetGroupsInput, optFns ...func(*elasticloadbalancingv2.Options)) (*elasticloadbalancingv2.DescribeTargetGroupsOutput, error)
+}
+
+var _ API = (*elasticloadbalancingv2.Client)(nil)
+
+var _ tgsync.TargetGroups = (*Adapter)(nil)
+
+// MaxBatchSize is the most targets one RegisterTargets or DeregisterTargets
+// call carries.
+const MaxBatchSize = 200
+
+// DefaultMaxAttempts is the SDK retryer's attempt budget NewFromConfig sets
+// when the configuration names none: ELB throttling is bursty, and a few
+// more attempts with the standard backoff ride it out.
+const DefaultMaxAttempts = 5
+
+// Options tunes an Adapter. Zero values take the defaults, which stay well
+// below the ELB API's per-account buckets (describe: 40, refill 10/s;
+// register/deregister: 20, refill 4/s) because other tools share them.
+type Options struct {
+	// DescribeRate and DescribeBurst limit DescribeTargetHealth and
+	// DescribeTargetGroups calls; defaults 5/s and 20.
+	DescribeRate  rate.Limit
+	DescribeBurst int
+	// ChangeRate and ChangeBurst limit RegisterTargets and
+	// DeregisterTargets calls; defaults 2/s and 10.
+	ChangeRate  rate.Limit
+	ChangeBurst int
+	// BatchSize is the number of targets per change call; default and
+	// maximum 200.
+	BatchSize int
+	// Binding names the binding(s) using a target group ARN, for error
+	// messages. Optional.
+	Binding func(arn string) string
+}
+
+func (o Options) withDefaults() Options {
+	if o.DescribeRate <= 0 {
+		o.DescribeRate = 5
+	}
+	if o.DescribeBurst <= 0 {
+		o.DescribeBurst = 20
+	}
+	if o.ChangeRate <= 0 {
+		o.ChangeRate = 2
+	}
+	if o.ChangeBurst <= 0 {
+		o.ChangeBurst = 10
+	}
+	if o.BatchSize <= 0 || o.BatchSize > MaxBatchSize {
+		o.BatchSize = MaxBatchSize
+	}
+	return o
+}
+
+// Metadata is what the adapter knows about a target group from
+// DescribeTargetGroups. It is fetched once per process: none of it changes
+// without replacing the group, except the load balancers attached.
+type Metadata struct {
+	ARN           string
+	Name          string
+	VPCID         string
+	Port          uint16
+	Protocol      string
+	TargetType    string
+	IPAddressType string
+	// LoadBalancerARNs are the load balancers attached when the metadata
+	// was fetched.
+	LoadBalancerARNs []string
+}
+
+// Adapter implements tgsync.TargetGroups over the ELBv2 API. It is safe for
+// concurrent use.
+type Adapter struct {
+	api      API
+	opts     Options
+	describe *rate.Limiter
+	change   *rate.Limiter
+
+	mu    sync.Mutex
+	meta  map[string]*metaEntry
+	azAll map[string]bool // target groups that needed AvailabilityZone "all"
+}
+
+// metaEntry serialises the fetch of one group's metadata so that concurrent
+// callers cost one DescribeTargetGroups call, while each still honours its
+// own context.
+type metaEntry struct {
+	sem chan struct{}
+	md  *Metadata
+}
+
+// New returns an Adapter over api.
+func New(api API, opts Options) *Adapter {
+	opts = opts.withDefaults()
+	return &Adapter{
+		api:      api,
+		opts:     opts,
+		describe: rate.NewLimiter(opts.DescribeRate, opts.DescribeBurst),
+		change:   rate.NewLimiter(opts.ChangeRate, opts.ChangeBurst),
+		meta:     map[string]*metaEntry{},
+		azAll:    map[string]bool{},
+	}
+}
+
+// NewFromConfig builds the SDK client from cfg (region, credentials and any
+// BaseEndpoint, e.g. from AWS_ENDPOINT_URL) and returns an Adapter over it.
+// The client keeps the SDK's standard retryer; when cfg names neither a
+// retryer nor a maximum attempt count, it allows DefaultMaxAttempts.
+func NewFromConfig(cfg aws.Config, opts Options) *Adapter {
+	client := elasticloadbalancingv2.NewFromConfig(cfg, func(o *elasticloadbalancingv2.Options) {
+		if cfg.Retryer == nil && cfg.RetryMaxAttempts == 0 {
+			o.RetryMaxAttempts = DefaultMaxAttempts
+		}
+	})
+	return New(client, opts)
+}
+
+// Metadata returns the target group's metadata, calling DescribeTargetGroups
+// the first time it is asked for an ARN and from the cache afterwards. A
+// failed lookup is not cached.
+func (a *Adapter) Metadata(ctx context.Context, arn string) (Metadata, error) {
+	if arn == "" {
+		return Metadata{}, fmt.Errorf("target group ARN is empty")
+	}
+	a.mu.Lock()
+	e, ok := a.meta[arn]
+	if !ok {
+		e = &metaEntry{sem: make(chan struct{}, 1)}
+		a.meta[arn] = e
+	}
+	a.mu.Unlock()
+
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Metadata{}, fmt.Errorf("describe target group %s: %w", arn, ctx.Err())
+	}
+	defer func() { <-e.sem }()
+	if e.md != nil {
+		return cloneMetadata(*e.md), nil
+	}
+	md, err := a.fetchMetadata(ctx, arn)
+	if err != nil {
+		return Metadata{}, err
+	}
+	e.md = &md
+	return cloneMetadata(md), nil
+}
+
+func (a *Adapter) fetchMetadata(ctx context.Context, arn string) (Metadata, error) {
+	const action = "DescribeTargetGroups"
+	if err := a.describe.Wait(ctx); err != nil {
+		return Metadata{}, fmt.Errorf("describe target group %s: waiting for the describe rate limit: %w", arn, err)
+	}
+	out, err := a.api.DescribeTargetGroups(ctx, &elasticloadbalancingv2.DescribeTargetGroupsInput{
+		TargetGroupArns: []string{arn},
+	})
+	if err != nil {
+		return Metadata{}, a.mapError("describe target group "+arn, action, arn, err)
+	}
+	for _, tg := range out.TargetGroups {
+		if aws.ToString(tg.TargetGroupArn) != arn {
+			continue
+		}
+		md := Metadata{
+			ARN:              arn,
+			Name:             aws.ToString(tg.TargetGroupName),
+			VPCID:            aws.ToString(tg.VpcId),
+			Protocol:         string(tg.Protocol),
+			TargetType:       string(tg.TargetType),
+			IPAddressType:    string(tg.IpAddressType),
+			LoadBalancerARNs: slices.Clone(tg.LoadBalancerArns),
+		}
+		if p := aws.ToInt32(tg.Port); p > 0 && p <= 65535 {
+			md.Port = uint16(p)
+		}
+		return md, nil
+	}
+	return Metadata{}, fmt.Errorf("%starget group %s not found (DescribeTargetGroups answered without it): check targetGroupArn and the region (AWS_REGION)",
+		a.bindingPrefix(arn), arn)
+}
+
+func cloneMetadata(md Metadata) Metadata {
+	md.LoadBalancerARNs = slices.Clone(md.LoadBalancerARNs)
+	return md
+}
+
+// AttachedTo reports whether the target group was attached to the load
+// balancer when its metadata was fetched. It serves settings that name a
+// load balancer and costs no call beyond the cached DescribeTargetGroups.
+func (a *Adapter) AttachedTo(ctx context.Context, tgArn, lbArn string) (bool, error) {
+	md, err := a.Metadata(ctx, tgArn)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(md.LoadBalancerARNs, lbArn), nil
+}
+
+// ipTargets returns the metadata of a group the adapter may manage: one of
+// target type ip.
+func (a *Adapter) ipTargets(ctx context.Context, arn string) (Metadata, error) {
+	md, err := a.Metadata(ctx, arn)
+	if err != nil {
+		return md, err
+	}
+	if md.TargetType != "ip" {
+		return md, fmt.Errorf("%starget group %s has target type %s; tgsync manages target type ip only",
+			a.bindingPrefix(arn), arn, md.TargetType)
+	}
+	return md, nil
+}
+
+// rememberAZAll records that a group needs AvailabilityZone "all".
+func (a *Adapter) rememberAZAll(arn string) {
+	a.mu.Lock()
+	a.azAll[arn] = true
+	a.mu.Unlock()
+}
+
+func (a *Adapter) needsAZAll(arn string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.azAll[arn]
+}
+
+// bindingPrefix is "binding NAME: " when Options.Binding names one.
+func (a *Adapter) bindingPrefix(arn string) string {
+	if a.opts.Binding == nil {
+		return ""
+	}
+	if name := a.opts.Binding(arn); name != "" {
+		return "binding " + name + ": "
+	}
+	return ""
+}

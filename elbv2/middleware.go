@@ -1,0 +1,31 @@
+package elbv2
+
+import (
+	"context"
+
+	"github.com/aws/smithy-go/middleware"
+)
+
+// CountCallsID is the middleware ID CountCalls registers; a stack holds it
+// at most once.
+const CountCallsID = "tgsync.CountCalls"
+
+// CountCalls returns an SDK stack option that calls record with the service
+// and operation of every attempt the client sends, for metrics and tests.
+// Put it in aws.Config.APIOptions (or a client's APIOptions).
+//
+// It sits at the end of the Finalize step, after the Retry middleware and
+// request signing, which loop over each attempt: so every retry counts, and
+// an attempt that fails before it could be sent (say, signing without
+// credentials) does not. Counting in the Initialize step instead would see
+// one call per operation however often the SDK retried it, which hides
+// exactly the throttling the counts are meant to show.
+func CountCalls(record func(service, operation string)) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc(CountCallsID,
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				record(middleware.GetServiceID(ctx), middleware.GetOperationName(ctx))
+				return next.HandleFinalize(ctx, in)
+			}), middleware.After)
+	}
+}

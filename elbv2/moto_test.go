@@ -1,0 +1,508 @@
+package elbv2
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopMoto()
+	os.Exit(code)
+}
+
+// calls counts API attempts by operation, fed by CountCalls.
+type calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *calls) record(service, operation string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[operation]++
+}
+
+func (c *calls) get(operation string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[operation]
+}
+
+func (c *calls) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := 0
+	for _, v := range c.n {
+		t += v
+	}
+	return t
+}
+
+// batchSizes records how many targets each change call carried.
+type batchSizes struct {
+	mu                   sync.Mutex
+	register, deregister []int
+}
+
+func (s *batchSizes) option(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("test.batchSizes",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			s.mu.Lock()
+			switch p := in.Parameters.(type) {
+			case *elasticloadbalancingv2.RegisterTargetsInput:
+				s.register = append(s.register, len(p.Targets))
+			case *elasticloadbalancingv2.DeregisterTargetsInput:
+				s.deregister = append(s.deregister, len(p.Targets))
+			}
+			s.mu.Unlock()
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+}
+
+// motoWorld is one VPC in the shared moto server, and the clients to set
+// up target groups in it.
+type motoWorld struct {
+	cfg aws.Config
+	elb *elasticloadbalancingv2.Client
+	ec2 *ec2.Client
+	vpc string
+}
+
+func newMotoWorld(t testing.TB) *motoWorld {
+	t.Helper()
+	m := testenv.StartMoto(t)
+	cfg := m.AWSConfig()
+	w := &motoWorld{cfg: cfg, elb: elasticloadbalancingv2.NewFromConfig(cfg), ec2: ec2.NewFromConfig(cfg)}
+	ctx := testenv.Context(t, 30*time.Second)
+	out, err := w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
+	if err != nil {
+		t.Fatalf("create VPC: %v", err)
+	}
+	w.vpc = aws.ToString(out.Vpc.VpcId)
+	return w
+}
+
+func uniqueName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+func (w *motoWorld) targetGroup(t testing.TB, targetType types.TargetTypeEnum, port int32) string {
+	t.Helper()
+	ctx := testenv.Context(t, 30*time.Second)
+	out, err := w.elb.CreateTargetGroup(ctx, &elasticloadbalancingv2.CreateTargetGroupInput{
+		Name:       aws.String(uniqueName("tg")),
+		Protocol:   types.ProtocolEnumHttp,
+		Port:       aws.Int32(port),
+		VpcId:      aws.String(w.vpc),
+		TargetType: targetType,
+	})
+	if err != nil {
+		t.Fatalf("create target group: %v", err)
+	}
+	return aws.ToString(out.TargetGroups[0].TargetGroupArn)
+}
+
+// adapter returns an Adapter over moto whose calls are counted. Rates are
+// unlimited unless opts says otherwise, so tests measure the adapter.
+func (w *motoWorld) adapter(opts Options, extra ...func(*middleware.Stack) error) (*Adapter, *calls) {
+	c := &calls{}
+	cfg := w.cfg.Copy()
+	cfg.APIOptions = append(append(slices.Clone(cfg.APIOptions), CountCalls(c.record)), extra...)
+	if opts.DescribeRate == 0 {
+		opts.DescribeRate = rate.Inf
+	}
+	if opts.ChangeRate == 0 {
+		opts.ChangeRate = rate.Inf
+	}
+	return NewFromConfig(cfg, opts), c
+}
+
+func targets(t testing.TB, specs ...string) []tgsync.Target {
+	t.Helper()
+	out := make([]tgsync.Target, len(specs))
+	for i, s := range specs {
+		p, err := tgsync.ParseTarget(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// manyTargets returns n targets with distinct IPs (moto keeps one target
+// per IP) on port.
+func manyTargets(n int, port uint16) []tgsync.Target {
+	out := make([]tgsync.Target, n)
+	for i := range out {
+		out[i] = tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(1 + i/250), byte(1 + i%250)}), Port: port}
+	}
+	return out
+}
+
+func deregistrations(ts []tgsync.Target) []tgsync.Change {
+	out := make([]tgsync.Change, len(ts))
+	for i, t := range ts {
+		out[i] = tgsync.Change{Action: tgsync.ActionDeregister, Target: t, Reason: "test"}
+	}
+	return out
+}
+
+func observedSet(obs []tgsync.ObservedTarget) []string {
+	out := make([]string, len(obs))
+	for i, o := range obs {
+		out[i] = o.Target.String()
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestRoundTripMoto(t *testing.T) {
+	w := newMotoWorld(t)
+	tests := []struct {
+		name       string
+		groupPort  int32
+		register   []string
+		deregister []string
+		wantAfter  []string
+	}{
+		{
+			name:       "group port",
+			groupPort:  80,
+			register:   []string{"10.0.1.10:80", "10.0.2.20:80", "10.0.3.30:80"},
+			deregister: []string{"10.0.2.20:80"},
+			wantAfter:  []string{"10.0.1.10:80", "10.0.3.30:80"},
+		},
+		{
+			name:       "ports other than the group's",
+			groupPort:  443,
+			register:   []string{"10.0.1.10:8443", "10.0.2.20:9200"},
+			deregister: []string{"10.0.1.10:8443"},
+			wantAfter:  []string{"10.0.2.20:9200"},
+		},
+		{
+			name:       "address outside the VPC (moto does not validate)",
+			groupPort:  5044,
+			register:   []string{"192.168.7.7:5044", "10.0.9.9:5044"},
+			deregister: []string{"192.168.7.7:5044", "10.0.9.9:5044"},
+			wantAfter:  []string{},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testenv.Context(t, 30*time.Second)
+			arn := w.targetGroup(t, types.TargetTypeEnumIp, tc.groupPort)
+			a, c := w.adapter(Options{})
+
+			done, usedAll, err := a.Register(ctx, arn, targets(t, tc.register...), false)
+			if err != nil || done != len(tc.register) || usedAll {
+				t.Fatalf("Register = %d, %v, %v; want %d, false, nil", done, usedAll, err, len(tc.register))
+			}
+			obs, err := a.Describe(ctx, arn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := slices.Sorted(slices.Values(tc.register))
+			if got := observedSet(obs); !slices.Equal(got, want) {
+				t.Fatalf("after register: observed %v, want %v", got, want)
+			}
+			for _, o := range obs {
+				// moto reports every registered target healthy at once,
+				// with neither reason nor description nor zone.
+				if o.State != tgsync.HealthHealthy || o.Reason != "" || o.Description != "" {
+					t.Errorf("%s: state %q reason %q description %q; want healthy with no reason", o.Target, o.State, o.Reason, o.Description)
+				}
+			}
+
+			n, err := a.Deregister(ctx, arn, deregistrations(targets(t, tc.deregister...)))
+			if err != nil || n != len(tc.deregister) {
+				t.Fatalf("Deregister = %d, %v; want %d", n, err, len(tc.deregister))
+			}
+			obs, err = a.Describe(ctx, arn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := observedSet(obs); !slices.Equal(got, tc.wantAfter) {
+				t.Fatalf("after deregister: observed %v, want %v", got, tc.wantAfter)
+			}
+			if got := c.get("RegisterTargets"); got != 1 {
+				t.Errorf("RegisterTargets calls = %d, want 1", got)
+			}
+		})
+	}
+}
+
+func TestBatchesMoto(t *testing.T) {
+	w := newMotoWorld(t)
+	tests := []struct {
+		name      string
+		n         int
+		batchSize int
+		want      []int
+	}{
+		{"450 in default batches", 450, 0, []int{200, 200, 50}},
+		{"batch size above the API maximum is capped", 450, 1000, []int{200, 200, 50}},
+		{"exactly one batch", 200, 0, []int{200}},
+		{"small batches", 5, 2, []int{2, 2, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testenv.Context(t, 60*time.Second)
+			arn := w.targetGroup(t, types.TargetTypeEnumIp, 80)
+			sizes := &batchSizes{}
+			a, c := w.adapter(Options{BatchSize: tc.batchSize}, sizes.option)
+			ts := manyTargets(tc.n, 80)
+
+			done, _, err := a.Register(ctx, arn, ts, false)
+			if err != nil || done != tc.n {
+				t.Fatalf("Register = %d, %v; want %d", done, err, tc.n)
+			}
+			if got := c.get("RegisterTargets"); got != len(tc.want) {
+				t.Errorf("RegisterTargets calls = %d, want %d", got, len(tc.want))
+			}
+			if !slices.Equal(sizes.register, tc.want) {
+				t.Errorf("register batch sizes = %v, want %v", sizes.register, tc.want)
+			}
+			obs, err := a.Describe(ctx, arn)
+			if err != nil || len(obs) != tc.n {
+				t.Fatalf("Describe = %d targets, %v; want %d", len(obs), err, tc.n)
+			}
+
+			n, err := a.Deregister(ctx, arn, deregistrations(ts))
+			if err != nil || n != tc.n {
+				t.Fatalf("Deregister = %d, %v; want %d", n, err, tc.n)
+			}
+			if got := c.get("DeregisterTargets"); got != len(tc.want) {
+				t.Errorf("DeregisterTargets calls = %d, want %d", got, len(tc.want))
+			}
+			if !slices.Equal(sizes.deregister, tc.want) {
+				t.Errorf("deregister batch sizes = %v, want %v", sizes.deregister, tc.want)
+			}
+			if obs, err = a.Describe(ctx, arn); err != nil || len(obs) != 0 {
+				t.Fatalf("Describe after deregister = %v, %v; want none", observedSet(obs), err)
+			}
+		})
+	}
+}
+
+func TestTargetGroupNotFoundMoto(t *testing.T) {
+	w := newMotoWorld(t)
+	missing := fmt.Sprintf("arn:aws:elasticloadbalancing:%s:123456789012:targetgroup/%s/0123456789abcdef", testenv.Region, uniqueName("gone"))
+	tests := []struct {
+		name    string
+		binding func(string) string
+		call    func(ctx context.Context, a *Adapter) error
+		want    string
+	}{
+		{
+			name:    "describe names the binding",
+			binding: func(string) string { return "dashboards" },
+			call:    func(ctx context.Context, a *Adapter) error { _, err := a.Describe(ctx, missing); return err },
+			want:    "binding dashboards: target group " + missing + " not found: check targetGroupArn and the region (AWS_REGION)",
+		},
+		{
+			name:    "register",
+			binding: func(string) string { return "spot" },
+			call: func(ctx context.Context, a *Adapter) error {
+				_, _, err := a.Register(ctx, missing, targets(t, "10.0.0.1:80"), false)
+				return err
+			},
+			want: "binding spot: target group " + missing + " not found",
+		},
+		{
+			name: "deregister without a binding name",
+			call: func(ctx context.Context, a *Adapter) error {
+				_, err := a.Deregister(ctx, missing, deregistrations(targets(t, "10.0.0.1:80")))
+				return err
+			},
+			want: "target group " + missing + " not found: check targetGroupArn",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testenv.Context(t, 30*time.Second)
+			a, c := w.adapter(Options{Binding: tc.binding})
+			err := tc.call(ctx, a)
+			if err == nil {
+				t.Fatal("no error for a missing target group")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tc.want)
+			}
+			if tc.binding == nil && strings.Contains(err.Error(), "binding") {
+				t.Errorf("error %q names a binding though none was given", err)
+			}
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || ae.ErrorCode() != "TargetGroupNotFound" {
+				t.Errorf("error does not unwrap to the TargetGroupNotFound API error: %#v", err)
+			}
+			var typed *types.TargetGroupNotFoundException
+			if !errors.As(err, &typed) {
+				t.Errorf("error does not unwrap to *types.TargetGroupNotFoundException")
+			}
+			if got := c.get("RegisterTargets") + c.get("DeregisterTargets") + c.get("DescribeTargetHealth"); got != 0 {
+				t.Errorf("%d target calls were sent for a group that does not exist", got)
+			}
+		})
+	}
+}
+
+func TestInstanceGroupRefusedMoto(t *testing.T) {
+	w := newMotoWorld(t)
+	arn := w.targetGroup(t, types.TargetTypeEnumInstance, 80)
+	a, c := w.adapter(Options{})
+	ctx := testenv.Context(t, 30*time.Second)
+	want := "target group " + arn + " has target type instance; tgsync manages target type ip only"
+	for name, call := range map[string]func() error{
+		"describe":   func() error { _, err := a.Describe(ctx, arn); return err },
+		"register":   func() error { _, _, err := a.Register(ctx, arn, targets(t, "10.0.0.1:80"), false); return err },
+		"deregister": func() error { _, err := a.Deregister(ctx, arn, deregistrations(targets(t, "10.0.0.1:80"))); return err },
+	} {
+		if err := call(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v; want one containing %q", name, err, want)
+		}
+	}
+	if got, total := c.get("DescribeTargetGroups"), c.total(); got != 1 || total != 1 {
+		t.Errorf("calls: %d DescribeTargetGroups of %d in all; want only the one metadata lookup", got, total)
+	}
+}
+
+func TestSteadyStateMoto(t *testing.T) {
+	w := newMotoWorld(t)
+	arn := w.targetGroup(t, types.TargetTypeEnumIp, 80)
+	ctx := testenv.Context(t, 30*time.Second)
+	setup, _ := w.adapter(Options{})
+	if _, _, err := setup.Register(ctx, arn, manyTargets(30, 80), false); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name       string
+		concurrent int
+	}{
+		{"two describes in turn", 0},
+		{"eight describes at once", 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, c := w.adapter(Options{})
+			describes := 2
+			if tc.concurrent == 0 {
+				for range describes {
+					if obs, err := a.Describe(ctx, arn); err != nil || len(obs) != 30 {
+						t.Fatalf("Describe = %d targets, %v; want 30", len(obs), err)
+					}
+				}
+			} else {
+				describes = tc.concurrent
+				var wg sync.WaitGroup
+				errs := make(chan error, tc.concurrent)
+				for range tc.concurrent {
+					wg.Go(func() {
+						if _, err := a.Describe(ctx, arn); err != nil {
+							errs <- err
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+			}
+			if got := c.get("DescribeTargetHealth"); got != describes {
+				t.Errorf("DescribeTargetHealth calls = %d, want %d", got, describes)
+			}
+			if got := c.get("DescribeTargetGroups"); got != 1 {
+				t.Errorf("DescribeTargetGroups calls = %d, want 1 per process", got)
+			}
+			if got := c.total(); got != describes+1 {
+				t.Errorf("%d calls in all, want %d", got, describes+1)
+			}
+		})
+	}
+}
+
+func TestMetadataAndAttachedToMoto(t *testing.T) {
+	w := newMotoWorld(t)
+	ctx := testenv.Context(t, 30*time.Second)
+	var subnets []string
+	for i, az := range []string{"us-east-1a", "us-east-1b"} {
+		out, err := w.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{
+			VpcId: aws.String(w.vpc), CidrBlock: aws.String(fmt.Sprintf("10.0.%d.0/24", 100+i)), AvailabilityZone: aws.String(az),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subnets = append(subnets, aws.ToString(out.Subnet.SubnetId))
+	}
+	lb, err := w.elb.CreateLoadBalancer(ctx, &elasticloadbalancingv2.CreateLoadBalancerInput{
+		Name: aws.String(uniqueName("alb")), Subnets: subnets, Scheme: types.LoadBalancerSchemeEnumInternal,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbArn := aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)
+	attached := w.targetGroup(t, types.TargetTypeEnumIp, 443)
+	alone := w.targetGroup(t, types.TargetTypeEnumIp, 443)
+	if _, err := w.elb.CreateListener(ctx, &elasticloadbalancingv2.CreateListenerInput{
+		LoadBalancerArn: aws.String(lbArn), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80),
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(attached)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	a, c := w.adapter(Options{})
+	md, err := a.Metadata(ctx, attached)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.ARN != attached || md.VPCID != w.vpc || md.Port != 443 || md.Protocol != "HTTP" ||
+		md.TargetType != "ip" || md.IPAddressType != "ipv4" || !slices.Equal(md.LoadBalancerARNs, []string{lbArn}) || md.Name == "" {
+		t.Errorf("Metadata = %+v", md)
+	}
+	tests := []struct {
+		tg, lb string
+		want   bool
+	}{
+		{attached, lbArn, true},
+		{alone, lbArn, false},
+		{attached, lbArn + "-other", false},
+	}
+	for _, tc := range tests {
+		got, err := a.AttachedTo(ctx, tc.tg, tc.lb)
+		if err != nil || got != tc.want {
+			t.Errorf("AttachedTo(%s, %s) = %v, %v; want %v", tc.tg, tc.lb, got, err, tc.want)
+		}
+	}
+	if got := c.get("DescribeTargetGroups"); got != 2 {
+		t.Errorf("DescribeTargetGroups calls = %d, want 2 (one per group)", got)
+	}
+}
