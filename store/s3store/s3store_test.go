@@ -1,0 +1,326 @@
+package s3store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopMoto()
+	os.Exit(code)
+}
+
+// recorder keeps the headers of every request the SDK sends, to check what
+// went over the wire.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []http.Header
+	next http.RoundTripper
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	h := req.Header.Clone()
+	h.Set("X-Test-Method", req.Method)
+	r.reqs = append(r.reqs, h)
+	r.mu.Unlock()
+	return r.next.RoundTrip(req)
+}
+
+func (r *recorder) last() http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.reqs) == 0 {
+		return http.Header{}
+	}
+	return r.reqs[len(r.reqs)-1]
+}
+
+// motoClient returns an S3 client for moto and the recorder of its
+// requests. Moto needs path-style addressing.
+func motoClient(t testing.TB) (*s3.Client, *recorder) {
+	t.Helper()
+	moto := testenv.StartMoto(t)
+	cfg := moto.AWSConfig()
+	rec := &recorder{next: http.DefaultTransport}
+	cfg.HTTPClient = &http.Client{Transport: rec}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), rec
+}
+
+// newBucket creates a bucket of its own for the test; the moto server is
+// shared by the whole package.
+func newBucket(t testing.TB, client *s3.Client) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "tgsync-test-" + hex.EncodeToString(b)
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
+	}
+	return name
+}
+
+func sampleState(bindings int) *tgsync.State {
+	s := tgsync.NewState()
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range bindings {
+		b := s.Binding(fmt.Sprintf("binding-%03d", i))
+		t := tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i), 1}), Port: 443}
+		gone := tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i), 2}), Port: 443}
+		b.Owned = map[tgsync.Target]time.Time{t: at, gone: at}
+		b.Misses = map[tgsync.Target]tgsync.Miss{gone: {Count: 2, Since: at.Add(time.Minute)}}
+		b.Answer = &tgsync.SourceAnswer{Addrs: []netip.Addr{t.IP}, TTL: tgsync.Duration(time.Minute), At: at}
+		b.History = []tgsync.Event{{Time: at, Action: tgsync.ActionRegister, Target: t.String(), Reason: "in the answer"}}
+	}
+	return s
+}
+
+func TestParseURL(t *testing.T) {
+	tests := []struct {
+		url, bucket, key, err string
+	}{
+		{"s3://my-bucket/tgsync/", "my-bucket", "tgsync/tgsync-state.json", ""},
+		{"s3://my-bucket/a/b/", "my-bucket", "a/b/tgsync-state.json", ""},
+		{"s3://my-bucket/", "my-bucket", "tgsync-state.json", ""},
+		{"s3://my-bucket", "my-bucket", "tgsync-state.json", ""},
+		{"s3://my.bucket-1/prod/state.json", "my.bucket-1", "prod/state.json", ""},
+		{"s3://my-bucket/state", "my-bucket", "state", ""},
+		{"s3://my-bucket/with space/x?y", "my-bucket", "with space/x?y", ""},
+		{"", "", "", "want s3://"},
+		{"https://my-bucket/x", "", "", "want s3://"},
+		{"S3://my-bucket/x", "", "", "want s3://"},
+		{"/var/lib/tgsync/state.json", "", "", "want s3://"},
+		{"s3://", "", "", "no bucket name"},
+		{"s3:///key", "", "", "no bucket name"},
+		{"s3://ab/x", "", "", "3 to 63"},
+		{"s3://" + strings.Repeat("a", 64) + "/x", "", "", "3 to 63"},
+		{"s3://My-Bucket/x", "", "", "lowercase"},
+		{"s3://my_bucket/x", "", "", "lowercase"},
+		{"s3://-bucket/x", "", "", "begin and end"},
+		{"s3://bucket-/x", "", "", "begin and end"},
+		{"s3://my..bucket/x", "", "", `".."`},
+		{"s3://arn:aws:s3:us-east-1:123456789012:accesspoint/ap/x", "", "", "lowercase"},
+		{"s3://my-bucket//x", "", "", `must not start with "/"`},
+		{"s3://my-bucket/" + strings.Repeat("k", 1025), "", "", "1024"},
+	}
+	for _, tt := range tests {
+		name := tt.url
+		if len(name) > 60 {
+			name = name[:57] + "..."
+		}
+		t.Run(name, func(t *testing.T) {
+			bucket, key, err := ParseURL(tt.url)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %q %q %v, want an error mentioning %q", bucket, key, err, tt.err)
+				}
+				return
+			}
+			if err != nil || bucket != tt.bucket || key != tt.key {
+				t.Fatalf("got %q %q %v, want %q %q", bucket, key, err, tt.bucket, tt.key)
+			}
+		})
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	client, rec := motoClient(t)
+	bucket := newBucket(t, client)
+	ctx := testenv.Context(t, time.Minute)
+	s := New(client, bucket, "prefix/tgsync-state.json")
+
+	st, rev, err := s.Load(ctx)
+	if err != nil {
+		t.Fatalf("load of a missing object: %v", err)
+	}
+	if rev != "" || len(st.Bindings) != 0 || st.Version != tgsync.StateVersion {
+		t.Fatalf("missing object: got rev %q state %+v, want \"\" and an empty state", rev, st)
+	}
+
+	want := sampleState(3)
+	rev1, err := s.Save(ctx, want, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := rec.last()
+	if sent.Get("If-None-Match") != "*" || sent.Get("If-Match") != "" {
+		t.Errorf("first save sent If-None-Match %q If-Match %q, want * and nothing", sent.Get("If-None-Match"), sent.Get("If-Match"))
+	}
+	if sent.Get("Content-Type") != "application/json" {
+		t.Errorf("content type %q, want application/json", sent.Get("Content-Type"))
+	}
+	for name := range sent {
+		if strings.HasPrefix(strings.ToLower(name), "x-amz-server-side-encryption") {
+			t.Errorf("save sent %s; the bucket's default encryption should apply", name)
+		}
+	}
+
+	got, loadedRev, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loadedRev != rev1 || rev1 == "" {
+		t.Errorf("save returned ETag %q, load returned %q", rev1, loadedRev)
+	}
+	if !got.Equal(want) {
+		t.Errorf("round trip changed the state:\n got %+v\nwant %+v", got, want)
+	}
+
+	got.Binding("more").LastError = "second save"
+	rev2, err := s.Save(ctx, got, loadedRev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent := rec.last(); sent.Get("If-Match") != loadedRev || sent.Get("If-None-Match") != "" {
+		t.Errorf("second save sent If-Match %q If-None-Match %q, want %q and nothing", sent.Get("If-Match"), sent.Get("If-None-Match"), loadedRev)
+	}
+	if rev2 == rev1 {
+		t.Errorf("ETag did not change with the content")
+	}
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("prefix/tgsync-state.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(head.ContentType) != "application/json" || aws.ToString(head.ETag) != rev2 {
+		t.Errorf("stored object: content type %q etag %q, want application/json and %q", aws.ToString(head.ContentType), aws.ToString(head.ETag), rev2)
+	}
+}
+
+// TestConflicts checks each way another writer can get in between, against
+// what moto 5.2.1 does with the conditional headers: PutObject with
+// If-None-Match: * on an existing key and If-Match with another ETag answer
+// 412 PreconditionFailed; If-Match on a deleted key answers 404 NoSuchKey.
+// These are AWS's answers too.
+func TestConflicts(t *testing.T) {
+	client, _ := motoClient(t)
+	bucket := newBucket(t, client)
+	tests := []struct {
+		name     string
+		initial  bool // the object exists before the two loads
+		between  func(ctx context.Context, t *testing.T, key string)
+		wantCode string // the S3 error code beneath ErrConflict
+	}{
+		{name: "create-only: object appeared", wantCode: "PreconditionFailed"},
+		{name: "if-match: object changed", initial: true, wantCode: "PreconditionFailed"},
+		{name: "if-match: object deleted", initial: true, wantCode: "NoSuchKey", between: func(ctx context.Context, t *testing.T, key string) {
+			if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testenv.Context(t, time.Minute)
+			key := fmt.Sprintf("conflict-%d/state.json", i)
+			a, b := New(client, bucket, key), New(client, bucket, key)
+			if tt.initial {
+				if _, err := a.Save(ctx, sampleState(1), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sa, revA, err := a.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb, revB, err := b.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sa.Binding("a").LastError = "from a"
+			sb.Binding("b").LastError = "from b"
+			if _, err := a.Save(ctx, sa, revA); err != nil {
+				t.Fatalf("first save: %v", err)
+			}
+			if tt.between != nil {
+				tt.between(ctx, t, key)
+			}
+			_, err = b.Save(ctx, sb, revB)
+			if !errors.Is(err, tgsync.ErrConflict) {
+				t.Fatalf("second save: got %v, want ErrConflict", err)
+			}
+			if code := errorCode(err); code != tt.wantCode {
+				t.Fatalf("moto answered %q (%v), want %s", code, err, tt.wantCode)
+			}
+			if tt.between != nil {
+				return
+			}
+			got, _, err := b.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Bindings["a"] == nil || got.Bindings["b"] != nil {
+				t.Fatalf("the losing save changed the object: %v", got.Bindings)
+			}
+		})
+	}
+}
+
+func TestNoSuchBucket(t *testing.T) {
+	client, _ := motoClient(t)
+	ctx := testenv.Context(t, time.Minute)
+	s := New(client, "tgsync-test-no-such-bucket", "state.json")
+	want := "bucket tgsync-test-no-such-bucket does not exist in region us-east-1: create it or fix state.s3"
+	if _, _, err := s.Load(ctx); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("load: got %v, want %q", err, want)
+	}
+	if _, err := s.Save(ctx, sampleState(1), ""); err == nil || !strings.Contains(err.Error(), want) || errors.Is(err, tgsync.ErrConflict) {
+		t.Errorf("save: got %v, want %q", err, want)
+	}
+}
+
+func TestUnreadableObject(t *testing.T) {
+	client, _ := motoClient(t)
+	bucket := newBucket(t, client)
+	tests := []struct {
+		name, content string
+		want          []string
+	}{
+		{"empty", "", []string{"corrupt", "restore"}},
+		{"garbage", "<html>not json</html>", []string{"corrupt", "restore"}},
+		{"truncated", `{"version":1,"bindings":{"a":`, []string{"corrupt"}},
+		{"no version", `{"bindings":{}}`, []string{"corrupt", "no version"}},
+		{"newer version", `{"version":7}`, []string{"version 7", "upgrade tgsync"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testenv.Context(t, time.Minute)
+			key := fmt.Sprintf("bad-%d.json", i)
+			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(tt.content)}); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := New(client, bucket, key).Load(ctx)
+			if err == nil {
+				t.Fatalf("load of %q: want an error", tt.content)
+			}
+			for _, w := range append(tt.want, "s3://"+bucket+"/"+key) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNilState(t *testing.T) {
+	client, _ := motoClient(t)
+	if _, err := New(client, "tgsync-test-any", "k").Save(context.Background(), nil, ""); err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Fatalf("save of nil: got %v", err)
+	}
+}
