@@ -1,0 +1,244 @@
+package fakeaws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/tgsync/tgsync"
+)
+
+var _ tgsync.TargetGroups = (*World)(nil)
+
+// Describe is DescribeTargetHealth: one call, no pagination (AWS returns
+// every target of the group at once), targets sorted by IP, then port.
+// Health is evaluated lazily at the clock's time; the prober gets ctx.
+func (w *World) Describe(ctx context.Context, arn string) ([]tgsync.ObservedTarget, error) {
+	if err := w.begin(ctx, ActionDescribe, arn, false); err != nil {
+		return nil, fmt.Errorf("describe target health of %s: %w", arn, err)
+	}
+	out, ok := w.observe(ctx, arn)
+	if !ok {
+		return nil, fmt.Errorf("describe target health of %s: %w", arn, w.notFound(ActionDescribe))
+	}
+	return out, nil
+}
+
+// Register is RegisterTargets as the real adapter does it: batches of at
+// most MaxBatch targets in order, returning how many leading targets were
+// registered. With azAll every target is sent with AvailabilityZone "all".
+// Without it, a batch holding an IP outside the group's VPC fails with
+// AWS's ValidationError; like the real adapter (rule 7), Register then
+// sends that batch again with "all", keeps using "all" for the rest, and
+// reports usedAZAll. Both attempts count as calls. A target with port 0 is
+// registered on the group's port, as AWS does when Port is omitted.
+//
+// Registering a registered target changes nothing. Registering a draining
+// target makes it a new registration: AWS cancels the deregistration and
+// the target is initial again and goes through health checks from the
+// start.
+func (w *World) Register(ctx context.Context, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
+	failAt := w.batchFault(ActionRegister, arn)
+	for i, start := 1, 0; start < len(targets); i, start = i+1, start+MaxBatch {
+		batch := targets[start:min(start+MaxBatch, len(targets))]
+		err := w.registerBatch(ctx, arn, batch, azAll, i == failAt)
+		if !azAll && isAZRequired(err) {
+			azAll = true
+			err = w.registerBatch(ctx, arn, batch, azAll, false)
+		}
+		if err != nil {
+			return done, azAll, fmt.Errorf("register %d targets in %s: %w", len(targets)-done, arn, err)
+		}
+		done += len(batch)
+	}
+	return done, azAll, nil
+}
+
+// Deregister is DeregisterTargets in batches of at most MaxBatch, returning
+// how many leading changes were applied. Each target starts draining for the
+// group's DrainDelay and then leaves. A target outside the VPC must be
+// deregistered with the zone it was registered with ("all"), as AWS
+// requires; Change.AvailabilityZone carries it. Deregistering a draining
+// target changes nothing; deregistering a target that is not registered
+// fails the batch with InvalidTarget, as moto does.
+func (w *World) Deregister(ctx context.Context, arn string, changes []tgsync.Change) (done int, err error) {
+	failAt := w.batchFault(ActionDeregister, arn)
+	for i, start := 1, 0; start < len(changes); i, start = i+1, start+MaxBatch {
+		batch := changes[start:min(start+MaxBatch, len(changes))]
+		if err := w.deregisterBatch(ctx, arn, batch, i == failAt); err != nil {
+			return done, fmt.Errorf("deregister %d targets from %s: %w", len(changes)-done, arn, err)
+		}
+		done += len(batch)
+	}
+	return done, nil
+}
+
+func (w *World) registerBatch(ctx context.Context, arn string, batch []tgsync.Target, azAll, fail bool) error {
+	if err := w.begin(ctx, ActionRegister, arn, fail); err != nil {
+		return err
+	}
+	now := w.clock.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.groups[arn]
+	if g == nil {
+		return w.notFound(ActionRegister)
+	}
+	w.expire(arn, g, now)
+	resolved := make([]tgsync.Target, len(batch))
+	added := 0
+	for i, t := range batch {
+		t, msg := g.resolve(t)
+		if msg != "" {
+			return w.validation(ActionRegister, msg)
+		}
+		in := g.inVPC(t.IP)
+		switch {
+		case !in && !azAll:
+			return w.validation(ActionRegister, fmt.Sprintf(azRequiredMessage, t.IP))
+		case in && azAll && g.spec.StrictZoneOverride:
+			return w.validation(ActionRegister, fmt.Sprintf(azOverrideMessage, t.IP, g.zoneOf(t.IP)))
+		}
+		if _, ok := g.targets[t]; !ok && !containsBefore(resolved, i, t) {
+			added++
+		}
+		resolved[i] = t
+	}
+	if len(g.targets)+added > MaxTargets {
+		return w.tooManyTargets(ActionRegister)
+	}
+	for _, t := range resolved {
+		old := g.targets[t]
+		if old != nil && old.drainingAt.IsZero() {
+			continue
+		}
+		zone := tgsync.AvailabilityZoneAll
+		if !azAll {
+			zone = g.zoneOf(t.IP)
+		}
+		g.targets[t] = &member{zone: zone, registeredAt: now}
+		reason := "registered"
+		if old != nil {
+			reason = "registered again while draining"
+		}
+		state, _ := g.state(g.targets[t], now)
+		w.record(Event{Time: now, Action: ActionRegister, ARN: arn, Target: t, State: state, Reason: reason})
+	}
+	return nil
+}
+
+func (w *World) deregisterBatch(ctx context.Context, arn string, batch []tgsync.Change, fail bool) error {
+	if err := w.begin(ctx, ActionDeregister, arn, fail); err != nil {
+		return err
+	}
+	now := w.clock.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.groups[arn]
+	if g == nil {
+		return w.notFound(ActionDeregister)
+	}
+	w.expire(arn, g, now)
+	resolved := make([]tgsync.Target, len(batch))
+	for i, c := range batch {
+		t, msg := g.resolve(c.Target)
+		if msg != "" {
+			return w.validation(ActionDeregister, msg)
+		}
+		if !g.inVPC(t.IP) && c.AvailabilityZone == "" {
+			return w.validation(ActionDeregister, fmt.Sprintf(azRequiredMessage, t.IP))
+		}
+		if g.targets[t] == nil {
+			return w.invalidTarget(ActionDeregister)
+		}
+		resolved[i] = t
+	}
+	for _, t := range resolved {
+		m := g.targets[t]
+		if !m.drainingAt.IsZero() {
+			continue
+		}
+		m.drainingAt = now
+		w.record(Event{Time: now, Action: ActionDeregister, ARN: arn, Target: t,
+			State: tgsync.HealthDraining, Reason: ReasonDeregistrationInProgress})
+	}
+	w.expire(arn, g, now) // a zero delay ends the drain at once
+	return nil
+}
+
+// resolve fills in the group's port and checks the target, returning the
+// ValidationError message AWS would give for a bad one.
+func (g *group) resolve(t tgsync.Target) (tgsync.Target, string) {
+	if !t.IP.IsValid() {
+		return t, "A target ID must be specified"
+	}
+	t.IP = t.IP.Unmap()
+	if t.Port == 0 {
+		t.Port = g.spec.Port
+	}
+	return t, ""
+}
+
+func containsBefore(ts []tgsync.Target, n int, t tgsync.Target) bool {
+	for _, u := range ts[:n] {
+		if u == t {
+			return true
+		}
+	}
+	return false
+}
+
+// isAZRequired reports whether err is the ValidationError that asks for an
+// Availability Zone.
+func isAZRequired(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == CodeValidation &&
+		strings.Contains(apiErr.ErrorMessage(), "Availability Zone")
+}
+
+// begin is what every API call goes through before it touches the group:
+// the context, the call count, injected faults, the forced failure of a
+// partial-batch fault, and throttling.
+func (w *World) begin(ctx context.Context, action, arn string, fail bool) error {
+	if ctx.Err() != nil {
+		return canceled(ctx, action) // the SDK sends nothing on a done context
+	}
+	w.mu.Lock()
+	w.calls[action]++
+	latency, kind := w.pickFaults(action, arn)
+	w.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return canceled(ctx, action)
+		case <-t.C:
+		}
+	}
+	switch kind {
+	case FaultThrottle:
+		return w.throttling(action)
+	case FaultInternalError:
+		return w.internalFailure(action)
+	case FaultUnavailable:
+		return w.serviceUnavailable(action)
+	case FaultHang:
+		<-ctx.Done()
+		return canceled(ctx, action)
+	case FaultConnReset:
+		return connReset(action)
+	case FaultNotFound:
+		return w.notFound(action)
+	}
+	if fail {
+		return w.internalFailure(action)
+	}
+	if !w.take(action) {
+		return w.throttling(action)
+	}
+	return nil
+}

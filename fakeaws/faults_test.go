@@ -1,0 +1,248 @@
+package fakeaws
+
+import (
+	"context"
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/tgsync/tgsync"
+)
+
+// These tests stand in for AWS misbehaving, which moto never does on
+// demand: throttling, 5xx, slow and hung calls, connection resets and
+// target groups deleted behind tgsync's back.
+
+func hasCode(err error, code string) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == code
+}
+
+// callAction makes one call of the action against testARN.
+func callAction(ctx context.Context, w *World, action string) error {
+	switch action {
+	case ActionDescribe:
+		_, err := w.Describe(ctx, testARN)
+		return err
+	case ActionRegister:
+		_, _, err := w.Register(ctx, testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false)
+		return err
+	default:
+		_, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: tgt("10.0.0.1:443")}})
+		return err
+	}
+}
+
+func TestFaultErrors(t *testing.T) {
+	tests := []struct {
+		kind    FaultKind
+		timeout time.Duration
+		check   func(error) bool
+		what    string
+	}{
+		{FaultThrottle, 0, func(err error) bool {
+			var apiErr smithy.APIError
+			return hasCode(err, CodeThrottling) && errors.As(err, &apiErr) && apiErr.ErrorMessage() == "Rate exceeded" && status(err) == 400
+		}, "Throttling: Rate exceeded, 400"},
+		{FaultInternalError, 0, func(err error) bool {
+			return hasCode(err, CodeInternalFailure) && status(err) == 500
+		}, "InternalFailure, 500"},
+		{FaultUnavailable, 0, func(err error) bool {
+			return hasCode(err, CodeServiceUnavailable) && status(err) == 503
+		}, "ServiceUnavailable, 503"},
+		{FaultNotFound, 0, func(err error) bool {
+			var nf *types.TargetGroupNotFoundException
+			return hasCode(err, CodeTargetGroupNotFound) && errors.As(err, &nf)
+		}, "TargetGroupNotFound"},
+		{FaultConnReset, 0, func(err error) bool {
+			var opErr *net.OpError
+			var sendErr *smithyhttp.RequestSendError
+			return errors.Is(err, syscall.ECONNRESET) && errors.As(err, &opErr) && errors.As(err, &sendErr)
+		}, "ECONNRESET in a net.OpError in a RequestSendError"},
+		{FaultHang, 20 * time.Millisecond, func(err error) bool {
+			var c *smithy.CanceledError
+			return errors.Is(err, context.DeadlineExceeded) && errors.As(err, &c)
+		}, "canceled, context deadline exceeded"},
+	}
+	for _, tc := range tests {
+		for _, action := range []string{ActionDescribe, ActionRegister, ActionDeregister} {
+			t.Run(tc.kind.String()+"/"+action, func(t *testing.T) {
+				w, _ := newTestWorld(t, GroupSpec{}, Options{})
+				// Deregister needs a registered target.
+				if _, _, err := w.Register(context.Background(), testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Inject(Fault{Kind: tc.kind, Action: action, ARN: testARN, Times: 2}); err != nil {
+					t.Fatal(err)
+				}
+				ctx := context.Background()
+				for i := range 2 {
+					callCtx, cancel := ctx, context.CancelFunc(func() {})
+					if tc.timeout > 0 {
+						callCtx, cancel = context.WithTimeout(ctx, tc.timeout)
+					}
+					err := callAction(callCtx, w, action)
+					cancel()
+					if err == nil || !tc.check(err) {
+						t.Fatalf("call %d: error %v, want %s", i+1, err, tc.what)
+					}
+				}
+				if err := callAction(ctx, w, action); err != nil {
+					t.Fatalf("third call after a fault of 2: %v", err)
+				}
+				want := 3
+				if action == ActionRegister {
+					want++ // the setup's registration
+				}
+				if got := w.Calls()[action]; got != want {
+					t.Errorf("%s calls = %d, want %d: failed calls count", action, got, want)
+				}
+			})
+		}
+	}
+}
+
+func status(err error) int {
+	var respErr *awshttp.ResponseError
+	if !errors.As(err, &respErr) {
+		return 0
+	}
+	return respErr.HTTPStatusCode()
+}
+
+func TestFaultSelection(t *testing.T) {
+	other := testARN + "-other"
+	tests := []struct {
+		name  string
+		fault Fault
+		// want is, per call in order, whether it fails.
+		calls []string
+		arns  []string
+		want  []bool
+	}{
+		{"one action only", Fault{Kind: FaultThrottle, Action: ActionRegister},
+			[]string{ActionDescribe, ActionRegister, ActionDescribe, ActionRegister}, nil, []bool{false, true, false, true}},
+		{"every action", Fault{Kind: FaultInternalError, Times: 3},
+			[]string{ActionDescribe, ActionRegister, ActionDeregister, ActionDescribe}, nil, []bool{true, true, true, false}},
+		{"one group only", Fault{Kind: FaultNotFound, ARN: other},
+			[]string{ActionDescribe, ActionDescribe}, []string{testARN, other}, []bool{false, true}},
+		{"until cleared", Fault{Kind: FaultUnavailable, Action: ActionDescribe},
+			[]string{ActionDescribe, ActionDescribe, ActionDescribe}, nil, []bool{true, true, true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, _ := newTestWorld(t, GroupSpec{}, Options{})
+			if err := w.CreateTargetGroup(other, GroupSpec{Port: 443}); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			for _, arn := range []string{testARN, other} {
+				if _, _, err := w.Register(ctx, arn, targets(10), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Inject(tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			for i, action := range tc.calls {
+				arn := testARN
+				if tc.arns != nil {
+					arn = tc.arns[i]
+				}
+				var err error
+				switch action {
+				case ActionDescribe:
+					_, err = w.Describe(ctx, arn)
+				case ActionRegister:
+					_, _, err = w.Register(ctx, arn, targets(1), false)
+				default:
+					_, err = w.Deregister(ctx, arn, changes(targets(10)[i:i+1]))
+				}
+				if (err != nil) != tc.want[i] {
+					t.Errorf("call %d (%s on %s): err %v, want failure %v", i+1, action, arn, err, tc.want[i])
+				}
+			}
+			w.ClearFaults()
+			if _, err := w.Describe(ctx, testARN); err != nil {
+				t.Errorf("after ClearFaults: %v", err)
+			}
+		})
+	}
+}
+
+func TestLatency(t *testing.T) {
+	tests := []struct {
+		name    string
+		latency time.Duration
+		timeout time.Duration
+		wantErr error
+	}{
+		{"shorter than the timeout", 5 * time.Millisecond, time.Minute, nil},
+		{"longer than the timeout", time.Hour, 20 * time.Millisecond, context.DeadlineExceeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, _ := newTestWorld(t, GroupSpec{}, Options{})
+			if err := w.Inject(Fault{Kind: FaultLatency, Latency: tc.latency}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+			defer cancel()
+			start := time.Now()
+			_, err := w.Describe(ctx, testARN)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("Describe: %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr == nil && time.Since(start) < tc.latency {
+				t.Errorf("call returned after %s, before its latency %s", time.Since(start), tc.latency)
+			}
+		})
+	}
+	t.Run("adds to a failing fault", func(t *testing.T) {
+		w, _ := newTestWorld(t, GroupSpec{}, Options{})
+		for _, f := range []Fault{{Kind: FaultLatency, Latency: time.Hour}, {Kind: FaultThrottle}} {
+			if err := w.Inject(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := w.Describe(ctx, testARN); !errors.Is(err, context.Canceled) {
+			t.Errorf("Describe on a canceled context: %v", err)
+		}
+		if n := w.Calls()[ActionDescribe]; n != 0 {
+			t.Errorf("a call on a done context was counted: %d", n)
+		}
+	})
+}
+
+func TestInjectRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault Fault
+	}{
+		{"no kind", Fault{}},
+		{"unknown kind", Fault{Kind: 99}},
+		{"unknown action", Fault{Kind: FaultThrottle, Action: "DescribeLoadBalancers"}},
+		{"negative times", Fault{Kind: FaultThrottle, Times: -1}},
+		{"latency without duration", Fault{Kind: FaultLatency}},
+		{"latency on another kind", Fault{Kind: FaultThrottle, Latency: time.Second}},
+		{"partial batch without batch", Fault{Kind: FaultPartialBatch}},
+		{"partial batch of describe", Fault{Kind: FaultPartialBatch, Action: ActionDescribe, Batch: 1}},
+		{"batch on another kind", Fault{Kind: FaultThrottle, Batch: 2}},
+	}
+	w := New(nil, Options{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := w.Inject(tc.fault); err == nil {
+				t.Errorf("Inject(%+v) accepted", tc.fault)
+			}
+		})
+	}
+}

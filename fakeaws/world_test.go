@@ -1,0 +1,361 @@
+package fakeaws
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+// These tests stand in for AWS target health as DescribeTargetHealth shows
+// it over time, which moto cannot show: it reports every target healthy at
+// once and removes deregistered targets immediately.
+
+const testARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/test/0123456789abcdef"
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func tgt(s string) tgsync.Target {
+	t, err := tgsync.ParseTarget(s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// newTestWorld returns a world on a manual clock with one group and a
+// prober the test can flip.
+func newTestWorld(t *testing.T, spec GroupSpec, opts Options) (*World, *ManualClock) {
+	t.Helper()
+	clock := NewManualClock(t0)
+	w := New(clock, opts)
+	if spec.Port == 0 {
+		spec.Port = 443
+	}
+	if err := w.CreateTargetGroup(testARN, spec); err != nil {
+		t.Fatal(err)
+	}
+	return w, clock
+}
+
+// stateOf returns the state and reason of one target, "" when it is gone.
+func stateOf(t *testing.T, w *World, target tgsync.Target) (tgsync.HealthState, string) {
+	t.Helper()
+	obs, err := w.Describe(context.Background(), testARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range obs {
+		if o.Target == target {
+			return o.State, o.Reason
+		}
+	}
+	return "", ""
+}
+
+func TestHealthStateMachine(t *testing.T) {
+	target := tgt("10.0.0.1:443")
+	var alive atomic.Bool
+	register := func(t *testing.T, w *World) {
+		if _, _, err := w.Register(context.Background(), testARN, []tgsync.Target{target}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deregister := func(t *testing.T, w *World) {
+		if _, err := w.Deregister(context.Background(), testARN, []tgsync.Change{{Action: tgsync.ActionDeregister, Target: target}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dies := func(*testing.T, *World) { alive.Store(false) }
+	recovers := func(*testing.T, *World) { alive.Store(true) }
+	detach := func(t *testing.T, w *World) {
+		if err := w.SetAttached(testARN, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attach := func(t *testing.T, w *World) {
+		if err := w.SetAttached(testARN, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type step struct {
+		advance time.Duration
+		do      func(*testing.T, *World)
+		state   tgsync.HealthState // "" means not in the group
+		reason  string
+	}
+	tests := []struct {
+		name  string
+		spec  GroupSpec
+		alive bool
+		steps []step
+	}{
+		{"initial then healthy", GroupSpec{}, true, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{9 * time.Second, nil, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{time.Second, nil, tgsync.HealthHealthy, ""},
+			{time.Hour, nil, tgsync.HealthHealthy, ""},
+		}},
+		{"initial then unhealthy by the prober", GroupSpec{}, false, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{10 * time.Second, nil, tgsync.HealthUnhealthy, ReasonTimeout},
+		}},
+		{"unhealthy reason from the spec", GroupSpec{UnhealthyReason: ReasonFailedHealthChecks}, false, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{10 * time.Second, nil, tgsync.HealthUnhealthy, ReasonFailedHealthChecks},
+		}},
+		{"healthy, node dies, recovers", GroupSpec{HealthyAfter: 30 * time.Second}, true, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{30 * time.Second, nil, tgsync.HealthHealthy, ""},
+			{time.Minute, dies, tgsync.HealthUnhealthy, ReasonTimeout},
+			{time.Minute, recovers, tgsync.HealthHealthy, ""},
+		}},
+		{"deregister drains for the delay then leaves", GroupSpec{}, true, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{10 * time.Second, nil, tgsync.HealthHealthy, ""},
+			{0, deregister, tgsync.HealthDraining, ReasonDeregistrationInProgress},
+			{299 * time.Second, nil, tgsync.HealthDraining, ReasonDeregistrationInProgress},
+			{time.Second, nil, "", ""},
+		}},
+		{"draining target registered again is health checked again", GroupSpec{DrainDelay: time.Minute}, true, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{10 * time.Second, nil, tgsync.HealthHealthy, ""},
+			{0, deregister, tgsync.HealthDraining, ReasonDeregistrationInProgress},
+			{30 * time.Second, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{10 * time.Second, nil, tgsync.HealthHealthy, ""},
+			{time.Hour, nil, tgsync.HealthHealthy, ""},
+		}},
+		{"registering a registered target changes nothing", GroupSpec{}, true, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{8 * time.Second, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{2 * time.Second, nil, tgsync.HealthHealthy, ""},
+			{0, register, tgsync.HealthHealthy, ""},
+		}},
+		{"no deregistration delay", GroupSpec{DrainDelay: -1}, true, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{0, deregister, "", ""},
+		}},
+		{"no initial period", GroupSpec{HealthyAfter: -1}, true, []step{
+			{0, register, tgsync.HealthHealthy, ""},
+		}},
+		{"detached group is unused, attaching restarts checks", GroupSpec{}, true, []step{
+			{0, register, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{20 * time.Second, detach, tgsync.HealthUnused, ReasonNotInUse},
+			{time.Minute, attach, tgsync.HealthInitial, ReasonRegistrationInProgress},
+			{10 * time.Second, nil, tgsync.HealthHealthy, ""},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			alive.Store(tc.alive)
+			w, clock := newTestWorld(t, tc.spec, Options{Prober: func(context.Context, tgsync.Target) bool { return alive.Load() }})
+			for i, s := range tc.steps {
+				clock.Advance(s.advance)
+				if s.do != nil {
+					s.do(t, w)
+				}
+				state, reason := stateOf(t, w, target)
+				if state != s.state || reason != s.reason {
+					t.Fatalf("step %d at +%s: got %q/%q, want %q/%q", i, clock.Now().Sub(t0), state, reason, s.state, s.reason)
+				}
+			}
+		})
+	}
+}
+
+func TestTwoPortsOfOneIPAreTwoTargets(t *testing.T) {
+	w, clock := newTestWorld(t, GroupSpec{}, Options{})
+	ctx := context.Background()
+	a, b := tgt("10.0.0.1:80"), tgt("10.0.0.1:443")
+	if _, _, err := w.Register(ctx, testARN, []tgsync.Target{b, a}, false); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	if _, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: a}}); err != nil {
+		t.Fatal(err)
+	}
+	got := w.Targets(testARN)
+	want := []struct {
+		target tgsync.Target
+		state  tgsync.HealthState
+	}{{a, tgsync.HealthDraining}, {b, tgsync.HealthHealthy}}
+	if len(got) != len(want) {
+		t.Fatalf("got %d targets %v, want 2", len(got), got)
+	}
+	for i := range want {
+		if got[i].Target != want[i].target || got[i].State != want[i].state {
+			t.Errorf("target %d: got %s %s, want %s %s", i, got[i].Target, got[i].State, want[i].target, want[i].state)
+		}
+		if got[i].AvailabilityZone == "" || got[i].AvailabilityZone == tgsync.AvailabilityZoneAll {
+			t.Errorf("target %s: zone %q, want a detected zone", got[i].Target, got[i].AvailabilityZone)
+		}
+	}
+}
+
+func TestDescribeIsSortedWithDescriptions(t *testing.T) {
+	w, _ := newTestWorld(t, GroupSpec{}, Options{})
+	in := []tgsync.Target{tgt("10.0.0.10:443"), tgt("10.0.0.2:443"), tgt("[fd00::1]:443"), tgt("10.0.0.2:80")}
+	if _, _, err := w.Register(context.Background(), testARN, in, false); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := w.Describe(context.Background(), testARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range obs {
+		got = append(got, o.Target.String())
+		if o.Description != "Target registration is in progress" {
+			t.Errorf("%s: description %q", o.Target, o.Description)
+		}
+	}
+	want := []string{"10.0.0.2:80", "10.0.0.2:443", "10.0.0.10:443", "[fd00::1]:443"}
+	if !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
+
+func TestHistoryAndCalls(t *testing.T) {
+	w, clock := newTestWorld(t, GroupSpec{DrainDelay: time.Minute}, Options{})
+	ctx := context.Background()
+	a := tgt("10.0.0.1:443")
+	if _, _, err := w.Register(ctx, testARN, []tgsync.Target{a}, false); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	w.Targets(testARN) // probes without counting a call
+	if _, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: a}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute)
+	if _, err := w.Describe(ctx, testARN); err != nil {
+		t.Fatal(err)
+	}
+	type ev struct {
+		at     time.Duration
+		action string
+		state  tgsync.HealthState
+	}
+	var got []ev
+	for _, e := range w.History() {
+		if e.Target != a || e.ARN != testARN {
+			t.Errorf("event for %s on %s", e.Target, e.ARN)
+		}
+		got = append(got, ev{e.Time.Sub(t0), e.Action, e.State})
+	}
+	want := []ev{
+		{0, ActionRegister, tgsync.HealthInitial},
+		{10 * time.Second, EventHealth, tgsync.HealthHealthy},
+		{10 * time.Second, ActionDeregister, tgsync.HealthDraining},
+		{70 * time.Second, EventDrained, ""},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("history\n got %v\nwant %v", got, want)
+	}
+	calls := w.Calls()
+	wantCalls := map[string]int{ActionRegister: 1, ActionDeregister: 1, ActionDescribe: 1}
+	for k, v := range wantCalls {
+		if calls[k] != v {
+			t.Errorf("calls[%s] = %d, want %d (all: %v)", k, calls[k], v, calls)
+		}
+	}
+	w.ResetCalls()
+	w.ResetHistory()
+	if n := len(w.Calls()) + len(w.History()); n != 0 {
+		t.Errorf("after reset: %v %v", w.Calls(), w.History())
+	}
+}
+
+func TestGroupAdministration(t *testing.T) {
+	w := New(nil, Options{})
+	tests := []struct {
+		name string
+		arn  string
+		spec GroupSpec
+		ok   bool
+	}{
+		{"valid", testARN, GroupSpec{Port: 443}, true},
+		{"duplicate", testARN, GroupSpec{Port: 443}, false},
+		{"empty ARN", "", GroupSpec{Port: 443}, false},
+		{"no port", testARN + "2", GroupSpec{}, false},
+		{"bad reason", testARN + "3", GroupSpec{Port: 1, UnhealthyReason: "Target.Sad"}, false},
+		{"bad prefix", testARN + "4", GroupSpec{Port: 1, VPCPrefixes: []netip.Prefix{{}}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := w.CreateTargetGroup(tc.arn, tc.spec)
+			if (err == nil) != tc.ok {
+				t.Fatalf("CreateTargetGroup: err %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+	if w.Targets("arn:unknown") != nil {
+		t.Error("Targets of an unknown group is not nil")
+	}
+	if err := w.SetAttached("arn:unknown", true); err == nil {
+		t.Error("SetAttached of an unknown group succeeded")
+	}
+	if err := w.DeleteTargetGroup(testARN); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.DeleteTargetGroup(testARN); err == nil {
+		t.Error("second delete succeeded")
+	}
+	if _, err := w.Describe(context.Background(), testARN); !hasCode(err, CodeTargetGroupNotFound) {
+		t.Errorf("describe of a deleted group: %v", err)
+	}
+}
+
+func TestManualClock(t *testing.T) {
+	c := NewManualClock(t0)
+	if got := c.Advance(time.Minute); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("Advance returned %s", got)
+	}
+	c.Set(t0)
+	if !c.Now().Equal(t0) {
+		t.Errorf("Now after Set = %s", c.Now())
+	}
+}
+
+// TestConcurrentUse is for the race detector: API calls, observation and
+// the clock moving at once.
+func TestConcurrentUse(t *testing.T) {
+	w, clock := newTestWorld(t, GroupSpec{DrainDelay: time.Second}, Options{RateLimits: &RateLimits{
+		Describe: Bucket{Size: 1 << 20, PerSecond: 1}, Change: Bucket{Size: 1 << 20, PerSecond: 1}}})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(g)}), Port: 443}
+			for range 50 {
+				if _, _, err := w.Register(ctx, testARN, []tgsync.Target{target}, false); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := w.Describe(ctx, testARN); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: target}}); err != nil {
+					t.Error(err)
+					return
+				}
+				clock.Advance(100 * time.Millisecond)
+				w.Targets(testARN)
+				w.Calls()
+				w.History()
+			}
+		}()
+	}
+	wg.Wait()
+	if got := w.Calls()[ActionRegister]; got != 400 {
+		t.Errorf("RegisterTargets calls = %d, want 400", got)
+	}
+}
