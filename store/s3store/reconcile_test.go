@@ -1,0 +1,278 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+// staticSource answers with fixed addresses, like a DNS name whose records
+// do not change during the test.
+type staticSource struct {
+	name  string
+	addrs []netip.Addr
+}
+
+func (s staticSource) Resolve(context.Context) (tgsync.Answer, error) {
+	return tgsync.Answer{Addrs: s.addrs, TTL: time.Minute, Queries: 1}, nil
+}
+
+func (s staticSource) String() string { return s.name }
+
+// memGroups is an in-memory target group per ARN. The elbv2 adapter and
+// moto are not needed to show what the store must get right; this only
+// counts registrations so that double work after a replan shows.
+type memGroups struct {
+	mu         sync.Mutex
+	groups     map[string]map[tgsync.Target]tgsync.HealthState
+	registered map[tgsync.Target]int
+}
+
+func newMemGroups() *memGroups {
+	return &memGroups{groups: map[string]map[tgsync.Target]tgsync.HealthState{}, registered: map[tgsync.Target]int{}}
+}
+
+func (g *memGroups) add(arn string, t tgsync.Target, h tgsync.HealthState) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.groups[arn] == nil {
+		g.groups[arn] = map[tgsync.Target]tgsync.HealthState{}
+	}
+	g.groups[arn][t] = h
+}
+
+func (g *memGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTarget, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []tgsync.ObservedTarget
+	for t, h := range g.groups[arn] {
+		out = append(out, tgsync.ObservedTarget{Target: t, State: h, AvailabilityZone: "us-east-1a"})
+	}
+	slices.SortFunc(out, func(a, b tgsync.ObservedTarget) int { return a.IP.Compare(b.IP) })
+	return out, nil
+}
+
+func (g *memGroups) Register(_ context.Context, arn string, targets []tgsync.Target, azAll bool) (int, bool, error) {
+	for _, t := range targets {
+		g.add(arn, t, tgsync.HealthInitial)
+		g.mu.Lock()
+		g.registered[t]++
+		g.mu.Unlock()
+	}
+	return len(targets), false, nil
+}
+
+func (g *memGroups) Deregister(_ context.Context, arn string, changes []tgsync.Change) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range changes {
+		delete(g.groups[arn], c.Target)
+	}
+	return len(changes), nil
+}
+
+// gate makes two runs overlap: no Save proceeds until two Loads happened,
+// so both runs plan from the same revision. Saves then go one at a time.
+// That serialisation stands in for S3, where a conditional write is atomic:
+// moto 5.2.1 checks the condition and writes without a lock, so two
+// truly simultaneous conditional PUTs could both succeed there, which S3
+// never allows.
+type gate struct {
+	tgsync.Store
+	loads      atomic.Int32
+	bothLoaded chan struct{}
+	saveMu     sync.Mutex
+	conflicts  atomic.Int32
+}
+
+func (g *gate) Load(ctx context.Context) (*tgsync.State, string, error) {
+	s, rev, err := g.Store.Load(ctx)
+	if g.loads.Add(1) == 2 {
+		close(g.bothLoaded)
+	}
+	return s, rev, err
+}
+
+func (g *gate) Save(ctx context.Context, s *tgsync.State, rev string) (string, error) {
+	select {
+	case <-g.bothLoaded:
+	case <-ctx.Done():
+		return "", fmt.Errorf("waiting for the other run to load: %w", ctx.Err())
+	}
+	g.saveMu.Lock()
+	defer g.saveMu.Unlock()
+	next, err := g.Store.Save(ctx, s, rev)
+	if errors.Is(err, tgsync.ErrConflict) {
+		g.conflicts.Add(1)
+	}
+	return next, err
+}
+
+func mustTarget(t *testing.T, s string) tgsync.Target {
+	t.Helper()
+	tg, err := tgsync.ParseTarget(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// TestTwoWritersOneWins runs two reconcilers at once against one state
+// object in moto, each with its own binding. Both plan from the same state;
+// the second save gets 412, reloads, plans again and saves. Nothing either
+// run learned may be lost.
+func TestTwoWritersOneWins(t *testing.T) {
+	client, _ := motoClient(t)
+	bucket := newBucket(t, client)
+	ctx := testenv.Context(t, time.Minute)
+	const key = "shared/tgsync-state.json"
+
+	// Earlier state from both bindings, so that each run must carry the
+	// other's binding over.
+	base := tgsync.NewState()
+	since := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	staleA, staleB := mustTarget(t, "10.1.0.9:443"), mustTarget(t, "10.2.0.9:5044")
+	base.Binding("alpha").Misses = map[tgsync.Target]tgsync.Miss{staleA: {Count: 1, Since: since}}
+	base.Binding("beta").Owned = map[tgsync.Target]time.Time{staleB: since}
+	base.Binding("beta").Misses = map[tgsync.Target]tgsync.Miss{staleB: {Count: 1, Since: since}}
+	if _, err := New(client, bucket, key).Save(ctx, base, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	groups := newMemGroups()
+	const arnA, arnB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/alpha/1", "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/beta/2"
+	groups.add(arnA, staleA, tgsync.HealthHealthy)
+	groups.add(arnB, staleB, tgsync.HealthHealthy)
+	foreign := mustTarget(t, "10.2.0.50:5044") // not beta's: it is shared
+	groups.add(arnB, foreign, tgsync.HealthHealthy)
+
+	shared := tgsync.DefaultPolicy()
+	shared.Shared = true
+	g := &gate{Store: New(client, bucket, key), bothLoaded: make(chan struct{})}
+	recs := []*tgsync.Reconciler{
+		{Groups: groups, Store: g, Bindings: []tgsync.Binding{{
+			Name: "alpha", TargetGroupARN: arnA, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy(),
+			Source: staticSource{"vpc-search-abc.us-east-1.es.amazonaws.com", []netip.Addr{netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.1.0.2")}},
+		}}},
+		{Groups: groups, Store: g, Bindings: []tgsync.Binding{{
+			Name: "beta", TargetGroupARN: arnB, Ports: []uint16{5044}, Policy: shared,
+			Source: staticSource{"internal-alb-123.us-east-1.elb.amazonaws.com", []netip.Addr{netip.MustParseAddr("10.2.0.1")}},
+		}}},
+	}
+	results := make([]tgsync.RunResult, len(recs))
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = r.Run(ctx)
+		}()
+	}
+	wg.Wait()
+
+	conflicts := 0
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("run %d: %v", i, errs[i])
+		}
+		if failed := res.Failed(); len(failed) > 0 {
+			t.Fatalf("run %d: failed bindings %v: %+v", i, failed, res.Bindings)
+		}
+		if !res.StateWritten {
+			t.Errorf("run %d did not write state", i)
+		}
+		conflicts += res.Conflicts
+	}
+	if conflicts != 1 || g.conflicts.Load() != 1 {
+		t.Fatalf("want exactly one conflict, runs report %d, the store saw %d", conflicts, g.conflicts.Load())
+	}
+	if g.loads.Load() != 3 {
+		t.Errorf("want 3 loads (two runs and one replan), got %d", g.loads.Load())
+	}
+
+	final, _, err := New(client, bucket, key).Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alpha, beta := final.Bindings["alpha"], final.Bindings["beta"]
+	if alpha == nil || beta == nil {
+		t.Fatalf("a binding was lost: %v", final.Bindings)
+	}
+	// Each stale target was missed once more: exactly once, not twice for
+	// the replanned run, and not reset by the other run's save.
+	for name, got := range map[string]tgsync.Miss{"alpha": alpha.Misses[staleA], "beta": beta.Misses[staleB]} {
+		if got.Count != 2 || !got.Since.Equal(since) {
+			t.Errorf("%s: miss %+v, want count 2 since %s", name, got, since)
+		}
+	}
+	if _, ok := beta.Misses[foreign]; ok {
+		t.Errorf("beta counted a miss for a target it does not own")
+	}
+	// Beta is shared: it owns what it registered and still what it had.
+	for _, tg := range []tgsync.Target{mustTarget(t, "10.2.0.1:5044"), staleB} {
+		if _, ok := beta.Owned[tg]; !ok {
+			t.Errorf("beta lost ownership of %s: %v", tg, beta.Owned)
+		}
+	}
+	if alpha.Answer == nil || len(alpha.Answer.Addrs) != 2 || beta.Answer == nil || len(beta.Answer.Addrs) != 1 {
+		t.Errorf("source answers lost: alpha %+v beta %+v", alpha.Answer, beta.Answer)
+	}
+	// The registrations happened once, although one run planned twice.
+	for _, s := range []string{"10.1.0.1:443", "10.1.0.2:443", "10.2.0.1:5044"} {
+		if n := groups.registered[mustTarget(t, s)]; n != 1 {
+			t.Errorf("%s registered %d times, want once", s, n)
+		}
+	}
+	// Both runs report what they registered, the replanned one included.
+	for i, res := range results {
+		if n := len(res.Bindings[0].Registered); n == 0 {
+			t.Errorf("run %d reports no registrations", i)
+		}
+	}
+	// The history of both bindings should record the registrations. Today
+	// tgsync.Reconciler.Run drops the history events of changes applied in
+	// an attempt whose save lost: the replan sees the targets already
+	// registered, so it records nothing, and the carried-over results only
+	// restore ownership. The check runs as a strict expected failure: it
+	// skips while the gap exists and fails once the gap is closed, so that
+	// reconcilerKeepsReplanHistory is flipped and the check enforced.
+	t.Run("history", func(t *testing.T) { checkHistory(t, alpha, beta) })
+}
+
+func checkHistory(t *testing.T, alpha, beta *tgsync.BindingState) {
+	var lost []string
+	for name, b := range map[string]*tgsync.BindingState{"alpha": alpha, "beta": beta} {
+		regs := 0
+		for _, e := range b.History {
+			if e.Action == tgsync.ActionRegister && !e.Refused {
+				regs++
+			}
+		}
+		if regs == 0 {
+			lost = append(lost, name)
+		}
+	}
+	switch {
+	case reconcilerKeepsReplanHistory && len(lost) > 0:
+		t.Errorf("history of %v lost the registrations made before the conflict", lost)
+	case !reconcilerKeepsReplanHistory && len(lost) == 0:
+		t.Errorf("the Reconciler now keeps history across a replan: set reconcilerKeepsReplanHistory to true")
+	case !reconcilerKeepsReplanHistory:
+		t.Skipf("known gap in tgsync.Reconciler.Run: history of %v lost the registrations made before the conflict (everything the store keeps was checked by the parent test)", lost)
+	}
+}
+
+// reconcilerKeepsReplanHistory says whether tgsync.Reconciler.Run records,
+// after a conflict, the history events of the changes an earlier attempt
+// applied.
+const reconcilerKeepsReplanHistory = false
