@@ -29,54 +29,123 @@ func (w *World) Describe(ctx context.Context, arn string) ([]tgsync.ObservedTarg
 
 // Register is RegisterTargets as the real adapter does it: batches of at
 // most MaxBatch targets in order, returning how many leading targets were
-// registered. With azAll every target is sent with AvailabilityZone "all".
-// Without it, a batch holding an IP outside the group's VPC fails with
-// AWS's ValidationError; like the real adapter (rule 7), Register then
-// sends that batch again with "all", keeps using "all" for the rest, and
-// reports usedAZAll. Both attempts count as calls. A target with port 0 is
-// registered on the group's port, as AWS does when Port is omitted.
+// registered. Targets without a valid IP fail before any call. A target
+// with port 0 is registered on the group's port, as AWS does when Port is
+// omitted.
+//
+// With azAll every target is sent with AvailabilityZone "all". Without it,
+// a batch holding an IP outside the group's VPC fails with AWS's
+// ValidationError; like the real adapter (rule 7), Register then sends the
+// batch again with "all", keeps "all" for the rest, and reports usedAZAll.
+// When "all" is refused for an IP inside the VPC (GroupSpec.
+// StrictZoneOverride), the batch is registered one target at a time with
+// "all" only where AWS asks for it, as the adapter does. Every attempt is
+// a call. Unlike the adapter, the world does not remember between calls
+// that a group needed "all"; the reconciler's state does (rule 7).
 //
 // Registering a registered target changes nothing. Registering a draining
 // target makes it a new registration: AWS cancels the deregistration and
 // the target is initial again and goes through health checks from the
 // start.
 func (w *World) Register(ctx context.Context, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
+	for i, t := range targets {
+		if !t.IP.IsValid() || t.IP.Zone() != "" {
+			return 0, false, fmt.Errorf("register in %s: target %d (%s) has no valid IP address", arn, i, t)
+		}
+	}
+	if len(targets) == 0 {
+		return 0, false, nil
+	}
 	failAt := w.batchFault(ActionRegister, arn)
+	all := azAll
 	for i, start := 1, 0; start < len(targets); i, start = i+1, start+MaxBatch {
 		batch := targets[start:min(start+MaxBatch, len(targets))]
-		err := w.registerBatch(ctx, arn, batch, azAll, i == failAt)
-		if !azAll && isAZRequired(err) {
-			azAll = true
-			err = w.registerBatch(ctx, arn, batch, azAll, false)
+		n, used, err := w.registerBatch(ctx, arn, batch, all, i == failAt)
+		done += n
+		if used {
+			usedAZAll, all = true, true
 		}
 		if err != nil {
-			return done, azAll, fmt.Errorf("register %d targets in %s: %w", len(targets)-done, arn, err)
+			return done, usedAZAll, fmt.Errorf("register %d targets in %s: %w", len(batch)-n, arn, err)
 		}
-		done += len(batch)
 	}
-	return done, azAll, nil
+	return done, usedAZAll, nil
+}
+
+// registerBatch sends one batch with the Availability Zone rule applied and
+// returns how many leading targets of it were registered.
+func (w *World) registerBatch(ctx context.Context, arn string, batch []tgsync.Target, all, fail bool) (int, bool, error) {
+	err := w.registerCall(ctx, arn, batch, all, fail)
+	if err == nil {
+		return len(batch), all, nil
+	}
+	if !all && isAZRequired(err) {
+		all = true
+		if err = w.registerCall(ctx, arn, batch, true, false); err == nil {
+			return len(batch), true, nil
+		}
+	}
+	if all && isAZAllRefused(err) {
+		return w.registerOneByOne(ctx, arn, batch)
+	}
+	return 0, false, err
+}
+
+// registerOneByOne is the slow path for a batch that mixes addresses inside
+// the VPC, which refuse "all", with addresses outside it, which need it.
+func (w *World) registerOneByOne(ctx context.Context, arn string, batch []tgsync.Target) (int, bool, error) {
+	used, all := false, false
+	for i := range batch {
+		err := w.registerCall(ctx, arn, batch[i:i+1], all, false)
+		switch {
+		case err != nil && !all && isAZRequired(err):
+			all = true
+			err = w.registerCall(ctx, arn, batch[i:i+1], true, false)
+		case err != nil && all && isAZAllRefused(err):
+			all = false
+			err = w.registerCall(ctx, arn, batch[i:i+1], false, false)
+		}
+		if err != nil {
+			return i, used, err
+		}
+		used = used || all
+	}
+	return len(batch), used, nil
 }
 
 // Deregister is DeregisterTargets in batches of at most MaxBatch, returning
 // how many leading changes were applied. Each target starts draining for the
 // group's DrainDelay and then leaves. A target outside the VPC must be
-// deregistered with the zone it was registered with ("all"), as AWS
-// requires; Change.AvailabilityZone carries it. Deregistering a draining
-// target changes nothing; deregistering a target that is not registered
-// fails the batch with InvalidTarget, as moto does.
+// deregistered with an Availability Zone (the "all" it was registered
+// with, which Change.AvailabilityZone carries), else the batch fails with
+// the ValidationError RegisterTargets gives; a zone other than the one the
+// target was registered in fails it with InvalidTarget, and so does a target
+// that is not registered (as moto does). Deregistering a draining target
+// changes nothing.
 func (w *World) Deregister(ctx context.Context, arn string, changes []tgsync.Change) (done int, err error) {
+	for i, c := range changes {
+		if c.Action != tgsync.ActionDeregister && c.Action != "" {
+			return 0, fmt.Errorf("deregister from %s: change %d (%s) is a %s", arn, i, c.Target, c.Action)
+		}
+		if !c.Target.IP.IsValid() || c.Target.IP.Zone() != "" {
+			return 0, fmt.Errorf("deregister from %s: change %d (%s) has no valid IP address", arn, i, c.Target)
+		}
+	}
+	if len(changes) == 0 {
+		return 0, nil
+	}
 	failAt := w.batchFault(ActionDeregister, arn)
 	for i, start := 1, 0; start < len(changes); i, start = i+1, start+MaxBatch {
 		batch := changes[start:min(start+MaxBatch, len(changes))]
 		if err := w.deregisterBatch(ctx, arn, batch, i == failAt); err != nil {
-			return done, fmt.Errorf("deregister %d targets from %s: %w", len(changes)-done, arn, err)
+			return done, fmt.Errorf("deregister %d targets from %s: %w", len(batch), arn, err)
 		}
 		done += len(batch)
 	}
 	return done, nil
 }
 
-func (w *World) registerBatch(ctx context.Context, arn string, batch []tgsync.Target, azAll, fail bool) error {
+func (w *World) registerCall(ctx context.Context, arn string, batch []tgsync.Target, azAll, fail bool) error {
 	if err := w.begin(ctx, ActionRegister, arn, fail); err != nil {
 		return err
 	}
@@ -91,10 +160,7 @@ func (w *World) registerBatch(ctx context.Context, arn string, batch []tgsync.Ta
 	resolved := make([]tgsync.Target, len(batch))
 	added := 0
 	for i, t := range batch {
-		t, msg := g.resolve(t)
-		if msg != "" {
-			return w.validation(ActionRegister, msg)
-		}
+		t := g.resolve(t)
 		in := g.inVPC(t.IP)
 		switch {
 		case !in && !azAll:
@@ -144,14 +210,12 @@ func (w *World) deregisterBatch(ctx context.Context, arn string, batch []tgsync.
 	w.expire(arn, g, now)
 	resolved := make([]tgsync.Target, len(batch))
 	for i, c := range batch {
-		t, msg := g.resolve(c.Target)
-		if msg != "" {
-			return w.validation(ActionDeregister, msg)
-		}
+		t := g.resolve(c.Target)
 		if !g.inVPC(t.IP) && c.AvailabilityZone == "" {
 			return w.validation(ActionDeregister, fmt.Sprintf(azRequiredMessage, t.IP))
 		}
-		if g.targets[t] == nil {
+		m := g.targets[t]
+		if m == nil || c.AvailabilityZone != "" && c.AvailabilityZone != m.zone {
 			return w.invalidTarget(ActionDeregister)
 		}
 		resolved[i] = t
@@ -169,17 +233,13 @@ func (w *World) deregisterBatch(ctx context.Context, arn string, batch []tgsync.
 	return nil
 }
 
-// resolve fills in the group's port and checks the target, returning the
-// ValidationError message AWS would give for a bad one.
-func (g *group) resolve(t tgsync.Target) (tgsync.Target, string) {
-	if !t.IP.IsValid() {
-		return t, "A target ID must be specified"
-	}
+// resolve fills in the group's port, as AWS does when Port is omitted.
+func (g *group) resolve(t tgsync.Target) tgsync.Target {
 	t.IP = t.IP.Unmap()
 	if t.Port == 0 {
 		t.Port = g.spec.Port
 	}
-	return t, ""
+	return t
 }
 
 func containsBefore(ts []tgsync.Target, n int, t tgsync.Target) bool {
@@ -192,11 +252,19 @@ func containsBefore(ts []tgsync.Target, n int, t tgsync.Target) bool {
 }
 
 // isAZRequired reports whether err is the ValidationError that asks for an
-// Availability Zone.
+// Availability Zone for an IP outside the VPC.
 func isAZRequired(err error) bool {
 	var apiErr smithy.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode() == CodeValidation &&
-		strings.Contains(apiErr.ErrorMessage(), "Availability Zone")
+		strings.Contains(apiErr.ErrorMessage(), "Availability Zone") &&
+		!strings.Contains(apiErr.ErrorMessage(), "is within the VPC")
+}
+
+// isAZAllRefused reports whether err refuses "all" for an IP inside the VPC.
+func isAZAllRefused(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == CodeValidation &&
+		strings.Contains(apiErr.ErrorMessage(), "is within the VPC")
 }
 
 // begin is what every API call goes through before it touches the group:

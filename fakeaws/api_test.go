@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -118,29 +119,24 @@ func TestAvailabilityZoneRule(t *testing.T) {
 		wantAll   bool
 		wantCalls int
 		zones     zones
-		wantErr   string
 	}{
-		{"inside the VPC", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{inside}, false, false, 1, zones{inside: ""}, ""},
-		{"outside: retried with all", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{outside}, false, true, 2, zones{outside: "all"}, ""},
-		{"outside with all at once", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{outside}, true, true, 1, zones{outside: "all"}, ""},
-		{"no VPC given: every IP is inside", GroupSpec{}, []tgsync.Target{outside}, false, false, 1, zones{outside: ""}, ""},
-		{"all for an inside IP is accepted", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{inside}, true, true, 1, zones{inside: "all"}, ""},
-		{"all for an inside IP, strict", GroupSpec{VPCPrefixes: vpc, StrictZoneOverride: true}, []tgsync.Target{inside}, true, true, 1, nil,
-			"api error ValidationError: The IP address '10.0.0.5' is within the VPC, and cannot have its Availability Zone overridden to 'all' from 'us-east-1"},
+		{"inside the VPC", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{inside}, false, false, 1, zones{inside: ""}},
+		{"outside: retried with all", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{outside}, false, true, 2, zones{outside: "all"}},
+		{"outside with all at once", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{outside}, true, true, 1, zones{outside: "all"}},
+		{"no VPC given: every IP is inside", GroupSpec{}, []tgsync.Target{outside}, false, false, 1, zones{outside: ""}},
+		{"all for an inside IP is accepted", GroupSpec{VPCPrefixes: vpc}, []tgsync.Target{inside}, true, true, 1, zones{inside: "all"}},
+		{"all refused for an inside IP: sent again without", GroupSpec{VPCPrefixes: vpc, StrictZoneOverride: true},
+			[]tgsync.Target{inside}, true, false, 2, zones{inside: ""}},
+		{"all refused in a mixed batch: one by one", GroupSpec{VPCPrefixes: vpc, StrictZoneOverride: true},
+			[]tgsync.Target{inside, outside}, true, true, 4, zones{inside: "", outside: "all"}},
 		{"second batch outside: only it is retried, later ones keep all", GroupSpec{VPCPrefixes: vpc},
 			append(append(targets(200), outside), targets(250)[200:]...), false, true, 3,
-			zones{targets(1)[0]: "", outside: "all", targets(250)[249]: "all"}, ""},
+			zones{targets(1)[0]: "", outside: "all", targets(250)[249]: "all"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := newTestWorld(t, tc.spec, Options{})
 			done, usedAll, err := w.Register(context.Background(), testARN, tc.targets, tc.azAll)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || done != 0 {
-					t.Fatalf("Register = %d, %v; want error containing %q", done, err, tc.wantErr)
-				}
-				return
-			}
 			if err != nil || done != len(tc.targets) || usedAll != tc.wantAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, %v, nil", done, usedAll, err, len(tc.targets), tc.wantAll)
 			}
@@ -193,47 +189,76 @@ func TestAvailabilityZoneError(t *testing.T) {
 	}
 }
 
-func TestRegisterRejects(t *testing.T) {
+func TestRejects(t *testing.T) {
+	ts := targets(1001)
+	registered := ts[0]
 	tests := []struct {
 		name    string
 		prefill int
-		targets []tgsync.Target
-		code    string
+		call    func(context.Context, *World) error
+		code    string // "" means a local error before any call
 	}{
-		{"invalid IP", 0, []tgsync.Target{{Port: 443}}, CodeValidation},
-		{"beyond 1000 targets", 999, targets(1001)[999:], CodeTooManyTargets},
+		{"register an invalid IP", 1, func(ctx context.Context, w *World) error {
+			_, _, err := w.Register(ctx, testARN, []tgsync.Target{{Port: 443}}, false)
+			return err
+		}, ""},
+		{"register beyond 1000 targets", 999, func(ctx context.Context, w *World) error {
+			_, _, err := w.Register(ctx, testARN, ts[999:], false)
+			return err
+		}, CodeTooManyTargets},
+		{"deregister a register change", 1, func(ctx context.Context, w *World) error {
+			_, err := w.Deregister(ctx, testARN, []tgsync.Change{{Action: tgsync.ActionRegister, Target: registered}})
+			return err
+		}, ""},
+		{"deregister a target that is not registered", 1, func(ctx context.Context, w *World) error {
+			_, err := w.Deregister(ctx, testARN, changes(ts[:2]))
+			return err
+		}, CodeInvalidTarget},
+		{"deregister from another zone", 1, func(ctx context.Context, w *World) error {
+			_, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: registered, AvailabilityZone: "eu-west-1a"}})
+			return err
+		}, CodeInvalidTarget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := newTestWorld(t, GroupSpec{}, Options{})
 			ctx := context.Background()
-			if _, _, err := w.Register(ctx, testARN, targets(tc.prefill), false); err != nil {
+			if _, _, err := w.Register(ctx, testARN, ts[:tc.prefill], false); err != nil {
 				t.Fatal(err)
 			}
-			done, _, err := w.Register(ctx, testARN, tc.targets, false)
-			if done != 0 || !hasCode(err, tc.code) {
-				t.Fatalf("Register = %d, %v; want 0 and %s", done, err, tc.code)
+			before := w.Calls()
+			err := tc.call(ctx, w)
+			var apiErr smithy.APIError
+			switch {
+			case err == nil:
+				t.Fatal("accepted")
+			case tc.code == "" && errors.As(err, &apiErr):
+				t.Fatalf("error %v, want a local one", err)
+			case tc.code != "" && !hasCode(err, tc.code):
+				t.Fatalf("error %v, want %s", err, tc.code)
 			}
-			if got := len(w.Targets(testARN)); got != tc.prefill {
-				t.Errorf("a failed batch changed the group: %d targets, want %d", got, tc.prefill)
+			calls := 0
+			for k, v := range w.Calls() {
+				calls += v - before[k]
+			}
+			if want := map[bool]int{true: 0, false: 1}[tc.code == ""]; calls != want {
+				t.Errorf("%d calls made, want %d", calls, want)
+			}
+			obs := w.Targets(testARN)
+			if len(obs) != tc.prefill || obs[0].State != tgsync.HealthInitial {
+				t.Errorf("a failed call changed the group: %d targets, first %s", len(obs), obs[0].State)
 			}
 		})
 	}
 }
 
-func TestDeregisterUnknownTarget(t *testing.T) {
-	w, _ := newTestWorld(t, GroupSpec{}, Options{})
-	ctx := context.Background()
-	ts := targets(2)
-	if _, _, err := w.Register(ctx, testARN, ts[:1], false); err != nil {
-		t.Fatal(err)
-	}
-	n, err := w.Deregister(ctx, testARN, changes(ts))
-	if n != 0 || !hasCode(err, CodeInvalidTarget) {
-		t.Fatalf("Deregister = %d, %v; want 0 and InvalidTarget", n, err)
-	}
-	if o := w.Targets(testARN); len(o) != 1 || o[0].State != tgsync.HealthInitial {
-		t.Errorf("a failed batch changed the group: %v", o)
+func TestZoneOverrideError(t *testing.T) {
+	w, _ := newTestWorld(t, GroupSpec{VPCPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, StrictZoneOverride: true}, Options{})
+	err := w.registerCall(context.Background(), testARN, []tgsync.Target{tgt("10.0.0.5:443")}, true, false)
+	want := regexp.MustCompile(`^operation error Elastic Load Balancing v2: RegisterTargets, https response error StatusCode: 400, RequestID: [-0-9a-f]{36}, ` +
+		`api error ValidationError: The IP address '10\.0\.0\.5' is within the VPC, and cannot have its Availability Zone overridden to 'all' from 'us-east-1[abc]'$`)
+	if err == nil || !want.MatchString(err.Error()) {
+		t.Errorf("error %v, want to match %s", err, want)
 	}
 }
 
