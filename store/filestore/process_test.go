@@ -274,37 +274,65 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func BenchmarkSave(b *testing.B) {
-	ctx := context.Background()
-	path := filepath.Join(b.TempDir(), "state.json")
-	s := New(path)
-	st := sampleState(100)
-	rev := ""
-	for b.Loop() {
-		var err error
-		if rev, err = s.Save(ctx, st, rev); err != nil {
-			b.Fatal(err)
+// benchStates are 100 bindings with the sample's two history events, and
+// the same with every binding's history full (tgsync.HistoryLimit), the
+// largest a state of 100 bindings gets.
+func benchStates() []struct {
+	name  string
+	state *tgsync.State
+} {
+	full := sampleState(100)
+	for _, b := range full.Bindings {
+		for len(b.History) < tgsync.HistoryLimit {
+			b.History = append(b.History, b.History[len(b.History)%2])
 		}
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		b.Fatal(err)
+	return []struct {
+		name  string
+		state *tgsync.State
+	}{{"100-bindings", sampleState(100)}, {"100-bindings-full-history", full}}
+}
+
+// BenchmarkSave includes both fsyncs, so it measures the disk as much as
+// the code.
+func BenchmarkSave(b *testing.B) {
+	for _, bs := range benchStates() {
+		b.Run(bs.name, func(b *testing.B) {
+			ctx := context.Background()
+			path := filepath.Join(b.TempDir(), "state.json")
+			s := New(path)
+			rev := ""
+			for b.Loop() {
+				var err error
+				if rev, err = s.Save(ctx, bs.state, rev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportSize(b, path)
+		})
 	}
-	b.ReportMetric(float64(fi.Size()), "state-bytes")
 }
 
 func BenchmarkLoad(b *testing.B) {
-	ctx := context.Background()
-	path := filepath.Join(b.TempDir(), "state.json")
-	s := New(path)
-	if _, err := s.Save(ctx, sampleState(100), ""); err != nil {
-		b.Fatal(err)
+	for _, bs := range benchStates() {
+		b.Run(bs.name, func(b *testing.B) {
+			ctx := context.Background()
+			path := filepath.Join(b.TempDir(), "state.json")
+			s := New(path)
+			if _, err := s.Save(ctx, bs.state, ""); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, _, err := s.Load(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportSize(b, path)
+		})
 	}
-	for b.Loop() {
-		if _, _, err := s.Load(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+}
+
+func reportSize(b *testing.B, path string) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)

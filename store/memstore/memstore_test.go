@@ -241,30 +241,56 @@ func TestConcurrent(t *testing.T) {
 	t.Logf("%d conflicts among %d writers", total, writers)
 }
 
-func BenchmarkSave(b *testing.B) {
-	ctx := context.Background()
-	s := sampleState(100)
-	m := New()
-	rev := ""
-	for b.Loop() {
-		var err error
-		if rev, err = m.Save(ctx, s, rev); err != nil {
-			b.Fatal(err)
+// benchStates are 100 bindings with the sample's two history events, and
+// the same with every binding's history full (tgsync.HistoryLimit), the
+// largest a state of 100 bindings gets.
+func benchStates() []struct {
+	name  string
+	state *tgsync.State
+} {
+	full := sampleState(100)
+	for _, b := range full.Bindings {
+		for len(b.History) < tgsync.HistoryLimit {
+			b.History = append(b.History, b.History[len(b.History)%2])
 		}
 	}
-	b.ReportMetric(float64(len(m.Bytes())), "state-bytes")
+	return []struct {
+		name  string
+		state *tgsync.State
+	}{{"100-bindings", sampleState(100)}, {"100-bindings-full-history", full}}
+}
+
+func BenchmarkSave(b *testing.B) {
+	for _, bs := range benchStates() {
+		b.Run(bs.name, func(b *testing.B) {
+			ctx := context.Background()
+			m := New()
+			rev := ""
+			for b.Loop() {
+				var err error
+				if rev, err = m.Save(ctx, bs.state, rev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(m.Bytes())), "state-bytes")
+		})
+	}
 }
 
 func BenchmarkLoad(b *testing.B) {
-	ctx := context.Background()
-	m := New()
-	if _, err := m.Save(ctx, sampleState(100), ""); err != nil {
-		b.Fatal(err)
+	for _, bs := range benchStates() {
+		b.Run(bs.name, func(b *testing.B) {
+			ctx := context.Background()
+			m := New()
+			if _, err := m.Save(ctx, bs.state, ""); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, _, err := m.Load(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(m.Bytes())), "state-bytes")
+		})
 	}
-	for b.Loop() {
-		if _, _, err := m.Load(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(len(m.Bytes())), "state-bytes")
 }
