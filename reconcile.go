@@ -91,6 +91,8 @@ type BindingResult struct {
 	// Unfinished is set when the deadline stopped the binding.
 	Unfinished bool
 	Duration   time.Duration
+
+	azAll bool // the group turned out to need AvailabilityZone "all"
 }
 
 // Failed reports whether the binding counts as failed for exit codes.
@@ -148,7 +150,15 @@ func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error)
 		}
 		next := loaded.Clone()
 		for name, prev := range applied {
+			// What an earlier attempt did stays done: keep its history and
+			// what it learned, then plan again on the other writer's state.
 			st := next.Binding(name)
+			var events []Event
+			for _, c := range slices.Concat(prev.Registered, prev.Deregistered) {
+				events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
+			}
+			st.record(events...)
+			st.AZAll = st.AZAll || prev.azAll
 			if !r.binding(name).Policy.Shared {
 				continue
 			}
@@ -165,8 +175,9 @@ func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error)
 		for i := range res.Bindings {
 			b := &res.Bindings[i]
 			if prev := applied[b.Binding]; prev != nil {
-				b.Registered = append(prev.Registered, b.Registered...)
-				b.Deregistered = append(prev.Deregistered, b.Deregistered...)
+				b.Registered = slices.Concat(prev.Registered, b.Registered)
+				b.Deregistered = slices.Concat(prev.Deregistered, b.Deregistered)
+				b.azAll = b.azAll || prev.azAll
 			}
 			applied[b.Binding] = b
 		}
@@ -344,7 +355,7 @@ func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState,
 			done, usedAll, err := r.Groups.Register(ctx, b.TargetGroupARN, targets, b.AZAll || st.AZAll)
 			res.Registered = res.Plan.Register[:done]
 			if usedAll {
-				st.AZAll = true
+				st.AZAll, res.azAll = true, true
 			}
 			applyErr = err
 		}

@@ -283,6 +283,10 @@ func TestReconcileReplansOnConflict(t *testing.T) {
 	if w.groups.calls["RegisterTargets"] != 1 {
 		t.Errorf("registered twice: %v", w.groups.calls)
 	}
+	st, _, _ := w.store.Load(context.Background())
+	if h := st.Bindings["db"].History; len(h) != 1 || h[0].Action != ActionRegister {
+		t.Errorf("history after a replan = %+v, want the one registration", h)
+	}
 }
 
 func TestReconcileConflictKeepsSharedOwnership(t *testing.T) {

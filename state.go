@@ -65,7 +65,7 @@ func (s *State) Equal(o *State) bool {
 
 // DecodeState reads a stored state and checks its version.
 func DecodeState(data []byte) (*State, error) {
-	s := NewState()
+	s := &State{}
 	if err := json.Unmarshal(data, s); err != nil {
 		return nil, fmt.Errorf("decode state: %w", err)
 	}

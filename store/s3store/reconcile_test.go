@@ -239,13 +239,8 @@ func TestTwoWritersOneWins(t *testing.T) {
 			t.Errorf("run %d reports no registrations", i)
 		}
 	}
-	// The history of both bindings should record the registrations. Today
-	// tgsync.Reconciler.Run drops the history events of changes applied in
-	// an attempt whose save lost: the replan sees the targets already
-	// registered, so it records nothing, and the carried-over results only
-	// restore ownership. The check runs as a strict expected failure: it
-	// skips while the gap exists and fails once the gap is closed, so that
-	// reconcilerKeepsReplanHistory is flipped and the check enforced.
+	// The history of both bindings records the registrations, also those
+	// applied in the attempt whose save lost.
 	t.Run("history", func(t *testing.T) { checkHistory(t, alpha, beta) })
 }
 
@@ -262,17 +257,7 @@ func checkHistory(t *testing.T, alpha, beta *tgsync.BindingState) {
 			lost = append(lost, name)
 		}
 	}
-	switch {
-	case reconcilerKeepsReplanHistory && len(lost) > 0:
+	if len(lost) > 0 {
 		t.Errorf("history of %v lost the registrations made before the conflict", lost)
-	case !reconcilerKeepsReplanHistory && len(lost) == 0:
-		t.Errorf("the Reconciler now keeps history across a replan: set reconcilerKeepsReplanHistory to true")
-	case !reconcilerKeepsReplanHistory:
-		t.Skipf("known gap in tgsync.Reconciler.Run: history of %v lost the registrations made before the conflict (everything the store keeps was checked by the parent test)", lost)
 	}
 }
-
-// reconcilerKeepsReplanHistory says whether tgsync.Reconciler.Run records,
-// after a conflict, the history events of the changes an earlier attempt
-// applied.
-const reconcilerKeepsReplanHistory = false
