@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -98,6 +97,9 @@ type decoder struct {
 	ps     *problems
 	lines  map[string]int
 	visits int
+	// active holds the mappings being decoded, so that a mapping merged
+	// into itself is refused instead of followed forever.
+	active map[*yaml.Node]bool
 }
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -114,10 +116,11 @@ func readYAML(data []byte, ps *problems) (raw rawConfig, empty bool) {
 		return raw, true
 	}
 	if err != nil {
-		syntaxProblem(ps, err)
+		syntaxProblem(ps, data, err)
 		return raw, false
 	}
 	d := decoder{ps: ps, lines: ps.lines}
+	d.lines[""] = doc.Content[0].Line
 	d.decode(doc.Content[0], reflect.ValueOf(&raw).Elem(), "")
 	return raw, false
 }
@@ -142,32 +145,72 @@ func yamlDecode(data []byte, doc *yaml.Node) (err error) {
 	case err != nil:
 		return err
 	default:
-		return fmt.Errorf("yaml: line %d: a second YAML document starts here; put the whole config in one document", extra.Line)
+		return fmt.Errorf("yaml: line %d: %s starts here; put the whole config in one document", extra.Line, secondDocument)
 	}
 }
 
-func syntaxProblem(ps *problems, err error) {
-	msg := err.Error()
-	line := 0
-	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+// syntaxProblem reports a YAML syntax error. The parser's own line is the
+// start of the enclosing block (0-based) for many errors, so the line is
+// found by parsing ever longer prefixes of the file instead: the first
+// prefix that fails the same way ends on the offending line.
+func syntaxProblem(ps *problems, data []byte, err error) {
+	line, msg := splitYAMLError(err)
+	if !strings.HasPrefix(msg, secondDocument) {
+		if l := locate(data, msg); l > 0 {
+			line = l
+		}
 	}
 	ps.list = append(ps.list, Problem{Line: line, Message: "invalid YAML: " + msg})
-	if ps.bad == nil {
-		ps.bad = map[string]bool{}
-	}
-	ps.bad[""] = true
+	ps.quiet("")
 }
 
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+const secondDocument = "a second YAML document"
+
+func splitYAMLError(err error) (int, string) {
+	msg := err.Error()
+	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return line, m[2]
+	}
+	return 0, strings.TrimPrefix(msg, "yaml: ")
+}
+
+// locate returns the 1-based line on which data first fails to parse with
+// problem msg, or 0. Large files are not searched; real configs are small.
+func locate(data []byte, msg string) int {
+	const maxLines = 1000
+	if len(data) > 64<<10 {
+		return 0
+	}
+	var doc yaml.Node
+	end := 0
+	for line := 1; line <= maxLines && end < len(data); line++ {
+		if i := bytes.IndexByte(data[end:], '\n'); i >= 0 {
+			end += i + 1
+		} else {
+			end = len(data)
+		}
+		doc = yaml.Node{}
+		if err := yamlDecode(data[:end], &doc); err != nil {
+			if _, m := splitYAMLError(err); m == msg {
+				return line
+			}
+		}
+	}
+	return 0
+}
+
+// visit counts a value and reports whether the walk may go on.
+func (d *decoder) visit() bool {
 	d.visits++
 	if d.visits == maxNodes {
 		d.ps.add("", fmt.Sprintf("more than %d values after expanding aliases", maxNodes))
 	}
-	if d.visits >= maxNodes {
+	return d.visits < maxNodes
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if !d.visit() {
 		return
 	}
 	n = resolve(n)
@@ -212,29 +255,12 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) map[string
 		d.ps.add(path, "must be a mapping of keys, "+describe(n))
 		return seen
 	}
-	merged := map[string]int{}
-	// Merged mappings (<<: *anchor) come first so that the keys written
-	// here win, as YAML says. Of several merged mappings the first wins.
-	for i := len(n.Content) - 2; i >= 0; i -= 2 {
-		k, val := resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!merge" {
-			continue
-		}
-		val = resolve(val)
-		items := []*yaml.Node{val}
-		if val.Kind == yaml.SequenceNode {
-			items = val.Content
-		}
-		for j := len(items) - 1; j >= 0; j-- {
-			if resolve(items[j]).Kind != yaml.MappingNode {
-				d.ps.addLine(path, k.Line, "<< can merge only mappings, "+describe(items[j]))
-				continue
-			}
-			for k, line := range d.mapping(resolve(items[j]), v, path) {
-				merged[k] = line
-			}
-		}
+	if d.active == nil {
+		d.active = map[*yaml.Node]bool{}
 	}
+	d.active[n] = true
+	defer delete(d.active, n)
+	merged := d.merges(n, v, path)
 	known, fields := keys(v.Type())
 	var hinted []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -282,6 +308,39 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) map[string
 		}
 	}
 	return seen
+}
+
+// merges decodes the mappings merged into n (<<: *anchor) and returns the
+// keys they set. They come first so that the keys written in n win, as
+// YAML says; of several merged mappings the first wins.
+func (d *decoder) merges(n *yaml.Node, v reflect.Value, path string) map[string]int {
+	merged := map[string]int{}
+	for i := len(n.Content) - 2; i >= 0; i -= 2 {
+		k, val := resolve(n.Content[i]), resolve(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!merge" {
+			continue
+		}
+		items := []*yaml.Node{val}
+		if val.Kind == yaml.SequenceNode {
+			items = val.Content
+		}
+		for j := len(items) - 1; j >= 0; j-- {
+			item := resolve(items[j])
+			switch {
+			case item.Kind != yaml.MappingNode:
+				d.ps.addLine(path, k.Line, "<< can merge only mappings, "+describe(item))
+			case d.active[item]:
+				d.ps.addLine(path, k.Line, "<< merges a mapping into itself")
+			case !d.visit():
+				return merged
+			default:
+				for key, line := range d.mapping(item, v, path) {
+					merged[key] = line
+				}
+			}
+		}
+	}
+	return merged
 }
 
 // keys lists the yaml keys of a struct type in declaration order, and maps
@@ -382,88 +441,4 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.ps.add(path, "must be a duration such as 3m or 180s, "+describe(n))
 	}
-}
-
-// describe says what a node is, for type errors, without echoing more than
-// a short value.
-func describe(n *yaml.Node) string {
-	n = resolve(n)
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "got a mapping"
-	case yaml.SequenceNode:
-		return "got a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "got nothing"
-		case "!!str":
-			return "got the string " + quote(n.Value)
-		case "!!int", "!!float":
-			return "got the number " + clip(n.Value)
-		case "!!bool":
-			return "got the boolean " + clip(n.Value)
-		default:
-			return "got a value tagged " + clip(n.Tag)
-		}
-	}
-	return "got an unexpected YAML node"
-}
-
-// clip shortens a value from the file for a message.
-func clip(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func quote(s string) string { return strconv.Quote(clip(s)) }
-
-// suggest returns the known key closest to key: the same name in another
-// case, or one within two edits; "" when none is that close.
-func suggest(key string, known []string) string {
-	for _, k := range known {
-		if strings.EqualFold(k, key) {
-			return k
-		}
-	}
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(key, k); d < bestDist && d < len(k) && d < len(key) {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance, giving up early (returning a
-// large value) when the lengths alone differ by more than two.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if d := len(ra) - len(rb); d > 2 || d < -2 {
-		return 3
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

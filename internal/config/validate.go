@@ -100,6 +100,7 @@ func buildState(raw *rawState, ps *problems) State {
 		st.File = *raw.File
 		if st.File == "" {
 			ps.add("state.file", "must not be empty; leave the key out for "+DefaultStateFile)
+			ps.quiet("state")
 		}
 	}
 	if raw.S3 != nil {
@@ -160,13 +161,19 @@ func buildBinding(raw *rawBinding, path string, families []string, ps *problems)
 		if len(raw.AllowedCIDRs) == 0 {
 			ps.add(path+".allowedCidrs", "must hold at least one range; leave the key out for the private ranges")
 		}
+		bad := false
 		for j, s := range raw.AllowedCIDRs {
 			p, msg := parsePrefix(s)
 			if msg != "" {
 				ps.add(index(path+".allowedCidrs", j), msg)
+				bad = true
 				continue
 			}
 			b.AllowedCIDRs = append(b.AllowedCIDRs, p)
+		}
+		if bad {
+			// The ranges are reported one by one; the list is not empty.
+			ps.quiet(path + ".allowedCidrs")
 		}
 	}
 	return b

@@ -1,0 +1,265 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+func TestExampleParses(t *testing.T) {
+	ex := Example()
+	if !bytes.Contains(ex, []byte("\n# ")) || !bytes.Contains(ex, []byte("spotDrain:")) {
+		t.Fatalf("example is not the commented full config:\n%s", ex)
+	}
+	cfg, err := Parse(ex)
+	if err != nil {
+		t.Fatalf("example: %v", err)
+	}
+	want := &Config{
+		DNS:    DNS{Servers: []string{"10.0.0.2:53"}, Lookups: 4, Timeout: 2 * time.Second, Families: []string{"ipv4"}},
+		State:  State{File: "./tgsync-state.json"},
+		Limits: Limits{DescribePerSecond: 5, DescribeBurst: 20, ChangesPerSecond: 2, ChangesBurst: 10},
+		Bindings: []Binding{{
+			Name:           "opensearch-dashboards",
+			Source:         Source{DNS: &DNSSource{Name: "vpc-logs-abc123.ap-northeast-1.es.amazonaws.com", Families: []string{"ipv4"}}},
+			TargetGroupARN: "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5c",
+			Ports:          []int{443},
+			Deregister:     Deregister{AfterMisses: 3, AfterDuration: 3 * time.Minute, MaxFraction: 0.5},
+			AllowedCIDRs:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		}},
+		SpotDrain: &SpotDrain{
+			TargetGroupARNs: []string{"arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067"},
+			StopCodes:       []string{"SpotInterruption", "TerminationNotice"},
+			Clusters:        []string{},
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("example parsed to\n%+v\nwant\n%+v", cfg, want)
+	}
+	// Example hands out a copy.
+	ex[0] = 'X'
+	if Example()[0] == 'X' {
+		t.Error("Example returned its backing array")
+	}
+}
+
+func TestDefaultsFilledIn(t *testing.T) {
+	cfg, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := tgsync.DefaultPolicy()
+	want := &Config{
+		DNS:    DNS{Lookups: DefaultLookups, Timeout: DefaultTimeout, Families: []string{FamilyIPv4}},
+		State:  State{File: DefaultStateFile},
+		Limits: Limits{DescribePerSecond: 5, DescribeBurst: 20, ChangesPerSecond: 2, ChangesBurst: 10},
+		Bindings: []Binding{{
+			Name:           "web",
+			Source:         Source{DNS: &DNSSource{Name: "web.internal.example", Families: []string{FamilyIPv4}}},
+			TargetGroupARN: "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/web/0123456789abcdef",
+			Ports:          []int{443},
+			Deregister:     Deregister{AfterMisses: def.AfterMisses, AfterDuration: def.AfterDuration, MaxFraction: def.MaxFraction},
+			AllowedCIDRs:   tgsync.DefaultAllowedPrefixes,
+		}},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("minimal config parsed to\n%+v\nwant\n%+v", cfg, want)
+	}
+	if &cfg.Bindings[0].AllowedCIDRs[0] == &tgsync.DefaultAllowedPrefixes[0] {
+		t.Error("binding shares the DefaultAllowedPrefixes array; changing one would change the other")
+	}
+}
+
+func TestValuesAndInheritance(t *testing.T) {
+	data := `dns:
+  servers: ["10.0.0.2", "10.0.0.3:5353", "fd00::53", "[fd00::54]", "[fd00::55]:53"]
+  families: [ipv6]
+state:
+  s3: s3://tgsync-state/prod/eu
+bindings:
+  - name: 2024
+    source: {dns: db.internal.example.}
+    targetGroupArn: arn:aws-cn:elasticloadbalancing:cn-north-1:111122223333:targetgroup/db/0123456789abcdef
+    ports: [5432, 0x1F90]
+    shared: true
+    availabilityZone: all
+    deregister: {afterDuration: 0s}
+  - name: both
+    source: {dns: api.internal.example, families: [ipv4, ipv6]}
+    targetGroupArn: arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:111122223333:targetgroup/api/0123456789abcdef
+    ports: [443]
+`
+	cfg, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10.0.0.2:53", "10.0.0.3:5353", "[fd00::53]:53", "[fd00::54]:53", "[fd00::55]:53"}; !reflect.DeepEqual(cfg.DNS.Servers, want) {
+		t.Errorf("servers = %v, want %v", cfg.DNS.Servers, want)
+	}
+	if want := (State{S3: &S3Location{Bucket: "tgsync-state", Prefix: "prod/eu/"}}); !reflect.DeepEqual(cfg.State, want) || cfg.State.Kind() != "s3" {
+		t.Errorf("state = %+v (%s), want %+v", cfg.State, cfg.State.Kind(), want)
+	}
+	if got := cfg.State.S3.String(); got != "s3://tgsync-state/prod/eu/" {
+		t.Errorf("S3 location renders as %q", got)
+	}
+	db, both := cfg.Bindings[0], cfg.Bindings[1]
+	if db.Name != "2024" {
+		t.Errorf("numeric name read as %q, want 2024", db.Name)
+	}
+	if got := db.PortsUint16(); !reflect.DeepEqual(got, []uint16{5432, 8080}) {
+		t.Errorf("ports = %v, want [5432 8080]", got)
+	}
+	if !reflect.DeepEqual(db.Families(), []string{"ipv6"}) || !reflect.DeepEqual(both.Families(), []string{"ipv4", "ipv6"}) {
+		t.Errorf("families: inherited %v, own %v", db.Families(), both.Families())
+	}
+	if !db.AZAll() || both.AZAll() {
+		t.Errorf("AZAll = %v, %v; want true, false", db.AZAll(), both.AZAll())
+	}
+	p := db.Policy()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p.AfterDuration != 0 || p.AfterMisses != 3 || !p.Shared || p.MaxFraction != 0.5 {
+		t.Errorf("policy = %+v, want afterDuration 0 as written, other defaults, shared", p)
+	}
+	var src tgsync.Source = fakeSource("dns db")
+	d := db.Domain(src)
+	if d.Name != "2024" || d.Source != src || d.TargetGroupARN != db.TargetGroupARN || !d.AZAll ||
+		!reflect.DeepEqual(d.Ports, []uint16{5432, 8080}) || !reflect.DeepEqual(d.Policy, p) {
+		t.Errorf("Domain = %+v", d)
+	}
+}
+
+type fakeSource string
+
+// Resolve is never called: the config package only carries the source.
+func (fakeSource) Resolve(context.Context) (tgsync.Answer, error) { return tgsync.Answer{}, nil }
+func (s fakeSource) String() string                               { return string(s) }
+
+func TestStateKinds(t *testing.T) {
+	tests := []struct {
+		state string
+		want  State
+	}{
+		{"", State{File: DefaultStateFile}},
+		{"state: {}\n", State{File: DefaultStateFile}},
+		{"state: {memory: true}\n", State{Memory: true}},
+		{"state: {memory: false}\n", State{File: DefaultStateFile}},
+		{"state: {file: /var/lib/tgsync/state.json}\n", State{File: "/var/lib/tgsync/state.json"}},
+		{"state: {s3: s3://tgsync-state}\n", State{S3: &S3Location{Bucket: "tgsync-state"}}},
+		{"state: {s3: s3://tgsync-state/}\n", State{S3: &S3Location{Bucket: "tgsync-state"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.state, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.state + minimal))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.State, tt.want) {
+				t.Errorf("state = %+v, want %+v", cfg.State, tt.want)
+			}
+		})
+	}
+}
+
+func TestSpotDrainAlone(t *testing.T) {
+	cfg, err := Parse([]byte("spotDrain:\n  targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/ls/0123456789abcdef]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Bindings) != 0 || cfg.SpotDrain == nil ||
+		!reflect.DeepEqual(cfg.SpotDrain.StopCodes, []string{StopCodeSpotInterruption, StopCodeTerminationNotice}) {
+		t.Errorf("config = %+v, spotDrain %+v", cfg, cfg.SpotDrain)
+	}
+}
+
+func TestBindingMethodsOnZeroValues(t *testing.T) {
+	var b Binding
+	p := b.Policy()
+	def := tgsync.DefaultPolicy()
+	def.AfterDuration = 0
+	if !reflect.DeepEqual(p, def) {
+		t.Errorf("zero binding policy = %+v, want the defaults with afterDuration 0", p)
+	}
+	if got := b.Families(); !reflect.DeepEqual(got, []string{FamilyIPv4}) {
+		t.Errorf("zero binding families = %v", got)
+	}
+	b.Ports = []int{0, 80, 70000}
+	if got := b.PortsUint16(); !reflect.DeepEqual(got, []uint16{80}) {
+		t.Errorf("PortsUint16 = %v, want only the valid port", got)
+	}
+}
+
+func TestValidateBuiltConfig(t *testing.T) {
+	cfg, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("parsed config does not validate: %v", err)
+	}
+	cfg.State = State{}
+	cfg.Bindings[0].Ports = append(cfg.Bindings[0].Ports, 443)
+	cfg.Bindings[0].Deregister.AfterMisses = 0
+	got := problemsOf(t, cfg.Validate())
+	want := []Problem{
+		{Path: "state", Message: "must set one of file, s3 or memory"},
+		{Path: "bindings[0].ports[1]", Message: "port 443 is listed twice"},
+		{Path: "bindings[0].deregister.afterMisses", Message: "must be at least 1, got 0"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "tgsync.yaml")
+	if err := os.WriteFile(good, []byte(minimal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(good)
+	if err != nil || len(cfg.Bindings) != 1 {
+		t.Fatalf("Load = %+v, %v", cfg, err)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(edit(t, minimal, "[443]", "[443, 99999]")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(bad)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || ve.File != bad {
+		t.Fatalf("Load(bad) = %v, want a *ValidationError naming the file", err)
+	}
+	if want := bad + ":6: bindings[0].ports[1]: must be in 1..65535, got 99999"; err.Error() != want {
+		t.Errorf("error = %q, want %q", err, want)
+	}
+
+	missing := filepath.Join(dir, "missing.yaml")
+	_, err = Load(missing)
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("Load(missing) = %v, want a not-exist error naming the file", err)
+	}
+}
+
+func TestErrorsDoNotEchoTheConfig(t *testing.T) {
+	secret := "s3cr3t-" + strings.Repeat("x", 200)
+	data := edit(t, minimal, "name: web", "name: "+secret) + "    token: " + secret + "\n"
+	_, err := Parse([]byte(data))
+	if err == nil {
+		t.Fatal("parsed")
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "targetgroup/web") {
+		t.Errorf("error echoes config content:\n%v", err)
+	}
+}
