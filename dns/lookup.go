@@ -1,0 +1,224 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/tgsync/tgsync"
+)
+
+// AnswerCap is the most address records Route 53 puts in one answer. A
+// first round with fewer records for a family saw the whole set, so the
+// repeats for that family are skipped.
+const AnswerCap = 8
+
+// ednsSize is the UDP payload size announced with EDNS(0): the DNS Flag
+// Day 2020 value, which avoids fragmentation and still fits 70 A records.
+const ednsSize = 1232
+
+// Lookup makes one observation of name: its A and/or AAAA addresses,
+// following CNAMEs, repeated Lookups times per family and united.
+//
+// Repeats cost queries, so a family whose first round showed fewer than
+// AnswerCap address records in every reply is not asked again: such an
+// answer is complete. A family whose first round hit the cap is asked
+// Lookups times in all.
+//
+// Repeats only help where answers differ: a caching resolver (the VPC
+// resolver caches for the record's TTL) shows the same subset until its
+// cache expires, and then successive observations see different subsets,
+// which the miss counter of the safety rules absorbs.
+//
+// Any failed query fails the whole observation with a *LookupError: a
+// partial union could make a live target look absent. A family with no
+// address is fine as long as another has some; none at all is ErrNoData.
+// On error the returned Answer holds only Queries.
+func (r *Resolver) Lookup(ctx context.Context, name string, fams Families) (tgsync.Answer, error) {
+	q, err := fqdn(name)
+	if err != nil {
+		return tgsync.Answer{}, err
+	}
+	fams, err = fams.normalize()
+	if err != nil {
+		return tgsync.Answer{}, err
+	}
+	var (
+		ans  tgsync.Answer
+		ttl  uint32 = math.MaxUint32
+		used bool
+	)
+	for _, fam := range fams {
+		for round := 0; round < r.lookups; round++ {
+			res, n, err := r.resolve(ctx, q, fam.qtype())
+			ans.Queries += n
+			if err != nil {
+				return tgsync.Answer{Queries: ans.Queries}, err
+			}
+			ans.Addrs = append(ans.Addrs, res.addrs...)
+			if res.used > 0 {
+				ttl, used = min(ttl, res.ttl), true
+			}
+			if round == 0 && res.records < AnswerCap {
+				break
+			}
+		}
+	}
+	if len(ans.Addrs) == 0 {
+		return tgsync.Answer{Queries: ans.Queries}, &LookupError{
+			Name: strings.TrimSuffix(q, "."), Type: fams.typeNames(), Kind: ErrNoData, Rcode: mdns.RcodeSuccess}
+	}
+	slices.SortFunc(ans.Addrs, netip.Addr.Compare)
+	ans.Addrs = slices.Compact(ans.Addrs)
+	if used {
+		ans.TTL = time.Duration(ttl) * time.Second
+	}
+	return ans, nil
+}
+
+// resolved is one round for one family: a CNAME chain followed to its end,
+// over as many queries as it took.
+type resolved struct {
+	addrs   []netip.Addr
+	records int // most address records in one reply of the round
+	ttl     uint32
+	used    int
+}
+
+// resolve follows name to its addresses, asking again for the target when
+// a reply stops at a CNAME. It returns the queries sent, failed or not.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (resolved, int, error) {
+	var (
+		out     resolved
+		queries int
+		chain   []string
+	)
+	out.ttl = math.MaxUint32
+	seen := map[string]bool{mdns.CanonicalName(name): true}
+	cur := name
+	for {
+		res, n, err := r.query(ctx, cur, qtype)
+		queries += n
+		if err != nil {
+			if len(chain) > 0 {
+				// Report the name looked up, and where in the chain it failed.
+				err.Name = strings.TrimSuffix(name, ".")
+				at := "at " + chainString(name, chain)
+				if err.Err != nil {
+					err.Err = fmt.Errorf("%s: %w", at, err.Err)
+				} else {
+					err.Err = errors.New(at)
+				}
+			}
+			return resolved{}, queries, err
+		}
+		for _, c := range res.chain {
+			chain = append(chain, c)
+			if seen[c] || len(chain) > MaxCNAMEDepth {
+				why := chainString(name, chain)
+				if !seen[c] {
+					why = fmt.Sprintf("chain longer than %d: %s", MaxCNAMEDepth, why)
+				}
+				return resolved{}, queries, &LookupError{
+					Name: strings.TrimSuffix(name, "."), Type: typeString(qtype), Kind: ErrCNAMELoop, Rcode: mdns.RcodeSuccess,
+					Err: errors.New(why)}
+			}
+			seen[c] = true
+		}
+		out.addrs = append(out.addrs, res.addrs...)
+		out.records = max(out.records, res.records)
+		if res.used > 0 {
+			out.ttl = min(out.ttl, res.ttl)
+			out.used += res.used
+		}
+		if res.next == "" {
+			return out, queries, nil
+		}
+		cur = res.next
+	}
+}
+
+// query asks the servers in order for name and qtype until one gives a
+// usable reply. Timeouts and network errors retry the same server up to
+// Attempts times; SERVFAIL, REFUSED, unusable and still-truncated replies
+// move on to the next server; NXDOMAIN and a CNAME loop end the query. It
+// returns the queries sent, UDP and TCP alike.
+func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (extracted, int, *LookupError) {
+	var (
+		last    *LookupError
+		queries int
+	)
+	fail := func(server string, kind error, rcode int, err error) *LookupError {
+		return &LookupError{Name: strings.TrimSuffix(name, "."), Type: typeString(qtype), Server: server, Kind: kind, Rcode: rcode, Err: err}
+	}
+	for _, server := range r.servers {
+	attempts:
+		for range r.attempts {
+			if err := ctx.Err(); err != nil {
+				return extracted{}, queries, fail(server, ErrTimeout, -1, err)
+			}
+			reply, err := exchange(ctx, r.udp, server, name, qtype)
+			queries++
+			truncated := reply != nil && reply.Truncated
+			if err != nil && !truncated {
+				// A truncated datagram may fail to parse; TCP decides.
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					return extracted{}, queries, fail(server, ErrTimeout, -1, ctxErr)
+				}
+				if isNetErr(err) {
+					last = fail(server, ErrTimeout, -1, err)
+					continue
+				}
+				last = fail(server, ErrMalformed, -1, err)
+				break attempts
+			}
+			if truncated {
+				reply, err = exchange(ctx, r.tcp, server, name, qtype)
+				queries++
+				if err != nil {
+					if ctxErr := ctx.Err(); ctxErr != nil {
+						return extracted{}, queries, fail(server, ErrTimeout, -1, ctxErr)
+					}
+					last = fail(server, ErrTruncated, -1, fmt.Errorf("TCP retry failed: %w", err))
+					break attempts
+				}
+				if reply.Truncated {
+					last = fail(server, ErrTruncated, reply.Rcode, errors.New("TC set over TCP too"))
+					break attempts
+				}
+			}
+			res, lerr := extract(name, qtype, reply)
+			if lerr == nil {
+				return res, queries, nil
+			}
+			lerr.Name, lerr.Type, lerr.Server = strings.TrimSuffix(name, "."), typeString(qtype), server
+			switch lerr.Kind {
+			case ErrNXDOMAIN, ErrCNAMELoop:
+				return extracted{}, queries, lerr
+			}
+			last = lerr
+			break attempts
+		}
+	}
+	if last == nil { // no servers or no attempts: New prevents both
+		last = fail("", ErrTimeout, -1, errors.New("no server to ask"))
+	}
+	return extracted{}, queries, last
+}
+
+// exchange sends one query with a fresh ID and returns the reply, which
+// may be non-nil alongside a parse error.
+func exchange(ctx context.Context, c *mdns.Client, server, name string, qtype uint16) (*mdns.Msg, error) {
+	m := new(mdns.Msg)
+	m.SetQuestion(name, qtype)
+	m.SetEdns0(ednsSize, false)
+	reply, _, err := c.ExchangeContext(ctx, m, server)
+	return reply, err
+}
