@@ -201,6 +201,13 @@ func TestPartialFailure(t *testing.T) {
 			wantMsg: []string{"access denied: the IAM policy of the caller must allow elasticloadbalancing:DeregisterTargets on " + fakeARN},
 		},
 		{
+			name: "access denied to a describe action", op: "DescribeTargetHealth", failCall: 1,
+			err: genericError("DescribeTargetHealth", "AccessDenied",
+				"User: arn:aws:sts::123456789012:assumed-role/tgsync/fn is not authorized to perform: elasticloadbalancing:DescribeTargetHealth"),
+			wantDone: 0, wantCode: "AccessDenied",
+			wantMsg: []string{"describe target health of " + fakeARN, `must allow elasticloadbalancing:DescribeTargetHealth on Resource "*"`},
+		},
+		{
 			name: "other validation error passes through", op: "RegisterTargets", failCall: 2,
 			err:      validationError("RegisterTargets", "Port must be between 1 and 65535"),
 			wantDone: 200, wantCode: "ValidationError",
@@ -221,9 +228,12 @@ func TestPartialFailure(t *testing.T) {
 			ts := manyTargets(450, 80)
 			var done int
 			var err error
-			if tc.op == "RegisterTargets" {
+			switch tc.op {
+			case "RegisterTargets":
 				done, _, err = a.Register(context.Background(), fakeARN, ts, false)
-			} else {
+			case "DescribeTargetHealth":
+				_, err = a.Describe(context.Background(), fakeARN)
+			default:
 				f.fail = nil
 				if _, _, err := a.Register(context.Background(), fakeARN, ts, false); err != nil {
 					t.Fatal(err)

@@ -30,6 +30,9 @@ func (a *Adapter) mapError(op, action, arn string, err error) error {
 		return fmt.Errorf("%s%s: the target group would exceed its quota of targets (1,000 per target group by default): raise the quota in Service Quotas or split the source across target groups: %w", prefix, op, err)
 	case code == "TooManyRegistrationsForTargetId":
 		return fmt.Errorf("%s%s: an IP is registered with too many target groups or ports (quota per target ID): %w", prefix, op, err)
+	case (code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedOperation") && strings.HasPrefix(action, "Describe"):
+		// Describe actions take no resource-level permissions.
+		return fmt.Errorf("%s%s: access denied: the IAM policy of the caller must allow elasticloadbalancing:%s on Resource \"*\" (describe actions cannot be scoped to %s): %w", prefix, op, action, arn, err)
 	case code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedOperation":
 		return fmt.Errorf("%s%s: access denied: the IAM policy of the caller must allow elasticloadbalancing:%s on %s: %w", prefix, op, action, arn, err)
 	case code == "InvalidClientTokenId" || code == "UnrecognizedClientException" || code == "ExpiredToken" || code == "ExpiredTokenException" || code == "SignatureDoesNotMatch":
