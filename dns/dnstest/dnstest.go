@@ -71,8 +71,10 @@ func ParseFault(s string) (Fault, error) {
 // Server is an authoritative DNS server on 127.0.0.1, UDP and TCP on the
 // same port. Its methods are safe for concurrent use.
 type Server struct {
-	addr     string
-	udp, tcp *mdns.Server
+	addr      string
+	udp, tcp  *mdns.Server
+	closeOnce sync.Once
+	closeErr  error
 
 	mu         sync.Mutex
 	names      map[string]*entry // by canonical name
@@ -149,9 +151,10 @@ func (s *Server) activate() error {
 // Addr returns "127.0.0.1:port", for UDP and TCP alike.
 func (s *Server) Addr() string { return s.addr }
 
-// Close stops both servers.
+// Close stops both servers; closing again does nothing.
 func (s *Server) Close() error {
-	return errors.Join(s.udp.Shutdown(), s.tcp.Shutdown())
+	s.closeOnce.Do(func() { s.closeErr = errors.Join(s.udp.Shutdown(), s.tcp.Shutdown()) })
+	return s.closeErr
 }
 
 func canonical(name string) string { return mdns.CanonicalName(name) }

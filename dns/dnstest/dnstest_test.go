@@ -79,6 +79,9 @@ func TestStartBindsLoopbackUDPAndTCP(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
 	if _, err := ask(s, "tcp", "x.test", mdns.TypeA, 0); err == nil {
 		t.Fatal("TCP query after Close succeeded")
 	}
