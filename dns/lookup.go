@@ -40,7 +40,8 @@ const ednsSize = 1232
 // Any failed query fails the whole observation with a *LookupError: a
 // partial union could make a live target look absent. A family with no
 // address is fine as long as another has some; none at all is ErrNoData.
-// On error the returned Answer holds only Queries.
+// On error the returned Answer holds only Queries. A bad name or family is
+// a plain error, returned before any query.
 func (r *Resolver) Lookup(ctx context.Context, name string, fams Families) (tgsync.Answer, error) {
 	q, err := fqdn(name)
 	if err != nil {
