@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/obs"
+)
+
+// loadConfig reads the config named by --config and prints every problem
+// when it is invalid.
+func loadConfig(c *CLI, g *globals) (*config.Config, bool) {
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+		var ve *config.ValidationError
+		if !errors.As(err, &ve) {
+			fmt.Fprintf(c.Stderr, "(write a config from 'tgsync validate --example', or point --config or TGSYNC_CONFIG at one)\n")
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
+	return func(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
+		dryRun := planOnly
+		if !planOnly {
+			fs.BoolVar(&dryRun, "dry-run", false, "plan and print, change nothing (same as 'tgsync plan')")
+		}
+		var only stringList
+		fs.Var(&only, "binding", "reconcile only this binding `name` (repeatable)")
+		output := fs.String("output", "text", "plan output: text or json")
+		return func(ctx context.Context, c *CLI, g *globals, args []string) int {
+			if !noArgs(c, fs.Name(), args) {
+				return exitUsage
+			}
+			if *output != "text" && *output != "json" {
+				fmt.Fprintf(c.Stderr, "tgsync: --output %q: want text or json\n", *output)
+				return exitUsage
+			}
+			cfg, ok := loadConfig(c, g)
+			if !ok {
+				return exitUsage
+			}
+			a, err := newApp(ctx, cfg, c.Getenv)
+			if err != nil {
+				fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+				return exitUsage
+			}
+			a.reconciler.DryRun = dryRun
+			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runTimeout)
+			defer cancel()
+			res, err := a.reconciler.Run(runCtx, only...)
+			if errors.Is(err, tgsync.ErrUnknownBinding) {
+				fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+				return exitUsage
+			}
+			obs.LogRun(ctx, g.log, res, dryRun)
+			if dryRun {
+				if *output == "json" {
+					enc := json.NewEncoder(c.Stdout)
+					enc.SetIndent("", "  ")
+					_ = enc.Encode(obs.Summarize(res, dryRun))
+				} else {
+					printPlan(c.Stdout, res)
+				}
+			}
+			if err != nil {
+				g.log.Error("run failed", "error", err.Error())
+				return exitFailed
+			}
+			if len(res.Failed()) > 0 {
+				return exitFailed
+			}
+			return exitOK
+		}
+	}
+}
+
+func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
+	interval := fs.Duration("interval", 60*time.Second, "time between runs")
+	minInterval := fs.Duration("min-interval", 10*time.Second, "shortest time between runs, however short a DNS TTL")
+	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
+		if !noArgs(c, "run", args) {
+			return exitUsage
+		}
+		if *interval <= 0 || *minInterval <= 0 || *minInterval > *interval {
+			fmt.Fprintf(c.Stderr, "tgsync run: want 0 < --min-interval (%s) <= --interval (%s)\n", *minInterval, *interval)
+			return exitUsage
+		}
+		cfg, ok := loadConfig(c, g)
+		if !ok {
+			return exitUsage
+		}
+		a, err := newApp(ctx, cfg, c.Getenv)
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+			return exitUsage
+		}
+		g.log.Info("daemon started", "bindings", len(cfg.Bindings), "interval", *interval)
+		for {
+			// A run that started finishes even when SIGTERM arrives.
+			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval)
+			res, err := a.reconciler.Run(runCtx)
+			cancel()
+			obs.LogRun(ctx, g.log, res, false)
+			if err != nil {
+				g.log.Error("run failed", "error", err.Error())
+			}
+			wait := nextRunIn(res, *interval, *minInterval)
+			select {
+			case <-ctx.Done():
+				g.log.Info("daemon stopped", "signal", context.Cause(ctx).Error())
+				return exitOK
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+func validateFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
+	example := fs.Bool("example", false, "print a commented example config and exit")
+	return func(_ context.Context, c *CLI, g *globals, args []string) int {
+		if !noArgs(c, "validate", args) {
+			return exitUsage
+		}
+		if *example {
+			_, _ = c.Stdout.Write(config.Example())
+			return exitOK
+		}
+		cfg, ok := loadConfig(c, g)
+		if !ok {
+			return exitUsage
+		}
+		fmt.Fprintf(c.Stdout, "%s: valid: %d binding(s)", g.config, len(cfg.Bindings))
+		if cfg.SpotDrain != nil {
+			fmt.Fprintf(c.Stdout, ", spot drain for %d target group(s)", len(cfg.SpotDrain.TargetGroupARNs))
+		}
+		fmt.Fprintln(c.Stdout)
+		return exitOK
+	}
+}

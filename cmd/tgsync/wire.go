@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/dns"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/store/filestore"
+	"github.com/tgsync/tgsync/store/memstore"
+	"github.com/tgsync/tgsync/store/s3store"
+)
+
+// app is a configured tgsync: the reconciler and the adapters it runs on.
+// It is built once per process (in Lambda, at init).
+type app struct {
+	cfg        *config.Config
+	reconciler *tgsync.Reconciler
+	groups     *elbv2.Adapter
+	store      tgsync.Store
+	calls      *callCounter
+	awsConfig  aws.Config
+}
+
+// callCounter counts AWS API calls by operation, retries included.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *callCounter) record(_, op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[op]++
+}
+
+// Snapshot returns the counts so far.
+func (c *callCounter) Snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.calls))
+	for k, v := range c.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// loadAWS loads the SDK's standard configuration. When no region is set it
+// takes the region of the target groups, so a config alone is enough.
+func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.Config, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{elbv2.CountCalls(calls.record)}))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	for _, arnStr := range targetGroupARNs(cfg) {
+		a, err := arn.Parse(arnStr)
+		if err != nil {
+			continue // config validation already named it
+		}
+		if awsCfg.Region == "" {
+			awsCfg.Region = a.Region
+		}
+		if a.Region != awsCfg.Region {
+			return aws.Config{}, fmt.Errorf("target group %s is in region %s but tgsync talks to %s: run one tgsync per region, or set AWS_REGION=%s", arnStr, a.Region, awsCfg.Region, a.Region)
+		}
+	}
+	if awsCfg.Region == "" {
+		return aws.Config{}, fmt.Errorf("no AWS region: set AWS_REGION")
+	}
+	return awsCfg, nil
+}
+
+func targetGroupARNs(cfg *config.Config) []string {
+	var out []string
+	for _, b := range cfg.Bindings {
+		out = append(out, b.TargetGroupARN)
+	}
+	if cfg.SpotDrain != nil {
+		out = append(out, cfg.SpotDrain.TargetGroupARNs...)
+	}
+	return out
+}
+
+// newApp wires a config to real DNS, the real elbv2 API and the configured
+// state store.
+func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string) (*app, error) {
+	a := &app{cfg: cfg, calls: &callCounter{}}
+	awsCfg, err := loadAWS(ctx, cfg, a.calls)
+	if err != nil {
+		return nil, err
+	}
+	a.awsConfig = awsCfg
+	if a.store, err = newStore(cfg.State, awsCfg); err != nil {
+		return nil, err
+	}
+	a.groups = elbv2.NewFromConfig(awsCfg, elbv2.Options{
+		DescribeRate:  rate.Limit(cfg.Limits.DescribePerSecond),
+		DescribeBurst: cfg.Limits.DescribeBurst,
+		ChangeRate:    rate.Limit(cfg.Limits.ChangesPerSecond),
+		ChangeBurst:   cfg.Limits.ChangesBurst,
+	})
+	bindings, err := domainBindings(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store}
+	return a, nil
+}
+
+// domainBindings builds each binding's DNS source. TGSYNC_DNS_SERVERS (a
+// comma-separated list of host:port) overrides the configured servers.
+func domainBindings(cfg *config.Config, getenv func(string) string) ([]tgsync.Binding, error) {
+	servers := cfg.DNS.Servers
+	if v := strings.TrimSpace(getenv("TGSYNC_DNS_SERVERS")); v != "" {
+		servers = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				servers = append(servers, s)
+			}
+		}
+	}
+	resolver, err := dns.New(dns.Config{Servers: servers, Lookups: cfg.DNS.Lookups, Timeout: cfg.DNS.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("DNS: %w", err)
+	}
+	var out []tgsync.Binding
+	for _, b := range cfg.Bindings {
+		fams, err := dns.ParseFamilies(b.Families())
+		if err != nil {
+			return nil, fmt.Errorf("binding %s: %w", b.Name, err)
+		}
+		out = append(out, b.Domain(resolver.Source(b.Source.DNS.Name, fams)))
+	}
+	return out, nil
+}
+
+func newStore(st config.State, awsCfg aws.Config) (tgsync.Store, error) {
+	switch {
+	case st.Memory:
+		return memstore.New(), nil
+	case st.S3 != nil:
+		client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			// Custom endpoints (moto, LocalStack, a VPC endpoint by IP)
+			// rarely resolve bucket subdomains.
+			o.UsePathStyle = o.BaseEndpoint != nil
+		})
+		bucket, key, err := s3store.ParseURL(st.S3.String())
+		if err != nil {
+			return nil, fmt.Errorf("state.s3: %w", err)
+		}
+		return s3store.New(client, bucket, key), nil
+	default:
+		return filestore.New(st.File), nil
+	}
+}
+
+// nextRunIn is when the daemon runs next: after interval, or sooner when
+// the smallest DNS TTL of the run runs out, but not before minInterval.
+func nextRunIn(res tgsync.RunResult, interval, minInterval time.Duration) time.Duration {
+	wait := interval
+	for _, b := range res.Bindings {
+		if b.SourceErr == nil && b.Answer.TTL > 0 && b.Answer.TTL < wait {
+			wait = b.Answer.TTL
+		}
+	}
+	return max(wait, minInterval)
+}

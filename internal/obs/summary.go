@@ -1,0 +1,128 @@
+package obs
+
+import (
+	"slices"
+
+	"github.com/tgsync/tgsync"
+)
+
+// RunSummary is the JSON form of a run: what the Lambda returns and what
+// 'tgsync plan --output json' prints.
+type RunSummary struct {
+	DryRun       bool             `json:"dryRun"`
+	Bindings     []BindingSummary `json:"bindings"`
+	Failed       []string         `json:"failed,omitempty"`
+	StateWritten bool             `json:"stateWritten"`
+	Conflicts    int              `json:"conflicts,omitempty"`
+	DurationMs   int64            `json:"durationMs"`
+}
+
+// BindingSummary is one binding's part of a RunSummary.
+type BindingSummary struct {
+	Binding        string `json:"binding"`
+	Source         string `json:"source"`
+	TargetGroupArn string `json:"targetGroupArn"`
+	// Desired are the targets the source asks for.
+	Desired []string `json:"desired"`
+	// Registered are the targets in the group after the run (after the
+	// plan, in a dry run), draining ones excluded.
+	Registered []string         `json:"registered"`
+	Changes    []ChangeSummary  `json:"changes"`
+	Refusals   []RefusalSummary `json:"refusals"`
+	Pending    []PendingSummary `json:"pending,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	Unfinished bool             `json:"unfinished,omitempty"`
+}
+
+// ChangeSummary is one change, applied or (in a dry run) planned.
+type ChangeSummary struct {
+	Action string `json:"action"`
+	Target string `json:"target"`
+	Reason string `json:"reason"`
+}
+
+// RefusalSummary is one refusal.
+type RefusalSummary struct {
+	Action string `json:"action"`
+	Target string `json:"target,omitempty"`
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// PendingSummary is a target waiting out its grace.
+type PendingSummary struct {
+	Target     string `json:"target"`
+	Misses     int    `json:"misses"`
+	MissesLeft int    `json:"missesLeft"`
+	TimeLeftS  int64  `json:"timeLeftSeconds"`
+}
+
+// Summarize turns a run result into its JSON form.
+func Summarize(res tgsync.RunResult, dryRun bool) RunSummary {
+	out := RunSummary{DryRun: dryRun, Failed: res.Failed(), StateWritten: res.StateWritten,
+		Conflicts: res.Conflicts, DurationMs: res.Duration.Milliseconds(), Bindings: []BindingSummary{}}
+	for _, b := range res.Bindings {
+		s := BindingSummary{Binding: b.Binding, Source: b.Source, TargetGroupArn: b.TargetGroupARN,
+			Desired: []string{}, Registered: []string{}, Changes: []ChangeSummary{}, Refusals: []RefusalSummary{},
+			Unfinished: b.Unfinished}
+		for _, t := range b.Plan.Desired {
+			s.Desired = append(s.Desired, t.String())
+		}
+		regs, deregs := b.Registered, b.Deregistered
+		if dryRun {
+			regs, deregs = b.Plan.Register, b.Plan.Deregister
+		}
+		for _, c := range slices.Concat(regs, deregs) {
+			s.Changes = append(s.Changes, ChangeSummary{Action: string(c.Action), Target: c.Target.String(), Reason: c.Reason})
+		}
+		s.Registered = membersAfter(b.Observed, regs, deregs)
+		for _, r := range b.Plan.Refused {
+			rs := RefusalSummary{Action: string(r.Action), Rule: r.Rule, Reason: r.Reason}
+			if r.Target.IP.IsValid() {
+				rs.Target = r.Target.String()
+			}
+			s.Refusals = append(s.Refusals, rs)
+		}
+		for _, p := range b.Plan.Pending {
+			s.Pending = append(s.Pending, PendingSummary{Target: p.Target.String(), Misses: p.Misses,
+				MissesLeft: p.MissesLeft, TimeLeftS: int64(p.TimeLeft.Seconds())})
+		}
+		if b.Err != nil {
+			s.Error = b.Err.Error()
+		}
+		out.Bindings = append(out.Bindings, s)
+	}
+	return out
+}
+
+// membersAfter lists the group's non-draining members once the changes
+// are applied.
+func membersAfter(observed []tgsync.ObservedTarget, registered, deregistered []tgsync.Change) []string {
+	set := map[tgsync.Target]bool{}
+	for _, o := range observed {
+		if !o.State.Draining() {
+			set[o.Target] = true
+		}
+	}
+	for _, c := range registered {
+		set[c.Target] = true
+	}
+	for _, c := range deregistered {
+		delete(set, c.Target)
+	}
+	targets := make([]tgsync.Target, 0, len(set))
+	for t := range set {
+		targets = append(targets, t)
+	}
+	slices.SortFunc(targets, func(a, b tgsync.Target) int {
+		if c := a.IP.Compare(b.IP); c != 0 {
+			return c
+		}
+		return int(a.Port) - int(b.Port)
+	})
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = t.String()
+	}
+	return out
+}
