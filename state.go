@@ -25,6 +25,9 @@ var ErrConflict = errors.New("state changed since it was loaded")
 type State struct {
 	Version  int                      `json:"version"`
 	Bindings map[string]*BindingState `json:"bindings,omitempty"`
+	// Drains remembers, per task ARN, the newest event version a drain
+	// acted on, so that a repeated or late event changes nothing.
+	Drains map[string]DrainRecord `json:"drains,omitempty"`
 }
 
 // NewState returns an empty state of the current version.
@@ -51,6 +54,12 @@ func (s *State) Clone() *State {
 	for k, v := range s.Bindings {
 		b := v.Clone()
 		c.Bindings[k] = &b
+	}
+	if s.Drains != nil {
+		c.Drains = make(map[string]DrainRecord, len(s.Drains))
+		for k, v := range s.Drains {
+			c.Drains[k] = v
+		}
 	}
 	return c
 }
