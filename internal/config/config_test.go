@@ -74,6 +74,10 @@ func TestDefaultsFilledIn(t *testing.T) {
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("minimal config parsed to\n%+v\nwant\n%+v", cfg, want)
 	}
+	crlf, err := Parse([]byte(strings.ReplaceAll(minimal, "\n", "\r\n")))
+	if err != nil || !reflect.DeepEqual(crlf, want) {
+		t.Errorf("minimal config with CRLF line ends: %+v, %v", crlf, err)
+	}
 	if &cfg.Bindings[0].AllowedCIDRs[0] == &tgsync.DefaultAllowedPrefixes[0] {
 		t.Error("binding shares the DefaultAllowedPrefixes array; changing one would change the other")
 	}

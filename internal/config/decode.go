@@ -156,7 +156,7 @@ func yamlDecode(data []byte, doc *yaml.Node) (err error) {
 func syntaxProblem(ps *problems, data []byte, err error) {
 	line, msg := splitYAMLError(err)
 	if !strings.HasPrefix(msg, secondDocument) {
-		if l := locate(data, msg); l > 0 {
+		if l := locate(data, msg, line-1); l > 0 {
 			line = l
 		}
 	}
@@ -165,6 +165,20 @@ func syntaxProblem(ps *problems, data []byte, err error) {
 }
 
 const secondDocument = "a second YAML document"
+
+// lineEnd returns the index just past the line break that ends the line
+// starting at i: \n, \r\n or a lone \r, as YAML counts them.
+func lineEnd(data []byte, i int) int {
+	j := bytes.IndexAny(data[i:], "\r\n")
+	if j < 0 {
+		return len(data)
+	}
+	j += i
+	if data[j] == '\r' && j+1 < len(data) && data[j+1] == '\n' {
+		j++
+	}
+	return j + 1
+}
 
 func splitYAMLError(err error) (int, string) {
 	msg := err.Error()
@@ -176,28 +190,46 @@ func splitYAMLError(err error) (int, string) {
 }
 
 // locate returns the 1-based line on which data first fails to parse with
-// problem msg, or 0. Large files are not searched; real configs are small.
-func locate(data []byte, msg string) int {
-	const maxLines = 1000
-	if len(data) > 64<<10 {
+// problem msg, or 0. The parser's own line is where the enclosing block
+// starts, so the search begins one line before it (from). Prefixes are
+// tried line by line while that is cheap; past a budget the first failing
+// prefix is found by bisection, which block YAML (valid when cut at a line
+// end) allows.
+func locate(data []byte, msg string, from int) int {
+	var ends []int
+	for end := 0; end < len(data); {
+		end = lineEnd(data, end)
+		ends = append(ends, end)
+	}
+	fails := func(line int) bool {
+		var doc yaml.Node
+		err := yamlDecode(data[:ends[line-1]], &doc)
+		if err == nil {
+			return false
+		}
+		_, m := splitYAMLError(err)
+		return m == msg
+	}
+	budget := 2 << 20
+	line := max(from, 1)
+	for ; line <= len(ends) && budget > 0; line++ {
+		budget -= ends[line-1]
+		if fails(line) {
+			return line
+		}
+	}
+	lo, hi := line, len(ends)
+	if lo > hi || !fails(hi) {
 		return 0
 	}
-	var doc yaml.Node
-	end := 0
-	for line := 1; line <= maxLines && end < len(data); line++ {
-		if i := bytes.IndexByte(data[end:], '\n'); i >= 0 {
-			end += i + 1
+	for lo < hi {
+		if mid := (lo + hi) / 2; fails(mid) {
+			hi = mid
 		} else {
-			end = len(data)
-		}
-		doc = yaml.Node{}
-		if err := yamlDecode(data[:end], &doc); err != nil {
-			if _, m := splitYAMLError(err); m == msg {
-				return line
-			}
+			lo = mid + 1
 		}
 	}
-	return 0
+	return lo
 }
 
 // visit counts a value and reports whether the walk may go on.
