@@ -1,0 +1,564 @@
+// Package web shows what tgsync believes and did: a status page for people,
+// the same status as JSON, a health check and the metrics endpoint, for a
+// daemon over HTTP and for a Lambda behind an Application Load Balancer.
+//
+// Everything the page shows comes from Status, which Build derives from the
+// configured bindings, the stored state and, where there is one, the latest
+// target group observation and run result. A Lambda has only the first
+// three; a daemon has all four.
+package web
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+// Status is everything the status page shows.
+type Status struct {
+	Generated time.Time `json:"generated"`
+	// LastRun is nil when no run result is known (in Lambda, or before
+	// the daemon's first run finished).
+	LastRun  *RunInfo        `json:"lastRun,omitempty"`
+	Bindings []BindingStatus `json:"bindings"`
+}
+
+// RunInfo is the run as a whole.
+type RunInfo struct {
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	Duration tgsync.Duration `json:"duration"`
+	// Failed names the bindings that failed or did not finish.
+	Failed       []string `json:"failed,omitempty"`
+	StateWritten bool     `json:"stateWritten"`
+	Conflicts    int      `json:"conflicts,omitempty"`
+	// Error is set when the run as a whole failed (state not loaded or
+	// not saved).
+	Error string `json:"error,omitempty"`
+}
+
+// BindingStatus is one binding: what the source says, what the group holds,
+// what waits, what was done and refused.
+type BindingStatus struct {
+	Name           string       `json:"name"`
+	Source         string       `json:"source"`
+	TargetGroupARN string       `json:"targetGroupArn"`
+	Ports          []uint16     `json:"ports"`
+	Policy         PolicyStatus `json:"policy"`
+	// Answer is the last successful source answer; nil when none is known.
+	Answer *AnswerStatus `json:"answer,omitempty"`
+	// Desired are the targets the answer asks for, inside the allowed ranges.
+	Desired []string `json:"desired"`
+	// TargetsFrom says where Targets come from: "describe" (a fresh
+	// DescribeTargetHealth), "run" (the last run's observation with its
+	// changes applied) or "" (unknown: Targets lists only desired ones).
+	TargetsFrom string         `json:"targetsFrom"`
+	TargetsAt   time.Time      `json:"targetsAt,omitzero"`
+	Targets     []TargetStatus `json:"targets"`
+	// Pending are targets absent from the source that wait out their grace.
+	Pending []PendingStatus `json:"pending"`
+	// Refusing are the refusals of the last run: what tgsync would do but
+	// a safety rule stops.
+	Refusing []EventStatus `json:"refusing"`
+	// Events are the last changes and refusals, newest first.
+	Events    []EventStatus `json:"events"`
+	LastError string        `json:"lastError,omitempty"`
+	// LastRun is this binding's part of the last run, when known.
+	LastRun *BindingRun `json:"lastRun,omitempty"`
+	Counts  Counts      `json:"counts"`
+}
+
+// PolicyStatus is the binding's safety policy in display form.
+type PolicyStatus struct {
+	AfterMisses   int             `json:"afterMisses"`
+	AfterDuration tgsync.Duration `json:"afterDuration"`
+	MaxFraction   float64         `json:"maxFraction"`
+	Shared        bool            `json:"shared"`
+	AllowedRanges []string        `json:"allowedRanges"`
+}
+
+// AnswerStatus is the last successful source answer.
+type AnswerStatus struct {
+	Addrs []string        `json:"addrs"`
+	TTL   tgsync.Duration `json:"ttl"`
+	// Since is when the source started answering this set of addresses.
+	Since time.Time `json:"since"`
+	// SeenAt is the last time the source gave it, when known.
+	SeenAt time.Time `json:"seenAt,omitzero"`
+}
+
+// TargetStatus is one target of the group, or a desired target the group
+// does not hold.
+type TargetStatus struct {
+	Target string `json:"target"`
+	// Registered is false for a desired target the group does not hold.
+	Registered       bool               `json:"registered"`
+	AvailabilityZone string             `json:"availabilityZone,omitempty"`
+	State            tgsync.HealthState `json:"state,omitempty"`
+	Reason           string             `json:"reason,omitempty"`
+	Description      string             `json:"description,omitempty"`
+	// Desired is set when the source's answer holds the target.
+	Desired bool `json:"desired"`
+	// Foreign marks a target a shared binding did not register and so
+	// never removes.
+	Foreign bool           `json:"foreign,omitempty"`
+	Pending *PendingStatus `json:"pending,omitempty"`
+}
+
+// PendingStatus is an owned target absent from the source, counting down
+// to its deregistration.
+type PendingStatus struct {
+	Target       string          `json:"target"`
+	Misses       int             `json:"misses"`
+	MissesNeeded int             `json:"missesNeeded"`
+	MissesLeft   int             `json:"missesLeft"`
+	FirstMissed  time.Time       `json:"firstMissed"`
+	MissingFor   tgsync.Duration `json:"missingFor"`
+	TimeLeft     tgsync.Duration `json:"timeLeft"`
+	// Due is set when both graces ran out: the next run deregisters it
+	// unless a safety rule refuses.
+	Due bool `json:"due"`
+	// BlockedBy is the rule that refused its deregistration, if any.
+	BlockedBy     string `json:"blockedBy,omitempty"`
+	BlockedReason string `json:"blockedReason,omitempty"`
+}
+
+// EventStatus is a change or a refusal.
+type EventStatus struct {
+	Time time.Time `json:"time"`
+	// Kind is "register", "deregister" or "refused".
+	Kind   string        `json:"kind"`
+	Action tgsync.Action `json:"action"`
+	Target string        `json:"target,omitempty"`
+	Rule   string        `json:"rule,omitempty"`
+	Reason string        `json:"reason"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// The event kinds.
+const (
+	KindRegister   = "register"
+	KindDeregister = "deregister"
+	KindRefused    = "refused"
+)
+
+// BindingRun is one binding's part of the last run.
+type BindingRun struct {
+	Duration     tgsync.Duration `json:"duration"`
+	SourceError  string          `json:"sourceError,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	Unfinished   bool            `json:"unfinished,omitempty"`
+	Registered   int             `json:"registered"`
+	Deregistered int             `json:"deregistered"`
+}
+
+// Counts summarise a binding for the page header and the CLI.
+type Counts struct {
+	Desired int `json:"desired"`
+	// Registered counts the group's members that are not draining.
+	Registered int `json:"registered"`
+	Healthy    int `json:"healthy"`
+	Unhealthy  int `json:"unhealthy"`
+	Initial    int `json:"initial"`
+	Draining   int `json:"draining"`
+	// Missing counts desired targets the group does not hold.
+	Missing  int `json:"missing"`
+	Pending  int `json:"pending"`
+	Refusing int `json:"refusing"`
+}
+
+// BindingSpec is what the status needs of a configured binding.
+type BindingSpec struct {
+	Name           string
+	Source         string
+	TargetGroupARN string
+	Ports          []uint16
+	Policy         tgsync.Policy
+}
+
+// SpecsFrom describes the reconciler's bindings.
+func SpecsFrom(bindings []tgsync.Binding) []BindingSpec {
+	out := make([]BindingSpec, 0, len(bindings))
+	for _, b := range bindings {
+		src := ""
+		if b.Source != nil {
+			src = b.Source.String()
+		}
+		out = append(out, BindingSpec{Name: b.Name, Source: src, TargetGroupARN: b.TargetGroupARN,
+			Ports: slices.Clone(b.Ports), Policy: b.Policy})
+	}
+	return out
+}
+
+// Input is what Build works from. Only Bindings and Now are required.
+type Input struct {
+	Bindings []BindingSpec
+	// State is the stored state; nil reads as empty.
+	State *tgsync.State
+	// Observed holds a fresh DescribeTargetHealth per target group ARN.
+	// It wins over the run's observation.
+	Observed map[string][]tgsync.ObservedTarget
+	// ObservedAt is when Observed was described; zero means Now.
+	ObservedAt time.Time
+	// Run is the latest run, if this process ran one. Its State is used
+	// when State is nil.
+	Run *tgsync.RunResult
+	// RunErr is the error Reconciler.Run returned with Run.
+	RunErr error
+	Now    time.Time
+}
+
+// Build derives the status. It is pure: the same input gives the same
+// status, and the input is not modified.
+func Build(in Input) Status {
+	st := in.State
+	if st == nil && in.Run != nil {
+		st = in.Run.State
+	}
+	if st == nil {
+		st = tgsync.NewState()
+	}
+	out := Status{Generated: utc(in.Now), Bindings: make([]BindingStatus, 0, len(in.Bindings))}
+	runs := map[string]*tgsync.BindingResult{}
+	var runGroups map[string]runGroup
+	if in.Run != nil {
+		out.LastRun = runInfo(*in.Run, in.RunErr)
+		for i := range in.Run.Bindings {
+			runs[in.Run.Bindings[i].Binding] = &in.Run.Bindings[i]
+		}
+		runGroups = groupsAfterRun(*in.Run)
+	}
+	for _, spec := range in.Bindings {
+		bs := tgsync.BindingState{}
+		if p := st.Bindings[spec.Name]; p != nil {
+			bs = *p
+		}
+		b := bindingStatus(spec, bs, in.Now)
+		b.LastRun = bindingRun(runs[spec.Name])
+		var observed []tgsync.ObservedTarget
+		if obs, ok := in.Observed[spec.TargetGroupARN]; ok {
+			observed, b.TargetsFrom, b.TargetsAt = obs, "describe", utc(cmp.Or(in.ObservedAt, in.Now))
+		} else if g, ok := runGroups[spec.TargetGroupARN]; ok {
+			observed, b.TargetsFrom, b.TargetsAt = g.targets, "run", utc(g.at)
+		}
+		if r := runs[spec.Name]; r != nil && r.SourceErr == nil && b.Answer != nil {
+			b.Answer.SeenAt = utc(in.Run.Started)
+		}
+		b.Refusing = refusing(bs, runs[spec.Name], in.Run)
+		b.Targets = targets(spec, bs, b.Desired, observed, b.TargetsFrom != "")
+		attachPending(&b, spec.Policy, bs, in.Now)
+		b.Counts = counts(b)
+		out.Bindings = append(out.Bindings, b)
+	}
+	return out
+}
+
+func runInfo(r tgsync.RunResult, err error) *RunInfo {
+	ri := &RunInfo{Started: utc(r.Started), Finished: utc(r.Started.Add(r.Duration)), Duration: tgsync.Duration(r.Duration),
+		Failed: r.Failed(), StateWritten: r.StateWritten, Conflicts: r.Conflicts}
+	if err != nil {
+		ri.Error = err.Error()
+	}
+	return ri
+}
+
+func bindingRun(r *tgsync.BindingResult) *BindingRun {
+	if r == nil {
+		return nil
+	}
+	br := &BindingRun{Duration: tgsync.Duration(r.Duration), Unfinished: r.Unfinished,
+		Registered: len(r.Registered), Deregistered: len(r.Deregistered)}
+	if r.SourceErr != nil {
+		br.SourceError = r.SourceErr.Error()
+	}
+	if r.Err != nil {
+		br.Error = r.Err.Error()
+	}
+	return br
+}
+
+// bindingStatus fills in what comes from the spec and the stored state.
+func bindingStatus(spec BindingSpec, bs tgsync.BindingState, now time.Time) BindingStatus {
+	p := spec.Policy
+	b := BindingStatus{
+		Name: spec.Name, Source: spec.Source, TargetGroupARN: spec.TargetGroupARN, Ports: slices.Clone(spec.Ports),
+		Policy: PolicyStatus{AfterMisses: p.AfterMisses, AfterDuration: tgsync.Duration(p.AfterDuration),
+			MaxFraction: p.MaxFraction, Shared: p.Shared, AllowedRanges: []string{}},
+		Desired: []string{}, Targets: []TargetStatus{}, Pending: []PendingStatus{}, Refusing: []EventStatus{},
+		Events: make([]EventStatus, 0, len(bs.History)), LastError: bs.LastError,
+	}
+	if b.Ports == nil {
+		b.Ports = []uint16{}
+	}
+	for _, pre := range p.AllowedPrefixes {
+		b.Policy.AllowedRanges = append(b.Policy.AllowedRanges, pre.String())
+	}
+	if a := bs.Answer; a != nil {
+		b.Answer = &AnswerStatus{Addrs: []string{}, TTL: a.TTL, Since: utc(a.At)}
+		for _, addr := range a.Addrs {
+			b.Answer.Addrs = append(b.Answer.Addrs, addr.String())
+		}
+		for _, t := range desiredTargets(a.Addrs, spec.Ports, p) {
+			b.Desired = append(b.Desired, t.String())
+		}
+	}
+	for i := len(bs.History) - 1; i >= 0; i-- {
+		b.Events = append(b.Events, eventStatus(bs.History[i]))
+	}
+	return b
+}
+
+// desiredTargets is what Plan would want from this answer: every allowed
+// address on every port.
+func desiredTargets(addrs []netip.Addr, ports []uint16, p tgsync.Policy) []tgsync.Target {
+	var out []tgsync.Target
+	for _, a := range addrs {
+		if !p.Allows(a) {
+			continue
+		}
+		for _, port := range ports {
+			out = append(out, tgsync.Target{IP: a.Unmap(), Port: port})
+		}
+	}
+	slices.SortFunc(out, compareTargets)
+	return slices.Compact(out)
+}
+
+func eventStatus(e tgsync.Event) EventStatus {
+	kind := string(e.Action)
+	if e.Refused {
+		kind = KindRefused
+	}
+	return EventStatus{Time: utc(e.Time), Kind: kind, Action: e.Action, Target: e.Target, Rule: e.Rule, Reason: e.Reason, Error: e.Error}
+}
+
+// runGroup is a target group as the last run left it.
+type runGroup struct {
+	targets []tgsync.ObservedTarget
+	at      time.Time
+}
+
+// groupsAfterRun rebuilds each group after the run: the first observation
+// that is valid, with every later binding's changes on the same group
+// applied, as the reconciler itself hands it from binding to binding.
+func groupsAfterRun(r tgsync.RunResult) map[string]runGroup {
+	out := map[string]runGroup{}
+	at := r.Started.Add(r.Duration)
+	for _, b := range r.Bindings {
+		g, seen := out[b.TargetGroupARN]
+		if !seen {
+			if !planned(b) {
+				continue
+			}
+			g = runGroup{targets: slices.Clone(b.Observed), at: at}
+		}
+		g.targets = applyChanges(g.targets, b.Registered, b.Deregistered)
+		out[b.TargetGroupARN] = g
+	}
+	return out
+}
+
+// planned reports whether the binding got as far as a plan, so that its
+// Observed is a real observation: a plan always desires something or
+// refuses something.
+func planned(b tgsync.BindingResult) bool {
+	return b.SourceErr == nil && (len(b.Plan.Desired) > 0 || len(b.Plan.Refused) > 0)
+}
+
+// applyChanges shows registered targets as initial and deregistered ones as
+// draining, as the next DescribeTargetHealth would.
+func applyChanges(obs []tgsync.ObservedTarget, registered, deregistered []tgsync.Change) []tgsync.ObservedTarget {
+	out := slices.Clone(obs)
+	for _, c := range deregistered {
+		for i := range out {
+			if out[i].Target == c.Target {
+				out[i].State, out[i].Reason = tgsync.HealthDraining, "Target.DeregistrationInProgress"
+			}
+		}
+	}
+	for _, c := range registered {
+		i := slices.IndexFunc(out, func(o tgsync.ObservedTarget) bool { return o.Target == c.Target })
+		if i < 0 {
+			out = append(out, tgsync.ObservedTarget{Target: c.Target})
+			i = len(out) - 1
+		}
+		out[i].State, out[i].Reason = tgsync.HealthInitial, "Elb.RegistrationInProgress"
+	}
+	return out
+}
+
+// targets lists the group's members and the desired targets it lacks.
+func targets(spec BindingSpec, bs tgsync.BindingState, desired []string, observed []tgsync.ObservedTarget, known bool) []TargetStatus {
+	want := map[string]bool{}
+	for _, d := range desired {
+		want[d] = true
+	}
+	out := []TargetStatus{}
+	held := map[string]bool{}
+	for _, o := range observed {
+		key := o.Target.String()
+		if held[key] {
+			continue
+		}
+		held[key] = true
+		t := TargetStatus{Target: key, Registered: true, AvailabilityZone: o.AvailabilityZone, State: o.State,
+			Reason: o.Reason, Description: o.Description, Desired: want[key]}
+		if spec.Policy.Shared {
+			_, owned := bs.Owned[o.Target]
+			t.Foreign = !owned && !t.Desired
+		}
+		out = append(out, t)
+	}
+	for _, d := range desired {
+		if !held[d] {
+			t := TargetStatus{Target: d, Desired: true}
+			if known {
+				t.Reason = "not in the target group"
+			}
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b TargetStatus) int { return compareTargetStrings(a.Target, b.Target) })
+	return out
+}
+
+// attachPending derives the countdown of every missed target from the
+// state, the policy and now, and marks the targets it concerns.
+func attachPending(b *BindingStatus, p tgsync.Policy, bs tgsync.BindingState, now time.Time) {
+	for t, m := range bs.Misses {
+		missingFor := max(0, now.Sub(m.Since))
+		ps := PendingStatus{
+			Target: t.String(), Misses: m.Count, MissesNeeded: p.AfterMisses, MissesLeft: max(0, p.AfterMisses-m.Count),
+			FirstMissed: utc(m.Since), MissingFor: tgsync.Duration(missingFor),
+			TimeLeft: tgsync.Duration(max(0, p.AfterDuration-missingFor)),
+		}
+		ps.Due = ps.MissesLeft == 0 && ps.TimeLeft == 0
+		for _, r := range b.Refusing {
+			if r.Target == ps.Target && r.Action == tgsync.ActionDeregister {
+				ps.BlockedBy, ps.BlockedReason = r.Rule, r.Reason
+			}
+		}
+		b.Pending = append(b.Pending, ps)
+	}
+	slices.SortFunc(b.Pending, func(x, y PendingStatus) int { return compareTargetStrings(x.Target, y.Target) })
+	for i := range b.Pending {
+		for j := range b.Targets {
+			if b.Targets[j].Target == b.Pending[i].Target {
+				p := b.Pending[i]
+				b.Targets[j].Pending = &p
+			}
+		}
+	}
+}
+
+// refusing lists the refusals of the last run with their reasons. With a
+// run result they come from its plan; otherwise from the state's record of
+// them, with the reason from the history event that first reported each.
+func refusing(bs tgsync.BindingState, r *tgsync.BindingResult, run *tgsync.RunResult) []EventStatus {
+	out := []EventStatus{}
+	if r != nil && run != nil {
+		for _, f := range r.Plan.Refused {
+			target := ""
+			if f.Target.IP.IsValid() {
+				target = f.Target.String()
+			}
+			ev := EventStatus{Time: utc(run.Started), Kind: KindRefused, Action: f.Action, Target: target, Rule: f.Rule, Reason: f.Reason}
+			if h, ok := firstReport(bs, ev.Action, ev.Target, ev.Rule); ok {
+				ev.Time = utc(h.Time)
+			}
+			out = append(out, ev)
+		}
+		return out
+	}
+	for _, key := range bs.Refusing {
+		fields := strings.Fields(key)
+		if len(fields) < 3 {
+			continue
+		}
+		action, rule := tgsync.Action(fields[0]), fields[len(fields)-1]
+		target := strings.Join(fields[1:len(fields)-1], " ")
+		if _, err := tgsync.ParseTarget(target); err != nil {
+			target = "" // the refusal concerns the whole binding
+		}
+		ev := EventStatus{Kind: KindRefused, Action: action, Target: target, Rule: rule,
+			Reason: "(the reason has left the history; the next run reports it again)"}
+		if h, ok := firstReport(bs, action, target, rule); ok {
+			ev.Time, ev.Reason = utc(h.Time), h.Reason
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// firstReport finds the newest history event of a refusal, which is when
+// the refusal that still holds began.
+func firstReport(bs tgsync.BindingState, action tgsync.Action, target, rule string) (tgsync.Event, bool) {
+	for i := len(bs.History) - 1; i >= 0; i-- {
+		e := bs.History[i]
+		if e.Refused && e.Action == action && e.Target == target && e.Rule == rule {
+			return e, true
+		}
+	}
+	return tgsync.Event{}, false
+}
+
+func counts(b BindingStatus) Counts {
+	c := Counts{Desired: len(b.Desired), Pending: len(b.Pending), Refusing: len(b.Refusing)}
+	for _, t := range b.Targets {
+		if !t.Registered {
+			c.Missing++
+			continue
+		}
+		if !t.State.Draining() {
+			c.Registered++
+		}
+		switch t.State {
+		case tgsync.HealthHealthy:
+			c.Healthy++
+		case tgsync.HealthUnhealthy, tgsync.HealthUnhealthyDraining:
+			c.Unhealthy++
+		case tgsync.HealthInitial:
+			c.Initial++
+		}
+		if t.State.Draining() {
+			c.Draining++
+		}
+	}
+	return c
+}
+
+func compareTargets(a, b tgsync.Target) int {
+	if c := a.IP.Compare(b.IP); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Port, b.Port)
+}
+
+// compareTargetStrings orders ip:port strings by address, then port; a
+// string that does not parse sorts after, by text.
+func compareTargetStrings(a, b string) int {
+	ta, errA := tgsync.ParseTarget(a)
+	tb, errB := tgsync.ParseTarget(b)
+	switch {
+	case errA == nil && errB == nil:
+		return compareTargets(ta, tb)
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// utc drops the monotonic reading and the zone, so that a status survives
+// a JSON round trip unchanged.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Round(0).UTC()
+}

@@ -1,0 +1,477 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+// targetRow is what a test checks of one target line.
+type targetRow struct {
+	target     string
+	registered bool
+	state      tgsync.HealthState
+	desired    bool
+	foreign    bool
+	pending    bool
+}
+
+func rows(ts []TargetStatus) []targetRow {
+	out := make([]targetRow, len(ts))
+	for i, t := range ts {
+		out[i] = targetRow{t.Target, t.Registered, t.State, t.Desired, t.Foreign, t.Pending != nil}
+	}
+	return out
+}
+
+func findBinding(t *testing.T, st Status, name string) BindingStatus {
+	t.Helper()
+	for _, b := range st.Bindings {
+		if b.Name == name {
+			return b
+		}
+	}
+	t.Fatalf("binding %s not in status", name)
+	return BindingStatus{}
+}
+
+func TestBuild(t *testing.T) {
+	// A run of the OpenSearch binding that registered 10.0.3.23 and
+	// deregistered 10.0.3.13, as the daemon records it.
+	run := &tgsync.RunResult{
+		Started: at("03:09:00"), Duration: 1500 * time.Millisecond, StateWritten: true,
+		State: fixState(),
+		Bindings: []tgsync.BindingResult{{
+			Binding: "opensearch-dashboards", Source: srcOS, TargetGroupARN: arnOS,
+			Answer: tgsync.Answer{Addrs: addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: time.Minute},
+			Observed: []tgsync.ObservedTarget{
+				{Target: tgt("10.0.1.11:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+				{Target: tgt("10.0.2.12:443"), State: tgsync.HealthUnhealthy, Reason: "Target.ResponseCodeMismatch"},
+				{Target: tgt("10.0.3.13:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+				{Target: tgt("10.0.1.21:443"), State: tgsync.HealthHealthy},
+				{Target: tgt("10.0.2.22:443"), State: tgsync.HealthHealthy},
+			},
+			Plan: tgsync.Changes{
+				Desired: []tgsync.Target{tgt("10.0.1.21:443"), tgt("10.0.2.22:443"), tgt("10.0.3.23:443")},
+				Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: tgt("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: reasonMax}},
+			},
+			Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.3.23:443")}},
+			Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.3.13:443")}},
+			Duration:     1200 * time.Millisecond,
+		}, {
+			Binding: "fargate-logstash", Source: srcFarg, TargetGroupARN: arnFarg,
+			SourceErr: errors.New("SERVFAIL from 10.2.0.2:53"), Err: errors.New(errFarg),
+			Plan:     tgsync.Changes{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}},
+			Duration: 300 * time.Millisecond,
+		}},
+	}
+	osTargets := func(states ...tgsync.HealthState) []targetRow {
+		return []targetRow{
+			{"10.0.1.11:443", true, states[0], false, false, true},
+			{"10.0.1.21:443", true, tgsync.HealthHealthy, true, false, false},
+			{"10.0.2.12:443", true, tgsync.HealthUnhealthy, false, false, true},
+			{"10.0.2.22:443", true, tgsync.HealthHealthy, true, false, false},
+			{"10.0.3.13:443", true, states[1], false, false, false},
+			{"10.0.3.23:443", true, tgsync.HealthInitial, true, false, false},
+		}
+	}
+	tests := []struct {
+		name        string
+		in          Input
+		binding     string
+		wantFrom    string
+		wantTargets []targetRow
+		wantCounts  Counts
+		wantLastRun bool
+		wantSeenAt  time.Time
+	}{
+		{
+			name:     "state only: desired targets, nothing known of the group",
+			in:       Input{Bindings: fixSpecs(), State: fixState(), Now: fixNow},
+			binding:  "opensearch-dashboards",
+			wantFrom: "",
+			wantTargets: []targetRow{
+				{"10.0.1.21:443", false, "", true, false, false},
+				{"10.0.2.22:443", false, "", true, false, false},
+				{"10.0.3.23:443", false, "", true, false, false},
+			},
+			wantCounts: Counts{Desired: 3, Missing: 3, Pending: 2, Refusing: 1},
+		},
+		{
+			name:        "state and a describe: every member with its health",
+			in:          Input{Bindings: fixSpecs(), State: fixState(), Observed: fixObserved(), ObservedAt: at("03:09:58"), Now: fixNow},
+			binding:     "opensearch-dashboards",
+			wantFrom:    "describe",
+			wantTargets: osTargets(tgsync.HealthUnhealthy, tgsync.HealthDraining),
+			wantCounts:  Counts{Desired: 3, Registered: 5, Healthy: 2, Unhealthy: 2, Initial: 1, Draining: 1, Pending: 2, Refusing: 1},
+		},
+		{
+			name:     "shared group: foreign target, missing desired target, refused public address",
+			in:       Input{Bindings: fixSpecs(), State: fixState(), Observed: fixObserved(), Now: fixNow},
+			binding:  "internal-alb-static-ip",
+			wantFrom: "describe",
+			wantTargets: []targetRow{
+				{"10.1.1.5:80", true, tgsync.HealthHealthy, true, false, false},
+				{"10.1.1.5:443", true, tgsync.HealthHealthy, true, false, false},
+				{"10.1.2.6:80", true, tgsync.HealthInitial, true, false, false},
+				{"10.1.2.6:443", false, "", true, false, false},
+				{"10.1.9.9:80", true, tgsync.HealthHealthy, false, true, false},
+			},
+			wantCounts: Counts{Desired: 4, Registered: 4, Healthy: 3, Initial: 1, Missing: 1, Refusing: 2},
+		},
+		{
+			name:     "run result: the group after the run's changes",
+			in:       Input{Bindings: fixSpecs(), Run: run, Now: fixNow},
+			binding:  "opensearch-dashboards",
+			wantFrom: "run",
+			// 10.0.3.13 was deregistered by the run: draining. 10.0.1.11
+			// is as observed.
+			wantTargets: osTargets(tgsync.HealthUnhealthy, tgsync.HealthDraining),
+			wantCounts:  Counts{Desired: 3, Registered: 5, Healthy: 2, Unhealthy: 2, Initial: 1, Draining: 1, Pending: 2, Refusing: 1},
+			wantLastRun: true,
+			wantSeenAt:  at("03:09:00"),
+		},
+		{
+			name: "a describe wins over the run's observation",
+			in: Input{Bindings: fixSpecs(), Run: run, Now: fixNow, Observed: map[string][]tgsync.ObservedTarget{
+				arnOS: {{Target: tgt("10.0.1.21:443"), State: tgsync.HealthHealthy}},
+			}},
+			binding:  "opensearch-dashboards",
+			wantFrom: "describe",
+			wantTargets: []targetRow{
+				{"10.0.1.21:443", true, tgsync.HealthHealthy, true, false, false},
+				{"10.0.2.22:443", false, "", true, false, false},
+				{"10.0.3.23:443", false, "", true, false, false},
+			},
+			wantCounts:  Counts{Desired: 3, Registered: 1, Healthy: 1, Missing: 2, Pending: 2, Refusing: 1},
+			wantLastRun: true,
+			wantSeenAt:  at("03:09:00"),
+		},
+		{
+			name:     "run whose source failed: last known answer, group unknown",
+			in:       Input{Bindings: fixSpecs(), Run: run, Now: fixNow},
+			binding:  "fargate-logstash",
+			wantFrom: "",
+			wantTargets: []targetRow{
+				{"10.2.0.10:5044", false, "", true, false, false},
+				{"10.2.0.11:5044", false, "", true, false, false},
+			},
+			wantCounts:  Counts{Desired: 2, Missing: 2, Refusing: 1},
+			wantLastRun: true,
+		},
+		{
+			name:        "no state at all",
+			in:          Input{Bindings: fixSpecs(), Now: fixNow},
+			binding:     "fargate-logstash",
+			wantTargets: []targetRow{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := Build(tt.in)
+			if len(st.Bindings) != len(tt.in.Bindings) {
+				t.Fatalf("got %d bindings, want %d", len(st.Bindings), len(tt.in.Bindings))
+			}
+			b := findBinding(t, st, tt.binding)
+			if b.TargetsFrom != tt.wantFrom {
+				t.Errorf("TargetsFrom = %q, want %q", b.TargetsFrom, tt.wantFrom)
+			}
+			if got := rows(b.Targets); !slices.Equal(got, tt.wantTargets) {
+				t.Errorf("targets:\n got  %+v\n want %+v", got, tt.wantTargets)
+			}
+			if b.Counts != tt.wantCounts {
+				t.Errorf("counts = %+v, want %+v", b.Counts, tt.wantCounts)
+			}
+			if (b.LastRun != nil) != tt.wantLastRun || (st.LastRun != nil) != tt.wantLastRun {
+				t.Errorf("LastRun = %+v / %+v, want present=%v", b.LastRun, st.LastRun, tt.wantLastRun)
+			}
+			if b.Answer != nil && !b.Answer.SeenAt.Equal(tt.wantSeenAt) {
+				t.Errorf("Answer.SeenAt = %s, want %s", b.Answer.SeenAt, tt.wantSeenAt)
+			}
+			if !st.Generated.Equal(fixNow) {
+				t.Errorf("Generated = %s, want %s", st.Generated, fixNow)
+			}
+		})
+	}
+}
+
+func TestBuildRunDetails(t *testing.T) {
+	st := Build(Input{Bindings: fixSpecs(), Now: fixNow, RunErr: errors.New("save state: conflict"), Run: &tgsync.RunResult{
+		Started: at("03:09:00"), Duration: 2 * time.Second, State: fixState(),
+		Bindings: []tgsync.BindingResult{{Binding: "fargate-logstash", Source: srcFarg, TargetGroupARN: arnFarg,
+			SourceErr: errors.New("SERVFAIL"), Err: errors.New(errFarg), Duration: time.Second,
+			Plan: tgsync.Changes{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}}}},
+	}})
+	r := st.LastRun
+	if r == nil || !r.Finished.Equal(at("03:09:02")) || time.Duration(r.Duration) != 2*time.Second ||
+		!slices.Equal(r.Failed, []string{"fargate-logstash"}) || r.Error != "save state: conflict" {
+		t.Fatalf("LastRun = %+v", r)
+	}
+	b := findBinding(t, st, "fargate-logstash")
+	if b.LastRun == nil || b.LastRun.SourceError != "SERVFAIL" || b.LastRun.Error != errFarg {
+		t.Errorf("binding LastRun = %+v", b.LastRun)
+	}
+	// The refusal comes from the plan, dated by the history event that
+	// first reported it.
+	want := EventStatus{Time: at("03:08:00"), Kind: KindRefused, Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}
+	if !slices.Equal(b.Refusing, []EventStatus{want}) {
+		t.Errorf("Refusing = %+v, want %+v", b.Refusing, want)
+	}
+	if b.LastError != errFarg {
+		t.Errorf("LastError = %q", b.LastError)
+	}
+}
+
+func TestBuildFromState(t *testing.T) {
+	st := Build(Input{Bindings: fixSpecs(), State: fixState(), Now: fixNow})
+	os := findBinding(t, st, "opensearch-dashboards")
+	if !slices.Equal(os.Desired, []string{"10.0.1.21:443", "10.0.2.22:443", "10.0.3.23:443"}) {
+		t.Errorf("Desired = %v", os.Desired)
+	}
+	if a := os.Answer; a == nil || !slices.Equal(a.Addrs, []string{"10.0.1.21", "10.0.2.22", "10.0.3.23"}) ||
+		time.Duration(a.TTL) != time.Minute || !a.Since.Equal(at("03:04:00")) || !a.SeenAt.IsZero() {
+		t.Errorf("Answer = %+v", a)
+	}
+	// Events newest first, all of them.
+	if len(os.Events) != 9 || !os.Events[0].Time.Equal(at("03:09:00")) || os.Events[0].Kind != KindRefused ||
+		os.Events[1].Kind != KindDeregister || os.Events[8].Kind != KindRegister || !os.Events[8].Time.Equal(at("03:00:00")) {
+		t.Errorf("Events = %+v", os.Events)
+	}
+	alb := findBinding(t, st, "internal-alb-static-ip")
+	if !slices.Equal(alb.Desired, []string{"10.1.1.5:80", "10.1.1.5:443", "10.1.2.6:80", "10.1.2.6:443"}) {
+		t.Errorf("a refused address must not be desired: Desired = %v", alb.Desired)
+	}
+	// Ongoing refusals carry the reason of the event that reported them.
+	wantRefusing := []EventStatus{
+		{Time: at("03:07:30"), Kind: KindRefused, Action: tgsync.ActionRegister, Target: "203.0.113.7:443", Rule: tgsync.RuleNotAllowed,
+			Reason: "203.0.113.7 from " + srcALB + " is outside the allowed ranges; <script>alert(1)</script> not registering it"},
+		{Time: at("03:07:30"), Kind: KindRefused, Action: tgsync.ActionRegister, Target: "203.0.113.7:80", Rule: tgsync.RuleNotAllowed, Reason: reasonPub},
+	}
+	if !slices.Equal(alb.Refusing, wantRefusing) {
+		t.Errorf("Refusing =\n %+v\nwant\n %+v", alb.Refusing, wantRefusing)
+	}
+	farg := findBinding(t, st, "fargate-logstash")
+	wantWhole := []EventStatus{{Time: at("03:08:00"), Kind: KindRefused, Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}
+	if !slices.Equal(farg.Refusing, wantWhole) {
+		t.Errorf("whole-binding refusal = %+v, want %+v", farg.Refusing, wantWhole)
+	}
+}
+
+func TestBuildRefusalWithoutHistory(t *testing.T) {
+	st := fixState()
+	st.Bindings["opensearch-dashboards"].History = nil
+	b := findBinding(t, Build(Input{Bindings: fixSpecs(), State: st, Now: fixNow}), "opensearch-dashboards")
+	if len(b.Refusing) != 1 || b.Refusing[0].Target != "10.0.1.11:443" || b.Refusing[0].Rule != tgsync.RuleMaxFraction ||
+		!strings.Contains(b.Refusing[0].Reason, "left the history") || !b.Refusing[0].Time.IsZero() {
+		t.Errorf("Refusing = %+v", b.Refusing)
+	}
+}
+
+func TestPendingArithmetic(t *testing.T) {
+	policy := tgsync.DefaultPolicy() // 3 misses and 3 minutes
+	tests := []struct {
+		name           string
+		miss           tgsync.Miss
+		refused        bool
+		wantMissesLeft int
+		wantMissingFor time.Duration
+		wantTimeLeft   time.Duration
+		wantDue        bool
+	}{
+		{"first miss just now", tgsync.Miss{Count: 1, Since: fixNow}, false, 2, 0, 3 * time.Minute, false},
+		{"two misses over 90s", tgsync.Miss{Count: 2, Since: fixNow.Add(-90 * time.Second)}, false, 1, 90 * time.Second, 90 * time.Second, false},
+		{"enough misses, not long enough", tgsync.Miss{Count: 3, Since: fixNow.Add(-2 * time.Minute)}, false, 0, 2 * time.Minute, time.Minute, false},
+		{"long enough, too few misses", tgsync.Miss{Count: 1, Since: fixNow.Add(-10 * time.Minute)}, false, 2, 10 * time.Minute, 0, false},
+		{"both ran out exactly", tgsync.Miss{Count: 3, Since: fixNow.Add(-3 * time.Minute)}, false, 0, 3 * time.Minute, 0, true},
+		{"ran out and refused", tgsync.Miss{Count: 5, Since: fixNow.Add(-7 * time.Minute)}, true, 0, 7 * time.Minute, 0, true},
+		{"first miss in the future (clock skew)", tgsync.Miss{Count: 1, Since: fixNow.Add(time.Minute)}, false, 2, 0, 3 * time.Minute, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := tgt("10.9.0.1:443")
+			bs := &tgsync.BindingState{Misses: map[tgsync.Target]tgsync.Miss{target: tt.miss}}
+			if tt.refused {
+				bs.Refusing = []string{refusingKey(tgsync.ActionDeregister, target.String(), tgsync.RuleLastHealthy)}
+				bs.History = []tgsync.Event{{Time: fixNow, Action: tgsync.ActionDeregister, Target: target.String(), Refused: true,
+					Rule: tgsync.RuleLastHealthy, Reason: "it is the last healthy target"}}
+			}
+			state := tgsync.NewState()
+			state.Bindings["b"] = bs
+			st := Build(Input{Bindings: []BindingSpec{{Name: "b", Source: "x.example", Ports: []uint16{443}, Policy: policy}},
+				State: state, Observed: map[string][]tgsync.ObservedTarget{"": {{Target: target, State: tgsync.HealthHealthy}}}, Now: fixNow})
+			b := st.Bindings[0]
+			if len(b.Pending) != 1 {
+				t.Fatalf("Pending = %+v", b.Pending)
+			}
+			p := b.Pending[0]
+			if p.MissesLeft != tt.wantMissesLeft || time.Duration(p.MissingFor) != tt.wantMissingFor ||
+				time.Duration(p.TimeLeft) != tt.wantTimeLeft || p.Due != tt.wantDue || p.MissesNeeded != 3 || p.Misses != tt.miss.Count {
+				t.Errorf("pending = %+v, want missesLeft %d missingFor %s timeLeft %s due %v",
+					p, tt.wantMissesLeft, tt.wantMissingFor, tt.wantTimeLeft, tt.wantDue)
+			}
+			if tt.refused != (p.BlockedBy == tgsync.RuleLastHealthy && p.BlockedReason != "") {
+				t.Errorf("blocked = %q %q, want refused=%v", p.BlockedBy, p.BlockedReason, tt.refused)
+			}
+			if len(b.Targets) != 1 || b.Targets[0].Pending == nil || *b.Targets[0].Pending != p {
+				t.Errorf("the target line does not carry its countdown: %+v", b.Targets)
+			}
+		})
+	}
+}
+
+func TestLiveKeepsStateAcrossFailedLoad(t *testing.T) {
+	now := fixNow
+	l := NewLive(fixSpecs(), func() time.Time { return now })
+	if st, _ := l.Status(context.Background()); st.LastRun != nil || st.Bindings[0].Answer != nil {
+		t.Fatalf("before any run: %+v", st)
+	}
+	l.Record(tgsync.RunResult{Started: at("03:09:00"), Duration: time.Second, State: fixState()}, nil)
+	l.Record(tgsync.RunResult{Started: at("03:09:30"), Duration: time.Second}, errors.New("load state: access denied"))
+	now = fixNow.Add(time.Minute)
+	st, err := l.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastRun == nil || st.LastRun.Error != "load state: access denied" || !st.LastRun.Started.Equal(at("03:09:30")) {
+		t.Errorf("LastRun = %+v", st.LastRun)
+	}
+	if st.Bindings[0].Answer == nil {
+		t.Error("a run that loaded no state dropped the state seen before")
+	}
+	if !st.Generated.Equal(fixNow.Add(time.Minute)) {
+		t.Errorf("Generated = %s: the status must be built at request time", st.Generated)
+	}
+}
+
+// TestBuildAgainstReconcilerState runs the real reconciler so that the
+// state Build reads is the one the reconciler writes, in particular how it
+// remembers ongoing refusals.
+func TestBuildAgainstReconcilerState(t *testing.T) {
+	src := &scriptedSource{name: "app.internal.example", answers: [][]string{{"10.5.0.1", "10.5.0.2", "198.51.100.9"}}}
+	groups := &healthGroups{}
+	store := &stateStore{}
+	now := fixNow
+	rec := &tgsync.Reconciler{
+		Bindings: []tgsync.Binding{{Name: "app", Source: src, TargetGroupARN: "arn:tg/app", Ports: []uint16{8443}, Policy: tgsync.DefaultPolicy()}},
+		Groups:   groups, Store: store, Now: func() time.Time { return now },
+	}
+	ctx := context.Background()
+	if _, err := rec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.fail = errors.New("SERVFAIL")
+	now = now.Add(time.Minute)
+	res, err := rec.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, _, _ := store.Load(ctx)
+	fromState := Build(Input{Bindings: SpecsFrom(rec.Bindings), State: state, Now: now}).Bindings[0]
+	fromRun := Build(Input{Bindings: SpecsFrom(rec.Bindings), Run: &res, Now: now}).Bindings[0]
+	if len(fromRun.Refusing) != 1 || fromRun.Refusing[0].Rule != tgsync.RuleSourceFailed {
+		t.Fatalf("refusals of the run = %+v", fromRun.Refusing)
+	}
+	// The address refusal of the first run ended; the source refusal holds,
+	// and reads the same from the stored state as from the run.
+	if !slices.Equal(fromState.Refusing, fromRun.Refusing) {
+		t.Errorf("from state: %+v\nfrom run:   %+v", fromState.Refusing, fromRun.Refusing)
+	}
+	if !strings.Contains(fromState.Refusing[0].Reason, "SERVFAIL") || fromState.Refusing[0].Target != "" {
+		t.Errorf("refusal from state = %+v", fromState.Refusing[0])
+	}
+	if fromState.LastError == "" || !strings.Contains(fromState.LastError, "SERVFAIL") {
+		t.Errorf("LastError = %q", fromState.LastError)
+	}
+	kinds := map[string]int{}
+	for _, e := range fromState.Events {
+		kinds[e.Kind+" "+e.Rule]++
+	}
+	if kinds["register "] != 2 || kinds["refused not-allowed"] != 1 || kinds["refused source-failed"] != 1 {
+		t.Errorf("events by kind = %v", kinds)
+	}
+}
+
+// scriptedSource answers from a script, or fails.
+type scriptedSource struct {
+	name    string
+	answers [][]string
+	fail    error
+}
+
+func (s *scriptedSource) String() string { return s.name }
+
+func (s *scriptedSource) Resolve(context.Context) (tgsync.Answer, error) {
+	if s.fail != nil {
+		return tgsync.Answer{}, s.fail
+	}
+	var a []netip.Addr
+	for _, ip := range s.answers[0] {
+		a = append(a, netip.MustParseAddr(ip))
+	}
+	return tgsync.Answer{Addrs: a, TTL: time.Minute, Queries: 1}, nil
+}
+
+// healthGroups stands in for ELBv2 where moto cannot: a registered target
+// starts as initial (moto makes it healthy at once).
+type healthGroups struct {
+	mu      sync.Mutex
+	members []tgsync.ObservedTarget
+}
+
+func (g *healthGroups) Describe(context.Context, string) ([]tgsync.ObservedTarget, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.members), nil
+}
+
+func (g *healthGroups) Register(_ context.Context, _ string, ts []tgsync.Target, _ bool) (int, bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, t := range ts {
+		g.members = append(g.members, tgsync.ObservedTarget{Target: t, State: tgsync.HealthInitial, Reason: "Elb.RegistrationInProgress"})
+	}
+	return len(ts), false, nil
+}
+
+func (g *healthGroups) Deregister(_ context.Context, _ string, cs []tgsync.Change) (int, error) {
+	return 0, fmt.Errorf("deregister: not expected in this test (%d changes)", len(cs))
+}
+
+// stateStore keeps the state in memory with a counter revision.
+type stateStore struct {
+	mu   sync.Mutex
+	data []byte
+	rev  int
+}
+
+func (s *stateStore) Load(context.Context) (*tgsync.State, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.data == nil {
+		return tgsync.NewState(), "", nil
+	}
+	st, err := tgsync.DecodeState(s.data)
+	return st, fmt.Sprint(s.rev), err
+}
+
+func (s *stateStore) Save(_ context.Context, st *tgsync.State, rev string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if (s.data == nil && rev != "") || (s.data != nil && rev != fmt.Sprint(s.rev)) {
+		return "", tgsync.ErrConflict
+	}
+	b, err := tgsync.EncodeState(st)
+	if err != nil {
+		return "", err
+	}
+	s.data, s.rev = b, s.rev+1
+	return fmt.Sprint(s.rev), nil
+}
