@@ -1,0 +1,288 @@
+package ecsevent
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopMoto()
+	os.Exit(code)
+}
+
+const patternFile = "../deploy/eventbridge/spot-interruption-pattern.json"
+
+func loadPattern(t testing.TB) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(patternFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatalf("%s: %v", patternFile, err)
+	}
+	return p
+}
+
+// matches is EventBridge content filtering for the subset of the syntax
+// the pattern uses: nested objects, lists of exact strings, and
+// {"anything-but": string or list}. A field the pattern names must exist
+// in the event, and a list in the event matches when any element does.
+// Any other syntax fails the test, so that the pattern cannot outgrow the
+// check.
+func matches(t testing.TB, pattern, event map[string]any) bool {
+	t.Helper()
+	for key, want := range pattern {
+		got, present := event[key]
+		switch w := want.(type) {
+		case map[string]any:
+			sub, ok := got.(map[string]any)
+			if !ok || !matches(t, w, sub) {
+				return false
+			}
+		case []any:
+			if !present || !matchesAny(t, w, got) {
+				return false
+			}
+		default:
+			t.Fatalf("pattern key %q: %T is not EventBridge syntax", key, want)
+		}
+	}
+	return true
+}
+
+func matchesAny(t testing.TB, rules []any, value any) bool {
+	if list, ok := value.([]any); ok {
+		return slices.ContainsFunc(list, func(v any) bool { return matchesAny(t, rules, v) })
+	}
+	for _, r := range rules {
+		switch r := r.(type) {
+		case string:
+			if value == r {
+				return true
+			}
+		case map[string]any:
+			but, ok := r["anything-but"]
+			if len(r) != 1 || !ok {
+				t.Fatalf("pattern operator %v is not supported by this matcher", r)
+			}
+			switch b := but.(type) {
+			case string:
+				if value != b {
+					return true
+				}
+			case []any:
+				if !slices.Contains(b, value) {
+					return true
+				}
+			default:
+				t.Fatalf("anything-but %T is not supported by this matcher", but)
+			}
+		default:
+			t.Fatalf("pattern value %T is not supported by this matcher", r)
+		}
+	}
+	return false
+}
+
+// patternCase is an event variant, named by a unique task ARN.
+type patternCase struct {
+	name string
+	data []byte
+}
+
+// patternCases are the samples and variants across the stop codes and
+// statuses ECS sends while a task stops.
+func patternCases(t testing.TB, run string) []patternCase {
+	t.Helper()
+	var out []patternCase
+	add := func(name, file string, f func(ev, d map[string]any)) {
+		arn := fmt.Sprintf("arn:aws:ecs:ap-northeast-1:111122223333:task/ingest/%s-%s", run, name)
+		out = append(out, patternCase{name: arn, data: mutate(t, file, func(ev, d map[string]any) {
+			d["taskArn"] = arn
+			if f != nil {
+				f(ev, d)
+			}
+		})})
+	}
+	for _, file := range []string{interruption, "fargate-spot-termination-notice.json", "task-running.json", "task-stopped-by-user.json"} {
+		add(file, file, nil)
+	}
+	for _, code := range []string{"SpotInterruption", "TerminationNotice", "UserInitiated", "EssentialContainerExited", ""} {
+		for _, last := range []string{"PENDING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"} {
+			for _, desired := range []string{"RUNNING", "STOPPED"} {
+				add(fmt.Sprintf("%s-%s-%s", code, last, desired), interruption, func(_, d map[string]any) {
+					d["stopCode"], d["lastStatus"], d["desiredStatus"] = code, last, desired
+					if code == "" {
+						delete(d, "stopCode")
+					}
+				})
+			}
+		}
+	}
+	return out
+}
+
+// TestPatternMatchesWhatDecideActsOn checks that the rule EventBridge
+// filters with passes exactly the events Decide acts on with the default
+// filter, so that the function is neither invoked in vain nor starved.
+func TestPatternMatchesWhatDecideActsOn(t *testing.T) {
+	p := loadPattern(t)
+	detail, _ := p["detail"].(map[string]any)
+	if codes, _ := detail["stopCode"].([]any); !slices.Equal(codes, []any{StopCodeSpotInterruption, StopCodeTerminationNotice}) {
+		t.Fatalf("pattern stop codes %v, want DefaultStopCodes %v", codes, DefaultStopCodes())
+	}
+	acted := 0
+	for _, c := range patternCases(t, "local") {
+		var ev map[string]any
+		if err := json.Unmarshal(c.data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := Parse(c.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, act, reason := Decide(parsed, Filter{})
+		if got := matches(t, p, ev); got != act {
+			t.Errorf("%s: pattern matches %v, Decide acts %v (%s)", c.name, got, act, reason)
+		}
+		if act {
+			acted++
+		}
+	}
+	if acted < 8 {
+		t.Fatalf("only %d variants act; the cases do not cover the pattern", acted)
+	}
+	// The matcher itself: a foreign event and a missing field do not match.
+	for _, ev := range []map[string]any{
+		{"source": "aws.events", "detail-type": "ECS Task State Change", "detail": map[string]any{"stopCode": "SpotInterruption", "desiredStatus": "STOPPED", "lastStatus": "RUNNING"}},
+		{"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": map[string]any{"stopCode": "SpotInterruption", "desiredStatus": "STOPPED"}},
+		{"source": "aws.ecs", "detail-type": "ECS Task State Change"},
+	} {
+		if matches(t, p, ev) {
+			t.Errorf("pattern matches %v", ev)
+		}
+	}
+}
+
+// TestPatternOnMoto puts the pattern on a rule in moto's EventBridge, sends
+// every case through PutEvents to an SQS queue and checks that exactly the
+// cases Decide acts on arrive, and that what arrives parses and acts.
+func TestPatternOnMoto(t *testing.T) {
+	m := testenv.StartMoto(t)
+	raw, err := os.ReadFile(patternFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	run := hex.EncodeToString(b)
+	call := func(service, target, version string, in any) map[string]any {
+		t.Helper()
+		body, _ := json.Marshal(in)
+		req, _ := http.NewRequest(http.MethodPost, m.URL+"/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-amz-json-"+version)
+		req.Header.Set("X-Amz-Target", target)
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260304/"+testenv.Region+"/"+service+"/aws4_request, SignedHeaders=host, Signature=0")
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: HTTP %d: %s", target, resp.StatusCode, data)
+		}
+		out := map[string]any{}
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, &out); err != nil {
+				t.Fatalf("%s: %v: %s", target, err, data)
+			}
+		}
+		return out
+	}
+	queue := call("sqs", "AmazonSQS.CreateQueue", "1.0", map[string]any{"QueueName": "spot-" + run})
+	queueURL, _ := queue["QueueUrl"].(string)
+	attrs := call("sqs", "AmazonSQS.GetQueueAttributes", "1.0", map[string]any{"QueueUrl": queueURL, "AttributeNames": []string{"QueueArn"}})
+	queueARN, _ := attrs["Attributes"].(map[string]any)["QueueArn"].(string)
+	if queueURL == "" || queueARN == "" {
+		t.Fatalf("queue %v %v", queue, attrs)
+	}
+	rule := "tgsync-spot-" + run
+	call("events", "AWSEvents.PutRule", "1.1", map[string]any{"Name": rule, "EventPattern": string(raw), "State": "ENABLED"})
+	t.Cleanup(func() {
+		call("events", "AWSEvents.RemoveTargets", "1.1", map[string]any{"Rule": rule, "Ids": []string{"queue"}})
+		call("events", "AWSEvents.DeleteRule", "1.1", map[string]any{"Name": rule})
+	})
+	call("events", "AWSEvents.PutTargets", "1.1", map[string]any{"Rule": rule, "Targets": []any{map[string]any{"Id": "queue", "Arn": queueARN}}})
+
+	want := map[string]bool{}
+	for _, c := range patternCases(t, run) {
+		var ev map[string]any
+		if err := json.Unmarshal(c.data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		detail, _ := json.Marshal(ev["detail"])
+		out := call("events", "AWSEvents.PutEvents", "1.1", map[string]any{"Entries": []any{map[string]any{
+			"Source": ev["source"], "DetailType": ev["detail-type"], "Detail": string(detail), "Resources": ev["resources"],
+		}}})
+		if n, _ := out["FailedEntryCount"].(float64); n != 0 {
+			t.Fatalf("PutEvents %s: %v", c.name, out)
+		}
+		parsed, err := Parse(c.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, act, _ := Decide(parsed, Filter{}); act {
+			want[c.name] = true
+		}
+	}
+
+	got := map[string]bool{}
+	for {
+		out := call("sqs", "AmazonSQS.ReceiveMessage", "1.0", map[string]any{"QueueUrl": queueURL, "MaxNumberOfMessages": 10})
+		msgs, _ := out["Messages"].([]any)
+		if len(msgs) == 0 {
+			break
+		}
+		for _, msg := range msgs {
+			body, _ := msg.(map[string]any)["Body"].(string)
+			ev, err := Parse([]byte(body))
+			if err != nil {
+				t.Fatalf("a delivered event does not parse: %v\n%s", err, body)
+			}
+			task, act, reason := Decide(ev, Filter{})
+			if !act {
+				t.Errorf("delivered but ignored: %s", reason)
+			}
+			got[task.ARN] = true
+			call("sqs", "AmazonSQS.DeleteMessage", "1.0", map[string]any{"QueueUrl": queueURL, "ReceiptHandle": msg.(map[string]any)["ReceiptHandle"]})
+		}
+	}
+	for name := range want {
+		if !got[name] {
+			t.Errorf("EventBridge did not deliver %s, which Decide acts on", name)
+		}
+	}
+	for name := range got {
+		if !want[name] {
+			t.Errorf("EventBridge delivered %s, which Decide ignores", name)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no case acts")
+	}
+}
