@@ -249,6 +249,9 @@ func TestBuildFromState(t *testing.T) {
 	if !slices.Equal(alb.Desired, []string{"10.1.1.5:80", "10.1.1.5:443", "10.1.2.6:80", "10.1.2.6:443"}) {
 		t.Errorf("a refused address must not be desired: Desired = %v", alb.Desired)
 	}
+	if !slices.Equal(alb.Answer.NotAllowed, []string{"203.0.113.7"}) || os.Answer.NotAllowed != nil {
+		t.Errorf("NotAllowed = %v / %v", alb.Answer.NotAllowed, os.Answer.NotAllowed)
+	}
 	// Ongoing refusals carry the reason of the event that reported them.
 	wantRefusing := []EventStatus{
 		{Time: at("03:07:30"), Kind: KindRefused, Action: tgsync.ActionRegister, Target: "203.0.113.7:443", Rule: tgsync.RuleNotAllowed,
@@ -285,14 +288,22 @@ func TestPendingArithmetic(t *testing.T) {
 		wantMissingFor time.Duration
 		wantTimeLeft   time.Duration
 		wantDue        bool
+		wantText       string
 	}{
-		{"first miss just now", tgsync.Miss{Count: 1, Since: fixNow}, false, 2, 0, 3 * time.Minute, false},
-		{"two misses over 90s", tgsync.Miss{Count: 2, Since: fixNow.Add(-90 * time.Second)}, false, 1, 90 * time.Second, 90 * time.Second, false},
-		{"enough misses, not long enough", tgsync.Miss{Count: 3, Since: fixNow.Add(-2 * time.Minute)}, false, 0, 2 * time.Minute, time.Minute, false},
-		{"long enough, too few misses", tgsync.Miss{Count: 1, Since: fixNow.Add(-10 * time.Minute)}, false, 2, 10 * time.Minute, 0, false},
-		{"both ran out exactly", tgsync.Miss{Count: 3, Since: fixNow.Add(-3 * time.Minute)}, false, 0, 3 * time.Minute, 0, true},
-		{"ran out and refused", tgsync.Miss{Count: 5, Since: fixNow.Add(-7 * time.Minute)}, true, 0, 7 * time.Minute, 0, true},
-		{"first miss in the future (clock skew)", tgsync.Miss{Count: 1, Since: fixNow.Add(time.Minute)}, false, 2, 0, 3 * time.Minute, false},
+		{"first miss just now", tgsync.Miss{Count: 1, Since: fixNow}, false, 2, 0, 3 * time.Minute, false,
+			"absent from 1 answer over 0s (leaves after 3 and 3m0s); 2 more misses and 3m0s to go"},
+		{"two misses over 90s", tgsync.Miss{Count: 2, Since: fixNow.Add(-90 * time.Second)}, false, 1, 90 * time.Second, 90 * time.Second, false,
+			"absent from 2 answers over 1m30s (leaves after 3 and 3m0s); 1 more miss and 1m30s to go"},
+		{"enough misses, not long enough", tgsync.Miss{Count: 3, Since: fixNow.Add(-2 * time.Minute)}, false, 0, 2 * time.Minute, time.Minute, false,
+			"; 1m0s to go"},
+		{"long enough, too few misses", tgsync.Miss{Count: 1, Since: fixNow.Add(-10 * time.Minute)}, false, 2, 10 * time.Minute, 0, false,
+			"; 2 more misses to go"},
+		{"both ran out exactly", tgsync.Miss{Count: 3, Since: fixNow.Add(-3 * time.Minute)}, false, 0, 3 * time.Minute, 0, true,
+			"grace over: the next run deregisters it if it is still absent"},
+		{"ran out and refused", tgsync.Miss{Count: 5, Since: fixNow.Add(-7 * time.Minute)}, true, 0, 7 * time.Minute, 0, true,
+			"grace over, kept by rule last-healthy"},
+		{"first miss in the future (clock skew)", tgsync.Miss{Count: 1, Since: fixNow.Add(time.Minute)}, false, 2, 0, 3 * time.Minute, false,
+			"2 more misses and 3m0s to go"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,6 +330,9 @@ func TestPendingArithmetic(t *testing.T) {
 			}
 			if tt.refused != (p.BlockedBy == tgsync.RuleLastHealthy && p.BlockedReason != "") {
 				t.Errorf("blocked = %q %q, want refused=%v", p.BlockedBy, p.BlockedReason, tt.refused)
+			}
+			if got := pendingText(p); !strings.Contains(got, tt.wantText) {
+				t.Errorf("pendingText = %q, want it to contain %q", got, tt.wantText)
 			}
 			if len(b.Targets) != 1 || b.Targets[0].Pending == nil || *b.Targets[0].Pending != p {
 				t.Errorf("the target line does not carry its countdown: %+v", b.Targets)

@@ -1,0 +1,165 @@
+package web
+
+import (
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+// Status is everything the status page shows.
+type Status struct {
+	Generated time.Time `json:"generated"`
+	// LastRun is nil when no run result is known (in Lambda, or before
+	// the daemon's first run finished).
+	LastRun  *RunInfo        `json:"lastRun,omitempty"`
+	Bindings []BindingStatus `json:"bindings"`
+}
+
+// RunInfo is the run as a whole.
+type RunInfo struct {
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	Duration tgsync.Duration `json:"duration"`
+	// Failed names the bindings that failed or did not finish.
+	Failed       []string `json:"failed,omitempty"`
+	StateWritten bool     `json:"stateWritten"`
+	Conflicts    int      `json:"conflicts,omitempty"`
+	// Error is set when the run as a whole failed (state not loaded or
+	// not saved).
+	Error string `json:"error,omitempty"`
+}
+
+// BindingStatus is one binding: what the source says, what the group holds,
+// what waits, what was done and refused.
+type BindingStatus struct {
+	Name           string       `json:"name"`
+	Source         string       `json:"source"`
+	TargetGroupARN string       `json:"targetGroupArn"`
+	Ports          []uint16     `json:"ports"`
+	Policy         PolicyStatus `json:"policy"`
+	// Answer is the last successful source answer; nil when none is known.
+	Answer *AnswerStatus `json:"answer,omitempty"`
+	// Desired are the targets the answer asks for, inside the allowed ranges.
+	Desired []string `json:"desired"`
+	// TargetsFrom says where Targets come from: "describe" (a fresh
+	// DescribeTargetHealth), "run" (the last run's observation with its
+	// changes applied) or "" (unknown: Targets lists only desired ones).
+	TargetsFrom string         `json:"targetsFrom"`
+	TargetsAt   time.Time      `json:"targetsAt,omitzero"`
+	Targets     []TargetStatus `json:"targets"`
+	// Pending are targets absent from the source that wait out their grace.
+	Pending []PendingStatus `json:"pending"`
+	// Refusing are the refusals of the last run: what tgsync would do but
+	// a safety rule stops.
+	Refusing []EventStatus `json:"refusing"`
+	// Events are the last changes and refusals, newest first.
+	Events    []EventStatus `json:"events"`
+	LastError string        `json:"lastError,omitempty"`
+	// LastRun is this binding's part of the last run, when known.
+	LastRun *BindingRun `json:"lastRun,omitempty"`
+	Counts  Counts      `json:"counts"`
+}
+
+// PolicyStatus is the binding's safety policy in display form.
+type PolicyStatus struct {
+	AfterMisses   int             `json:"afterMisses"`
+	AfterDuration tgsync.Duration `json:"afterDuration"`
+	MaxFraction   float64         `json:"maxFraction"`
+	Shared        bool            `json:"shared"`
+	AllowedRanges []string        `json:"allowedRanges"`
+}
+
+// AnswerStatus is the last successful source answer.
+type AnswerStatus struct {
+	Addrs []string `json:"addrs"`
+	// NotAllowed are the addresses outside the allowed ranges, which
+	// tgsync refuses to register.
+	NotAllowed []string        `json:"notAllowed,omitempty"`
+	TTL        tgsync.Duration `json:"ttl"`
+	// Since is when the source started answering this set of addresses.
+	Since time.Time `json:"since"`
+	// SeenAt is the last time the source gave it, when known.
+	SeenAt time.Time `json:"seenAt,omitzero"`
+}
+
+// TargetStatus is one target of the group, or a desired target the group
+// does not hold.
+type TargetStatus struct {
+	Target string `json:"target"`
+	// Registered is false for a desired target the group does not hold.
+	Registered       bool               `json:"registered"`
+	AvailabilityZone string             `json:"availabilityZone,omitempty"`
+	State            tgsync.HealthState `json:"state,omitempty"`
+	Reason           string             `json:"reason,omitempty"`
+	Description      string             `json:"description,omitempty"`
+	// Desired is set when the source's answer holds the target.
+	Desired bool `json:"desired"`
+	// Foreign marks a target a shared binding did not register and so
+	// never removes.
+	Foreign bool           `json:"foreign,omitempty"`
+	Pending *PendingStatus `json:"pending,omitempty"`
+}
+
+// PendingStatus is an owned target absent from the source, counting down
+// to its deregistration.
+type PendingStatus struct {
+	Target       string `json:"target"`
+	Misses       int    `json:"misses"`
+	MissesNeeded int    `json:"missesNeeded"`
+	MissesLeft   int    `json:"missesLeft"`
+	// DurationNeeded is how long it must be absent (the policy's).
+	DurationNeeded tgsync.Duration `json:"durationNeeded"`
+	FirstMissed    time.Time       `json:"firstMissed"`
+	MissingFor     tgsync.Duration `json:"missingFor"`
+	TimeLeft       tgsync.Duration `json:"timeLeft"`
+	// Due is set when both graces ran out: the next run deregisters it
+	// unless a safety rule refuses.
+	Due bool `json:"due"`
+	// BlockedBy is the rule that refused its deregistration, if any.
+	BlockedBy     string `json:"blockedBy,omitempty"`
+	BlockedReason string `json:"blockedReason,omitempty"`
+}
+
+// EventStatus is a change or a refusal.
+type EventStatus struct {
+	Time time.Time `json:"time"`
+	// Kind is "register", "deregister" or "refused".
+	Kind   string        `json:"kind"`
+	Action tgsync.Action `json:"action"`
+	Target string        `json:"target,omitempty"`
+	Rule   string        `json:"rule,omitempty"`
+	Reason string        `json:"reason"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// The event kinds.
+const (
+	KindRegister   = "register"
+	KindDeregister = "deregister"
+	KindRefused    = "refused"
+)
+
+// BindingRun is one binding's part of the last run.
+type BindingRun struct {
+	Duration     tgsync.Duration `json:"duration"`
+	SourceError  string          `json:"sourceError,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	Unfinished   bool            `json:"unfinished,omitempty"`
+	Registered   int             `json:"registered"`
+	Deregistered int             `json:"deregistered"`
+}
+
+// Counts summarise a binding for the page header and the CLI.
+type Counts struct {
+	Desired int `json:"desired"`
+	// Registered counts the group's members that are not draining.
+	Registered int `json:"registered"`
+	Healthy    int `json:"healthy"`
+	Unhealthy  int `json:"unhealthy"`
+	Initial    int `json:"initial"`
+	Draining   int `json:"draining"`
+	// Missing counts desired targets the group does not hold.
+	Missing  int `json:"missing"`
+	Pending  int `json:"pending"`
+	Refusing int `json:"refusing"`
+}

@@ -1,0 +1,203 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+// StatusFunc produces the status to show, at the time of the request.
+type StatusFunc func(ctx context.Context) (Status, error)
+
+// Options configure the handler.
+type Options struct {
+	// Status is required.
+	Status StatusFunc
+	// Metrics serves /metrics; nil answers 404 there.
+	Metrics http.Handler
+	// StaleAfter is how old the last run may be before /healthz answers
+	// 503; 0 means 3 minutes. Set it to about three run intervals.
+	StaleAfter time.Duration
+	// Refresh is how often the page reloads itself; 0 means 5s, a
+	// negative value turns reloading off.
+	Refresh time.Duration
+	// Title heads the page; "" means "tgsync".
+	Title string
+	// Now is the clock for /healthz; nil means time.Now. A process on a
+	// simulated clock passes that clock.
+	Now func() time.Time
+	// ALBPathPrefix is stripped from the paths an ALB passes to ALB, for a
+	// listener rule such as /tgsync/*.
+	ALBPathPrefix string
+}
+
+// Handler serves the status page, /api/status, /healthz and /metrics.
+type Handler struct {
+	opts    Options
+	mux     *http.ServeMux
+	started time.Time
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// NewHandler returns the handler. It fails only when opts.Status is nil.
+func NewHandler(opts Options) (*Handler, error) {
+	if opts.Status == nil {
+		return nil, errors.New("web: Options.Status is required")
+	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = 3 * time.Minute
+	}
+	if opts.Refresh == 0 {
+		opts.Refresh = 5 * time.Second
+	}
+	if opts.Title == "" {
+		opts.Title = "tgsync"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Handler{opts: opts, mux: http.NewServeMux(), started: opts.Now()}
+	// GET patterns also match HEAD; other methods get 405 with Allow.
+	h.mux.HandleFunc("GET /{$}", h.page)
+	h.mux.HandleFunc("GET /api/status", h.api)
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	if opts.Metrics != nil {
+		h.mux.Handle("GET /metrics", opts.Metrics)
+	}
+	return h, nil
+}
+
+// ServeHTTP routes a request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setCommonHeaders(w.Header())
+	h.mux.ServeHTTP(w, r)
+}
+
+// setCommonHeaders keeps responses out of caches and frames, and forbids
+// scripts: the page has none.
+func setCommonHeaders(hd http.Header) {
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+}
+
+func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
+	st, err := h.opts.Status(r.Context())
+	if err != nil {
+		statusError(w, err)
+		return
+	}
+	body, err := RenderHTML(st, PageOptions{Title: h.opts.Title, Refresh: h.opts.Refresh})
+	if err != nil {
+		http.Error(w, "render status page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", ContentTypeHTML)
+	_, _ = w.Write(body)
+}
+
+func (h *Handler) api(w http.ResponseWriter, r *http.Request) {
+	st, err := h.opts.Status(r.Context())
+	if err != nil {
+		statusError(w, err)
+		return
+	}
+	body, err := RenderJSON(st)
+	if err != nil {
+		http.Error(w, "encode status: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", ContentTypeJSON)
+	_, _ = w.Write(body)
+}
+
+// statusError answers 503: the status could not be gathered (state store
+// or AWS unreachable), which is a condition to retry, not a bug.
+func statusError(w http.ResponseWriter, err error) {
+	http.Error(w, "status unavailable: "+err.Error(), http.StatusServiceUnavailable)
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	st, err := h.opts.Status(r.Context())
+	code, msg := http.StatusServiceUnavailable, ""
+	if err != nil {
+		msg = "status unavailable: " + err.Error()
+	} else {
+		code, msg = Health(st, h.opts.Now(), h.opts.StaleAfter, h.started)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+// Health decides /healthz: 200 while the last run finished less than
+// staleAfter ago, or while no run finished yet but the process started
+// less than staleAfter ago; 503 otherwise. The message says why.
+func Health(st Status, now time.Time, staleAfter time.Duration, started time.Time) (int, string) {
+	if st.LastRun == nil {
+		age := now.Sub(started)
+		if age < staleAfter {
+			return http.StatusOK, fmt.Sprintf("starting: no run finished yet (started %s ago, limit %s)", age.Round(time.Second), staleAfter)
+		}
+		return http.StatusServiceUnavailable, fmt.Sprintf("no run finished in the %s since start (limit %s)", age.Round(time.Second), staleAfter)
+	}
+	age := now.Sub(st.LastRun.Finished)
+	detail := ""
+	if n := len(st.LastRun.Failed); n > 0 {
+		detail = fmt.Sprintf("; %d binding(s) failed: %v", n, st.LastRun.Failed)
+	}
+	if st.LastRun.Error != "" {
+		detail += "; run error: " + st.LastRun.Error
+	}
+	if age >= staleAfter {
+		return http.StatusServiceUnavailable, fmt.Sprintf("stale: last run finished %s ago, limit %s%s", age.Round(time.Second), staleAfter, detail)
+	}
+	return http.StatusOK, fmt.Sprintf("ok: last run finished %s ago, limit %s%s", age.Round(time.Second), staleAfter, detail)
+}
+
+// Live keeps the latest run of a long-running process for the handler.
+// The daemon calls Record after every run; Status builds the page at
+// request time, so that countdowns move between runs.
+type Live struct {
+	mu     sync.Mutex
+	specs  []BindingSpec
+	now    func() time.Time
+	state  *tgsync.State
+	run    *tgsync.RunResult
+	runErr error
+}
+
+// NewLive returns a Live for the configured bindings; now nil means
+// time.Now.
+func NewLive(specs []BindingSpec, now func() time.Time) *Live {
+	if now == nil {
+		now = time.Now
+	}
+	return &Live{specs: specs, now: now}
+}
+
+// Record keeps a run and the error Reconciler.Run returned with it. A run
+// without state (it could not load any) keeps the state seen before.
+func (l *Live) Record(res tgsync.RunResult, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if res.State != nil {
+		l.state = res.State.Clone()
+	}
+	res.State = nil
+	l.run, l.runErr = &res, err
+}
+
+// Status builds the current status.
+func (l *Live) Status(context.Context) (Status, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Build(Input{Bindings: l.specs, State: l.state, Run: l.run, RunErr: l.runErr, Now: l.now()}), nil
+}
