@@ -1,0 +1,234 @@
+package obs
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tgsync/tgsync"
+)
+
+// DefaultNamespace is the CloudWatch namespace tgsync's metrics go to.
+const DefaultNamespace = "tgsync"
+
+// CloudWatch units the EMF lines use.
+const (
+	UnitCount        = "Count"
+	UnitMilliseconds = "Milliseconds"
+)
+
+// EMFOptions shape WriteEMF.
+type EMFOptions struct {
+	// Namespace is the CloudWatch namespace; "" means DefaultNamespace.
+	// Names starting with "AWS/" are refused: CloudWatch reserves them.
+	Namespace string
+	// Timestamp stamps the metrics; zero means the end of the run.
+	Timestamp time.Time
+	// Legacy adds the IP-count metrics of the single-purpose Lambda
+	// functions tgsync replaces.
+	Legacy LegacyIPCount
+}
+
+// LegacyIPCount selects the IP-count metrics of the functions tgsync
+// replaces, so that their dashboards and alarms keep working with a
+// namespace change only. Both counted the addresses of one DNS name and
+// published them with PutMetricData:
+//
+//   - CW_METRIC_FLAG_IP_COUNT (the ALB-behind-NLB static IP function):
+//     metric LoadBalancerIPCount, dimension LoadBalancerName = the DNS name,
+//     value = the addresses in the current answer, unit Count.
+//   - REPORT_IP_COUNT_CW_METRIC (the hostname-as-target function): metric
+//     HostnameAsTargetIPCount, dimension HostnameIPCount = the DNS name,
+//     value = the addresses it tracked (the answer's and those still in
+//     their deregistration grace), unit Count.
+//
+// They used the namespaces AWS/ApplicationELB and AWS/NetworkELB, which
+// CloudWatch reserves for AWS services; tgsync keeps the metric and
+// dimension names and writes them to its own namespace. As before, a run
+// whose source failed reports no count.
+type LegacyIPCount struct {
+	LoadBalancerIPCount     bool
+	HostnameAsTargetIPCount bool
+}
+
+// The legacy variables that turn the legacy metrics on.
+const (
+	EnvLegacyLoadBalancerIPCount = "CW_METRIC_FLAG_IP_COUNT"
+	EnvLegacyHostnameIPCount     = "REPORT_IP_COUNT_CW_METRIC"
+)
+
+// LegacyIPCountFromEnv reads the legacy variables. Unset or empty means
+// off; true/false in any case, or 1/0, are accepted; anything else is an
+// error naming the variable.
+func LegacyIPCountFromEnv(getenv func(string) string) (LegacyIPCount, error) {
+	var out LegacyIPCount
+	for _, v := range []struct {
+		name string
+		dst  *bool
+	}{{EnvLegacyLoadBalancerIPCount, &out.LoadBalancerIPCount}, {EnvLegacyHostnameIPCount, &out.HostnameAsTargetIPCount}} {
+		raw := strings.TrimSpace(getenv(v.name))
+		if raw == "" {
+			continue
+		}
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return LegacyIPCount{}, fmt.Errorf("%s=%q: want true or false", v.name, raw)
+		}
+		*v.dst = b
+	}
+	return out, nil
+}
+
+// metric is one value of an EMF line.
+type metric struct {
+	name  string
+	unit  string
+	value float64
+}
+
+// WriteEMF writes the run's metrics as CloudWatch Embedded Metric Format
+// lines, which CloudWatch Logs turns into metrics without an API call (so
+// a Lambda in private subnets needs no monitoring endpoint):
+//
+//   - one line per binding, dimension Binding: DesiredTargets,
+//     RegisteredTargets, HealthyTargets and PendingDeregistration (left
+//     out when the run did not observe the group, so that a failed lookup
+//     is not graphed as an empty group), Registered, Deregistered,
+//     Refused, SourceFailures and RunDurationMs (the binding's share);
+//   - one line for the run, without dimensions: ApiCalls, RunDurationMs,
+//     Bindings and FailedBindings;
+//   - one line per AWS action called, dimension Action: ApiCalls;
+//   - the legacy IP counts when opts.Legacy asks for them.
+func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts EMFOptions) error {
+	ns := opts.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	if strings.HasPrefix(ns, "AWS/") || len(ns) > 255 {
+		return fmt.Errorf("EMF namespace %q: must not start with AWS/ (reserved by CloudWatch) and must be at most 255 characters", ns)
+	}
+	ts := opts.Timestamp
+	if ts.IsZero() {
+		ts = res.Started.Add(res.Duration)
+	}
+	if ts.IsZero() {
+		ts = time.Now() // a result built by hand; the line still needs a time
+	}
+	line := func(dims map[string]string, extra map[string]any, ms []metric) error {
+		return writeEMFLine(w, ns, ts, dims, extra, ms)
+	}
+	totalCalls, failed := 0, 0
+	for _, b := range res.Bindings {
+		n := numbers(b)
+		if n.failed {
+			failed++
+		}
+		var ms []metric
+		if n.planned {
+			ms = append(ms,
+				metric{"DesiredTargets", UnitCount, float64(n.desired)},
+				metric{"RegisteredTargets", UnitCount, float64(n.registered)},
+				metric{"HealthyTargets", UnitCount, float64(n.healthy)},
+				metric{"PendingDeregistration", UnitCount, float64(n.pending)})
+		}
+		ms = append(ms,
+			metric{"Registered", UnitCount, float64(n.registeredNow)},
+			metric{"Deregistered", UnitCount, float64(n.deregisteredNow)},
+			metric{"Refused", UnitCount, float64(n.refused)},
+			metric{"SourceFailures", UnitCount, boolFloat(n.sourceFailed)},
+			metric{"RunDurationMs", UnitMilliseconds, durationMs(b.Duration)})
+		extra := map[string]any{"TargetGroupArn": b.TargetGroupARN, "Source": b.Source, "Failed": n.failed}
+		if b.Err != nil {
+			extra["Error"] = b.Err.Error()
+		}
+		if err := line(map[string]string{"Binding": b.Binding}, extra, ms); err != nil {
+			return err
+		}
+		if opts.Legacy.LoadBalancerIPCount && n.planned && n.addrs > 0 {
+			if err := line(map[string]string{"LoadBalancerName": b.Source}, map[string]any{"Binding": b.Binding},
+				[]metric{{"LoadBalancerIPCount", UnitCount, float64(n.addrs)}}); err != nil {
+				return err
+			}
+		}
+		if opts.Legacy.HostnameAsTargetIPCount && n.planned && n.addrs > 0 {
+			if err := line(map[string]string{"HostnameIPCount": b.Source}, map[string]any{"Binding": b.Binding},
+				[]metric{{"HostnameAsTargetIPCount", UnitCount, float64(n.tracked)}}); err != nil {
+				return err
+			}
+		}
+	}
+	actions := slices.Sorted(maps.Keys(apiCalls))
+	for _, a := range actions {
+		totalCalls += apiCalls[a]
+	}
+	if err := line(nil, nil, []metric{
+		{"ApiCalls", UnitCount, float64(totalCalls)},
+		{"RunDurationMs", UnitMilliseconds, durationMs(res.Duration)},
+		{"Bindings", UnitCount, float64(len(res.Bindings))},
+		{"FailedBindings", UnitCount, float64(failed)},
+	}); err != nil {
+		return err
+	}
+	for _, a := range actions {
+		if apiCalls[a] <= 0 || a == "" {
+			continue
+		}
+		if err := line(map[string]string{"Action": a}, nil, []metric{{"ApiCalls", UnitCount, float64(apiCalls[a])}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeEMFLine writes one EMF document on one line: the dimension members,
+// the metric members, extra members for Logs Insights and the _aws
+// metadata with one directive over all dimension keys.
+func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, extra map[string]any, ms []metric) error {
+	doc := map[string]any{}
+	for k, v := range extra {
+		doc[k] = v
+	}
+	dimSet := []string{}
+	for _, k := range slices.Sorted(maps.Keys(dims)) {
+		v := dims[k]
+		if v == "" {
+			v = "-" // CloudWatch refuses an empty dimension value
+		}
+		doc[k] = v
+		dimSet = append(dimSet, k)
+	}
+	defs := make([]map[string]string, 0, len(ms))
+	for _, m := range ms {
+		doc[m.name] = m.value
+		defs = append(defs, map[string]string{"Name": m.name, "Unit": m.unit})
+	}
+	doc["_aws"] = map[string]any{
+		"Timestamp": ts.UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  ns,
+			"Dimensions": [][]string{dimSet},
+			"Metrics":    defs,
+		}},
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("encode EMF line: %w", err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write EMF line: %w", err)
+	}
+	return nil
+}
+
+func durationMs(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixNano()) / 1e9
+}
