@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -63,6 +64,27 @@ func (h *Handler) ALB(ctx context.Context, req events.ALBTargetGroupRequest) eve
 		return plain(http.StatusInternalServerError, fmt.Sprintf("status is %d bytes, more than a Lambda may return to a load balancer; serve it from the daemon instead", len(body)))
 	}
 	return respond(http.StatusOK, contentType, body)
+}
+
+// ParseALBRequest reports whether a Lambda event is a request from an
+// Application Load Balancer (it has requestContext.elb and an HTTP method)
+// and returns it, so that one function can take scheduled events,
+// EventBridge events and status page requests alike.
+func ParseALBRequest(raw []byte) (events.ALBTargetGroupRequest, bool) {
+	var probe struct {
+		RequestContext struct {
+			ELB *json.RawMessage `json:"elb"`
+		} `json:"requestContext"`
+		HTTPMethod string `json:"httpMethod"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil || probe.RequestContext.ELB == nil || probe.HTTPMethod == "" {
+		return events.ALBTargetGroupRequest{}, false
+	}
+	var req events.ALBTargetGroupRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return events.ALBTargetGroupRequest{}, false
+	}
+	return req, true
 }
 
 func albResponse(req events.ALBTargetGroupRequest, code int, hd http.Header, body []byte) events.ALBTargetGroupResponse {

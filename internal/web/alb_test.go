@@ -157,3 +157,29 @@ func TestALBTooLarge(t *testing.T) {
 		t.Errorf("got %d with %d bytes: %.200s", resp.StatusCode, len(resp.Body), resp.Body)
 	}
 }
+
+func TestParseALBRequest(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		want      bool
+	}{
+		{"ALB request", `{"requestContext":{"elb":{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/s/1"}},"httpMethod":"GET","path":"/","headers":{},"body":"","isBase64Encoded":false}`, true},
+		{"scheduled event", `{"version":"0","id":"53dc4d37","detail-type":"Scheduled Event","source":"aws.events","account":"111122223333","time":"2026-11-21T03:09:00Z","region":"us-east-1","resources":[],"detail":{}}`, false},
+		{"API Gateway request", `{"resource":"/","path":"/","httpMethod":"GET","requestContext":{"apiId":"abc","stage":"prod"}}`, false},
+		{"ECS task state change", `{"detail-type":"ECS Task State Change","source":"aws.ecs","detail":{"lastStatus":"RUNNING","desiredStatus":"STOPPED","stopCode":"SpotInterruption"}}`, false},
+		{"elb without a method", `{"requestContext":{"elb":{}}}`, false},
+		{"not JSON", `tgsync`, false},
+		{"JSON array", `[1,2]`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, ok := ParseALBRequest([]byte(tt.raw))
+			if ok != tt.want {
+				t.Fatalf("ParseALBRequest = %v, want %v", ok, tt.want)
+			}
+			if ok && (req.HTTPMethod != "GET" || req.Path != "/" || req.RequestContext.ELB.TargetGroupArn == "") {
+				t.Errorf("request = %+v", req)
+			}
+		})
+	}
+}

@@ -44,9 +44,12 @@ type BindingStatus struct {
 	// TargetsFrom says where Targets come from: "describe" (a fresh
 	// DescribeTargetHealth), "run" (the last run's observation with its
 	// changes applied) or "" (unknown: Targets lists only desired ones).
-	TargetsFrom string         `json:"targetsFrom"`
-	TargetsAt   time.Time      `json:"targetsAt,omitzero"`
-	Targets     []TargetStatus `json:"targets"`
+	TargetsFrom string `json:"targetsFrom"`
+	// ObserveError is why the group could not be described, if it could
+	// not.
+	ObserveError string         `json:"observeError,omitempty"`
+	TargetsAt    time.Time      `json:"targetsAt,omitzero"`
+	Targets      []TargetStatus `json:"targets"`
 	// Pending are targets absent from the source that wait out their grace.
 	Pending []PendingStatus `json:"pending"`
 	// Refusing are the refusals of the last run: what tgsync would do but

@@ -51,6 +51,9 @@ type Input struct {
 	Observed map[string][]tgsync.ObservedTarget
 	// ObservedAt is when Observed was described; zero means Now.
 	ObservedAt time.Time
+	// ObserveErrors holds, per target group ARN, why it could not be
+	// described.
+	ObserveErrors map[string]error
 	// Run is the latest run, if this process ran one. Its State is used
 	// when State is nil.
 	Run *tgsync.RunResult
@@ -86,6 +89,9 @@ func Build(in Input) Status {
 		}
 		b := bindingStatus(spec, bs, in.Now)
 		b.LastRun = bindingRun(runs[spec.Name])
+		if err := in.ObserveErrors[spec.TargetGroupARN]; err != nil {
+			b.ObserveError = err.Error()
+		}
 		var observed []tgsync.ObservedTarget
 		if obs, ok := in.Observed[spec.TargetGroupARN]; ok {
 			observed, b.TargetsFrom, b.TargetsAt = obs, "describe", utc(cmp.Or(in.ObservedAt, in.Now))

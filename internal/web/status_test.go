@@ -203,6 +203,32 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+func TestBuildObserveError(t *testing.T) {
+	st := Build(Input{Bindings: fixSpecs(), State: fixState(), Observed: map[string][]tgsync.ObservedTarget{arnALB: fixObserved()[arnALB]},
+		ObserveErrors: map[string]error{arnOS: errors.New("describe " + arnOS + ": AccessDenied: not authorized to perform elasticloadbalancing:DescribeTargetHealth")},
+		Now:           fixNow})
+	os := findBinding(t, st, "opensearch-dashboards")
+	if !strings.Contains(os.ObserveError, "AccessDenied") || os.TargetsFrom != "" {
+		t.Errorf("ObserveError = %q, TargetsFrom = %q", os.ObserveError, os.TargetsFrom)
+	}
+	if alb := findBinding(t, st, "internal-alb-static-ip"); alb.ObserveError != "" || alb.TargetsFrom != "describe" {
+		t.Errorf("another group's error leaked: %q %q", alb.ObserveError, alb.TargetsFrom)
+	}
+	page, err := RenderHTML(st, PageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	if err := WriteText(&text, st, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for what, out := range map[string]string{"page": string(page), "text": text.String()} {
+		if !strings.Contains(out, "not authorized to perform elasticloadbalancing:DescribeTargetHealth") {
+			t.Errorf("the %s does not say why the group is unknown", what)
+		}
+	}
+}
+
 func TestBuildRunDetails(t *testing.T) {
 	st := Build(Input{Bindings: fixSpecs(), Now: fixNow, RunErr: errors.New("save state: conflict"), Run: &tgsync.RunResult{
 		Started: at("03:09:00"), Duration: 2 * time.Second, State: fixState(),

@@ -52,6 +52,9 @@ func writeBinding(w io.Writer, st Status, b BindingStatus, opts TextOptions) {
 	if b.LastError != "" {
 		fmt.Fprintf(w, "  error    %s\n", oneLine(b.LastError))
 	}
+	if b.ObserveError != "" {
+		fmt.Fprintf(w, "  describe failed: %s\n", oneLine(b.ObserveError))
+	}
 	if b.TargetsFrom == "" {
 		fmt.Fprintf(w, "  (group members unknown: desired targets only)\n")
 	}
