@@ -78,6 +78,10 @@ func TestDefaultsFilledIn(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(crlf, want) {
 		t.Errorf("minimal config with CRLF line ends: %+v, %v", crlf, err)
 	}
+	bom, err := Parse(append([]byte("\xef\xbb\xbf"), minimal...))
+	if err != nil || !reflect.DeepEqual(bom, want) {
+		t.Errorf("minimal config with a UTF-8 byte order mark: %+v, %v", bom, err)
+	}
 	if &cfg.Bindings[0].AllowedCIDRs[0] == &tgsync.DefaultAllowedPrefixes[0] {
 		t.Error("binding shares the DefaultAllowedPrefixes array; changing one would change the other")
 	}

@@ -110,6 +110,12 @@ func readYAML(data []byte, ps *problems) (raw rawConfig, empty bool) {
 		ps.add("", fmt.Sprintf("config is %d bytes, more than the %d allowed", len(data), maxSize))
 		return raw, false
 	}
+	// Line numbers are counted in the file as written, so only UTF-8 is
+	// read (YAML also allows UTF-16, which editors rarely produce).
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		ps.add("", "config is UTF-16; save it as UTF-8")
+		return raw, false
+	}
 	var doc yaml.Node
 	err := yamlDecode(data, &doc)
 	if errors.Is(err, io.EOF) || (err == nil && (len(doc.Content) == 0 || isNull(doc.Content[0]))) {

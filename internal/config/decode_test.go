@@ -125,6 +125,8 @@ func TestWholeFileProblems(t *testing.T) {
 		{"CR line ends", strings.ReplaceAll(edit(t, minimal, "[443]", "[443"), "\n", "\r"), []want{{"", 6, "invalid YAML"}}},
 		{"bad indentation deep in a long file", bigConfig(300) + "   shared: true\n", []want{{"", 2402, "invalid YAML: did not find expected '-' indicator"}}},
 		{"unclosed list deep in a long file", bigConfig(300) + "    ports: [443\n", []want{{"", 2402, "invalid YAML: did not find expected ',' or ']'"}}},
+		{"UTF-16", "\xff\xfeb\x00:\x00", []want{{"", 0, "config is UTF-16; save it as UTF-8"}}},
+		{"invalid UTF-8", minimal + "    shared: \xc3\x28\n", []want{{"", 7, "UTF-8 octet"}}},
 		{"tab indentation later", minimal + "\tshared: true\n", []want{{"", 7, "invalid YAML"}}},
 		{"unknown alias", minimal + "    shared: *nope\n", []want{{"", 7, "unknown anchor 'nope'"}}},
 		{"second document", minimal + "---\nbindings: []\n", []want{{"", 7, "a second YAML document"}}},
