@@ -64,9 +64,9 @@ type DNS struct {
 	// Servers are the resolvers to ask, as ip:port. Empty means the system
 	// resolver (/etc/resolv.conf).
 	Servers []string
-	// Lookups is how many queries one observation sends per name and
-	// family; their union counts, because Route 53 shows at most 8 records
-	// per answer. 1 to 16.
+	// Lookups is how many queries one observation sends per name, 1 to
+	// 16; their answers are merged, because Route 53 shows at most 8
+	// records per answer.
 	Lookups int
 	// Timeout bounds one query.
 	Timeout time.Duration
