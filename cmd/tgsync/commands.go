@@ -104,10 +104,14 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 			fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 			return exitUsage
 		}
+		// The reconciler starts no AWS work within its margin of the
+		// deadline; the margin comes on top of the interval, or an interval
+		// shorter than it would never start any.
+		a.reconciler.DeadlineMargin = daemonSaveMargin
 		g.log.Info("daemon started", "bindings", len(cfg.Bindings), "interval", *interval)
 		for {
 			// A run that started finishes even when SIGTERM arrives.
-			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval)
+			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval+daemonSaveMargin)
 			res, err := a.reconciler.Run(runCtx)
 			cancel()
 			obs.LogRun(ctx, g.log, res, false)
@@ -124,6 +128,10 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 		}
 	}
 }
+
+// daemonSaveMargin is the time a daemon run keeps after its interval to
+// save state.
+const daemonSaveMargin = 3 * time.Second
 
 func validateFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 	example := fs.Bool("example", false, "print a commented example config and exit")

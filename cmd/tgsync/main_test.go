@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+// binDir holds the tgsync binary the end-to-end tests run; TestMain removes
+// it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tgsync-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "make binary dir: %v\n", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	testenv.StopMoto()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// tgsyncBinary builds ./cmd/tgsync once per test process, on first use, so
+// that tests of the CLI in process do not pay for it.
+func tgsyncBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		path := filepath.Join(binDir, "tgsync")
+		cmd := exec.Command("go", "build", "-o", path, ".")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		buildPath = path
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// result is what one run of the binary did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+// childEnv is the whole environment of a child tgsync: moto's endpoint and
+// dummy credentials through the SDK's standard variables, and a HOME of its
+// own so that no shared AWS config or profile of the machine leaks in.
+func childEnv(t testing.TB, extra ...string) []string {
+	t.Helper()
+	home := t.TempDir()
+	env := []string{
+		"HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
+	}
+	return append(env, extra...)
+}
+
+// runTgsync runs the binary to completion with env as its whole
+// environment.
+func runTgsync(t testing.TB, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tgsyncBinary(t), args...)
+	cmd.Env = env
+	cmd.Dir = t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit) && exit.ExitCode() >= 0:
+		res.code = exit.ExitCode()
+	default:
+		t.Fatalf("tgsync %s: %v\n%s", strings.Join(args, " "), err, res)
+	}
+	return res
+}
+
+// hasLine reports whether one line of out contains every part.
+func hasLine(out string, parts ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		ok := true
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
