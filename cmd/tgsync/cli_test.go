@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/internal/config"
+)
+
+// runMain runs the CLI in process with env as the whole of what Getenv
+// sees.
+func runMain(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	c := &CLI{Stdout: &stdout, Stderr: &stderr, Stdin: strings.NewReader(""),
+		Getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := c.Main(ctx, args)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// validConfig is a config that validates; nothing in it is ever dialled.
+const validConfig = `dns:
+  servers: ["10.0.0.2:53"]
+bindings:
+  - name: os
+    source:
+      dns: vpc-logs.cli.internal
+    targetGroupArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/os/0123456789abcdef
+    ports: [443]
+`
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCLIHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--log-level", "debug", "help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			res := runMain(t, nil, args...)
+			if res.code != exitOK {
+				t.Fatalf("want exit 0, got %s", res)
+			}
+			for _, cmd := range commands() {
+				if !hasLine(res.stdout, "  "+cmd.name, cmd.summary) {
+					t.Errorf("help does not list %s with its summary %q:\n%s", cmd.name, cmd.summary, res.stdout)
+				}
+			}
+			for _, want := range []string{"--config", "--log-format", "--log-level", "TGSYNC_CONFIG", "AWS_ENDPOINT_URL", "Exit codes"} {
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("help does not mention %s", want)
+				}
+			}
+			if res.stderr != "" {
+				t.Errorf("help wrote to stderr: %s", res.stderr)
+			}
+		})
+	}
+}
+
+// TestCLICommandHelp: every command answers --help with exit 0 and shows
+// its flags, with the global ones.
+func TestCLICommandHelp(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range commands() {
+		t.Run(cmd.name, func(t *testing.T) {
+			t.Parallel()
+			res := runMain(t, nil, cmd.name, "--help")
+			if res.code != exitOK {
+				t.Fatalf("want exit 0, got %s", res)
+			}
+			out := res.stdout + res.stderr
+			for _, want := range []string{"Usage: tgsync " + cmd.name, cmd.summary, "-config", "-log-format"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%s --help does not show %q:\n%s", cmd.name, want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
+	cfg := writeFile(t, "tgsync.yaml", validConfig)
+	cases := []struct {
+		args []string
+		want string // a substring of stderr
+	}{
+		{nil, "Usage:"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"--nope", "version"}, "flag provided but not defined: -nope"},
+		{[]string{"version", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"version", "extra"}, `unexpected argument "extra"`},
+		{[]string{"validate", "--example", "extra"}, `unexpected argument "extra"`},
+		{[]string{"--config", cfg, "once", "extra"}, `unexpected argument "extra"`},
+		{[]string{"--config", cfg, "once", "--output", "yaml"}, `--output "yaml": want text or json`},
+		{[]string{"--config", cfg, "plan", "--output", "yaml"}, `--output "yaml": want text or json`},
+		{[]string{"once", "--binding"}, "flag needs an argument: -binding"},
+		{[]string{"run", "--interval", "soon"}, `invalid value "soon" for flag -interval`},
+		{[]string{"--config", cfg, "run", "--interval", "1s", "--min-interval", "2s"}, "want 0 < --min-interval (2s) <= --interval (1s)"},
+		{[]string{"--config", cfg, "run", "--interval", "0s"}, "want 0 < --min-interval"},
+		{[]string{"demo", "--step", "10s"}, "--step 10s: want 0 to 5s"},
+		{[]string{"demo", "--step", "-1s"}, "--step -1s"},
+		{[]string{"--log-format", "xml", "version"}, `--log-format "xml": want text or json`},
+		{[]string{"version", "--log-format", "xml"}, `--log-format "xml": want text or json`},
+		{[]string{"--log-level", "loud", "version"}, `--log-level "loud"`},
+		{[]string{"version", "--log-level", "loud"}, `--log-level "loud"`},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			res := runMain(t, nil, tc.args...)
+			if res.code != exitUsage {
+				t.Errorf("want exit 2, got %s", res)
+			}
+			if !strings.Contains(res.stderr, tc.want) {
+				t.Errorf("stderr does not say %q:\n%s", tc.want, res.stderr)
+			}
+			if res.stdout != "" {
+				t.Errorf("a usage error wrote to stdout: %s", res.stdout)
+			}
+		})
+	}
+}
+
+func TestCLIVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--log-format", "json", "version"}, {"version", "--log-level", "debug"}} {
+		res := runMain(t, nil, args...)
+		if want := fmt.Sprintf("tgsync %s\n", version); res.code != exitOK || res.stdout != want {
+			t.Errorf("%q: want exit 0 and %q, got %s", args, want, res)
+		}
+	}
+}
+
+func TestCLIValidate(t *testing.T) {
+	t.Parallel()
+	valid := writeFile(t, "valid.yaml", validConfig)
+	invalid := writeFile(t, "invalid.yaml", validConfig+"    deregister:\n      maxFraction: 1.5\n")
+	example := writeFile(t, "example.yaml", string(config.Example()))
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	cases := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr []string
+	}{
+		{"flag before the command", nil, []string{"--config", valid, "validate"}, 0, valid + ": valid: 1 binding(s)\n", nil},
+		{"flag after the command", nil, []string{"validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
+		{"flag after overrides flag before", nil, []string{"--config", missing, "validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
+		{"TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": valid}, []string{"validate"}, 0, valid + ": valid: 1 binding(s)\n", nil},
+		{"flag overrides TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": missing}, []string{"validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
+		{"spot drain is counted", nil, []string{"validate", "--config", example}, 0, example + ": valid: 1 binding(s), spot drain for 1 target group(s)\n", nil},
+		{"invalid", nil, []string{"validate", "--config", invalid}, 2, "",
+			[]string{invalid + ":10: bindings[0].deregister.maxFraction: must be in (0, 1], got 1.5"}},
+		{"invalid via TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": invalid}, []string{"validate"}, 2, "",
+			[]string{"bindings[0].deregister.maxFraction"}},
+		{"missing", nil, []string{"validate", "--config", missing}, 2, "",
+			[]string{"read config", missing, "no such file", "tgsync validate --example"}},
+		{"missing default", nil, []string{"validate"}, 2, "",
+			[]string{"read config", "./tgsync.yaml", "TGSYNC_CONFIG"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := runMain(t, tc.env, tc.args...)
+			if res.code != tc.wantCode || res.stdout != tc.wantStdout {
+				t.Errorf("want exit %d and stdout %q, got %s", tc.wantCode, tc.wantStdout, res)
+			}
+			for _, want := range tc.wantStderr {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+				}
+			}
+			if tc.wantCode == 0 && res.stderr != "" {
+				t.Errorf("a valid config wrote to stderr: %s", res.stderr)
+			}
+		})
+	}
+	// An invalid config gets no hint about writing one: the problems are
+	// the message.
+	if res := runMain(t, nil, "validate", "--config", invalid); strings.Contains(res.stderr, "--example") {
+		t.Errorf("an invalid config got the hint for a missing one:\n%s", res.stderr)
+	}
+}
+
+func TestCLIValidateExample(t *testing.T) {
+	t.Parallel()
+	res := runMain(t, nil, "validate", "--example")
+	if res.code != exitOK || res.stderr != "" {
+		t.Fatalf("want exit 0 and no stderr, got %s", res)
+	}
+	cfg, err := config.Parse([]byte(res.stdout))
+	if err != nil {
+		t.Fatalf("the example does not parse: %v\n%s", err, res.stdout)
+	}
+	if len(cfg.Bindings) == 0 || cfg.SpotDrain == nil {
+		t.Errorf("the example shows %d bindings and spot drain %v; want both parts", len(cfg.Bindings), cfg.SpotDrain != nil)
+	}
+	// The printed example is the one a user can validate from a file.
+	path := writeFile(t, "tgsync.yaml", res.stdout)
+	if res := runMain(t, map[string]string{"TGSYNC_CONFIG": path}, "validate"); res.code != exitOK {
+		t.Errorf("validating the printed example: %s", res)
+	}
+}
+
+// isolateAWS points the SDK, which reads the process environment rather
+// than the CLI's Getenv, at a closed loopback port with dummy credentials
+// and no shared config, for in-process runs that must not reach AWS.
+func isolateAWS(t *testing.T) {
+	t.Helper()
+	home := t.TempDir()
+	for k, v := range map[string]string{
+		"HOME":                        home,
+		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
+		"AWS_PROFILE":                 "",
+		"AWS_REGION":                  "us-east-1",
+		"AWS_ENDPOINT_URL":            "http://127.0.0.1:1",
+		"AWS_ACCESS_KEY_ID":           "testing",
+		"AWS_SECRET_ACCESS_KEY":       "testing",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// failingDNSConfig writes a config whose DNS name answers SERVFAIL, so that
+// once fails before any AWS call. Its dns.servers is a closed loopback
+// port: only TGSYNC_DNS_SERVERS set to the returned address leads to the
+// DNS server.
+func failingDNSConfig(t *testing.T) (path, dnsAddr string) {
+	t.Helper()
+	srv, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	srv.SetA("svc.cli.internal", 60, netip.MustParseAddr("10.0.9.1"))
+	srv.SetFault("svc.cli.internal", dnstest.FaultServFail)
+	dir := t.TempDir()
+	path = writeFile(t, "tgsync.yaml", fmt.Sprintf(`dns:
+  servers: ["127.0.0.1:1"]
+  timeout: 300ms
+state:
+  file: %q
+bindings:
+  - name: cli-binding
+    source:
+      dns: svc.cli.internal
+    targetGroupArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/cli/0123456789abcdef
+    ports: [443]
+`, filepath.Join(dir, "state.json")))
+	return path, srv.Addr()
+}
+
+// textMsg returns the msg of a slog text line, "" when it has none.
+func textMsg(line string) string {
+	_, rest, ok := strings.Cut(line, " msg=")
+	if !ok {
+		return ""
+	}
+	if q, err := strconv.QuotedPrefix(rest); err == nil {
+		msg, _ := strconv.Unquote(q)
+		return msg
+	}
+	msg, _, _ := strings.Cut(rest, " ")
+	return msg
+}
+
+// TestCLILogFormat runs once in process on a failing DNS source and checks
+// the log format and level flags, before and after the command.
+func TestCLILogFormat(t *testing.T) {
+	isolateAWS(t)
+	cfg, dnsAddr := failingDNSConfig(t)
+	env := map[string]string{"TGSYNC_DNS_SERVERS": " " + dnsAddr + " ,"}
+	cases := []struct {
+		name      string
+		args      []string
+		json      bool
+		wantMsgs  []string // messages that must be logged
+		wantNoMsg []string // messages that must not be
+	}{
+		{"default text", []string{"--config", cfg, "once"}, false, []string{"refused", "binding failed", "run finished"}, nil},
+		{"json before", []string{"--log-format", "json", "--config", cfg, "once"}, true, []string{"refused", "binding failed", "run finished"}, nil},
+		{"json after", []string{"once", "--config", cfg, "--log-format", "json"}, true, []string{"refused", "binding failed", "run finished"}, nil},
+		{"JSON in capitals", []string{"--log-format", "JSON", "once", "--config", cfg}, true, []string{"binding failed"}, nil},
+		{"level error hides warnings", []string{"--log-format", "json", "--log-level", "error", "once", "--config", cfg}, true,
+			[]string{"binding failed", "run finished"}, []string{"refused"}},
+		{"level after the command", []string{"--log-level", "debug", "once", "--config", cfg, "--log-level", "error", "--log-format", "json"}, true,
+			[]string{"binding failed"}, []string{"refused"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runMain(t, env, tc.args...)
+			if res.code != exitFailed {
+				t.Fatalf("want exit 1 for a failed lookup, got %s", res)
+			}
+			var msgs []string
+			for _, line := range strings.Split(strings.TrimSpace(res.stderr), "\n") {
+				if !tc.json {
+					msg := textMsg(line)
+					if !strings.HasPrefix(line, "time=") || msg == "" {
+						t.Errorf("not a text log line: %s", line)
+					}
+					msgs = append(msgs, msg)
+					continue
+				}
+				var rec struct {
+					Time    time.Time
+					Level   string
+					Msg     string
+					Binding string
+					Error   string
+				}
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Errorf("not a JSON log line (%v): %s", err, line)
+					continue
+				}
+				if rec.Time.IsZero() || rec.Level == "" {
+					t.Errorf("JSON log line without time or level: %s", line)
+				}
+				if rec.Msg == "binding failed" && (rec.Binding != "cli-binding" || !strings.Contains(rec.Error, "SERVFAIL")) {
+					t.Errorf("binding failed without the binding and the cause: %s", line)
+				}
+				msgs = append(msgs, rec.Msg)
+			}
+			for _, m := range tc.wantMsgs {
+				if !slices.Contains(msgs, m) {
+					t.Errorf("no %q in the log:\n%s", m, res.stderr)
+				}
+			}
+			for _, m := range tc.wantNoMsg {
+				if slices.Contains(msgs, m) {
+					t.Errorf("%q logged at this level:\n%s", m, res.stderr)
+				}
+			}
+			// The lookup went to TGSYNC_DNS_SERVERS, not the configured
+			// server.
+			if !strings.Contains(res.stderr, "via "+dnsAddr+": SERVFAIL") {
+				t.Errorf("the lookup did not go to TGSYNC_DNS_SERVERS:\n%s", res.stderr)
+			}
+		})
+	}
+}
+
+// TestCLIUnknownBinding: --binding with a name the config does not have is
+// a usage error, found before any lookup or AWS call.
+func TestCLIUnknownBinding(t *testing.T) {
+	isolateAWS(t)
+	cfg, dnsAddr := failingDNSConfig(t)
+	env := map[string]string{"TGSYNC_DNS_SERVERS": dnsAddr}
+	for _, cmd := range []string{"once", "plan"} {
+		res := runMain(t, env, "--config", cfg, cmd, "--binding", "cli-binding", "--binding", "nope")
+		if res.code != exitUsage || !strings.Contains(res.stderr, `unknown binding "nope"`) {
+			t.Errorf("%s: want exit 2 naming the binding, got %s", cmd, res)
+		}
+		if strings.Contains(res.stderr, "SERVFAIL") {
+			t.Errorf("%s: looked up DNS before checking the bindings:\n%s", cmd, res.stderr)
+		}
+	}
+}
