@@ -179,9 +179,9 @@ const drainConcurrency = 8
 // without any AWS call and without error. The version is remembered only
 // when every group succeeded, so that a retry of a failed event acts
 // again.
-func (d *Drainer) Drain(ctx context.Context, task Task) (DrainResult, error) {
+func (d *Drainer) Drain(ctx context.Context, task Task) (res DrainResult, err error) {
 	start := d.now()
-	res := DrainResult{Task: task.ARN, Version: task.Version, DryRun: d.DryRun}
+	res = DrainResult{Task: task.ARN, Version: task.Version, DryRun: d.DryRun}
 	defer func() { res.Duration = d.now().Sub(start) }()
 	if err := d.check(task); err != nil {
 		return res, err

@@ -44,53 +44,24 @@ func TestPlanDrain(t *testing.T) {
 		want     []string // targets to deregister
 		skipped  []string
 	}{
-		{
-			name:     "two ports of the task leave, the others stay",
-			observed: []tgsync.ObservedTarget{obs("10.0.0.5:5044", "healthy"), obs("10.0.0.5:9600", "healthy"), obs("10.0.0.6:5044", "healthy"), obs("10.0.0.6:9600", "healthy")},
-			ips:      []string{"10.0.0.5"},
-			want:     []string{"10.0.0.5:5044", "10.0.0.5:9600"},
-		},
-		{
-			name:     "draining targets are skipped, any other state leaves",
-			observed: []tgsync.ObservedTarget{obs("10.0.0.5:1", "draining"), obs("10.0.0.5:2", "unhealthy.draining"), obs("10.0.0.5:3", "unhealthy"), obs("10.0.0.5:4", "initial"), obs("10.0.0.5:5", "unused"), obs("10.0.0.5:6", "unavailable")},
-			ips:      []string{"10.0.0.5"},
-			want:     []string{"10.0.0.5:3", "10.0.0.5:4", "10.0.0.5:5", "10.0.0.5:6"},
-			skipped:  []string{"10.0.0.5:1", "10.0.0.5:2"},
-		},
-		{
-			name:     "no target of the task: nothing",
-			observed: []tgsync.ObservedTarget{obs("10.0.0.6:5044", "healthy"), obs("10.0.0.7:5044", "draining")},
-			ips:      []string{"10.0.0.5"},
-		},
-		{
-			name:     "empty group",
-			observed: nil,
-			ips:      []string{"10.0.0.5"},
-		},
-		{
-			name:     "IPv6 and IPv4 addresses of one task",
-			observed: []tgsync.ObservedTarget{obs("[fd00::5]:443", "healthy"), obs("[fd00::6]:443", "healthy"), obs("10.0.0.5:443", "healthy")},
-			ips:      []string{"fd00::5", "10.0.0.5"},
-			want:     []string{"10.0.0.5:443", "[fd00::5]:443"},
-		},
-		{
-			name:     "an IPv4-mapped task address matches the IPv4 target",
-			observed: []tgsync.ObservedTarget{obs("10.0.0.5:443", "healthy")},
-			ips:      []string{"::ffff:10.0.0.5"},
-			want:     []string{"10.0.0.5:443"},
-		},
-		{
-			name:     "a repeated address or member counts once",
-			observed: []tgsync.ObservedTarget{obs("10.0.0.5:443", "healthy"), obs("10.0.0.5:443", "healthy")},
-			ips:      []string{"10.0.0.5", "10.0.0.5"},
-			want:     []string{"10.0.0.5:443"},
-		},
-		{
-			name:     "a neighbouring address is not the task",
-			observed: []tgsync.ObservedTarget{obs("10.0.0.50:443", "healthy"), obs("10.0.0.5:4430", "healthy")},
-			ips:      []string{"10.0.0.5"},
-			want:     []string{"10.0.0.5:4430"},
-		},
+		{"two ports of the task leave, the others stay",
+			[]tgsync.ObservedTarget{obs("10.0.0.5:5044", "healthy"), obs("10.0.0.5:9600", "healthy"), obs("10.0.0.6:5044", "healthy"), obs("10.0.0.6:9600", "healthy")},
+			[]string{"10.0.0.5"}, []string{"10.0.0.5:5044", "10.0.0.5:9600"}, nil},
+		{"draining targets are skipped, any other state leaves",
+			[]tgsync.ObservedTarget{obs("10.0.0.5:1", "draining"), obs("10.0.0.5:2", "unhealthy.draining"), obs("10.0.0.5:3", "unhealthy"), obs("10.0.0.5:4", "initial"), obs("10.0.0.5:5", "unused"), obs("10.0.0.5:6", "unavailable")},
+			[]string{"10.0.0.5"}, []string{"10.0.0.5:3", "10.0.0.5:4", "10.0.0.5:5", "10.0.0.5:6"}, []string{"10.0.0.5:1", "10.0.0.5:2"}},
+		{"no target of the task: nothing",
+			[]tgsync.ObservedTarget{obs("10.0.0.6:5044", "healthy"), obs("10.0.0.7:5044", "draining")}, []string{"10.0.0.5"}, nil, nil},
+		{"empty group", nil, []string{"10.0.0.5"}, nil, nil},
+		{"IPv6 and IPv4 addresses of one task",
+			[]tgsync.ObservedTarget{obs("[fd00::5]:443", "healthy"), obs("[fd00::6]:443", "healthy"), obs("10.0.0.5:443", "healthy")},
+			[]string{"fd00::5", "10.0.0.5"}, []string{"10.0.0.5:443", "[fd00::5]:443"}, nil},
+		{"an IPv4-mapped task address matches the IPv4 target",
+			[]tgsync.ObservedTarget{obs("10.0.0.5:443", "healthy")}, []string{"::ffff:10.0.0.5"}, []string{"10.0.0.5:443"}, nil},
+		{"a repeated address or member counts once",
+			[]tgsync.ObservedTarget{obs("10.0.0.5:443", "healthy"), obs("10.0.0.5:443", "healthy")}, []string{"10.0.0.5", "10.0.0.5"}, []string{"10.0.0.5:443"}, nil},
+		{"a neighbouring address is not the task",
+			[]tgsync.ObservedTarget{obs("10.0.0.50:443", "healthy"), obs("10.0.0.5:4430", "healthy")}, []string{"10.0.0.5"}, []string{"10.0.0.5:4430"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,6 +225,7 @@ func TestDrainerVersions(t *testing.T) {
 	w := newDrainWorld(t)
 	store := memstore.New()
 	d := w.drainer(store)
+	d.Now = func() time.Time { return w.clock.Advance(time.Second) } // also shows in Duration
 	ctx := context.Background()
 	steps := []struct {
 		version       int64
@@ -276,6 +248,9 @@ func TestDrainerVersions(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 		desc, dereg := w.calls()
+		if res.Duration <= 0 {
+			t.Errorf("step %d: duration %s", i, res.Duration)
+		}
 		if (res.Skipped != "") != s.skipped || desc != s.describes || dereg != s.deregisters {
 			t.Errorf("step %d (version %d): skipped %q, %d describes, %d deregisters; want skipped=%v, %d, %d",
 				i, s.version, res.Skipped, desc, dereg, s.skipped, s.describes, s.deregisters)
@@ -287,7 +262,6 @@ func TestDrainerVersions(t *testing.T) {
 		if got := st.Drains[task(0, time.Time{}).ARN].Version; got != s.rememberedVer {
 			t.Errorf("step %d: remembered version %d, want %d", i, got, s.rememberedVer)
 		}
-		w.clock.Advance(time.Second)
 	}
 }
 
