@@ -60,6 +60,7 @@ func commands() []command {
 		{"once", "[--dry-run] [--binding NAME]...", "reconcile every binding once and exit", onceFlags(false)},
 		{"plan", "[--binding NAME]... [--output text|json]", "show what once would change and why; change nothing", onceFlags(true)},
 		{"run", "[--interval 60s] [--min-interval 10s]", "reconcile every interval, sooner when a DNS TTL runs out, until SIGTERM", runFlags},
+		{"drain", "--event FILE|- [--dry-run] [--max-age 5m]", "deregister a Fargate Spot task's targets on its ECS interruption event", drainFlags},
 		{"validate", "[--example]", "check the config and report every problem with its key", validateFlags},
 		{"demo", "[--step 400ms]", "play an OpenSearch node move on an embedded world; needs no AWS and no config", demoFlags},
 		{"version", "", "print the version", versionFlags},

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/ecsevent"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/internal/config"
+)
+
+// maxEventSize bounds what drain reads: EventBridge events are at most
+// 256 KiB, so anything much larger is not one.
+const maxEventSize = 1 << 20
+
+// drainTimeout bounds one drain from the CLI: the task has two minutes.
+const drainTimeout = 90 * time.Second
+
+// drainHandler turns ECS task events into drains. It is built once per
+// process (in Lambda, at init) and serves the drain command and the Lambda
+// function alike.
+type drainHandler struct {
+	filter  ecsevent.Filter
+	drainer *tgsync.Drainer
+	log     *slog.Logger
+}
+
+// newDrainHandler configures a handler from the spotDrain section. groups
+// and store are shared with the reconciler where there is one (in Lambda),
+// so that both stay under the same API rate limits; store may be nil.
+func newDrainHandler(sd *config.SpotDrain, groups tgsync.TargetGroups, store tgsync.Store, log *slog.Logger) (*drainHandler, error) {
+	if sd == nil {
+		return nil, errors.New("the config has no spotDrain section: add one with the targetGroupArns to drain Fargate Spot tasks from")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &drainHandler{
+		filter: ecsevent.Filter{StopCodes: sd.StopCodes, Clusters: sd.Clusters, Group: sd.Group, ContainerName: sd.ContainerName},
+		drainer: &tgsync.Drainer{
+			Groups:          groups,
+			Store:           store,
+			TargetGroupARNs: sd.TargetGroupARNs,
+		},
+		log: log.With("component", "drain"),
+	}, nil
+}
+
+// drainOutcome is what handling one event did: the Lambda's response, and
+// what the CLI reports.
+type drainOutcome struct {
+	// Result is drained, ignored, skipped, dry-run or failed.
+	Result  string `json:"result"`
+	Task    string `json:"task,omitempty"`
+	Version int64  `json:"version,omitempty"`
+	Reason  string `json:"reason"`
+	// Deregistered lists "targetGroupArn ip:port" per target removed (or,
+	// in a dry run, that would be).
+	Deregistered []string `json:"deregistered,omitempty"`
+	// FailedTargetGroups are the groups whose drain failed.
+	FailedTargetGroups []string `json:"failedTargetGroups,omitempty"`
+}
+
+// The results of drainOutcome.
+const (
+	drainDrained = "drained"
+	drainIgnored = "ignored"
+	drainSkipped = "skipped"
+	drainDryRun  = "dry-run"
+	drainFailed  = "failed"
+)
+
+// handleECSEvent handles one raw EventBridge event. The error is an
+// *ecsevent.InputError for input that is not an ECS event (bad input: do
+// not retry), or the joined failures of the AWS calls (worth a retry: a
+// repeated event changes nothing that was done). An ECS event that does
+// not announce an interruption is ignored without error.
+func (h *drainHandler) handleECSEvent(ctx context.Context, raw json.RawMessage) (drainOutcome, error) {
+	ev, err := ecsevent.Parse(raw)
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "bad event", slog.String("error", err.Error()))
+		return drainOutcome{Result: drainFailed, Reason: err.Error()}, err
+	}
+	task, act, reason := ecsevent.Decide(ev, h.filter)
+	out := drainOutcome{Task: task.ARN, Version: task.Version, Reason: reason}
+	if !act {
+		out.Result = drainIgnored
+		h.log.LogAttrs(ctx, slog.LevelInfo, "ignored", slog.String("task", task.ARN), slog.Int64("version", task.Version), slog.String("reason", reason))
+		return out, nil
+	}
+	res, err := h.drainer.Drain(ctx, task)
+	h.logResult(ctx, task, res, err)
+	for _, g := range res.Groups {
+		changes := g.Deregistered
+		if res.DryRun {
+			changes = g.Planned
+		}
+		for _, c := range changes {
+			out.Deregistered = append(out.Deregistered, g.TargetGroupARN+" "+c.Target.String())
+		}
+	}
+	out.FailedTargetGroups = res.Failed()
+	switch {
+	case err != nil:
+		out.Result, out.Reason = drainFailed, err.Error()
+	case res.Skipped != "":
+		out.Result, out.Reason = drainSkipped, res.Skipped
+	case res.DryRun:
+		out.Result = drainDryRun
+	default:
+		out.Result = drainDrained
+	}
+	return out, err
+}
+
+// logResult writes one line per deregistration with the task, the group,
+// the target and the reason, and one summary line.
+func (h *drainHandler) logResult(ctx context.Context, task tgsync.Task, res tgsync.DrainResult, err error) {
+	tl := h.log.With("task", task.ARN, "version", task.Version)
+	if res.Skipped != "" {
+		tl.LogAttrs(ctx, slog.LevelInfo, "skipped", slog.String("reason", res.Skipped))
+		return
+	}
+	deregistered := 0
+	for _, g := range res.Groups {
+		gl := tl.With("targetGroup", g.TargetGroupARN)
+		if res.DryRun {
+			for _, c := range g.Planned {
+				gl.LogAttrs(ctx, slog.LevelInfo, "would deregister", slog.String("target", c.Target.String()), slog.String("reason", c.Reason), slog.Bool("dryRun", true))
+			}
+		}
+		for _, c := range g.Deregistered {
+			deregistered++
+			gl.LogAttrs(ctx, slog.LevelWarn, "deregister", slog.String("target", c.Target.String()), slog.String("reason", c.Reason))
+		}
+		for _, s := range g.Skipped {
+			gl.LogAttrs(ctx, slog.LevelInfo, "left alone", slog.String("target", s.Target.String()), slog.String("reason", s.Reason))
+		}
+		for _, ip := range g.Absent {
+			gl.LogAttrs(ctx, slog.LevelDebug, "not in the target group", slog.String("ip", ip.String()))
+		}
+		if g.Err != nil {
+			gl.LogAttrs(ctx, slog.LevelError, "drain failed", slog.String("error", g.Err.Error()))
+		}
+	}
+	attrs := []slog.Attr{slog.Int("deregistered", deregistered), slog.Int("targetGroups", len(res.Groups)),
+		slog.Duration("duration", res.Duration), slog.Bool("stateWritten", res.StateWritten), slog.Bool("dryRun", res.DryRun)}
+	if err != nil {
+		tl.LogAttrs(ctx, slog.LevelError, "drain finished with errors", append(attrs, slog.String("error", err.Error()))...)
+		return
+	}
+	tl.LogAttrs(ctx, slog.LevelInfo, "drain finished", attrs...)
+}
+
+// drainExitCode maps handleECSEvent's error to the CLI's exit codes.
+func drainExitCode(err error) int {
+	var ie *ecsevent.InputError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ie):
+		return exitUsage
+	default:
+		return exitFailed
+	}
+}
+
+// drainAWS builds what a drain needs, the way newApp does for a reconcile:
+// the SDK configuration, the elbv2 adapter under the configured rate
+// limits, and the state store. Unlike newApp it sets up no DNS.
+func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elbv2.Adapter, tgsync.Store, error) {
+	awsCfg, err := loadAWS(ctx, cfg, calls)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := newStore(cfg.State, awsCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups := elbv2.NewFromConfig(awsCfg, elbv2.Options{
+		DescribeRate:  rate.Limit(cfg.Limits.DescribePerSecond),
+		DescribeBurst: cfg.Limits.DescribeBurst,
+		ChangeRate:    rate.Limit(cfg.Limits.ChangesPerSecond),
+		ChangeBurst:   cfg.Limits.ChangesBurst,
+	})
+	return groups, store, nil
+}
+
+func drainFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
+	eventFile := fs.String("event", "", "the EventBridge event JSON `file`, or - for stdin")
+	dryRun := fs.Bool("dry-run", false, "describe and say what would be deregistered; change nothing")
+	maxAge := fs.Duration("max-age", tgsync.DefaultMaxEventAge, "skip events sent longer ago than this, whose task has stopped and whose IP may belong to another task (0: no limit)")
+	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
+		if !noArgs(c, "drain", args) {
+			return exitUsage
+		}
+		if *eventFile == "" {
+			fmt.Fprintf(c.Stderr, "tgsync drain: --event is required (a file, or - for stdin)\n")
+			return exitUsage
+		}
+		if *maxAge < 0 {
+			fmt.Fprintf(c.Stderr, "tgsync drain: --max-age %s must not be negative\n", *maxAge)
+			return exitUsage
+		}
+		raw, err := readEvent(c, *eventFile)
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "tgsync drain: %v\n", err)
+			return exitUsage
+		}
+		cfg, ok := loadConfig(c, g)
+		if !ok {
+			return exitUsage
+		}
+		if cfg.SpotDrain == nil {
+			fmt.Fprintf(c.Stderr, "tgsync drain: %s: the config has no spotDrain section: add one with the targetGroupArns to drain Fargate Spot tasks from\n", g.config)
+			return exitUsage
+		}
+		groups, store, err := drainAWS(ctx, cfg, &callCounter{})
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+			return exitUsage
+		}
+		h, err := newDrainHandler(cfg.SpotDrain, groups, store, g.log)
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "tgsync drain: %v\n", err)
+			return exitUsage
+		}
+		h.drainer.DryRun = *dryRun
+		h.drainer.MaxEventAge = *maxAge
+		if *maxAge == 0 {
+			h.drainer.MaxEventAge = -1
+		}
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+		defer cancel()
+		// The handler logged what happened; stdout gets the outcome.
+		out, err := h.handleECSEvent(runCtx, raw)
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return drainExitCode(err)
+	}
+}
+
+// readEvent reads the event from a file or, for "-", from stdin.
+func readEvent(c *CLI, name string) ([]byte, error) {
+	var r io.Reader
+	if name == "-" {
+		if c.Stdin == nil {
+			return nil, errors.New("--event -: no stdin")
+		}
+		r = c.Stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("--event: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxEventSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("--event %s: %w", name, err)
+	}
+	if len(data) > maxEventSize {
+		return nil, fmt.Errorf("--event %s: larger than %d bytes; EventBridge events are at most 256 KiB", name, maxEventSize)
+	}
+	return data, nil
+}
