@@ -1,0 +1,443 @@
+package cloudformation
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func mustTemplate(t *testing.T) map[string]any {
+	t.Helper()
+	tpl, err := loadTemplate(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func TestParseTemplateShortForms(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       any
+		err        string
+	}{
+		{name: "Ref", yaml: "v: !Ref Foo", want: map[string]any{"Ref": "Foo"}},
+		{name: "GetAtt dotted", yaml: "v: !GetAtt Role.Arn", want: map[string]any{"Fn::GetAtt": []any{"Role", "Arn"}}},
+		{name: "GetAtt list", yaml: "v: !GetAtt [Role, Arn]", want: map[string]any{"Fn::GetAtt": []any{"Role", "Arn"}}},
+		{name: "Sub string", yaml: "v: !Sub 'a-${AWS::Region}'", want: map[string]any{"Fn::Sub": "a-${AWS::Region}"}},
+		{name: "Sub with variables", yaml: "v: !Sub ['${X}', {X: !Ref Y}]",
+			want: map[string]any{"Fn::Sub": []any{"${X}", map[string]any{"X": map[string]any{"Ref": "Y"}}}}},
+		{name: "nested If with NoValue", yaml: "v: !If [C, !Join [',', !Ref L], !Ref AWS::NoValue]",
+			want: map[string]any{"Fn::If": []any{"C", map[string]any{"Fn::Join": []any{",", map[string]any{"Ref": "L"}}}, map[string]any{"Ref": "AWS::NoValue"}}}},
+		{name: "Condition", yaml: "v: !Condition InVpc", want: map[string]any{"Condition": "InVpc"}},
+		{name: "tagged number stays a string", yaml: "v: !Ref 0", want: map[string]any{"Ref": "0"}},
+		{name: "plain scalars keep their types", yaml: "v: [1, true, '1', x]", want: []any{1, true, "1", "x"}},
+		{name: "unknown tag", yaml: "v: !Nope x", err: "unknown tag !Nope"},
+		{name: "GetAtt without attribute", yaml: "v: !GetAtt Role", err: "want Resource.Attribute"},
+		{name: "duplicate key", yaml: "v: 1\nv: 2", err: `key "v" is set twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseTemplate([]byte(tt.yaml))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got["v"], tt.want) {
+				t.Errorf("got %#v\nwant %#v", got["v"], tt.want)
+			}
+		})
+	}
+}
+
+func TestFunctionRuntime(t *testing.T) {
+	tpl := mustTemplate(t)
+	props, typ := resource(tpl, "Function")
+	if typ != "AWS::Lambda::Function" {
+		t.Fatalf("resource Function is %q, want AWS::Lambda::Function", typ)
+	}
+	tests := []struct {
+		key  string
+		want any
+	}{
+		{"Runtime", "provided.al2023"},
+		{"Handler", "bootstrap"},
+		{"MemorySize", 128},
+		{"Architectures", []any{map[string]any{"Ref": "Architecture"}}},
+		{"Code", map[string]any{"S3Bucket": map[string]any{"Ref": "CodeS3Bucket"}, "S3Key": map[string]any{"Ref": "CodeS3Key"}}},
+		{"LoggingConfig", map[string]any{"LogGroup": map[string]any{"Ref": "LogGroup"}}},
+	}
+	for _, tt := range tests {
+		if got := props[tt.key]; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Function.%s = %#v, want %#v", tt.key, got, tt.want)
+		}
+	}
+	// The schedule fires every 60 s; a run must end before the next.
+	if to, ok := props["Timeout"].(int); !ok || to <= 0 || to >= 60 {
+		t.Errorf("Function.Timeout = %#v, want 1..59 seconds", props["Timeout"])
+	}
+	arch, _ := section(tpl, "Parameters")["Architecture"].(map[string]any)
+	if arch["Default"] != "arm64" || !reflect.DeepEqual(arch["AllowedValues"], []any{"arm64", "x86_64"}) {
+		t.Errorf("Architecture parameter = %v, want default arm64 and values arm64, x86_64", arch)
+	}
+}
+
+func TestEveryParameterAndConditionIsUsed(t *testing.T) {
+	tpl := mustTemplate(t)
+	u := &usage{refs: map[string]int{}, conditions: map[string]int{}}
+	// Metadata lists every parameter for the console and Rules only check
+	// them: neither counts as a use.
+	collectUsage(section(tpl, "Conditions"), u)
+	collectUsage(section(tpl, "Resources"), u)
+	collectUsage(section(tpl, "Outputs"), u)
+	for _, sec := range []string{"Resources", "Outputs"} {
+		for _, v := range section(tpl, sec) {
+			if m, ok := v.(map[string]any); ok {
+				if c, ok := m["Condition"].(string); ok {
+					u.conditions[c]++
+				}
+			}
+		}
+	}
+	for name := range section(tpl, "Parameters") {
+		if u.refs[name] == 0 {
+			t.Errorf("parameter %s is never used", name)
+		}
+	}
+	for name := range section(tpl, "Conditions") {
+		if u.conditions[name] == 0 {
+			t.Errorf("condition %s is never used", name)
+		}
+	}
+	// And the other way round: nothing refers to what is not there.
+	known := map[string]bool{}
+	for _, sec := range []string{"Parameters", "Resources"} {
+		for name := range section(tpl, sec) {
+			known[name] = true
+		}
+	}
+	for name := range u.refs {
+		if !known[name] && !strings.HasPrefix(name, "AWS::") {
+			t.Errorf("%s is referred to but is neither a parameter nor a resource", name)
+		}
+	}
+	for name := range u.conditions {
+		if _, ok := section(tpl, "Conditions")[name]; !ok {
+			t.Errorf("condition %s is used but not defined", name)
+		}
+	}
+}
+
+func TestConsoleInterfaceListsEveryParameterOnce(t *testing.T) {
+	tpl := mustTemplate(t)
+	iface, _ := section(tpl, "Metadata")["AWS::CloudFormation::Interface"].(map[string]any)
+	groups, _ := iface["ParameterGroups"].([]any)
+	labels, _ := iface["ParameterLabels"].(map[string]any)
+	seen := map[string]int{}
+	for _, g := range groups {
+		gm, _ := g.(map[string]any)
+		for _, p := range stringList(gm["Parameters"]) {
+			seen[p]++
+		}
+	}
+	params := section(tpl, "Parameters")
+	for name, p := range params {
+		if seen[name] != 1 {
+			t.Errorf("parameter %s is in %d parameter groups, want 1", name, seen[name])
+		}
+		if _, ok := labels[name]; !ok {
+			t.Errorf("parameter %s has no label", name)
+		}
+		if d, _ := p.(map[string]any)["Description"].(string); len(d) < 20 {
+			t.Errorf("parameter %s: description %q says too little", name, d)
+		}
+	}
+	for name := range seen {
+		if _, ok := params[name]; !ok {
+			t.Errorf("parameter group lists %s, which is not a parameter", name)
+		}
+	}
+}
+
+// describeOnly are the actions allowed on "*": AWS supports no
+// resource-level permissions for them.
+var describeOnly = []string{
+	"elasticloadbalancing:DescribeTargetGroups",
+	"elasticloadbalancing:DescribeTargetHealth",
+	"ec2:DescribeNetworkInterfaces",
+	"ec2:DescribeSubnets",
+}
+
+func TestIAMLeastPrivilege(t *testing.T) {
+	tpl := mustTemplate(t)
+	stmts := policyStatements(tpl)
+	if len(stmts) < 5 {
+		t.Fatalf("found %d policy statements; the walk misses the policies", len(stmts))
+	}
+	scoped := map[string]bool{
+		"elasticloadbalancing:RegisterTargets":   true,
+		"elasticloadbalancing:DeregisterTargets": true,
+		"s3:PutObject":                           true,
+		"s3:GetObject":                           true,
+	}
+	for _, s := range stmts {
+		actions := stringList(s.m["Action"])
+		resources := stringList(s.m["Resource"])
+		if s.m["NotAction"] != nil || s.m["NotResource"] != nil {
+			t.Errorf("%s: NotAction/NotResource grant more than they name", s.where)
+		}
+		for _, a := range actions {
+			if a == "*" {
+				t.Errorf("%s: action \"*\"", s.where)
+			}
+			if s.m["Effect"] == "Allow" && strings.Contains(a, "*") {
+				t.Errorf("%s: allows wildcard action %s", s.where, a)
+			}
+		}
+		if s.m["Effect"] != "Allow" {
+			continue
+		}
+		star := slices.Contains(resources, "*")
+		for _, a := range actions {
+			if star && !slices.Contains(describeOnly, a) {
+				t.Errorf("%s: %s on resource \"*\"; only %v may be", s.where, a, describeOnly)
+			}
+			if scoped[a] {
+				for _, r := range resources {
+					if r == "*" || strings.HasPrefix(r, "arn:aws:") {
+						t.Errorf("%s: %s on %q, want a resource built from parameters with ${AWS::Partition}", s.where, a, r)
+					}
+				}
+			}
+		}
+		if slices.Contains(actions, "logs:CreateLogGroup") {
+			t.Errorf("%s: logs:CreateLogGroup; the stack creates the log group", s.where)
+		}
+	}
+}
+
+func TestRegisterAndDeregisterOnlyOnParameterTargetGroups(t *testing.T) {
+	tpl := mustTemplate(t)
+	want := map[string][]string{
+		"elasticloadbalancing:RegisterTargets":   {"ConfigTargetGroupArns", "TargetGroupArn"},
+		"elasticloadbalancing:DeregisterTargets": {"ConfigTargetGroupArns", "SpotTargetGroupArns", "TargetGroupArn"},
+	}
+	got := map[string][]string{}
+	for _, s := range policyStatements(tpl) {
+		for _, a := range stringList(s.m["Action"]) {
+			if _, ok := want[a]; !ok {
+				continue
+			}
+			r, _ := s.m["Resource"].(map[string]any)
+			ref, ok := r["Ref"].(string)
+			if !ok || len(r) != 1 {
+				t.Errorf("%s: %s on %#v, want exactly a target group parameter", s.where, a, s.m["Resource"])
+				continue
+			}
+			got[a] = append(got[a], ref)
+		}
+	}
+	for a := range got {
+		sort.Strings(got[a])
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("target groups per action = %v, want %v", got, want)
+	}
+}
+
+func TestNoManagedPolicies(t *testing.T) {
+	data, err := os.ReadFile(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := mustTemplate(t)
+	for _, id := range resourcesOfType(tpl, "AWS::IAM::Role") {
+		props, _ := resource(tpl, id)
+		if props["ManagedPolicyArns"] != nil {
+			t.Errorf("role %s has ManagedPolicyArns", id)
+		}
+	}
+	if ids := resourcesOfType(tpl, "AWS::IAM::ManagedPolicy"); len(ids) > 0 {
+		t.Errorf("managed policies %v", ids)
+	}
+	for _, s := range []string{":iam::aws:policy/", "AmazonS3ReadOnlyAccess", "AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole\"", "go1.x"} {
+		if strings.Contains(string(data), s) {
+			t.Errorf("template contains %q", s)
+		}
+	}
+}
+
+// TestARNsUsePartition finds ARNs written for the aws partition only.
+func TestARNsUsePartition(t *testing.T) {
+	tpl := mustTemplate(t)
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case string:
+			if strings.Contains(x, "arn:aws:") || strings.Contains(x, "com.amazonaws.") && !strings.Contains(x, "${AWS::Region}") {
+				t.Errorf("%s: %q names a fixed partition or Region", path, x)
+			}
+		case map[string]any:
+			for k, e := range x {
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(path+"[]", e)
+			}
+		}
+	}
+	walk("Resources", section(tpl, "Resources"))
+	walk("Outputs", section(tpl, "Outputs"))
+}
+
+func TestSpotRuleMatchesShippedPattern(t *testing.T) {
+	data, err := os.ReadFile(spotPatternPath)
+	if err != nil {
+		t.Fatalf("the shipped pattern: %v", err)
+	}
+	var want any
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("%s: %v", spotPatternPath, err)
+	}
+	tpl := mustTemplate(t)
+	props, _ := resource(tpl, "SpotRule")
+	// Through JSON, so that YAML's int and JSON's float64 compare equal.
+	got, err := viaJSON(props["EventPattern"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		t.Errorf("SpotRule.EventPattern = %s\nwant %s (%s)", g, strings.Join(strings.Fields(string(data)), " "), spotPatternPath)
+	}
+	if c := section(tpl, "Resources")["SpotRule"].(map[string]any)["Condition"]; c != "HasSpot" {
+		t.Errorf("SpotRule condition = %v, want HasSpot", c)
+	}
+}
+
+func viaJSON(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	return out, json.Unmarshal(b, &out)
+}
+
+func TestRulesTargetTheFunctionWithBoundedRetries(t *testing.T) {
+	tpl := mustTemplate(t)
+	fnArn := map[string]any{"Fn::GetAtt": []any{"Function", "Arn"}}
+	tests := []struct {
+		rule, permission string
+		schedule         any
+		retries          int
+	}{
+		{rule: "ScheduleRule", permission: "SchedulePermission", schedule: "rate(1 minute)", retries: 0},
+		{rule: "SpotRule", permission: "SpotPermission", schedule: nil, retries: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			props, typ := resource(tpl, tt.rule)
+			if typ != "AWS::Events::Rule" {
+				t.Fatalf("%s is %q", tt.rule, typ)
+			}
+			if props["ScheduleExpression"] != tt.schedule {
+				t.Errorf("ScheduleExpression = %v, want %v", props["ScheduleExpression"], tt.schedule)
+			}
+			targets, _ := props["Targets"].([]any)
+			if len(targets) != 1 {
+				t.Fatalf("%d targets, want 1", len(targets))
+			}
+			tg := targets[0].(map[string]any)
+			if !reflect.DeepEqual(tg["Arn"], fnArn) {
+				t.Errorf("target = %v, want the function", tg["Arn"])
+			}
+			want := map[string]any{"MaximumRetryAttempts": tt.retries, "MaximumEventAgeInSeconds": 60}
+			if !reflect.DeepEqual(tg["RetryPolicy"], want) {
+				t.Errorf("RetryPolicy = %v, want %v", tg["RetryPolicy"], want)
+			}
+			perm, _ := resource(tpl, tt.permission)
+			wantPerm := map[string]any{
+				"FunctionName":  fnArn,
+				"Action":        "lambda:InvokeFunction",
+				"Principal":     "events.amazonaws.com",
+				"SourceAccount": map[string]any{"Ref": "AWS::AccountId"},
+				"SourceArn":     map[string]any{"Fn::GetAtt": []any{tt.rule, "Arn"}},
+			}
+			if !reflect.DeepEqual(perm, wantPerm) {
+				t.Errorf("%s = %v, want %v", tt.permission, perm, wantPerm)
+			}
+		})
+	}
+	inv, _ := resource(tpl, "EventInvokeConfig")
+	want := map[string]any{
+		"FunctionName":             map[string]any{"Ref": "Function"},
+		"Qualifier":                "$LATEST",
+		"MaximumRetryAttempts":     0,
+		"MaximumEventAgeInSeconds": 60,
+	}
+	if !reflect.DeepEqual(inv, want) {
+		t.Errorf("EventInvokeConfig = %v, want %v", inv, want)
+	}
+}
+
+func TestStateBucketIsPrivateAndEncrypted(t *testing.T) {
+	tpl := mustTemplate(t)
+	props, _ := resource(tpl, "StateBucketResource")
+	enc, _ := viaJSON(props["BucketEncryption"])
+	wantEnc, _ := viaJSON(map[string]any{"ServerSideEncryptionConfiguration": []any{
+		map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}})
+	if !reflect.DeepEqual(enc, wantEnc) {
+		t.Errorf("BucketEncryption = %v, want SSE AES256", enc)
+	}
+	pab, _ := props["PublicAccessBlockConfiguration"].(map[string]any)
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if pab[k] != true {
+			t.Errorf("PublicAccessBlockConfiguration.%s = %v, want true", k, pab[k])
+		}
+	}
+	r := section(tpl, "Resources")["StateBucketResource"].(map[string]any)
+	if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("state bucket DeletionPolicy %v, UpdateReplacePolicy %v; want Retain (docs/deploy.md says it is kept)", r["DeletionPolicy"], r["UpdateReplacePolicy"])
+	}
+	var denies int
+	for _, s := range policyStatements(tpl) {
+		if !strings.HasPrefix(s.where, "StateBucketPolicy") {
+			continue
+		}
+		cond, _ := viaJSON(s.m["Condition"])
+		want, _ := viaJSON(map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}})
+		if s.m["Effect"] == "Deny" && reflect.DeepEqual(cond, want) && s.m["Principal"] == "*" {
+			denies++
+		}
+	}
+	if denies != 1 {
+		t.Errorf("state bucket policy has %d statements denying aws:SecureTransport false, want 1", denies)
+	}
+}
+
+func TestLogGroupHasRetention(t *testing.T) {
+	tpl := mustTemplate(t)
+	props, _ := resource(tpl, "LogGroup")
+	if !reflect.DeepEqual(props["RetentionInDays"], map[string]any{"Ref": "LogRetentionDays"}) {
+		t.Errorf("LogGroup.RetentionInDays = %v, want the LogRetentionDays parameter", props["RetentionInDays"])
+	}
+	p, _ := section(tpl, "Parameters")["LogRetentionDays"].(map[string]any)
+	if p["Default"] != 30 {
+		t.Errorf("LogRetentionDays default = %v, want 30", p["Default"])
+	}
+	alarm, _ := resource(tpl, "ErrorsAlarm")
+	if alarm["MetricName"] != "Errors" || alarm["Namespace"] != "AWS/Lambda" {
+		t.Errorf("ErrorsAlarm watches %v/%v, want AWS/Lambda Errors", alarm["Namespace"], alarm["MetricName"])
+	}
+}
