@@ -370,7 +370,7 @@ func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState,
 			applyErr = err
 		}
 	}
-	*observed = applyToObservation(*observed, res.Registered, res.Deregistered)
+	*observed = ObservationAfter(*observed, res.Registered, res.Deregistered)
 	st = r.remember(st, res.Plan, res.Registered, res.Deregistered, now)
 	if applyErr != nil {
 		return fail(fmt.Errorf("binding %s: %w", b.Name, applyErr))
@@ -447,10 +447,10 @@ func recordAnswer(st BindingState, source string, a Answer, now time.Time) Bindi
 	return st
 }
 
-// applyToObservation updates an observation with applied changes, for the
-// next binding on the same group: registered targets show as initial,
-// deregistered ones as draining.
-func applyToObservation(obs []ObservedTarget, registered, deregistered []Change) []ObservedTarget {
+// ObservationAfter returns an observation as the next DescribeTargetHealth
+// would show it once the changes are applied: registered targets initial,
+// deregistered ones draining. The input is not modified.
+func ObservationAfter(obs []ObservedTarget, registered, deregistered []Change) []ObservedTarget {
 	if len(registered) == 0 && len(deregistered) == 0 {
 		return obs
 	}
@@ -459,19 +459,18 @@ func applyToObservation(obs []ObservedTarget, registered, deregistered []Change)
 		for i := range out {
 			if out[i].Target == c.Target {
 				out[i].State, out[i].Reason = HealthDraining, "Target.DeregistrationInProgress"
+				out[i].Description = "Target deregistration is in progress"
 			}
 		}
 	}
 	for _, c := range registered {
-		found := false
-		for i := range out {
-			if out[i].Target == c.Target {
-				out[i].State, out[i].Reason, found = HealthInitial, "Elb.RegistrationInProgress", true
-			}
+		i := slices.IndexFunc(out, func(o ObservedTarget) bool { return o.Target == c.Target })
+		if i < 0 {
+			out = append(out, ObservedTarget{Target: c.Target})
+			i = len(out) - 1
 		}
-		if !found {
-			out = append(out, ObservedTarget{Target: c.Target, State: HealthInitial, Reason: "Elb.RegistrationInProgress"})
-		}
+		out[i].State, out[i].Reason = HealthInitial, "Elb.RegistrationInProgress"
+		out[i].Description = "Target registration is in progress"
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -57,12 +58,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"once", "[--dry-run] [--binding NAME]...", "reconcile every binding once and exit", onceFlags(false)},
+		{"once", "[--dry-run] [--binding NAME]... [--output text|json]", "reconcile every binding once and exit", onceFlags(false)},
 		{"plan", "[--binding NAME]... [--output text|json]", "show what once would change and why; change nothing", onceFlags(true)},
-		{"run", "[--interval 60s] [--min-interval 10s]", "reconcile every interval, sooner when a DNS TTL runs out, until SIGTERM", runFlags},
+		{"run", "[--interval 60s] [--min-interval 10s] [--listen ADDR]", "reconcile every interval, sooner when a DNS TTL runs out, until SIGTERM", runFlags},
+		{"status", "[--output text|json] [--events 5] [--no-describe]", "show what each binding believes, holds, waits for and refused, from the state and the target groups", statusFlags},
 		{"drain", "--event FILE|- [--dry-run] [--max-age 5m]", "deregister a Fargate Spot task's targets on its ECS interruption event", drainFlags},
 		{"validate", "[--example]", "check the config and report every problem with its key", validateFlags},
-		{"demo", "[--step 400ms]", "play an OpenSearch node move on an embedded world; needs no AWS and no config", demoFlags},
+		{"demo", "[--step 400ms] [--listen ADDR]", "play an OpenSearch node move on an embedded world; needs no AWS and no config", demoFlags},
 		{"version", "", "print the version", versionFlags},
 	}
 }
@@ -140,10 +142,17 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		fmt.Fprintf(fs.Output(), "Usage: tgsync %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, cmd.summary)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(rest[1:]); err != nil {
+	// Help asked for goes to stdout, help after a mistake to stderr.
+	var parseOut bytes.Buffer
+	fs.SetOutput(&parseOut)
+	err := fs.Parse(rest[1:])
+	fs.SetOutput(c.Stderr)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			_, _ = parseOut.WriteTo(c.Stdout)
 			return exitOK
 		}
+		_, _ = parseOut.WriteTo(c.Stderr)
 		return exitUsage
 	}
 	format, ok := obs.ParseFormat(sub.logFormat, false)
@@ -187,4 +196,3 @@ func versionFlags(*flag.FlagSet) func(context.Context, *CLI, *globals, []string)
 // runTimeout bounds one reconcile run of the CLI: a run that hangs must
 // not hold the next one back forever.
 const runTimeout = 5 * time.Minute
-

@@ -11,6 +11,7 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/web"
 )
 
 // loadConfig reads the config named by --config and prints every problem
@@ -36,7 +37,7 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 		}
 		var only stringList
 		fs.Var(&only, "binding", "reconcile only this binding `name` (repeatable)")
-		output := fs.String("output", "text", "plan output: text or json")
+		output := fs.String("output", "text", "text: print the plan of a dry run; json: print the run's summary (the plan, in a dry run)")
 		return func(ctx context.Context, c *CLI, g *globals, args []string) int {
 			if !noArgs(c, fs.Name(), args) {
 				return exitUsage
@@ -63,14 +64,13 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 				return exitUsage
 			}
 			obs.LogRun(ctx, g.log, res, dryRun)
-			if dryRun {
-				if *output == "json" {
-					enc := json.NewEncoder(c.Stdout)
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(obs.Summarize(res, dryRun))
-				} else {
-					printPlan(c.Stdout, res)
-				}
+			switch {
+			case *output == "json":
+				enc := json.NewEncoder(c.Stdout)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(obs.Summarize(res, dryRun))
+			case dryRun:
+				printPlan(c.Stdout, res)
 			}
 			if err != nil {
 				g.log.Error("run failed", "error", err.Error())
@@ -87,6 +87,7 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 	interval := fs.Duration("interval", 60*time.Second, "time between runs")
 	minInterval := fs.Duration("min-interval", 10*time.Second, "shortest time between runs, however short a DNS TTL")
+	listen := fs.String("listen", "", "serve the status page, /api/status, /healthz and /metrics on this `address`, e.g. 127.0.0.1:9090 (no authentication: keep it on loopback or a private interface); empty: off")
 	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
 		if !noArgs(c, "run", args) {
 			return exitUsage
@@ -108,12 +109,26 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 		// deadline; the margin comes on top of the interval, or an interval
 		// shorter than it would never start any.
 		a.reconciler.DeadlineMargin = daemonSaveMargin
+		live := web.NewLive(web.SpecsFrom(a.reconciler.Bindings), nil)
+		metrics := obs.NewMetrics()
+		if *listen != "" {
+			_, stop, err := serveStatus(g.log, *listen, web.Options{Status: live.Status, Metrics: metrics.Handler(),
+				StaleAfter: 3 * (*interval + daemonSaveMargin)})
+			if err != nil {
+				fmt.Fprintf(c.Stderr, "tgsync run: %v\n", err)
+				return exitUsage
+			}
+			defer stop()
+		}
 		g.log.Info("daemon started", "bindings", len(cfg.Bindings), "interval", *interval)
 		for {
 			// A run that started finishes even when SIGTERM arrives.
 			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval+daemonSaveMargin)
+			before := a.calls.Snapshot()
 			res, err := a.reconciler.Run(runCtx)
 			cancel()
+			live.Record(res, err)
+			metrics.Observe(res, obs.DiffCalls(before, a.calls.Snapshot()))
 			obs.LogRun(ctx, g.log, res, false)
 			if err != nil {
 				g.log.Error("run failed", "error", err.Error())

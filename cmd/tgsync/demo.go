@@ -18,6 +18,8 @@ import (
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/web"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -63,10 +65,16 @@ func demoScript() []demoStep {
 }
 
 func demoFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
-	step := fs.Duration("step", 400*time.Millisecond, "real time per simulated minute")
+	step := fs.Duration("step", 400*time.Millisecond, "real time per simulated minute (3s with --listen, so the page can be watched)")
+	listen := fs.String("listen", "", "serve the status page on this `address` (e.g. 127.0.0.1:8080) during the story and after it, until interrupted")
 	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
 		if !noArgs(c, "demo", args) {
 			return exitUsage
+		}
+		stepSet := false
+		fs.Visit(func(f *flag.Flag) { stepSet = stepSet || f.Name == "step" })
+		if *listen != "" && !stepSet {
+			*step = 3 * time.Second
 		}
 		if *step < 0 || *step > 5*time.Second {
 			fmt.Fprintf(c.Stderr, "tgsync demo: --step %s: want 0 to 5s so that the story ends within a minute\n", *step)
@@ -78,10 +86,24 @@ func demoFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string)
 			return exitFailed
 		}
 		defer d.close()
+		if *listen != "" {
+			addr, stop, err := serveStatus(g.log, *listen, web.Options{Status: d.live.Status, Metrics: d.metrics.Handler(),
+				Now: d.clock.Now, Title: "tgsync demo"})
+			if err != nil {
+				fmt.Fprintf(c.Stderr, "tgsync demo: %v\n", err)
+				return exitUsage
+			}
+			defer stop()
+			fmt.Fprintf(c.Stdout, "Status page: http://%s/\n", addr)
+		}
 		sum, err := d.play(ctx, c.Stdout, *step)
 		if err != nil {
 			fmt.Fprintf(c.Stderr, "tgsync demo: %v\n", err)
 			return exitFailed
+		}
+		if *listen != "" && ctx.Err() == nil {
+			fmt.Fprintf(c.Stdout, "\nThe status page stays up until interrupted (Ctrl-C).\n")
+			<-ctx.Done()
 		}
 		if !sum.ok() {
 			return exitFailed
@@ -99,6 +121,9 @@ type demoWorld struct {
 	nodes *demoNodes
 	rec   *tgsync.Reconciler
 	store *memstore.Store
+	// live and metrics feed the status page of --listen.
+	live    *web.Live
+	metrics *obs.Metrics
 
 	mu     sync.Mutex
 	inDNS  map[string]bool // every address DNS answered so far, for the safety check
@@ -156,6 +181,8 @@ func newDemoWorld() (*demoWorld, error) {
 		Store:  d.store,
 		Now:    d.clock.Now,
 	}
+	d.live = web.NewLive(web.SpecsFrom(d.rec.Bindings), d.clock.Now)
+	d.metrics = obs.NewMetrics()
 	return d, nil
 }
 
@@ -192,7 +219,10 @@ func (d *demoWorld) play(ctx context.Context, out io.Writer, step time.Duration)
 			st.world(d)
 		}
 		fmt.Fprintf(out, "\n[+%02d:00] %s\n", int(d.clock.Now().Sub(start).Minutes()), st.story)
+		before := d.elb.Calls()
 		res, err := d.rec.Run(ctx)
+		d.live.Record(res, err)
+		d.metrics.Observe(res, obs.DiffCalls(before, d.elb.Calls()))
 		if err != nil {
 			return sum, fmt.Errorf("run %d: %w", i+1, err)
 		}

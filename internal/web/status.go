@@ -212,7 +212,7 @@ func groupsAfterRun(r tgsync.RunResult) map[string]runGroup {
 			}
 			g = runGroup{targets: slices.Clone(b.Observed), at: at}
 		}
-		g.targets = applyChanges(g.targets, b.Registered, b.Deregistered)
+		g.targets = tgsync.ObservationAfter(g.targets, b.Registered, b.Deregistered)
 		out[b.TargetGroupARN] = g
 	}
 	return out
@@ -223,28 +223,6 @@ func groupsAfterRun(r tgsync.RunResult) map[string]runGroup {
 // refuses something.
 func planned(b tgsync.BindingResult) bool {
 	return b.SourceErr == nil && (len(b.Plan.Desired) > 0 || len(b.Plan.Refused) > 0)
-}
-
-// applyChanges shows registered targets as initial and deregistered ones as
-// draining, as the next DescribeTargetHealth would.
-func applyChanges(obs []tgsync.ObservedTarget, registered, deregistered []tgsync.Change) []tgsync.ObservedTarget {
-	out := slices.Clone(obs)
-	for _, c := range deregistered {
-		for i := range out {
-			if out[i].Target == c.Target {
-				out[i].State, out[i].Reason = tgsync.HealthDraining, "Target.DeregistrationInProgress"
-			}
-		}
-	}
-	for _, c := range registered {
-		i := slices.IndexFunc(out, func(o tgsync.ObservedTarget) bool { return o.Target == c.Target })
-		if i < 0 {
-			out = append(out, tgsync.ObservedTarget{Target: c.Target})
-			i = len(out) - 1
-		}
-		out[i].State, out[i].Reason = tgsync.HealthInitial, "Elb.RegistrationInProgress"
-	}
-	return out
 }
 
 // targets lists the group's members and the desired targets it lacks.
