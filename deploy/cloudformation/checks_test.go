@@ -1,0 +1,143 @@
+package cloudformation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tgsync/tgsync/internal/config"
+)
+
+// checkConfig reads the environment the way the function does at init
+// (config.FromEnv) and compares the result.
+func checkConfig(t *testing.T, env map[string]string, want wantConfig) {
+	t.Helper()
+	if env["TGSYNC_CONFIG"] != "" {
+		t.Errorf("TGSYNC_CONFIG = %q, want the config inline in TGSYNC_CONFIG_YAML only", env["TGSYNC_CONFIG"])
+	}
+	cfg, info, err := config.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("the function's environment is not a valid config: %v\nTGSYNC_CONFIG_YAML:\n%s", err, env["TGSYNC_CONFIG_YAML"])
+	}
+	if info.From != "TGSYNC_CONFIG_YAML" {
+		t.Errorf("config read from %q, want TGSYNC_CONFIG_YAML", info.From)
+	}
+	got := map[string]binding{}
+	for _, b := range cfg.Bindings {
+		var name string
+		if b.Source.DNS != nil {
+			name = b.Source.DNS.Name
+		}
+		got[b.Name] = binding{dns: name, group: b.TargetGroupARN, ports: b.Ports}
+	}
+	if !reflect.DeepEqual(got, want.bindings) {
+		t.Errorf("bindings = %+v\nwant %+v", got, want.bindings)
+	}
+	if cfg.State.S3 == nil || cfg.State.S3.String() != want.state {
+		t.Errorf("state = %+v, want s3 %s", cfg.State, want.state)
+	}
+	var spot []string
+	if cfg.SpotDrain != nil {
+		spot = cfg.SpotDrain.TargetGroupARNs
+	}
+	if !slices.Equal(spot, want.spotDrain) {
+		t.Errorf("spotDrain.targetGroupArns = %v, want %v", spot, want.spotDrain)
+	}
+}
+
+// checkRole compares the role's policies, read back from IAM, with the
+// expected statements: exactly one inline policy, no managed ones.
+func checkRole(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string, want []grant) {
+	t.Helper()
+	c := iam.NewFromConfig(cfg)
+	role := out["RoleArn"][strings.LastIndex(out["RoleArn"], "/")+1:]
+	list, err := c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil {
+		t.Fatalf("ListRolePolicies: %v", err)
+	}
+	if !slices.Equal(list.PolicyNames, []string{"tgsync"}) {
+		t.Errorf("inline policies %v, want [tgsync]", list.PolicyNames)
+	}
+	attached, err := c.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil {
+		t.Fatalf("ListAttachedRolePolicies: %v", err)
+	}
+	if len(attached.AttachedPolicies) > 0 {
+		t.Errorf("managed policies attached: %v", attached.AttachedPolicies)
+	}
+	pol, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("tgsync")})
+	if err != nil {
+		t.Fatalf("GetRolePolicy: %v", err)
+	}
+	got, err := grants(ctx, aws.ToString(pol.PolicyDocument))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("role policy grants:\n%s\nwant:\n%s", joinGrants(got), joinGrants(want))
+	}
+}
+
+func joinGrants(gs []grant) string {
+	var b strings.Builder
+	for _, g := range gs {
+		fmt.Fprintf(&b, "  %s\n", g)
+	}
+	return b.String()
+}
+
+// checkNetwork checks the function's VPC settings and the endpoints.
+func checkNetwork(ctx context.Context, t *testing.T, w *caseWorld, fc fnConfig) {
+	t.Helper()
+	if !slices.Equal(fc.subnets, w.net.subnets) || !slices.Equal(fc.groups, []string{w.net.securityGroup}) {
+		t.Errorf("VpcConfig subnets %v groups %v, want %v and [%s]", fc.subnets, fc.groups, w.net.subnets, w.net.securityGroup)
+	}
+	if got := fc.env["TGSYNC_DNS_SERVERS"]; got != "10.60.0.2" {
+		t.Errorf("TGSYNC_DNS_SERVERS = %q, want the DnsServers parameter", got)
+	}
+	eps := vpcEndpoints(ctx, t, w.cfg, w.net.vpc)
+	elbEP, s3EP := eps["com.amazonaws.us-east-1.elasticloadbalancing"], eps["com.amazonaws.us-east-1.s3"]
+	if string(elbEP.VpcEndpointType) != "Interface" || !aws.ToBool(elbEP.PrivateDnsEnabled) || !slices.Equal(elbEP.SubnetIds, w.net.subnets) {
+		t.Errorf("elasticloadbalancing endpoint = type %s, private DNS %v, subnets %v; want Interface, true, %v",
+			elbEP.VpcEndpointType, aws.ToBool(elbEP.PrivateDnsEnabled), elbEP.SubnetIds, w.net.subnets)
+	}
+	if string(s3EP.VpcEndpointType) != "Gateway" || !slices.Equal(s3EP.RouteTableIds, []string{w.net.routeTable}) {
+		t.Errorf("s3 endpoint = type %s, route tables %v; want Gateway, [%s]", s3EP.VpcEndpointType, s3EP.RouteTableIds, w.net.routeTable)
+	}
+	if len(eps) != 2 {
+		t.Errorf("%d endpoints in the VPC, want 2 (no logs endpoint: Lambda delivers logs itself)", len(eps))
+	}
+}
+
+func ipPorts(addrs []netip.Addr, port uint16) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, netip.AddrPortFrom(a, port).String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func stateObjectExists(ctx context.Context, t *testing.T, cfg aws.Config, url string) {
+	t.Helper()
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(url, "s3://"), "/")
+	obj, err := s3Client(cfg).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("the state object %s: %v", url, err)
+	}
+	defer obj.Body.Close()
+	var st map[string]any
+	if err := json.NewDecoder(obj.Body).Decode(&st); err != nil {
+		t.Errorf("the state object %s is not JSON: %v", url, err)
+	}
+}

@@ -1,0 +1,385 @@
+package cloudformation
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+// stackCase is one way to deploy the template, and what must follow.
+type stackCase struct {
+	name string
+	// params returns the stack parameters, given the world the case runs
+	// in; CodeS3Bucket and CodeS3Key are added.
+	params func(w *caseWorld) map[string]string
+	// config is what the function's configuration must say.
+	config func(w *caseWorld, out map[string]string) wantConfig
+	// grants are the role's statements, in Sid order.
+	grants func(w *caseWorld, out map[string]string) []grant
+	// run invokes the packaged bootstrap and checks what it did; nil
+	// runs nothing.
+	run func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string)
+}
+
+// caseWorld is what one case created in moto and DNS.
+type caseWorld struct {
+	cfg         aws.Config
+	dns         *dnstest.Server
+	net         *network
+	groups      []string // target groups to sync
+	spotGroup   string
+	stateBucket string // an existing bucket, for cases that bring one
+}
+
+// wantConfig is the part of the config the function must read from its
+// environment.
+type wantConfig struct {
+	bindings  map[string]binding // by name
+	state     string             // s3://bucket/prefix/
+	spotDrain []string
+}
+
+type binding struct {
+	dns   string
+	group string
+	ports []int
+}
+
+const (
+	openSearchName = "vpc-logs-abc123.us-east-1.es.amazonaws.com"
+	albName        = "internal-web-1234567890.us-east-1.elb.amazonaws.com"
+)
+
+// Addresses the DNS server answers: documentation-style private data,
+// never dialled.
+var (
+	openSearchIPs = []netip.Addr{netip.MustParseAddr("10.40.1.17"), netip.MustParseAddr("10.40.2.23")}
+	albIPs        = []netip.Addr{netip.MustParseAddr("10.50.1.5"), netip.MustParseAddr("10.50.2.6"), netip.MustParseAddr("10.50.3.7")}
+)
+
+// baseGrants are the statements every deployment has.
+func baseGrants(bucket, prefix, logGroup string) []grant {
+	return []grant{
+		{Sid: "DescribeTargetGroups", Effect: "Allow",
+			Actions:   []string{"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"},
+			Resources: []string{"*"}},
+		{Sid: "FindStateObject", Effect: "Allow", Actions: []string{"s3:ListBucket"},
+			Resources: []string{"arn:aws:s3:::" + bucket},
+			Condition: fmt.Sprintf(`{"StringLike":{"s3:prefix":"%s*"}}`, prefix)},
+		{Sid: "ReadWriteState", Effect: "Allow", Actions: []string{"s3:GetObject", "s3:PutObject"},
+			Resources: []string{"arn:aws:s3:::" + bucket + "/" + prefix + "*"}},
+		{Sid: "WriteLogs", Effect: "Allow", Actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+			Resources: []string{"arn:aws:logs:us-east-1:123456789012:log-group:" + logGroup + ":*"}},
+	}
+}
+
+func withGrants(base []grant, more ...grant) []grant {
+	out := append(slices.Clone(base), more...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Sid < out[j].Sid })
+	return out
+}
+
+func syncGrant(sid string, groups ...string) grant {
+	g := grant{Sid: sid, Effect: "Allow",
+		Actions:   []string{"elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"},
+		Resources: slices.Sorted(slices.Values(groups))}
+	return g
+}
+
+func stackCases(p pkg) []stackCase {
+	return []stackCase{
+		{
+			name: "OpenSearch domain, the simple case",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(openSearchName, 60, openSearchIPs...)
+				return map[string]string{"DomainName": openSearchName, "TargetGroupArn": w.groups[0], "Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{out["stack"]: {dns: openSearchName, group: w.groups[0], ports: []int{443}}},
+					state:    "s3://" + out["StateBucketName"] + "/tgsync/",
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncTargetGroup", w.groups[0]))
+			},
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				fn.scheduled(ctx, t, out)
+				if got, want := targets(ctx, t, w.cfg, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
+					t.Errorf("target group holds %v, want the DNS answer %v", got, want)
+				}
+				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
+			},
+		},
+		{
+			name: "private subnets with endpoints, an existing bucket and Spot drain",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(albName, 60, albIPs...)
+				return map[string]string{
+					"DomainName": albName, "TargetGroupArn": w.groups[0], "Ports": "80,443",
+					"SpotTargetGroupArns": w.spotGroup,
+					"StateBucket":         w.stateBucket, "StatePrefix": "team-a/tgsync/",
+					"SubnetIds": strings.Join(w.net.subnets, ","), "SecurityGroupIds": w.net.securityGroup,
+					"CreateVpcEndpoints": "true", "VpcId": w.net.vpc, "RouteTableIds": w.net.routeTable,
+					// The VPC resolver as data: the run below asks the
+					// test's DNS server instead.
+					"DnsServers": "10.60.0.2", "Architecture": p.arch,
+				}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings:  map[string]binding{out["stack"]: {dns: albName, group: w.groups[0], ports: []int{80, 443}}},
+					state:     "s3://" + w.stateBucket + "/team-a/tgsync/",
+					spotDrain: []string{w.spotGroup},
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(w.stateBucket, "team-a/tgsync/", out["LogGroupName"]),
+					syncGrant("SyncTargetGroup", w.groups[0]),
+					grant{Sid: "DrainSpotTasks", Effect: "Allow", Actions: []string{"elasticloadbalancing:DeregisterTargets"}, Resources: []string{w.spotGroup}},
+					grant{Sid: "DescribeNetworkForVpcAccess", Effect: "Allow",
+						Actions: []string{"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}, Resources: []string{"*"}},
+					grant{Sid: "ManageNetworkInterfacesForVpcAccess", Effect: "Allow",
+						Actions:   []string{"ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:UnassignPrivateIpAddresses"},
+						Resources: []string{"arn:aws:ec2:us-east-1:*:*"}})
+			},
+			// moto keeps one target per IP, so the two ports of a scheduled
+			// run cannot be shown there; this case runs the Spot drain.
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				checkNetwork(ctx, t, w, fn.config)
+				register(ctx, t, w.cfg, w.spotGroup, spotTaskIP, 5044)
+				register(ctx, t, w.cfg, w.spotGroup, "10.20.3.99", 5044)
+				fn.spotInterruption(ctx, t)
+				if got, want := targets(ctx, t, w.cfg, w.spotGroup), []string{"10.20.3.99:5044"}; !slices.Equal(got, want) {
+					t.Errorf("Spot target group holds %v after the interruption of %s, want %v", got, spotTaskIP, want)
+				}
+			},
+		},
+		{
+			name: "full ConfigYaml with two bindings",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(openSearchName, 60, openSearchIPs...)
+				w.dns.SetA(albName, 60, albIPs...)
+				yml := fmt.Sprintf(`dns:
+  lookups: 2
+bindings:
+  - name: dashboards
+    source: {dns: %s}
+    targetGroupArn: %s
+    ports: [443]
+  - name: web
+    source: {dns: %s}
+    targetGroupArn: %s
+    ports: [8443]
+`, openSearchName, w.groups[0], albName, w.groups[1])
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.groups[0] + "," + w.groups[1],
+					"LogRetentionDays": "7", "Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{
+						"dashboards": {dns: openSearchName, group: w.groups[0], ports: []int{443}},
+						"web":        {dns: albName, group: w.groups[1], ports: []int{8443}},
+					},
+					state: "s3://" + out["StateBucketName"] + "/tgsync/",
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.groups[0], w.groups[1]))
+			},
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				fn.scheduled(ctx, t, out)
+				if got, want := targets(ctx, t, w.cfg, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
+					t.Errorf("dashboards target group holds %v, want %v", got, want)
+				}
+				if got, want := targets(ctx, t, w.cfg, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
+					t.Errorf("web target group holds %v, want %v", got, want)
+				}
+				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
+			},
+		},
+	}
+}
+
+// TestStackToTargetGroup deploys the template to moto with CloudFormation,
+// reads back the function's environment and role, and runs the packaged
+// bootstrap under a Lambda Runtime API with exactly that environment (plus
+// moto's endpoint and the test's DNS server) until the target group holds
+// the DNS answer.
+//
+// moto 5.2's CloudFormation has no model for AWS::Lambda::EventInvokeConfig,
+// AWS::S3::BucketPolicy and AWS::CloudWatch::Alarm: it skips them with a
+// warning and still completes the stack, so the ErrorsAlarmName output is
+// missing. It also ignores the function's Architectures and LoggingConfig
+// and the bucket's public access block and versioning. The static tests
+// check those parts of the template.
+func TestStackToTargetGroup(t *testing.T) {
+	moto := testenv.StartMoto(t)
+	testenv.NeedTool(t, "python3")
+	p := packaged(t)
+	cfg := moto.AWSConfig()
+	ctx := testenv.Context(t, 3*time.Minute)
+	body, err := os.ReadFile(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codeBucket, codeKey := unique("tgsync-code-"), "tgsync/cfn-test/tgsync-"+p.arch+".zip"
+	s3c := s3Client(cfg)
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(codeBucket)}); err != nil {
+		t.Fatalf("CreateBucket: %v", err)
+	}
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(codeBucket), Key: aws.String(codeKey), Body: bytes.NewReader(p.zip)}); err != nil {
+		t.Fatalf("upload the package: %v", err)
+	}
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dns.Close() })
+
+	for i, tc := range stackCases(p) {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &caseWorld{cfg: cfg, dns: dns, net: newNetwork(ctx, t, cfg, 100+i)}
+			w.groups = []string{w.net.targetGroup(ctx, t, cfg, 443), w.net.targetGroup(ctx, t, cfg, 8443)}
+			w.spotGroup = w.net.targetGroup(ctx, t, cfg, 5044)
+			w.stateBucket = unique("tgsync-state-")
+			if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(w.stateBucket)}); err != nil {
+				t.Fatalf("CreateBucket: %v", err)
+			}
+			params := tc.params(w)
+			params["CodeS3Bucket"], params["CodeS3Key"] = codeBucket, codeKey
+			stack := unique("tgsync-")
+			out := createStack(ctx, t, cfg, stack, string(body), params)
+			out["stack"] = stack
+
+			fc := functionConfig(ctx, t, cfg, out)
+			checkConfig(t, fc.env, tc.config(w, out))
+			checkRole(ctx, t, cfg, out, tc.grants(w, out))
+
+			if tc.run != nil {
+				fn := startFunction(ctx, t, p, fc, moto.Env(), dns.Addr())
+				tc.run(ctx, t, w, fn, out)
+			}
+		})
+	}
+}
+
+// createStack creates a stack, waits for CREATE_COMPLETE and returns its
+// outputs.
+func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
+	t.Helper()
+	c := cfn.NewFromConfig(cfg)
+	var ps []cfntypes.Parameter
+	for k, v := range params {
+		ps = append(ps, cfntypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(v)})
+	}
+	if _, err := c.CreateStack(ctx, &cfn.CreateStackInput{
+		StackName: aws.String(name), TemplateBody: aws.String(body), Parameters: ps,
+		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+	}); err != nil {
+		t.Fatalf("CreateStack: %v", err)
+	}
+	w := cfn.NewStackCreateCompleteWaiter(c, func(o *cfn.StackCreateCompleteWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
+	})
+	desc, err := w.WaitForOutput(ctx, &cfn.DescribeStacksInput{StackName: aws.String(name)}, time.Minute)
+	if err != nil {
+		t.Fatalf("stack %s did not reach CREATE_COMPLETE: %v", name, err)
+	}
+	out := map[string]string{}
+	for _, o := range desc.Stacks[0].Outputs {
+		out[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	want := []string{"FunctionArn", "FunctionName", "LogGroupName", "RoleArn", "ScheduleRuleName", "StateBucketName", "StateObjectUrl"}
+	if params["SpotTargetGroupArns"] != "" {
+		want = append(want, "SpotRuleName")
+	}
+	if params["CreateVpcEndpoints"] == "true" {
+		want = append(want, "ElasticLoadBalancingEndpointId", "S3EndpointId")
+	}
+	for _, k := range want {
+		if out[k] == "" {
+			t.Errorf("output %s is missing (outputs: %v)", k, out)
+		}
+	}
+	if want := fmt.Sprintf("s3://%s/%stgsync-state.json", out["StateBucketName"], prefixOr(params["StatePrefix"], "tgsync/")); out["StateObjectUrl"] != want {
+		t.Errorf("StateObjectUrl = %s, want %s", out["StateObjectUrl"], want)
+	}
+	if want := "/aws/lambda/" + name; out["LogGroupName"] != want {
+		t.Errorf("LogGroupName = %s, want %s", out["LogGroupName"], want)
+	}
+	return out
+}
+
+func prefixOr(p, def string) string {
+	if p == "" {
+		return def
+	}
+	return p
+}
+
+// fnConfig is what Lambda reports about the deployed function.
+type fnConfig struct {
+	arn     string
+	timeout time.Duration
+	env     map[string]string
+	subnets []string
+	groups  []string
+}
+
+func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string) fnConfig {
+	t.Helper()
+	c := lambda.NewFromConfig(cfg)
+	fc, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(out["FunctionName"])})
+	if err != nil {
+		t.Fatalf("GetFunctionConfiguration: %v", err)
+	}
+	if got := string(fc.Runtime); got != "provided.al2023" {
+		t.Errorf("Runtime = %s, want provided.al2023", got)
+	}
+	if got := aws.ToString(fc.Handler); got != "bootstrap" {
+		t.Errorf("Handler = %s, want bootstrap", got)
+	}
+	if got := aws.ToInt32(fc.Timeout); got <= 0 || got >= 60 {
+		t.Errorf("Timeout = %d s, want less than the one-minute schedule", got)
+	}
+	if got := aws.ToInt32(fc.MemorySize); got != 128 {
+		t.Errorf("MemorySize = %d, want 128", got)
+	}
+	if got := aws.ToString(fc.Role); got != out["RoleArn"] {
+		t.Errorf("Role = %s, want the stack's role %s", got, out["RoleArn"])
+	}
+	conc, err := c.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String(out["FunctionName"])})
+	if err != nil {
+		t.Fatalf("GetFunctionConcurrency: %v", err)
+	}
+	if got := aws.ToInt32(conc.ReservedConcurrentExecutions); got != 2 {
+		t.Errorf("reserved concurrency = %d, want 2 (a scheduled run and a Spot event)", got)
+	}
+	r := fnConfig{arn: aws.ToString(fc.FunctionArn), timeout: time.Duration(aws.ToInt32(fc.Timeout)) * time.Second}
+	if fc.Environment != nil {
+		r.env = fc.Environment.Variables
+	}
+	if fc.VpcConfig != nil {
+		r.subnets, r.groups = fc.VpcConfig.SubnetIds, fc.VpcConfig.SecurityGroupIds
+	}
+	return r
+}

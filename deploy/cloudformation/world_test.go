@@ -1,0 +1,320 @@
+package cloudformation
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+// pkg is the deployment package the Makefile builds for this machine's
+// architecture, and the bootstrap inside it.
+type pkg struct {
+	zip       []byte
+	bootstrap string // an executable file
+	arch      string // the function's Architecture: arm64 or x86_64
+}
+
+var (
+	pkgOnce sync.Once
+	pkgVal  pkg
+	pkgErr  error
+	pkgDir  string // removed by TestMain
+)
+
+// packaged runs `make <dist>/tgsync-<arch>.zip`, the rule behind `make
+// package`, once per test process, and unpacks its bootstrap.
+func packaged(t *testing.T) pkg {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skipf("the Lambda package is built for linux; this is %s", runtime.GOOS)
+	}
+	mk := testenv.NeedTool(t, "make")
+	pkgOnce.Do(func() { pkgVal, pkgErr = buildPackage(mk) })
+	if pkgErr != nil {
+		t.Fatal(pkgErr)
+	}
+	return pkgVal
+}
+
+func buildPackage(mk string) (pkg, error) {
+	dir, err := os.MkdirTemp("", "tgsync-package-")
+	if err != nil {
+		return pkg{}, err
+	}
+	pkgDir = dir
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return pkg{}, err
+	}
+	zipPath := filepath.Join(dir, "tgsync-"+runtime.GOARCH+".zip")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// go test puts its own go first on PATH, so make builds with it.
+	cmd := exec.CommandContext(ctx, mk, "-C", root, "DIST="+dir, "VERSION=cfn-test", zipPath)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return pkg{}, fmt.Errorf("make %s: %v\n%s", zipPath, err, out)
+	}
+	data, err := os.ReadFile(zipPath)
+	if err != nil {
+		return pkg{}, err
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return pkg{}, fmt.Errorf("%s: %w", zipPath, err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	// Lambda runs provided.al2023 code from an executable named bootstrap
+	// at the top of the zip.
+	if !slices.Equal(names, []string{"bootstrap"}) {
+		return pkg{}, fmt.Errorf("%s holds %v, want exactly [bootstrap]", zipPath, names)
+	}
+	f := zr.File[0]
+	if f.Mode()&0o111 == 0 {
+		return pkg{}, fmt.Errorf("%s: bootstrap has mode %v, not executable", zipPath, f.Mode())
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return pkg{}, err
+	}
+	defer rc.Close()
+	bin := filepath.Join(dir, "bootstrap")
+	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return pkg{}, err
+	}
+	if _, err := io.Copy(out, rc); err != nil {
+		out.Close()
+		return pkg{}, err
+	}
+	if err := out.Close(); err != nil {
+		return pkg{}, err
+	}
+	arch := map[string]string{"amd64": "x86_64", "arm64": "arm64"}[runtime.GOARCH]
+	if arch == "" {
+		return pkg{}, fmt.Errorf("Lambda has no architecture for GOARCH %s", runtime.GOARCH)
+	}
+	return pkg{zip: data, bootstrap: bin, arch: arch}, nil
+}
+
+// unique returns a name moto has not seen in this process.
+func unique(prefix string) string { return fmt.Sprintf("%s%08x", prefix, rand.Uint32()) }
+
+// network is a VPC in moto with what the stack can be pointed at: two
+// private subnets, a security group, a route table and an internal NLB.
+type network struct {
+	vpc, cidr        string
+	subnets          []string
+	securityGroup    string
+	routeTable       string
+	loadBalancerARN  string
+	listenerPort     int32
+	targetGroupIndex int
+}
+
+// newNetwork creates the VPC 10.<n>.0.0/16 with its parts.
+func newNetwork(ctx context.Context, t *testing.T, cfg aws.Config, n int) *network {
+	t.Helper()
+	e := ec2.NewFromConfig(cfg)
+	nw := &network{cidr: fmt.Sprintf("10.%d.0.0/16", n)}
+	vpc, err := e.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(nw.cidr)})
+	if err != nil {
+		t.Fatalf("CreateVpc: %v", err)
+	}
+	nw.vpc = aws.ToString(vpc.Vpc.VpcId)
+	for i, az := range []string{"us-east-1a", "us-east-1b"} {
+		sn, err := e.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(nw.vpc),
+			CidrBlock: aws.String(fmt.Sprintf("10.%d.%d.0/24", n, i+1)), AvailabilityZone: aws.String(az)})
+		if err != nil {
+			t.Fatalf("CreateSubnet: %v", err)
+		}
+		nw.subnets = append(nw.subnets, aws.ToString(sn.Subnet.SubnetId))
+	}
+	sg, err := e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: aws.String(nw.vpc),
+		GroupName: aws.String(unique("tgsync-fn-")), Description: aws.String("tgsync function")})
+	if err != nil {
+		t.Fatalf("CreateSecurityGroup: %v", err)
+	}
+	nw.securityGroup = aws.ToString(sg.GroupId)
+	rt, err := e.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(nw.vpc)})
+	if err != nil {
+		t.Fatalf("CreateRouteTable: %v", err)
+	}
+	nw.routeTable = aws.ToString(rt.RouteTable.RouteTableId)
+	lb, err := elb.NewFromConfig(cfg).CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{
+		Name: aws.String(unique("nlb-")), Type: elbtypes.LoadBalancerTypeEnumNetwork,
+		Scheme: elbtypes.LoadBalancerSchemeEnumInternal, Subnets: nw.subnets})
+	if err != nil {
+		t.Fatalf("CreateLoadBalancer: %v", err)
+	}
+	nw.loadBalancerARN = aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)
+	nw.listenerPort = 443
+	return nw
+}
+
+// targetGroup creates an ip target group on port and, behind a listener
+// of the network's load balancer, attaches it.
+func (nw *network) targetGroup(ctx context.Context, t *testing.T, cfg aws.Config, port int32) string {
+	t.Helper()
+	c := elb.NewFromConfig(cfg)
+	tg, err := c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{
+		Name: aws.String(unique("tg-")), TargetType: elbtypes.TargetTypeEnumIp,
+		Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(port), VpcId: aws.String(nw.vpc)})
+	if err != nil {
+		t.Fatalf("CreateTargetGroup: %v", err)
+	}
+	arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+	if _, err := c.CreateListener(ctx, &elb.CreateListenerInput{
+		LoadBalancerArn: aws.String(nw.loadBalancerARN), Protocol: elbtypes.ProtocolEnumTcp,
+		Port:           aws.Int32(nw.listenerPort + int32(nw.targetGroupIndex)),
+		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}},
+	}); err != nil {
+		t.Fatalf("CreateListener: %v", err)
+	}
+	nw.targetGroupIndex++
+	return arn
+}
+
+// targets returns a target group's targets as sorted ip:port strings.
+func targets(ctx context.Context, t *testing.T, cfg aws.Config, arn string) []string {
+	t.Helper()
+	out, err := elb.NewFromConfig(cfg).DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+	if err != nil {
+		t.Fatalf("DescribeTargetHealth %s: %v", arn, err)
+	}
+	var got []string
+	for _, d := range out.TargetHealthDescriptions {
+		got = append(got, fmt.Sprintf("%s:%d", aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port)))
+	}
+	sort.Strings(got)
+	return got
+}
+
+func register(ctx context.Context, t *testing.T, cfg aws.Config, arn string, ip string, port int32) {
+	t.Helper()
+	if _, err := elb.NewFromConfig(cfg).RegisterTargets(ctx, &elb.RegisterTargetsInput{
+		TargetGroupArn: aws.String(arn), Targets: []elbtypes.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(port)}},
+	}); err != nil {
+		t.Fatalf("RegisterTargets %s: %v", arn, err)
+	}
+}
+
+func s3Client(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+func vpcEndpoints(ctx context.Context, t *testing.T, cfg aws.Config, vpc string) map[string]ec2types.VpcEndpoint {
+	t.Helper()
+	out, err := ec2.NewFromConfig(cfg).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}}})
+	if err != nil {
+		t.Fatalf("DescribeVpcEndpoints: %v", err)
+	}
+	m := map[string]ec2types.VpcEndpoint{}
+	for _, e := range out.VpcEndpoints {
+		m[aws.ToString(e.ServiceName)] = e
+	}
+	return m
+}
+
+// grant is one policy statement in a form that compares: sorted actions
+// and resources, the condition as canonical JSON.
+type grant struct {
+	Sid, Effect string
+	Actions     []string
+	Resources   []string
+	Condition   string
+}
+
+func (g grant) String() string {
+	s := fmt.Sprintf("%s %s %v on %v", g.Sid, g.Effect, g.Actions, g.Resources)
+	if g.Condition != "" {
+		s += " if " + g.Condition
+	}
+	return s
+}
+
+// grants reads a policy document as IAM's GetRolePolicy returns it
+// (URL-encoded) into grants, sorted by Sid.
+//
+// Two moto 5.2 gaps are bridged here, and only here. moto stores the
+// inline policy of a role that CloudFormation creates as the Python
+// object it parsed, so GetRolePolicy returns its Python repr instead of
+// JSON; python3 (which moto runs on) reads it with ast.literal_eval.
+// And moto keeps an Fn::If that yields AWS::NoValue inside a list as a
+// null element, where CloudFormation removes the element; nulls are
+// dropped.
+func grants(ctx context.Context, encoded string) ([]grant, error) {
+	raw, err := url.QueryUnescape(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("policy document: %w", err)
+	}
+	var doc struct {
+		Version   string
+		Statement []map[string]any
+	}
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		py := exec.CommandContext(ctx, "python3", "-c",
+			"import ast, json, sys; json.dump(ast.literal_eval(sys.stdin.read()), sys.stdout)")
+		py.Stdin = strings.NewReader(raw)
+		var stderr bytes.Buffer
+		py.Stderr = &stderr
+		out, perr := py.Output()
+		if perr != nil {
+			return nil, fmt.Errorf("policy document is neither JSON (%v) nor a Python literal (%v: %s): %.300s", err, perr, stderr.String(), raw)
+		}
+		if err := json.Unmarshal(out, &doc); err != nil {
+			return nil, fmt.Errorf("policy document: %w", err)
+		}
+	}
+	if doc.Version != "2012-10-17" {
+		return nil, fmt.Errorf("policy document version %q, want 2012-10-17", doc.Version)
+	}
+	var out []grant
+	for _, s := range doc.Statement {
+		if s == nil {
+			continue
+		}
+		g := grant{Actions: stringList(s["Action"]), Resources: stringList(s["Resource"])}
+		g.Sid, _ = s["Sid"].(string)
+		g.Effect, _ = s["Effect"].(string)
+		sort.Strings(g.Actions)
+		sort.Strings(g.Resources)
+		if c, ok := s["Condition"]; ok {
+			b, err := json.Marshal(c)
+			if err != nil {
+				return nil, err
+			}
+			g.Condition = string(b)
+		}
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Sid < out[j].Sid })
+	return out, nil
+}
