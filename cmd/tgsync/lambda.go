@@ -1,12 +1,284 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
+	"golang.org/x/time/rate"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/store/s3store"
 )
 
-// runLambda is the Lambda entry point.
+// lambdaInitTimeout bounds the cold start's own work (the config, one
+// DescribeTargetGroups); Lambda's init phase ends after 10 seconds.
+const lambdaInitTimeout = 9 * time.Second
+
+// Error types reported to the Runtime API's /runtime/init/error, in the
+// <category.reason> form Lambda recommends.
+const (
+	initConfigInvalid = "Config.Invalid"
+	initNotAttached   = "Config.NotAttached"
+	initFailed        = "Init.Failed"
+)
+
+// initError is a cold start failure with the error type Lambda records.
+type initError struct {
+	typ string
+	err error
+}
+
+func (e *initError) Error() string { return e.err.Error() }
+func (e *initError) Unwrap() error { return e.err }
+
+func initErr(typ string, err error) error { return &initError{typ: typ, err: err} }
+
+// runLambda is the Lambda entry point: it builds the function once and
+// hands it to aws-lambda-go's runtime loop, which never returns. A cold
+// start that fails is reported through /runtime/init/error, which
+// aws-lambda-go does not do, and the process exits non-zero.
 func runLambda() int {
-	fmt.Fprintln(os.Stderr, "tgsync: Lambda mode is not built into this binary yet")
-	return exitFailed
+	log := obs.NewLogger(os.Stderr, obs.FormatJSON, lambdaLogLevel(os.Getenv("AWS_LAMBDA_LOG_LEVEL")))
+	// aws-lambda-go logs through the standard logger; this makes its
+	// lines JSON too.
+	slog.SetDefault(log)
+	ctx, cancel := context.WithTimeout(context.Background(), lambdaInitTimeout)
+	f, err := newLambdaFunc(ctx, os.Getenv, log, os.Stdout)
+	cancel()
+	if err != nil {
+		typ := initFailed
+		var ie *initError
+		if errors.As(err, &ie) {
+			typ = ie.typ
+		}
+		log.Error("init failed", "errorType", typ, "error", err.Error(), "version", version)
+		if rerr := postInitError(os.Getenv("AWS_LAMBDA_RUNTIME_API"), typ, err); rerr != nil {
+			log.Error("could not report the init error to the Runtime API", "error", rerr.Error())
+		}
+		return exitFailed
+	}
+	lambda.StartWithOptions(f)
+	return exitFailed // not reached: the loop exits the process itself
+}
+
+// lambdaLogLevel reads AWS_LAMBDA_LOG_LEVEL, which Lambda sets when the
+// function's application log level is configured; info otherwise.
+func lambdaLogLevel(s string) slog.Level {
+	switch strings.ToUpper(s) {
+	case "TRACE", "DEBUG":
+		return slog.LevelDebug
+	case "WARN":
+		return slog.LevelWarn
+	case "ERROR", "FATAL":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// postInitError sends the documented init error body and header.
+func postInitError(api, typ string, err error) error {
+	if api == "" {
+		return errors.New("AWS_LAMBDA_RUNTIME_API is not set")
+	}
+	body, _ := json.Marshal(map[string]any{"errorMessage": err.Error(), "errorType": typ, "stackTrace": []string{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+api+"/2018-06-01/runtime/init/error", bytes.NewReader(body))
+	if rerr != nil {
+		return rerr
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Lambda-Runtime-Function-Error-Type", typ)
+	resp, rerr := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if rerr != nil {
+		return fmt.Errorf("post init error: %w", rerr)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("post init error: status %s", resp.Status)
+	}
+	return nil
+}
+
+// newLambdaFunc is the cold start: the configuration from the environment,
+// the AWS clients, and the checks a legacy set asks for, once.
+func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Logger, metrics io.Writer) (*lambdaFunc, error) {
+	cfg, info, err := config.FromEnv(getenv)
+	if err != nil {
+		return nil, initErr(initConfigInvalid, err)
+	}
+	for _, n := range info.Notes {
+		log.Warn("configuration note", "from", info.From, "note", n)
+	}
+	if cfg.State.File != "" && !underTmp(cfg.State.File) {
+		return nil, initErr(initConfigInvalid, fmt.Errorf("state.file %s: in Lambda only /tmp is writable, and it is lost on every cold start; keep state in S3 (state: {s3: s3://bucket/prefix/}), or give an absolute path under /tmp", cfg.State.File))
+	}
+	if cfg.State.Memory {
+		log.Warn("state is kept in memory: it is lost on every cold start and not shared between concurrent instances")
+	}
+	a, err := newLambdaApp(ctx, cfg, info, getenv, log)
+	if err != nil {
+		return nil, initErr(initFailed, err)
+	}
+	if err := checkLegacyTargetGroup(ctx, a, cfg, info); err != nil {
+		return nil, err
+	}
+	f := &lambdaFunc{
+		reconciler: a.reconciler,
+		log:        log,
+		metrics:    metrics,
+		calls:      a.calls,
+		emf:        obs.EMFOptions{Legacy: legacyIPCount(info)},
+	}
+	if cfg.SpotDrain != nil {
+		h, err := newDrainHandler(cfg.SpotDrain, a.groups, a.store, log)
+		if err != nil {
+			return nil, initErr(initConfigInvalid, err)
+		}
+		f.ecs = ecsHandler(h)
+	}
+	log.Info("ready", "version", version, "from", info.From, "bindings", f.bindingNames(),
+		"state", cfg.State.Kind(), "spotDrain", cfg.SpotDrain != nil)
+	return f, nil
+}
+
+// ecsHandler is the ECS route's handler: the Spot drain.
+func ecsHandler(h *drainHandler) func(context.Context, json.RawMessage) (any, error) {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) { return h.handleECSEvent(ctx, raw) }
+}
+
+// newLambdaApp wires the config as newApp does, with two differences: the
+// SDK logs through the function's JSON logger, and the state bucket of a
+// legacy set may be in another Region (BUCKET_REGION).
+func newLambdaApp(ctx context.Context, cfg *config.Config, info config.LegacyInfo, getenv func(string) string, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, calls: &callCounter{}}
+	awsCfg, err := loadAWS(ctx, cfg, a.calls)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg.Logger = sdkLogger{log.With("component", "aws-sdk")}
+	a.awsConfig = awsCfg
+	if info.BucketRegion != "" && cfg.State.S3 != nil {
+		client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			o.Region = info.BucketRegion
+			o.UsePathStyle = o.BaseEndpoint != nil
+		})
+		bucket, key, err := s3store.ParseURL(cfg.State.S3.String())
+		if err != nil {
+			return nil, fmt.Errorf("state.s3: %w", err)
+		}
+		a.store = s3store.New(client, bucket, key)
+	} else if a.store, err = newStore(cfg.State, awsCfg); err != nil {
+		return nil, err
+	}
+	a.groups = elbv2.NewFromConfig(awsCfg, elbv2.Options{
+		DescribeRate:  rate.Limit(cfg.Limits.DescribePerSecond),
+		DescribeBurst: cfg.Limits.DescribeBurst,
+		ChangeRate:    rate.Limit(cfg.Limits.ChangesPerSecond),
+		ChangeBurst:   cfg.Limits.ChangesBurst,
+	})
+	bindings, err := domainBindings(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store}
+	return a, nil
+}
+
+// sdkLogger sends the SDK's own log lines (warnings about retries or
+// checksums) to the JSON log instead of plain text on stderr.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, fmt.Sprintf(format, v...))
+}
+
+// checkLegacyTargetGroup does what a legacy set needs from the target
+// group at init: AlbId must be a load balancer the group is attached to,
+// and hostname-as-target registers on the group's own port.
+func checkLegacyTargetGroup(ctx context.Context, a *app, cfg *config.Config, info config.LegacyInfo) error {
+	if info.LoadBalancerARN != "" {
+		tg := cfg.Bindings[0].TargetGroupARN
+		md, err := a.groups.Metadata(ctx, tg)
+		if err != nil {
+			return initErr(initFailed, fmt.Errorf("AlbId: check that AlbTargetGroupId is attached to it: %w", err))
+		}
+		attached, err := a.groups.AttachedTo(ctx, tg, info.LoadBalancerARN)
+		if err != nil {
+			return initErr(initFailed, err)
+		}
+		if !attached {
+			to := "no load balancer"
+			if len(md.LoadBalancerARNs) > 0 {
+				to = strings.Join(md.LoadBalancerARNs, ", ")
+			}
+			return initErr(initNotAttached, fmt.Errorf("AlbTargetGroupId %s is not attached to AlbId %s (it is attached to %s): fix AlbId, or add a listener rule that forwards to the target group", tg, info.LoadBalancerARN, to))
+		}
+	}
+	if name := info.PortFromTargetGroup; name != "" {
+		var tg string
+		for _, b := range cfg.Bindings {
+			if b.Name == name {
+				tg = b.TargetGroupARN
+			}
+		}
+		md, err := a.groups.Metadata(ctx, tg)
+		if err != nil {
+			return initErr(initFailed, fmt.Errorf("ELB_TG_ARN: read the target group's port: %w", err))
+		}
+		if md.Port == 0 {
+			return initErr(initConfigInvalid, fmt.Errorf("ELB_TG_ARN %s has no port (target type %s); tgsync registers targets on the target group's port", tg, md.TargetType))
+		}
+		if err := info.SetTargetGroupPort(cfg, int(md.Port)); err != nil {
+			return initErr(initConfigInvalid, err)
+		}
+		for i := range a.reconciler.Bindings {
+			if a.reconciler.Bindings[i].Name == name {
+				a.reconciler.Bindings[i].Ports = []uint16{md.Port}
+			}
+		}
+	}
+	return nil
+}
+
+// legacyIPCount turns on the legacy IP-count metric a legacy set asked for.
+func legacyIPCount(info config.LegacyInfo) obs.LegacyIPCount {
+	var out obs.LegacyIPCount
+	if m := info.IPCount; m != nil {
+		out.LoadBalancerIPCount = m.Metric == config.MetricLoadBalancerIPCount
+		out.HostnameAsTargetIPCount = m.Metric == config.MetricHostnameAsTargetIPCount
+	}
+	return out
+}
+
+// underTmp reports whether a state file lies under /tmp, the one writable
+// place in Lambda. A relative path is relative to the task root
+// (/var/task), which is read-only.
+func underTmp(path string) bool {
+	if !filepath.IsAbs(path) {
+		return false
+	}
+	rel, err := filepath.Rel("/tmp", filepath.Clean(path))
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../")
 }

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"archive/zip"
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/internal/lambdatest"
+	"github.com/tgsync/tgsync/internal/testenv"
+)
+
+// makePackage runs the Makefile's package rule for the given
+// architectures into dist, as a release would.
+func makePackage(t testing.TB, dist string, archs ...string) {
+	t.Helper()
+	testenv.NeedTool(t, "make")
+	if runtime.GOOS != "linux" {
+		t.Skip("the Lambda package is built for Linux and run here; this host is " + runtime.GOOS)
+	}
+	args := []string{"-C", "../..", "DIST=" + dist, "VERSION=test"}
+	for _, a := range archs {
+		args = append(args, filepath.Join(dist, "tgsync-"+a+".zip"))
+	}
+	out, err := exec.Command("make", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+var (
+	bootstrapOnce sync.Once
+	bootstrapPath string
+	bootstrapErr  error
+)
+
+// lambdaBootstrap packages the function for this machine's architecture
+// once per test process and returns the bootstrap taken out of the zip.
+func lambdaBootstrap(t testing.TB) string {
+	t.Helper()
+	testenv.NeedTool(t, "make")
+	bootstrapOnce.Do(func() {
+		dist := filepath.Join(binDir, "lambda-dist")
+		zipPath := filepath.Join(dist, "tgsync-"+runtime.GOARCH+".zip")
+		out, err := exec.Command("make", "-C", "../..", "DIST="+dist, "VERSION=test", zipPath).CombinedOutput()
+		if err != nil {
+			bootstrapErr = fmt.Errorf("make %s: %v\n%s", zipPath, err, out)
+			return
+		}
+		bootstrapPath, bootstrapErr = unzipBootstrap(zipPath, filepath.Join(binDir, "bootstrap"))
+	})
+	if bootstrapErr != nil {
+		t.Fatal(bootstrapErr)
+	}
+	return bootstrapPath
+}
+
+func unzipBootstrap(zipPath, dst string) (string, error) {
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		return "", err
+	}
+	defer zr.Close()
+	if len(zr.File) != 1 || zr.File[0].Name != "bootstrap" {
+		return "", fmt.Errorf("%s: want exactly one entry, bootstrap", zipPath)
+	}
+	rc, err := zr.File[0].Open()
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, zr.File[0].Mode().Perm())
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return "", err
+	}
+	return dst, f.Close()
+}
+
+// lambdaProc is the bootstrap running against a Runtime API harness.
+type lambdaProc struct {
+	api            *lambdatest.Server
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	started        time.Time
+	done           chan struct{}
+	waitErr        error
+}
+
+// lambdaEnv is what Lambda and the test world give every process: the
+// function's identity, moto's endpoint and credentials through the SDK's
+// standard variables, and a HOME of its own so that no shared AWS config
+// of the machine leaks in.
+func lambdaEnv(t testing.TB, m *testenv.Moto) []string {
+	home := t.TempDir()
+	return append([]string{
+		"HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
+		"AWS_LAMBDA_FUNCTION_NAME=tgsync",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"LAMBDA_TASK_ROOT=/var/task",
+	}, m.Env()...)
+}
+
+// startLambda runs the bootstrap with env as its whole environment, plus
+// AWS_LAMBDA_RUNTIME_API.
+func startLambda(t testing.TB, env []string) *lambdaProc {
+	t.Helper()
+	bin := lambdaBootstrap(t)
+	api, err := lambdatest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &lambdaProc{api: api, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = append(slices.Clone(env), "AWS_LAMBDA_RUNTIME_API="+api.Addr())
+	p.cmd.Dir = t.TempDir()
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		api.Close()
+		t.Fatal(err)
+	}
+	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		api.Close()
+		if t.Failed() {
+			t.Logf("bootstrap stderr:\n%s\nstdout:\n%s", p.stderr, p.stdout)
+		}
+	})
+	return p
+}
+
+// ready waits for the first GET next: init is done.
+func (p *lambdaProc) ready(t testing.TB) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	at, err := p.api.WaitNext(ctx)
+	if err != nil {
+		select {
+		case <-p.done:
+			t.Fatalf("bootstrap exited during init: %v", p.waitErr)
+		default:
+		}
+		t.Fatal(err)
+	}
+	return at
+}
+
+func (p *lambdaProc) invoke(t testing.TB, payload string, timeout time.Duration) lambdatest.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
+	defer cancel()
+	res, err := p.api.Invoke(ctx, lambdatest.Invocation{Payload: []byte(payload), Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// exitCode waits for the process to end.
+func (p *lambdaProc) exitCode(t testing.TB) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("bootstrap did not exit")
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// peakRSS reads the process's peak resident set size, in bytes.
+func (p *lambdaProc) peakRSS(t testing.TB) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// lambdaWorld is the AWS side of a bootstrap test: a VPC, a bucket and
+// target groups in the shared moto server, and a DNS server.
+type lambdaWorld struct {
+	moto   *testenv.Moto
+	elb    *elasticloadbalancingv2.Client
+	ec2    *ec2.Client
+	vpc    string
+	bucket string
+	dns    *dnstest.Server
+}
+
+func newLambdaWorld(t testing.TB) *lambdaWorld {
+	t.Helper()
+	m := testenv.StartMoto(t)
+	cfg := m.AWSConfig()
+	ctx := testenv.Context(t, 30*time.Second)
+	w := &lambdaWorld{moto: m, elb: elasticloadbalancingv2.NewFromConfig(cfg), ec2: ec2.NewFromConfig(cfg), bucket: lambdaUnique("tgsync-lt")}
+	vpc, err := w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
+	if err != nil {
+		t.Fatalf("create VPC: %v", err)
+	}
+	w.vpc = aws.ToString(vpc.Vpc.VpcId)
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(w.bucket)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	if w.dns, err = dnstest.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.dns.Close() })
+	return w
+}
+
+// targetGroup creates an ip target group on port.
+func (w *lambdaWorld) targetGroup(t testing.TB, port int32) string {
+	t.Helper()
+	tg, err := w.elb.CreateTargetGroup(testenv.Context(t, 30*time.Second), &elasticloadbalancingv2.CreateTargetGroupInput{
+		Name: aws.String(lambdaUnique("lt")), Protocol: types.ProtocolEnumHttps, Port: aws.Int32(port),
+		VpcId: aws.String(w.vpc), TargetType: types.TargetTypeEnumIp,
+	})
+	if err != nil {
+		t.Fatalf("create target group: %v", err)
+	}
+	return aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+}
+
+// loadBalancer creates an internal ALB whose listener forwards to the
+// target group forward.
+func (w *lambdaWorld) loadBalancer(t testing.TB, forward string) string {
+	t.Helper()
+	ctx := testenv.Context(t, 30*time.Second)
+	var subnets []string
+	for i, az := range []string{"us-east-1a", "us-east-1b"} {
+		out, err := w.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(w.vpc),
+			CidrBlock: aws.String(fmt.Sprintf("10.0.%d.0/24", 200+i)), AvailabilityZone: aws.String(az)})
+		if err != nil {
+			t.Fatalf("create subnet: %v", err)
+		}
+		subnets = append(subnets, aws.ToString(out.Subnet.SubnetId))
+	}
+	lb, err := w.elb.CreateLoadBalancer(ctx, &elasticloadbalancingv2.CreateLoadBalancerInput{
+		Name: aws.String(lambdaUnique("alb")), Subnets: subnets, Scheme: types.LoadBalancerSchemeEnumInternal})
+	if err != nil {
+		t.Fatalf("create load balancer: %v", err)
+	}
+	arn := aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)
+	if _, err := w.elb.CreateListener(ctx, &elasticloadbalancingv2.CreateListenerInput{
+		LoadBalancerArn: aws.String(arn), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80),
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(forward)}},
+	}); err != nil {
+		t.Fatalf("create listener: %v", err)
+	}
+	return arn
+}
+
+// name makes a fresh DNS name answer ips.
+func (w *lambdaWorld) name(label string, ips ...string) string {
+	name := label + "." + lambdaUnique("n") + ".lambda.internal"
+	addrs := make([]netip.Addr, len(ips))
+	for i, ip := range ips {
+		addrs[i] = netip.MustParseAddr(ip)
+	}
+	w.dns.SetA(name, 60, addrs...)
+	return name
+}
+
+// members lists a target group's targets as ip:port, sorted.
+func (w *lambdaWorld) members(t testing.TB, arn string) []string {
+	t.Helper()
+	out, err := w.elb.DescribeTargetHealth(testenv.Context(t, 30*time.Second), &elasticloadbalancingv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+	if err != nil {
+		t.Fatalf("describe target health: %v", err)
+	}
+	var got []string
+	for _, d := range out.TargetHealthDescriptions {
+		got = append(got, fmt.Sprintf("%s:%d", aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port)))
+	}
+	slices.Sort(got)
+	return got
+}
+
+func (w *lambdaWorld) register(t testing.TB, arn, ip string, port int32) {
+	t.Helper()
+	if _, err := w.elb.RegisterTargets(testenv.Context(t, 30*time.Second), &elasticloadbalancingv2.RegisterTargetsInput{
+		TargetGroupArn: aws.String(arn), Targets: []types.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(port)}}}); err != nil {
+		t.Fatal(err)
+	}
+}
