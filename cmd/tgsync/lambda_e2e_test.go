@@ -220,7 +220,7 @@ func TestLambdaDeadline(t *testing.T) {
 	tg := w.targetGroup(t, 443)
 	slow := w.name("slow", "10.43.0.1")
 	w.dns.SetFault(slow, dnstest.FaultTimeout)
-	yaml := fmt.Sprintf(`dns: {timeout: 5s}
+	yaml := fmt.Sprintf(`dns: {timeout: 10s}
 state: {s3: "s3://%s/deadline/"}
 bindings:
   - {name: slow, source: {dns: %s}, targetGroupArn: %s, ports: [443], shared: true}
@@ -234,7 +234,7 @@ bindings:
 		want    []string
 	}{
 		// The slow lookup runs into the deadline; late is not started.
-		{"deadline during a lookup", 1500 * time.Millisecond, []string{"2 of 2 bindings failed", "slow: source " + slow, "late: unfinished: deadline near"}},
+		{"deadline during a lookup", 4 * time.Second, []string{"2 of 2 bindings failed", "slow: source " + slow, "late: unfinished: deadline near"}},
 		// Less time than the margin: nothing is started.
 		{"deadline shorter than the margin", 250 * time.Millisecond, []string{"slow: unfinished: deadline near, not started", "late: unfinished: deadline near, not started"}},
 	}
