@@ -44,8 +44,8 @@ func TestLambdaPackage(t *testing.T) {
 			}
 			t.Fatalf("%s holds %v, want exactly bootstrap -rwxr-xr-x", name, got)
 		}
-		t.Logf("%s: bootstrap %.2f MB (goal 10), zip %.2f MB (goal 4)", arch,
-			float64(zr.File[0].UncompressedSize64)/1e6, float64(len(za))/1e6)
+		t.Logf("%s: bootstrap %d bytes = %.2f MiB (goal 10), zip %d bytes = %.2f MiB (goal 4)", arch,
+			zr.File[0].UncompressedSize64, float64(zr.File[0].UncompressedSize64)/(1<<20), len(za), float64(len(za))/(1<<20))
 	}
 }
 
