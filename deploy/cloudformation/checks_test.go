@@ -106,16 +106,19 @@ func checkNetwork(ctx context.Context, t *testing.T, w *caseWorld, fc fnConfig) 
 		t.Errorf("TGSYNC_DNS_SERVERS = %q, want the DnsServers parameter", got)
 	}
 	eps := vpcEndpoints(ctx, t, w.cfg, w.net.vpc)
-	elbEP, s3EP := eps["com.amazonaws.us-east-1.elasticloadbalancing"], eps["com.amazonaws.us-east-1.s3"]
-	if string(elbEP.VpcEndpointType) != "Interface" || !aws.ToBool(elbEP.PrivateDnsEnabled) || !slices.Equal(elbEP.SubnetIds, w.net.subnets) {
-		t.Errorf("elasticloadbalancing endpoint = type %s, private DNS %v, subnets %v; want Interface, true, %v",
-			elbEP.VpcEndpointType, aws.ToBool(elbEP.PrivateDnsEnabled), elbEP.SubnetIds, w.net.subnets)
+	for _, service := range []string{"elasticloadbalancing", "logs"} {
+		ep := eps["com.amazonaws.us-east-1."+service]
+		if string(ep.VpcEndpointType) != "Interface" || !aws.ToBool(ep.PrivateDnsEnabled) || !slices.Equal(ep.SubnetIds, w.net.subnets) {
+			t.Errorf("%s endpoint = type %s, private DNS %v, subnets %v; want Interface, true, %v",
+				service, ep.VpcEndpointType, aws.ToBool(ep.PrivateDnsEnabled), ep.SubnetIds, w.net.subnets)
+		}
 	}
+	s3EP := eps["com.amazonaws.us-east-1.s3"]
 	if string(s3EP.VpcEndpointType) != "Gateway" || !slices.Equal(s3EP.RouteTableIds, []string{w.net.routeTable}) {
 		t.Errorf("s3 endpoint = type %s, route tables %v; want Gateway, [%s]", s3EP.VpcEndpointType, s3EP.RouteTableIds, w.net.routeTable)
 	}
-	if len(eps) != 2 {
-		t.Errorf("%d endpoints in the VPC, want 2 (no logs endpoint: Lambda delivers logs itself)", len(eps))
+	if len(eps) != 3 {
+		t.Errorf("%d endpoints in the VPC, want 3: elasticloadbalancing, logs, s3", len(eps))
 	}
 }
 

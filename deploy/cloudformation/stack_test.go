@@ -313,7 +313,7 @@ func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body s
 		want = append(want, "SpotRuleName")
 	}
 	if params["CreateVpcEndpoints"] == "true" {
-		want = append(want, "ElasticLoadBalancingEndpointId", "S3EndpointId")
+		want = append(want, "ElasticLoadBalancingEndpointId", "LogsEndpointId", "S3EndpointId")
 	}
 	for _, k := range want {
 		if out[k] == "" {
