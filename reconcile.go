@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -323,6 +324,9 @@ func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState,
 		return fail(fmt.Errorf("binding %s: source %s: %w", b.Name, b.Source, err))
 	}
 	res.Answer = answer
+	// The answer is evidence even when the group cannot be described: a
+	// target it holds is not missing, so its misses start over (rule 2).
+	st = forgetAnswered(st, answer, b)
 
 	if !*described {
 		if r.lowOnTime(ctx) {
@@ -482,4 +486,29 @@ func containsTarget(cs []Change, t Target) bool {
 		}
 	}
 	return false
+}
+
+// forgetAnswered drops the misses of the allowed targets an answer holds,
+// as Plan would, for a run that stops before it can plan.
+func forgetAnswered(st BindingState, a Answer, b Binding) BindingState {
+	var misses map[Target]Miss
+	for _, addr := range a.Addrs {
+		if !b.Policy.Allows(addr) {
+			continue
+		}
+		for _, port := range b.Ports {
+			t := Target{IP: addr.Unmap(), Port: port}
+			if _, ok := st.Misses[t]; !ok {
+				continue
+			}
+			if misses == nil {
+				misses = maps.Clone(st.Misses)
+			}
+			delete(misses, t)
+		}
+	}
+	if misses != nil {
+		st.Misses = misses
+	}
+	return st
 }
