@@ -253,6 +253,13 @@ func (c *Config) check(ps *problems) {
 			if msg := checkTargetGroupARN(a); msg != "" {
 				ps.add(index("spotDrain.targetGroupArns", i), msg)
 			}
+			// A dedicated binding would deregister the tasks ECS registers
+			// in the group, since they are not in its DNS answer.
+			for _, j := range groups[a] {
+				if !c.Bindings[j].Shared {
+					ps.add(index("bindings", j)+".shared", fmt.Sprintf("must be true: the target group is also in spotDrain.targetGroupArns[%d], and a dedicated binding would remove the tasks registered there", i))
+				}
+			}
 		}
 		if len(s.StopCodes) == 0 {
 			ps.add("spotDrain.stopCodes", "must list at least one stop code")

@@ -204,6 +204,8 @@ func TestValidationRules(t *testing.T) {
 		{"stop codes empty list", []string{"stopCodes: [SpotInterruption]", "stopCodes: []"}, []want{{"spotDrain.stopCodes", 36, "at least one stop code"}}},
 		{"cluster not a cluster ARN", []string{"clusters: [arn:aws:ecs:us-east-1:111122223333:cluster/logs]", "clusters: [" + tgALB + "]"}, []want{{"spotDrain.clusters[0]", 37, "ECS cluster ARN"}}},
 		{"cluster name", []string{"cluster/logs]", "cluster/lo gs]"}, []want{{"spotDrain.clusters[0]", 37, "cluster name"}}},
+		{"spot drain on a dedicated binding's group", []string{"targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067]", "targetGroupArns: [" + tgALB + "]"},
+			[]want{{"bindings[1].shared", 27, "also in spotDrain.targetGroupArns[0]"}}},
 		// the config as a whole
 		{"no bindings and no spot drain", []string{"spotDrain:", "unused:", "bindings:\n", "bindings: []\nold:\n"},
 			[]want{{"bindings", 13, "at least one binding is required unless spotDrain is set"}, {"old", 14, "unknown key"}, {"unused", 35, "unknown key"}}},
