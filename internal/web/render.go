@@ -1,12 +1,8 @@
 package web
 
 import (
-	"bytes"
-	_ "embed"
 	"encoding/json"
 	"fmt"
-	"html/template"
-	"slices"
 	"strings"
 	"time"
 
@@ -25,54 +21,6 @@ type PageOptions struct {
 	Title string
 	// Refresh is the reload interval; 0 or negative turns it off.
 	Refresh time.Duration
-}
-
-//go:embed page.html
-var pageSource string
-
-// pageTemplate escapes every value: names, sources, reasons and errors come
-// from DNS answers and AWS and must never become markup.
-var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"ago":         ago,
-	"clock":       clock,
-	"dur":         dur,
-	"stateClass":  stateClass,
-	"stateLabel":  stateLabel,
-	"shortARN":    shortARN,
-	"pendingText": pendingText,
-	"pct":         func(f float64) string { return fmt.Sprintf("%g%%", f*100) },
-	"has":         slices.Contains[[]string],
-	"head":        func(n int, e []EventStatus) []EventStatus { return e[:min(n, len(e))] },
-	"tail":        func(n int, e []EventStatus) []EventStatus { return e[min(n, len(e)):] },
-	"eventData":   func(now time.Time, e EventStatus) eventData { return eventData{Now: now, E: e} },
-}).Parse(pageSource))
-
-// eventData carries the page time into the event template.
-type eventData struct {
-	Now time.Time
-	E   EventStatus
-}
-
-type pageData struct {
-	Status
-	Title          string
-	RefreshSeconds int
-}
-
-// RenderHTML renders the status page.
-func RenderHTML(st Status, opts PageOptions) ([]byte, error) {
-	d := pageData{Status: st, Title: opts.Title}
-	if d.Title == "" {
-		d.Title = "tgsync"
-	}
-	if opts.Refresh > 0 {
-		d.RefreshSeconds = max(1, int(opts.Refresh.Round(time.Second)/time.Second))
-	}
-	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, d); err != nil {
-		return nil, fmt.Errorf("render status page: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // RenderJSON renders the status as /api/status serves it.
@@ -181,6 +129,9 @@ func pendingText(p PendingStatus) string {
 	}
 	return s + "; " + strings.Join(parts, " and ") + " to go"
 }
+
+// pct renders a fraction as a percentage: 0.5 is 50%.
+func pct(f float64) string { return fmt.Sprintf("%g%%", f*100) }
 
 // plural returns the suffix for n of something.
 func plural(n int, suffix string) string {

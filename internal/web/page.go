@@ -1,0 +1,453 @@
+package web
+
+import (
+	"bytes"
+	"html"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The status page is written by hand rather than with html/template:
+// text/template calls methods by name through reflection, and a binary
+// that can do that keeps every exported method of every reachable type.
+// That kept each AWS client whole (hundreds of S3 operations) and more
+// than doubled the Lambda package. TestNoTemplateInBinary keeps it so.
+
+// markup is HTML written as it stands. Only string constants convert to it
+// without a conversion, so a value from DNS, AWS or the config cannot reach
+// the page unescaped by accident: it has to go through pageWriter.text.
+type markup string
+
+// pageWriter builds the page. Every dynamic string goes through text,
+// numbers through num; markup holds only this file's literals.
+type pageWriter struct {
+	b bytes.Buffer
+	// now is the status's Generated time, which "ago" counts from.
+	now time.Time
+}
+
+func (w *pageWriter) lit(s markup) { w.b.WriteString(string(s)) }
+
+// text writes s as element text or as a double-quoted attribute value.
+func (w *pageWriter) text(s string) { w.b.WriteString(esc(s)) }
+
+func (w *pageWriter) num(n int) { w.b.WriteString(strconv.Itoa(n)) }
+
+// esc escapes s for HTML text and quoted attribute values. A NUL, which
+// HTML parsers drop or replace, becomes U+FFFD as html/template made it.
+func esc(s string) string {
+	return html.EscapeString(strings.ReplaceAll(s, "\x00", "\uFFFD"))
+}
+
+// RenderHTML renders the status page. Every name, source, reason and
+// error is escaped: they come from DNS answers and AWS and must never
+// become markup. The error is always nil; it keeps the signature that
+// callers share with RenderJSON.
+func RenderHTML(st Status, opts PageOptions) ([]byte, error) {
+	title := opts.Title
+	if title == "" {
+		title = "tgsync"
+	}
+	refresh := 0
+	if opts.Refresh > 0 {
+		refresh = max(1, int(opts.Refresh.Round(time.Second)/time.Second))
+	}
+	w := &pageWriter{now: st.Generated}
+	w.head(title, refresh)
+	w.header(st, title, refresh)
+	w.lit("\n<main>")
+	if r := st.LastRun; r != nil && r.Error != "" {
+		w.alert("The last run failed:", r.Error)
+	}
+	if len(st.Bindings) == 0 {
+		w.lit("\n<p class=\"muted\">No bindings are configured.</p>")
+	}
+	for _, b := range st.Bindings {
+		w.binding(b)
+	}
+	w.lit("\n</main>\n</body>\n</html>\n")
+	return w.b.Bytes(), nil
+}
+
+// head is the document head: viewport for phones, the optional reload
+// (the page has no JavaScript) and the style sheet.
+func (w *pageWriter) head(title string, refresh int) {
+	w.lit("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" +
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+	if refresh > 0 {
+		w.lit("\n<meta http-equiv=\"refresh\" content=\"")
+		w.num(refresh)
+		w.lit("\">")
+	}
+	w.lit("\n<title>")
+	w.text(title)
+	w.lit(" status</title>\n<style>\n")
+	w.lit(pageCSS)
+	w.lit("</style>\n</head>\n<body>")
+}
+
+// header says when the page was made and how the last run went.
+func (w *pageWriter) header(st Status, title string, refresh int) {
+	w.lit("\n<header>\n<h1>")
+	w.text(title)
+	w.lit(" status</h1>\n<p>Generated ")
+	w.text(clock(st.Generated))
+	if r := st.LastRun; r != nil {
+		w.lit(" · last run ")
+		w.text(ago(w.now, r.Finished))
+		w.lit(", took ")
+		w.text(dur(r.Duration))
+		if len(r.Failed) > 0 {
+			w.lit(", <b>")
+			w.num(len(r.Failed))
+			w.lit(" failed</b>")
+		}
+	} else {
+		w.lit(" · no run result in this process")
+	}
+	if refresh > 0 {
+		w.lit(" · reloads every ")
+		w.num(refresh)
+		w.lit("s")
+	}
+	w.lit(" · <a href=\"api/status\">JSON</a></p>\n</header>")
+}
+
+// alert is a red box: a bold label and the escaped message.
+func (w *pageWriter) alert(label markup, msg string) {
+	w.lit("\n<div class=\"alert\"><b>")
+	w.lit(label)
+	w.lit("</b> ")
+	w.text(msg)
+	w.lit("</div>")
+}
+
+// binding is one binding's section, linkable as #binding-NAME.
+func (w *pageWriter) binding(b BindingStatus) {
+	w.lit("\n<section class=\"binding\" id=\"binding-")
+	w.text(b.Name)
+	w.lit("\">")
+	w.bindingTitle(b)
+	w.route(b)
+	w.counts(b.Counts)
+	if b.LastError != "" {
+		w.alert("Last error:", b.LastError)
+	}
+	if r := b.LastRun; r != nil && r.SourceError != "" {
+		w.alert("Source failed in the last run:", r.SourceError)
+	}
+	w.answer(b.Answer)
+	w.targets(b)
+	w.refusing(b.Refusing)
+	w.events(b.Events)
+	w.policy(b)
+	w.lit("\n</section>")
+}
+
+// bindingTitle is the name with its badges: ok or error, refusing, pending.
+func (w *pageWriter) bindingTitle(b BindingStatus) {
+	w.lit("\n<h2>")
+	w.text(b.Name)
+	if b.LastError != "" {
+		w.lit("\n<span class=\"badge b-bad\">error</span>")
+	} else {
+		w.lit("\n<span class=\"badge b-ok\">ok</span>")
+	}
+	w.lit("\n")
+	if len(b.Refusing) > 0 {
+		w.lit("<span class=\"badge b-ref\">refusing ")
+		w.num(len(b.Refusing))
+		w.lit("</span>")
+	}
+	w.lit("\n")
+	if len(b.Pending) > 0 {
+		w.lit("<span class=\"badge b-wait\">pending ")
+		w.num(len(b.Pending))
+		w.lit("</span>")
+	}
+	w.lit("</h2>")
+}
+
+// route is source → target group, with the ports.
+func (w *pageWriter) route(b BindingStatus) {
+	w.lit("\n<p class=\"route\"><code>")
+	w.text(b.Source)
+	w.lit("</code> → <span title=\"")
+	w.text(b.TargetGroupARN)
+	w.lit("\">")
+	w.text(shortARN(b.TargetGroupARN))
+	w.lit("</span>")
+	if len(b.Ports) > 0 {
+		w.lit(" · port")
+		if len(b.Ports) > 1 {
+			w.lit("s")
+		}
+		w.lit(" ")
+		for i, p := range b.Ports {
+			if i > 0 {
+				w.lit(", ")
+			}
+			w.num(int(p))
+		}
+	}
+	w.lit("</p>")
+}
+
+// counts are the pills under the title; unhealthy and draining only when
+// there are any.
+func (w *pageWriter) counts(c Counts) {
+	w.lit("\n<div class=\"counts\">")
+	w.count("\n", "desired", c.Desired)
+	w.count("\n", "registered", c.Registered)
+	w.count("\n", "healthy", c.Healthy)
+	if c.Unhealthy > 0 {
+		w.count("", "unhealthy", c.Unhealthy)
+	}
+	if c.Draining > 0 {
+		w.count("", "draining", c.Draining)
+	}
+	w.count("\n", "pending", c.Pending)
+	w.lit("\n</div>")
+}
+
+func (w *pageWriter) count(sep, label markup, n int) {
+	w.lit(sep)
+	w.lit("<span class=\"count\">")
+	w.lit(label)
+	w.lit(" <b>")
+	w.num(n)
+	w.lit("</b></span>")
+}
+
+// answer is what the source said last, addresses outside the allowed
+// ranges struck through.
+func (w *pageWriter) answer(a *AnswerStatus) {
+	w.lit("\n\n<h3>Source says</h3>")
+	if a == nil {
+		w.lit("\n<p class=\"muted\">No successful answer yet.</p>")
+		return
+	}
+	w.lit("\n<p class=\"addrs\">")
+	for _, addr := range a.Addrs {
+		if slices.Contains(a.NotAllowed, addr) {
+			w.lit("<span class=\"refused\"><code>")
+			w.text(addr)
+			w.lit("</code> not allowed</span>")
+		} else {
+			w.lit("<code>")
+			w.text(addr)
+			w.lit("</code>")
+		}
+	}
+	if len(a.Addrs) == 0 {
+		w.lit("<span class=\"muted\">no addresses</span>")
+	}
+	w.lit("</p>\n<p class=\"route\">TTL ")
+	w.text(dur(a.TTL))
+	w.lit(" · this answer since ")
+	w.text(clock(a.Since))
+	w.lit(" (")
+	w.text(ago(w.now, a.Since))
+	w.lit(")")
+	if !a.SeenAt.IsZero() {
+		w.lit(" · last seen ")
+		w.text(ago(w.now, a.SeenAt))
+	}
+	w.lit("</p>")
+}
+
+// targets is the group's members and the desired targets it lacks, each
+// coloured by its health state.
+func (w *pageWriter) targets(b BindingStatus) {
+	w.lit("\n\n<h3>Target group")
+	switch b.TargetsFrom {
+	case "run":
+		w.lit(" after the last run")
+	case "describe":
+		w.lit(" as described ")
+		w.text(ago(w.now, b.TargetsAt))
+	}
+	w.lit("</h3>")
+	if b.ObserveError != "" {
+		w.alert("Could not describe the target group:", b.ObserveError)
+	}
+	if b.TargetsFrom == "" {
+		w.lit("\n<p class=\"muted\">The group's members are not known here; desired targets only.</p>")
+	}
+	w.lit("\n<ul>")
+	for _, t := range b.Targets {
+		w.target(t)
+	}
+	if len(b.Targets) == 0 {
+		w.lit("\n<li class=\"muted\">The target group is empty.</li>")
+	}
+	w.lit("\n</ul>")
+}
+
+func (w *pageWriter) target(t TargetStatus) {
+	w.lit("\n<li class=\"target ")
+	w.text(stateClass(t))
+	w.lit("\">\n<div class=\"row\"><code>")
+	w.text(t.Target)
+	w.lit("</code> <span class=\"state\">")
+	w.text(stateLabel(t))
+	w.lit("</span>")
+	switch {
+	case t.Desired:
+		w.lit(" <span class=\"tag t-want\">in source</span>")
+	case t.Foreign:
+		w.lit(" <span class=\"tag\">not owned: left alone</span>")
+	default:
+		w.lit(" <span class=\"tag t-gone\">not in source</span>")
+	}
+	if t.AvailabilityZone != "" {
+		w.lit(" <span class=\"az\">")
+		w.text(t.AvailabilityZone)
+		w.lit("</span>")
+	}
+	w.lit("</div>")
+	if t.Reason != "" {
+		w.lit("\n<div class=\"reason\">")
+		w.text(t.Reason)
+		if t.Description != "" {
+			w.lit(": ")
+			w.text(t.Description)
+		}
+		w.lit("</div>")
+	}
+	if p := t.Pending; p != nil {
+		w.lit("\n<div class=\"pending\">")
+		w.text(pendingText(*p))
+		w.lit("</div>")
+		if p.BlockedReason != "" {
+			w.lit("<div class=\"reason\">")
+			w.text(p.BlockedReason)
+			w.lit("</div>")
+		}
+	}
+	w.lit("\n</li>")
+}
+
+// refusing lists what a safety rule stops right now.
+func (w *pageWriter) refusing(refusals []EventStatus) {
+	if len(refusals) == 0 {
+		return
+	}
+	w.lit("\n<h3>Refusing now</h3>\n<ul>")
+	for _, r := range refusals {
+		w.lit("\n<li class=\"event e-refused\"><div class=\"ehead\"><span class=\"kind\">refuses ")
+		w.text(string(r.Action))
+		w.lit("</span>")
+		if r.Target != "" {
+			w.lit(" <code>")
+			w.text(r.Target)
+			w.lit("</code>")
+		}
+		w.lit(" <span class=\"rule\">[")
+		w.text(r.Rule)
+		w.lit("]</span>")
+		if !r.Time.IsZero() {
+			w.lit(" <time>since ")
+			w.text(clock(r.Time))
+			w.lit("</time>")
+		}
+		w.lit("</div>\n<div class=\"reason\">")
+		w.text(r.Reason)
+		w.lit("</div></li>")
+	}
+	w.lit("\n</ul>")
+}
+
+// shownEvents is how many events show before the rest fold away.
+const shownEvents = 10
+
+// events is the binding's history, newest first, the older ones folded.
+func (w *pageWriter) events(events []EventStatus) {
+	w.lit("\n\n<h3>Changes and refusals, newest first</h3>\n<ul>")
+	shown, older := events[:min(shownEvents, len(events))], events[min(shownEvents, len(events)):]
+	for _, e := range shown {
+		w.event(e)
+	}
+	if len(shown) == 0 {
+		w.lit("\n<li class=\"muted\">Nothing yet.</li>")
+	}
+	w.lit("\n</ul>")
+	if len(older) == 0 {
+		return
+	}
+	w.lit("\n<details><summary>")
+	w.num(len(older))
+	w.lit(" older</summary><ul>")
+	for _, e := range older {
+		w.event(e)
+	}
+	w.lit("\n</ul></details>")
+}
+
+// event is one change or refusal, coloured by its kind.
+func (w *pageWriter) event(e EventStatus) {
+	w.lit("\n\n<li class=\"event e-")
+	w.text(e.Kind)
+	w.lit("\"><div class=\"ehead\"><span class=\"kind\">")
+	if e.Kind == KindRefused {
+		w.lit("refused ")
+		w.text(string(e.Action))
+	} else {
+		w.text(e.Kind)
+	}
+	w.lit("</span>")
+	if e.Target != "" {
+		w.lit(" <code>")
+		w.text(e.Target)
+		w.lit("</code>")
+	}
+	if e.Rule != "" {
+		w.lit(" <span class=\"rule\">[")
+		w.text(e.Rule)
+		w.lit("]</span>")
+	}
+	w.lit(" <time>")
+	w.text(clock(e.Time))
+	w.lit(" · ")
+	w.text(ago(w.now, e.Time))
+	w.lit("</time></div>\n<div class=\"reason\">")
+	w.text(e.Reason)
+	w.lit("</div>")
+	if e.Error != "" {
+		w.lit("<div class=\"err\">")
+		w.text(e.Error)
+		w.lit("</div>")
+	}
+	w.lit("</li>")
+}
+
+// policy is the binding's safety policy in one sentence.
+func (w *pageWriter) policy(b BindingStatus) {
+	p := b.Policy
+	w.lit("\n<p class=\"policy\">Policy: deregister after ")
+	w.num(p.AfterMisses)
+	w.lit(" missed answers and ")
+	w.text(dur(p.AfterDuration))
+	w.lit("; at most ")
+	w.text(pct(p.MaxFraction))
+	w.lit(" per run;\n")
+	if p.Shared {
+		w.lit("shared group: removes only what it registered")
+	} else {
+		w.lit("owns the whole group")
+	}
+	w.lit("; allowed ranges ")
+	w.text(strings.Join(p.AllowedRanges, ", "))
+	w.lit(".")
+	if r := b.LastRun; r != nil {
+		w.lit(" Last run of this binding took ")
+		w.text(dur(r.Duration))
+		if r.Unfinished {
+			w.lit(", unfinished")
+		}
+		w.lit(".")
+	}
+	w.lit("</p>")
+}
