@@ -1,0 +1,90 @@
+package faults
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/tgsync/tgsync/fakeaws"
+)
+
+// TestELBFaults runs each Elastic Load Balancing fault on the fakeaws
+// world, which stands in for AWS where moto cannot misbehave: moto never
+// throttles, fails with 5xx, hangs, resets a connection or fails a batch
+// partway. The world fails each call the way aws-sdk-go-v2 reports it after
+// its retries ran out, so the reconciler sees what it would see from AWS.
+func TestELBFaults(t *testing.T) {
+	// big moves need more than one batch of 200 targets per call.
+	bigBefore := ips(1, 1, 20)                               // 40 targets
+	bigAfter := slices.Concat(ips(1, 6, 15), ips(2, 1, 110)) // 220 new, 10 stale
+	wideBefore := ips(3, 1, 110)                             // 220 targets
+	wideAfter := ips(4, 1, 110)                              // 220 new, 220 stale
+
+	tests := []struct {
+		f             fault
+		moves         []movement
+		before, after []netip.Addr
+	}{
+		{f: elbFault("throttling burst (Throttling, every call)", fakeaws.FaultThrottle, "", 3, true, apiCode(fakeaws.CodeThrottling)),
+			moves: []movement{moveDuring, moveAfter}},
+		{f: elbFault("throttling of RegisterTargets", fakeaws.FaultThrottle, fakeaws.ActionRegister, 3, true, apiCode(fakeaws.CodeThrottling)),
+			moves: []movement{moveDuring}},
+		{f: elbFault("500 InternalFailure, every call", fakeaws.FaultInternalError, "", 3, true, apiCode(fakeaws.CodeInternalFailure)),
+			moves: []movement{moveDuring, moveAfter}},
+		{f: elbFault("503 ServiceUnavailable, every call", fakeaws.FaultUnavailable, "", 3, true, apiCode(fakeaws.CodeServiceUnavailable)),
+			moves: []movement{moveDuring, moveAfter}},
+		// Removal is due at the fourth run after the move: the fault
+		// shows from then on.
+		{f: elbFault("503 ServiceUnavailable on DeregisterTargets", fakeaws.FaultUnavailable, fakeaws.ActionDeregister, 5, false, apiCode(fakeaws.CodeServiceUnavailable)),
+			moves: []movement{moveDuring}},
+		{f: elbFault("calls slower than the run's timeout", fakeaws.FaultHang, "", 3, true, isDeadline),
+			moves: []movement{moveDuring, moveAfter}},
+		{f: elbFault("connection reset, every call", fakeaws.FaultConnReset, "", 3, true, isConnReset),
+			moves: []movement{moveDuring, moveAfter}},
+		{f: batchFault("batch 2 of RegisterTargets fails (220 new targets)", fakeaws.ActionRegister, 3),
+			moves: []movement{moveDuring}, before: bigBefore, after: bigAfter},
+		// 220 stale targets are due together at the fourth run: with 440
+		// registered, half may go, in two batches; the second fails.
+		{f: batchFault("batch 2 of DeregisterTargets fails (220 stale targets)", fakeaws.ActionDeregister, 5),
+			moves: []movement{moveDuring}, before: wideBefore, after: wideAfter},
+	}
+	for _, tt := range tests {
+		for _, mv := range tt.moves {
+			t.Run(fmt.Sprintf("%s/move %s", tt.f.name, mv), func(t *testing.T) {
+				t.Parallel()
+				p := play{before: nodesBefore, after: nodesAfter, move: mv}
+				if tt.before != nil {
+					p.before, p.after = tt.before, tt.after
+				}
+				runPlay(t, p, tt.f)
+			})
+		}
+	}
+}
+
+// batchFault fails the second batch of every Register or Deregister of
+// its runs with InternalFailure, after the first was applied.
+func batchFault(name, action string, runs int) fault {
+	f := elbFault(name, fakeaws.FaultPartialBatch, action, runs, false, apiCode(fakeaws.CodeInternalFailure))
+	// The fault shows as InternalFailure with the first batch's 200
+	// targets applied and reported.
+	f.fired = func(e *env, o outcome) bool {
+		for _, r := range o.of(e.bindings[0].name) {
+			done := len(r.Registered)
+			if action == fakeaws.ActionDeregister {
+				done = len(r.Deregistered)
+			}
+			if r.Err != nil && apiCode(fakeaws.CodeInternalFailure)(r.Err) && done == fakeaws.MaxBatch {
+				return true
+			}
+		}
+		return false
+	}
+	f.on = func(e *env) {
+		if err := e.elb.(*memBackend).Inject(fakeaws.Fault{Kind: fakeaws.FaultPartialBatch, Action: action, Batch: 2}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return f
+}

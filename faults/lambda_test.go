@@ -1,0 +1,127 @@
+package faults
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/fakeaws"
+)
+
+// TestLambdaDeadline lets the deadline of a run arrive mid-run, as Lambda's
+// does: the Lambda handler gives the reconciler a context that ends half a
+// margin before the invocation's deadline and a DeadlineMargin within which
+// it starts no AWS work, and saves state on a context detached from the
+// deadline. Here the run's context is that context. Work in flight when it
+// ends fails; what was done must be in the saved state, nothing may be
+// removed wrongly, and the next run finishes the job.
+func TestLambdaDeadline(t *testing.T) {
+	t.Run("during a RegisterTargets batch", func(t *testing.T) {
+		t.Parallel()
+		// 260 new targets are two batches; each call takes 200ms of the
+		// run's 300ms, so the deadline arrives while the second is in
+		// flight. A shared binding must own exactly what was registered.
+		after := slices.Concat(ips(0, 12, 2), ips(5, 1, 130))
+		var owned map[tgsync.Target]bool
+		var cut string
+		f := fault{area: "Lambda", name: "deadline while a RegisterTargets batch is in flight (260 new targets)", runs: 1,
+			on: func(e *env) {
+				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionRegister, Latency: 200 * time.Millisecond})
+				owned = map[tgsync.Target]bool{}
+				for _, o := range e.elb.view(e.t, e.bindings[0].arn) {
+					owned[o.Target] = !e.bindings[0].foreign[o.Target]
+				}
+			},
+			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			fired: func(e *env, o outcome) bool {
+				r := o.of(e.bindings[0].name)[0]
+				return isDeadline(r.Err) && len(r.Registered) > 0 && len(r.Registered) < len(r.Plan.Register)
+			},
+			check: func(e *env, o outcome) {
+				b := e.bindings[0]
+				r := o.of(b.name)[0]
+				for _, tg := range r.Registered {
+					owned[tg.Target] = true
+				}
+				cut = fmt.Sprintf("deadline cut after %d of %d registrations, all owned", len(r.Registered), len(r.Plan.Register))
+				st := e.stored()
+				got := st.Bindings[b.name].Owned
+				for tg, own := range owned {
+					if _, ok := got[tg]; ok != own {
+						e.t.Errorf("after the deadline: owned(%s) = %t in the saved state, want %t", tg, ok, own)
+					}
+				}
+				if len(got) != countTrue(owned) {
+					e.t.Errorf("after the deadline: the saved state owns %d targets, want %d", len(got), countTrue(owned))
+				}
+			},
+		}
+		f.notes = func() string { return cut }
+		runPlay(t, play{setup: setup{shared: true}, before: nodesBefore, after: after, move: moveDuring}, f)
+	})
+
+	t.Run("between bindings", func(t *testing.T) {
+		t.Parallel()
+		// The first group's describe takes 700ms of a 1s run: by the time
+		// the second binding starts, less than the 400ms margin is left,
+		// and it must not start at all.
+		f := fault{area: "Lambda", name: "deadline between two bindings", runs: 2, everyRun: true,
+			on: func(e *env) {
+				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionDescribe, ARN: e.bindings[0].arn, Latency: 700 * time.Millisecond})
+			},
+			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			fired: func(e *env, o outcome) bool {
+				first, second := o.of(e.bindings[0].name)[0], o.of(e.bindings[1].name)[0]
+				return first.Err == nil && second.Unfinished && strings.Contains(second.Err.Error(), "deadline near")
+			},
+		}
+		s := setup{bindings: 2, concurrency: 1, runTimeout: time.Second, margin: 400 * time.Millisecond}
+		runPlay(t, play{setup: s, before: nodesBefore, after: nodesAfter, move: moveDuring, moving: []int{1}}, f)
+	})
+
+	t.Run("during DeregisterTargets", func(t *testing.T) {
+		t.Parallel()
+		// The answer moved two runs before: removal is due at the fault's
+		// second run, and that call hangs until the deadline. The misses
+		// must go on counting in the saved state.
+		f := fault{area: "Lambda", name: "deadline while DeregisterTargets is in flight", runs: 3,
+			on: func(e *env) {
+				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultHang, Action: fakeaws.ActionDeregister})
+			},
+			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			fired: func(e *env, o outcome) bool {
+				r := o.of(e.bindings[0].name)[0]
+				return isDeadline(r.Err) && len(r.Plan.Deregister) > 0 && len(r.Deregistered) == 0
+			},
+			check: func(e *env, o outcome) {
+				b := e.bindings[0]
+				want := e.runs - e.movedAt + 1 // one miss a run since the move
+				for tg, m := range e.stored().Bindings[b.name].Misses {
+					if m.Count != want {
+						e.t.Errorf("after run %d: %s has %d misses saved, want %d", e.runs, tg, m.Count, want)
+					}
+				}
+			},
+		}
+		runPlay(t, play{before: nodesBefore, after: nodesAfter, move: moveBefore}, f)
+	})
+}
+
+func mustInject(e *env, f fakeaws.Fault) {
+	if err := e.elb.(*memBackend).Inject(f); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func countTrue(m map[tgsync.Target]bool) int {
+	n := 0
+	for _, v := range m {
+		if v {
+			n++
+		}
+	}
+	return n
+}
