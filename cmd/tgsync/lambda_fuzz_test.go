@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/store/memstore"
+)
+
+// fixedSource answers with the same addresses every time; it needs no
+// network, so that every event the fuzzer routes to a reconcile runs one.
+type fixedSource string
+
+func (s fixedSource) Resolve(context.Context) (tgsync.Answer, error) {
+	return tgsync.Answer{Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.12")}, TTL: time.Minute, Queries: 1}, nil
+}
+
+func (s fixedSource) String() string { return string(s) }
+
+// fuzzFunc is the Lambda function with nothing behind it that reaches the
+// network: its bindings resolve from memory, its target groups are a fakeaws
+// world (which stands in for ELB), its state a memstore, and its Spot drain
+// is the real handler over the same world. Each call builds a fresh one, so
+// that an input's outcome does not depend on the inputs before it.
+func fuzzFunc(t *testing.T) *lambdaFunc {
+	const arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/fuzz/0123456789abcdef"
+	world := fakeaws.New(fakeaws.NewManualClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)), fakeaws.Options{})
+	if err := world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: 443}); err != nil {
+		t.Fatal(err)
+	}
+	store := memstore.New()
+	log := slog.New(slog.DiscardHandler)
+	var bindings []tgsync.Binding
+	for _, name := range []string{"search", "dashboards"} {
+		bindings = append(bindings, tgsync.Binding{Name: name, Source: fixedSource(name + ".internal"), TargetGroupARN: arn,
+			Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()})
+	}
+	h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: []string{arn},
+		StopCodes: []string{config.StopCodeSpotInterruption, config.StopCodeTerminationNotice}}, world, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &lambdaFunc{
+		reconciler: &tgsync.Reconciler{Bindings: bindings, Groups: world, Store: store},
+		log:        log,
+		ecs:        ecsHandler(h),
+	}
+}
+
+// errorTypes are the errorType values an invocation may report; Panic is
+// not among them: no event may make the function panic.
+var errorTypes = []string{errBadEvent, errBindingsFailed, errRunFailed, errDrainFailed, "Error"}
+
+// FuzzDispatch hands arbitrary payloads to the Lambda handler, as the
+// runtime loop does, and checks what the function answers: never a panic,
+// either a JSON response or an error response of a known type with a
+// message of bounded size, a BadEvent for anything that is not a JSON
+// object, and a successful reconcile for a scheduled event. The seed corpus
+// in testdata/fuzz/FuzzDispatch holds every kind of event the function
+// takes and the shapes it refuses.
+func FuzzDispatch(f *testing.F) {
+	f.Add([]byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
+	f.Add([]byte(`{"action":"plan","bindings":["search"]}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		out, err := fuzzFunc(t).Invoke(context.Background(), payload)
+		var top map[string]json.RawMessage
+		isObject := json.Unmarshal(payload, &top) == nil && top != nil
+		if err == nil {
+			if !json.Valid(out) {
+				t.Fatalf("response is not JSON: %q", out)
+			}
+			if !isObject {
+				t.Fatalf("%q is not a JSON object, yet it was served: %s", payload, out)
+			}
+			return
+		}
+		var ie messages.InvokeResponse_Error
+		if !errors.As(err, &ie) {
+			t.Fatalf("error %T %v is not an error response", err, err)
+		}
+		if !slices.Contains(errorTypes, ie.Type) {
+			t.Fatalf("error type %q (%s) for %q", ie.Type, ie.Message, payload)
+		}
+		if ie.Message == "" || len(ie.Message) > maxErrorMessage {
+			t.Fatalf("error message of %d bytes for %q", len(ie.Message), payload)
+		}
+		if !isObject && ie.Type != errBadEvent {
+			t.Fatalf("%q is not a JSON object: want %s, got %s: %s", payload, errBadEvent, ie.Type, ie.Message)
+		}
+		var src, dt string
+		_ = json.Unmarshal(top["source"], &src)
+		_ = json.Unmarshal(top["detail-type"], &dt)
+		if isObject && src == "aws.events" && dt == "Scheduled Event" {
+			t.Fatalf("a scheduled event failed: %s: %s", ie.Type, ie.Message)
+		}
+	})
+}
