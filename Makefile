@@ -61,3 +61,17 @@ bench:
 	$(GO) test -run '^$$' -bench '$(BENCH_CMD)' -benchtime 20x ./cmd/tgsync/ >> $(DIST)/bench.txt 2>&1 || st=1; \
 	$(GO) build -o $(DIST)/benchtable ./internal/tools/benchtable && $(DIST)/benchtable < $(DIST)/bench.txt || st=1; \
 	exit $$st
+
+# make fuzz: run each fuzz target for FUZZTIME (at least a minute for a real
+# look; CI runs each for a few seconds, which replays the seed corpora in
+# testdata/fuzz and explores briefly). A crash is written to the package's
+# testdata/fuzz/<target>/ and fails the target.
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./ecsevent
+	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(FUZZTIME) ./cmd/tgsync
+	$(GO) test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME) ./dns
+	$(GO) test -run '^$$' -fuzz '^FuzzLookupAnswer$$' -fuzztime $(FUZZTIME) ./dns
