@@ -179,7 +179,9 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 		}
 		m := state.Misses[t]
 		m.Count++
-		if m.Since.IsZero() {
+		if m.Since.IsZero() || m.Since.After(now) {
+			// A clock that stepped back restarts the duration rather than
+			// making it negative.
 			m.Since = now
 		}
 		out.Next.Misses[t] = m

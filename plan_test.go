@@ -400,3 +400,19 @@ func benchmarkPlan(b *testing.B, n int) {
 		Plan(desired, observed, st, policy, t0)
 	}
 }
+
+// TestPlanClockStepsBack: a miss recorded "in the future" (the clock stepped
+// back) restarts the duration; misses keep counting and nothing is negative.
+func TestPlanClockStepsBack(t *testing.T) {
+	st := BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): {Count: 2, Since: t0.Add(10 * time.Minute)}}}
+	desired := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}}
+	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)}
+	got := Plan(desired, observed, st, DefaultPolicy(), t0)
+	if len(got.Deregister) != 0 || len(got.Pending) != 1 {
+		t.Fatalf("deregister %v pending %+v", targetsOf(got.Deregister), got.Pending)
+	}
+	p := got.Pending[0]
+	if p.Misses != 3 || p.MissingFor != 0 || p.TimeLeft != 3*time.Minute || !got.Next.Misses[p.Target].Since.Equal(t0) {
+		t.Fatalf("pending = %+v, next miss = %+v", p, got.Next.Misses[p.Target])
+	}
+}

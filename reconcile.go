@@ -71,6 +71,9 @@ type Reconciler struct {
 	// SaveAttempts bounds the reload-and-replan loop on ErrConflict; 0
 	// means 3.
 	SaveAttempts int
+
+	mu      sync.Mutex
+	unsaved map[string]*BindingResult // applied by a run whose save failed
 }
 
 // BindingResult is what happened to one binding in a run.
@@ -141,37 +144,22 @@ func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error)
 	if attempts <= 0 {
 		attempts = 3
 	}
-	// applied carries what earlier attempts changed, so that a replan after
-	// a conflict still reports it and still owns what it registered.
+	// carried is what an earlier run applied but could not save; applied
+	// is what earlier attempts of this run changed. Both are merged into
+	// the state each attempt plans on, so that a replan after a conflict, or
+	// the run after a failed save, still records the changes and still owns
+	// what was registered.
+	carried := r.takeUnsaved()
 	applied := map[string]*BindingResult{}
 	for attempt := 1; ; attempt++ {
 		loaded, rev, err := r.Store.Load(ctx)
 		if err != nil {
+			r.keepUnsaved(carried, applied)
 			return res, fmt.Errorf("load state: %w", err)
 		}
 		next := loaded.Clone()
-		for name, prev := range applied {
-			// What an earlier attempt did stays done: keep its history and
-			// what it learned, then plan again on the other writer's state.
-			st := next.Binding(name)
-			var events []Event
-			for _, c := range slices.Concat(prev.Registered, prev.Deregistered) {
-				events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
-			}
-			st.record(events...)
-			st.AZAll = st.AZAll || prev.azAll
-			if !r.binding(name).Policy.Shared {
-				continue
-			}
-			for _, c := range prev.Registered {
-				if st.Owned == nil {
-					st.Owned = map[Target]time.Time{}
-				}
-				if _, ok := st.Owned[c.Target]; !ok {
-					st.Owned[c.Target] = now
-				}
-			}
-		}
+		r.mergeApplied(next, carried, now)
+		r.mergeApplied(next, applied, now)
 		res.Bindings = r.runAll(ctx, bindings, next)
 		for i := range res.Bindings {
 			b := &res.Bindings[i]
@@ -184,7 +172,11 @@ func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error)
 		}
 		res.State = next
 		res.Duration = r.now().Sub(now)
-		if r.DryRun || next.Equal(loaded) {
+		if r.DryRun {
+			r.keepUnsaved(carried, nil)
+			return res, nil
+		}
+		if next.Equal(loaded) {
 			return res, nil
 		}
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -202,8 +194,76 @@ func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error)
 			if errors.Is(err, ErrConflict) {
 				res.Conflicts++
 			}
+			r.keepUnsaved(carried, applied)
 			return res, fmt.Errorf("save state: %w", err)
 		}
+	}
+}
+
+// mergeApplied folds changes that were applied but are not in st yet into
+// it: their history, the AvailabilityZone rule they learned and, for shared
+// bindings, the ownership of what they registered.
+func (r *Reconciler) mergeApplied(st *State, applied map[string]*BindingResult, now time.Time) {
+	for name, prev := range applied {
+		bs := st.Binding(name)
+		var events []Event
+		for _, c := range slices.Concat(prev.Registered, prev.Deregistered) {
+			events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
+		}
+		bs.record(events...)
+		bs.AZAll = bs.AZAll || prev.azAll
+		if !r.binding(name).Policy.Shared {
+			continue
+		}
+		for _, c := range prev.Registered {
+			if bs.Owned == nil {
+				bs.Owned = map[Target]time.Time{}
+			}
+			if _, ok := bs.Owned[c.Target]; !ok {
+				bs.Owned[c.Target] = now
+			}
+		}
+		for _, c := range prev.Deregistered {
+			delete(bs.Owned, c.Target)
+		}
+	}
+}
+
+// takeUnsaved returns, and forgets, what earlier runs applied but could
+// not save.
+func (r *Reconciler) takeUnsaved() map[string]*BindingResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.unsaved
+	r.unsaved = nil
+	return u
+}
+
+// keepUnsaved remembers applied changes that no save recorded, for the next
+// run of this reconciler.
+func (r *Reconciler) keepUnsaved(sets ...map[string]*BindingResult) {
+	merged := map[string]*BindingResult{}
+	for _, set := range sets {
+		for name, b := range set {
+			m := merged[name]
+			if m == nil {
+				m = &BindingResult{Binding: name}
+				merged[name] = m
+			}
+			m.Registered = slices.Concat(m.Registered, b.Registered)
+			m.Deregistered = slices.Concat(m.Deregistered, b.Deregistered)
+			m.azAll = m.azAll || b.azAll
+		}
+	}
+	for name, m := range merged {
+		if len(m.Registered) == 0 && len(m.Deregistered) == 0 && !m.azAll {
+			delete(merged, name)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(merged) > 0 {
+		r.unsaved = merged
 	}
 }
 

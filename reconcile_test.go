@@ -393,3 +393,49 @@ func TestReconcileDeadline(t *testing.T) {
 		t.Errorf("calls made with too little time left: %v", w.groups.calls)
 	}
 }
+
+// failingSaves fails Save until told otherwise, as an S3 outage would.
+type failingSaves struct {
+	*testStore
+	fail bool
+}
+
+func (f *failingSaves) Save(ctx context.Context, st *State, rev string) (string, error) {
+	if f.fail {
+		return "", errors.New("SlowDown: please reduce your request rate")
+	}
+	return f.testStore.Save(ctx, st, rev)
+}
+
+// TestReconcileFailedSaveIsCarried: what a run applied but could not save is
+// recorded by the next run: a shared binding still owns what it registered.
+func TestReconcileFailedSaveIsCarried(t *testing.T) {
+	p := DefaultPolicy()
+	p.Shared = true
+	w := newWorld(p)
+	fs := &failingSaves{testStore: w.store, fail: true}
+	w.r.Store = fs
+	w.src.set(nil, "10.0.0.1")
+	if _, err := w.r.Run(context.Background()); err == nil {
+		t.Fatal("a failed save was not reported")
+	}
+	w.now = w.now.Add(time.Minute)
+	fs.fail = false
+	res := w.run(t)
+	if !res.StateWritten || len(res.Bindings[0].Registered) != 0 {
+		t.Fatalf("second run: written=%v registered=%v", res.StateWritten, res.Bindings[0].Registered)
+	}
+	st, _, _ := w.store.Load(context.Background())
+	b := st.Bindings["db"]
+	if _, ok := b.Owned[tg("10.0.0.1:443")]; !ok || len(b.History) != 1 {
+		t.Fatalf("after the failed save: owned=%v history=%+v", b.Owned, b.History)
+	}
+	// The target leaves the source: being owned, it is removed after grace.
+	w.src.set(nil, "10.0.0.2")
+	for i := 0; i < 4; i++ {
+		w.run(t)
+	}
+	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.2:443"}) {
+		t.Fatalf("group = %v, want the owned old target removed", got)
+	}
+}
