@@ -2,7 +2,8 @@
 #
 #   make build     the tgsync binary for this machine, in $(DIST)/tgsync
 #   make package   $(DIST)/tgsync-arm64.zip and $(DIST)/tgsync-amd64.zip,
-#                  each holding one executable named bootstrap (provided.al2023)
+#                  each holding one executable named bootstrap (provided.al2023),
+#                  the Lambda variant (PKGTAGS below)
 #   make test      go test -race ./...
 #   make clean     remove $(DIST)
 #
@@ -15,6 +16,21 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 ARCHS   := arm64 amd64
 
 BUILDFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$(VERSION)"
+
+# The Lambda package has every command but leaves out what a function never
+# uses, so that bootstrap stays under 10 MB and the zip under 4 MB
+# (TestLambdaPackageSize checks both):
+#   tgsync_lambda     Prometheus /metrics, the demo, and the SDK's credential
+#                     providers beyond the environment (cmd/tgsync/variant_lambda.go)
+#   nethttpomithttp2  net/http's bundled HTTP/2, which tgsync never speaks:
+#                     the status server is plain HTTP, and the AWS APIs it
+#                     calls answer HTTP/1.1
+#   -l                no inlining in github.com/... and go.yaml.in/... (the
+#                     SDK, DNS, YAML and tgsync's own code), which waits on
+#                     the network, not the CPU; the standard library keeps it
+PKGTAGS  := lambda.norpc,tgsync_lambda,nethttpomithttp2
+PKGFLAGS := -tags $(PKGTAGS) -trimpath -buildvcs=false -gcflags=github.com/...=-l -gcflags=go.yaml.in/...=-l \
+	-ldflags "-s -w -X main.version=$(VERSION)"
 
 .PHONY: all build package test clean FORCE
 
@@ -30,7 +46,7 @@ package: $(foreach a,$(ARCHS),$(DIST)/tgsync-$(a).zip)
 # remade (FORCE); an unchanged source makes them quickly and identically.
 $(DIST)/tgsync-%.zip: FORCE
 	@mkdir -p $(DIST)/$*
-	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(BUILDFLAGS) -o $(DIST)/$*/bootstrap ./cmd/tgsync
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(PKGFLAGS) -o $(DIST)/$*/bootstrap ./cmd/tgsync
 	$(GO) run ./internal/tools/mkzip -o $@ bootstrap=$(DIST)/$*/bootstrap
 
 test:

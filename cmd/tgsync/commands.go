@@ -110,7 +110,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 		// shorter than it would never start any.
 		a.reconciler.DeadlineMargin = daemonSaveMargin
 		live := web.NewLive(web.SpecsFrom(a.reconciler.Bindings), nil)
-		metrics := obs.NewMetrics()
+		metrics := newDaemonMetrics()
 		if *listen != "" {
 			_, stop, err := serveStatus(g.log, *listen, web.Options{Status: live.Status, Metrics: metrics.Handler(),
 				StaleAfter: 3 * (*interval + daemonSaveMargin)})

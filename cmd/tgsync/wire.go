@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
@@ -60,11 +59,11 @@ func (c *callCounter) Snapshot() map[string]int {
 	return out
 }
 
-// loadAWS loads the SDK's standard configuration. When no region is set it
-// takes the region of the target groups, so a config alone is enough.
+// loadAWS loads the SDK's configuration (loadSDKConfig). When no region
+// is set it takes the region of the target groups, so a config alone is
+// enough.
 func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.Config, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
-		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{elbv2.CountCalls(calls.record)}))
+	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCalls(calls.record)})
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}

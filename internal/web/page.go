@@ -13,7 +13,8 @@ import (
 // text/template calls methods by name through reflection, and a binary
 // that can do that keeps every exported method of every reachable type.
 // That kept each AWS client whole (hundreds of S3 operations) and more
-// than doubled the Lambda package. TestNoTemplateInBinary keeps it so.
+// than doubled the Lambda package. TestBootstrapDeps (cmd/tgsync) keeps
+// text/template out.
 
 // markup is HTML written as it stands. Only string constants convert to it
 // without a conversion, so a value from DNS, AWS or the config cannot reach

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The Lambda package's size limits, for the arm64 package that the stack
+// deploys: a bootstrap under 10 MB starts faster and a zip under 4 MB
+// uploads with the template.
+const (
+	maxBootstrapBytes = 10_000_000
+	maxZipBytes       = 4_000_000
+)
+
+// makefileVar returns a simple variable of the Makefile, so that the tests
+// build with exactly the tags that make package uses.
+func makefileVar(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)\s*$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("the Makefile has no %s := ...", name)
+	}
+	return string(m[1])
+}
+
+// TestBootstrapDeps keeps out of the binaries the packages that made the
+// Lambda package big. go list -deps names every package a build links.
+func TestBootstrapDeps(t *testing.T) {
+	// Why each package must stay out.
+	why := map[string]string{
+		// text/template calls methods by name (reflect's MethodByName).
+		// A binary that can do that makes the linker keep every exported
+		// method of every reachable type, so each AWS client stays whole
+		// with all its operations: 23 MB instead of 14 MB. html/template
+		// uses it; internal/web writes its page by hand instead.
+		"text/template": "method calls by name keep every AWS client whole",
+		"html/template": "it runs on text/template",
+		// The daemon's /metrics (Prometheus with protobuf, 1.8 MB) and the
+		// demo's embedded world are not part of the Lambda package.
+		"github.com/prometheus/":               "the daemon's /metrics is not part of the Lambda package: whatever imports it needs //go:build !tgsync_lambda",
+		"google.golang.org/protobuf/":          "Prometheus's wire format: the daemon's /metrics only",
+		"github.com/tgsync/tgsync/fakeaws":     "the demo is not part of the Lambda package",
+		"github.com/tgsync/tgsync/dns/dnstest": "the demo is not part of the Lambda package",
+	}
+	for _, tc := range []struct {
+		build, tags string
+		forbidden   []string
+	}{
+		{"make build", "lambda.norpc", []string{"text/template", "html/template"}},
+		{"make package", makefileVar(t, "PKGTAGS"), []string{"text/template", "html/template", "github.com/prometheus/",
+			"google.golang.org/protobuf/", "github.com/tgsync/tgsync/fakeaws", "github.com/tgsync/tgsync/dns/dnstest"}},
+	} {
+		t.Run(tc.build, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", "-tags", tc.tags, ".").CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list -deps -tags %s: %v\n%s", tc.tags, err, out)
+			}
+			deps := strings.Fields(string(out))
+			if len(deps) < 100 {
+				t.Fatalf("go list -deps names only %d packages: %q", len(deps), deps)
+			}
+			for _, f := range tc.forbidden {
+				for _, d := range deps {
+					if d == f || strings.HasPrefix(d, f) {
+						t.Errorf("%s links %s: %s", tc.build, d, why[f])
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestVetLambdaPackage vets this package as make package builds it, test
+// files included, so that the Lambda variant never rots unbuilt.
+func TestVetLambdaPackage(t *testing.T) {
+	tags := makefileVar(t, "PKGTAGS")
+	if out, err := exec.Command("go", "vet", "-tags", tags, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go vet -tags %s: %v\n%s", tags, err, out)
+	}
+}
+
+// TestLambdaPackageSize builds the arm64 package with make and keeps it
+// under its limits.
+func TestLambdaPackageSize(t *testing.T) {
+	dist := t.TempDir()
+	makePackage(t, dist, "arm64")
+	zipPath := filepath.Join(dist, "tgsync-arm64.zip")
+	st, err := os.Stat(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if len(zr.File) != 1 {
+		t.Fatalf("%s holds %d files, want bootstrap alone", zipPath, len(zr.File))
+	}
+	bin := int64(zr.File[0].UncompressedSize64)
+	t.Logf("arm64: bootstrap %d bytes (limit %d), zip %d bytes (limit %d)", bin, maxBootstrapBytes, st.Size(), maxZipBytes)
+	if bin > maxBootstrapBytes {
+		t.Errorf("bootstrap is %d bytes, more than %d: see TestBootstrapDeps and what the Makefile's PKGTAGS leave out", bin, maxBootstrapBytes)
+	}
+	if st.Size() > maxZipBytes {
+		t.Errorf("the zip is %d bytes, more than %d", st.Size(), maxZipBytes)
+	}
+}
+
+// runBinary runs bin to completion with env as its whole environment.
+func runBinary(t *testing.T, bin string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Dir = env, t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit) && exit.ExitCode() >= 0:
+		res.code = exit.ExitCode()
+	default:
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, res)
+	}
+	return res
+}
+
+// TestLambdaPackageCommands runs the packaged bootstrap as a CLI: every
+// command is there, and what the package leaves out says where it is.
+func TestLambdaPackageCommands(t *testing.T) {
+	bin := lambdaBootstrap(t)
+	w := newE2EWorld(t)
+	w.answer("10.0.9.1")
+	config := w.writeConfig(t, "tgsync.yaml", configOpts{})
+	noKeys := childEnv(t, "AWS_REGION=us-east-1", "AWS_PROFILE=admin", "AWS_EC2_METADATA_DISABLED=true")
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		want []string // in stdout and stderr
+	}{
+		{"version", w.env, []string{"version"}, exitOK, []string{"tgsync test"}},
+		{"validate", w.env, []string{"--config", config, "validate"}, exitOK, []string{"valid: 1 binding(s)"}},
+		{"plan", w.env, []string{"--config", config, "plan"}, exitOK, nil},
+		{"demo", w.env, []string{"demo"}, exitUsage, []string{"not part of the Lambda package", "go run ./cmd/tgsync demo"}},
+		{"demo with its flags", w.env, []string{"demo", "--step", "0", "--listen", "127.0.0.1:0"}, exitUsage, []string{"go run ./cmd/tgsync demo"}},
+		{"no credentials in the environment", noKeys, []string{"--config", config, "plan"}, exitUsage,
+			[]string{"AWS_ACCESS_KEY_ID", "environment only", "full build (make build"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runBinary(t, bin, tc.env, tc.args...)
+			if res.code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", res.code, tc.code, res)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(res.stdout+res.stderr, want) {
+					t.Errorf("no %q in the output:\n%s", want, res)
+				}
+			}
+		})
+	}
+}
+
+// TestDaemonMetricsByBuild runs 'run --listen' from both builds: the full
+// build serves Prometheus metrics on /metrics, the Lambda package answers
+// 404 there and names the build that has them; the page and /api/status
+// are in both.
+func TestDaemonMetricsByBuild(t *testing.T) {
+	w := newE2EWorld(t)
+	w.answer("10.0.8.1")
+	config := w.writeConfig(t, "tgsync.yaml", configOpts{})
+	for _, tc := range []struct {
+		build   string
+		bin     func(testing.TB) string
+		code    int
+		metrics []string
+	}{
+		{"full build", tgsyncBinary, http.StatusOK, []string{"tgsync_run_duration_seconds_count 1", `tgsync_desired_targets{binding="` + w.binding + `"} 1`}},
+		{"Lambda package", lambdaBootstrap, http.StatusNotFound, []string{"not part of the Lambda package", "make build"}},
+	} {
+		t.Run(tc.build, func(t *testing.T) {
+			cmd := exec.Command(tc.bin(t), "--config", config, "run", "--interval", "1h", "--listen", "127.0.0.1:0")
+			cmd.Env, cmd.Dir = w.env, w.dir
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			base := listeningURL(t, stderr)
+
+			// The first run has finished when /api/status has a last run.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				code, body := httpGet(t, base+"/api/status")
+				if code == http.StatusOK && strings.Contains(body, `"lastRun"`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no run finished within 20s: /api/status = %d %s", code, body)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if code, body := httpGet(t, base+"/"); code != http.StatusOK || !strings.Contains(body, w.binding) {
+				t.Errorf("GET / = %d, want 200 with the binding:\n%s", code, body)
+			}
+			code, body := httpGet(t, base+"/metrics")
+			if code != tc.code {
+				t.Errorf("GET /metrics = %d, want %d:\n%s", code, tc.code, body)
+			}
+			for _, want := range tc.metrics {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %q:\n%s", want, body)
+				}
+			}
+		})
+	}
+}
+
+// listeningURL reads the log on r until the status server says where it
+// listens, and keeps draining r after that.
+func listeningURL(t *testing.T, r io.Reader) string {
+	t.Helper()
+	addr := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if m := addr.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "status server listening") {
+				found <- "http://" + m[1]
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case u := <-found:
+		return u
+	case <-time.After(15 * time.Second):
+		t.Fatal("the status server did not say where it listens within 15s")
+		return ""
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
