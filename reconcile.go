@@ -134,9 +134,24 @@ var ErrUnknownBinding = errors.New("unknown binding")
 // returns an error only when the run as a whole could not proceed (state
 // could not be loaded or saved); per-binding failures are in the result.
 func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error) {
+	return r.RunWith(ctx, RunOptions{DryRun: r.DryRun, DeadlineMargin: r.DeadlineMargin, Only: only})
+}
+
+// RunOptions are the settings of one run, for callers that run one
+// Reconciler concurrently with different settings (a Lambda function with
+// several invocations in flight).
+type RunOptions struct {
+	DryRun         bool
+	DeadlineMargin time.Duration // 0 means 3s
+	Only           []string      // binding names; empty means all
+}
+
+// RunWith is Run with the settings of this run given explicitly; the
+// Reconciler's own DryRun and DeadlineMargin are not used.
+func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, error) {
 	now := r.now()
 	res := RunResult{Started: now}
-	bindings, err := r.selectBindings(only)
+	bindings, err := r.selectBindings(o.Only)
 	if err != nil {
 		return res, err
 	}
@@ -160,7 +175,7 @@ func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error)
 		next := loaded.Clone()
 		r.mergeApplied(next, carried, now)
 		r.mergeApplied(next, applied, now)
-		res.Bindings = r.runAll(ctx, bindings, next)
+		res.Bindings = r.runAll(ctx, o, bindings, next)
 		for i := range res.Bindings {
 			b := &res.Bindings[i]
 			if prev := applied[b.Binding]; prev != nil {
@@ -172,7 +187,7 @@ func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error)
 		}
 		res.State = next
 		res.Duration = r.now().Sub(now)
-		if r.DryRun {
+		if o.DryRun {
 			r.keepUnsaved(carried, nil)
 			return res, nil
 		}
@@ -300,7 +315,7 @@ func (r *Reconciler) selectBindings(only []string) ([]Binding, error) {
 
 // runAll works on target groups concurrently; the bindings of one group run
 // in turn on one observation, so that each group is described once.
-func (r *Reconciler) runAll(ctx context.Context, bindings []Binding, st *State) []BindingResult {
+func (r *Reconciler) runAll(ctx context.Context, o RunOptions, bindings []Binding, st *State) []BindingResult {
 	var groups [][]int
 	index := map[string]int{}
 	for i, b := range bindings {
@@ -332,7 +347,7 @@ func (r *Reconciler) runAll(ctx context.Context, bindings []Binding, st *State) 
 			var describeErr error
 			described := false
 			for _, i := range g {
-				results[i], states[i] = r.runBinding(ctx, bindings[i], states[i], &observed, &described, &describeErr)
+				results[i], states[i] = r.runBinding(ctx, o, bindings[i], states[i], &observed, &described, &describeErr)
 			}
 		}(g)
 	}
@@ -345,19 +360,18 @@ func (r *Reconciler) runAll(ctx context.Context, bindings []Binding, st *State) 
 }
 
 // lowOnTime reports whether the deadline is too close to start AWS work.
-func (r *Reconciler) lowOnTime(ctx context.Context) bool {
+func lowOnTime(ctx context.Context, margin time.Duration) bool {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return ctx.Err() != nil
 	}
-	margin := r.DeadlineMargin
 	if margin <= 0 {
 		margin = 3 * time.Second
 	}
 	return time.Until(deadline) < margin
 }
 
-func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState, observed *[]ObservedTarget, described *bool, describeErr *error) (BindingResult, BindingState) {
+func (r *Reconciler) runBinding(ctx context.Context, o RunOptions, b Binding, st BindingState, observed *[]ObservedTarget, described *bool, describeErr *error) (BindingResult, BindingState) {
 	start := r.now()
 	res := BindingResult{Binding: b.Name, Source: b.Source.String(), TargetGroupARN: b.TargetGroupARN}
 	defer func() { res.Duration = r.now().Sub(start) }()
@@ -372,7 +386,7 @@ func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState,
 		return res, st
 	}
 
-	if r.lowOnTime(ctx) {
+	if lowOnTime(ctx, o.DeadlineMargin) {
 		return unfinished("resolving " + b.Source.String())
 	}
 	answer, err := b.Source.Resolve(ctx)
@@ -389,7 +403,7 @@ func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState,
 	st = forgetAnswered(st, answer, b)
 
 	if !*described {
-		if r.lowOnTime(ctx) {
+		if lowOnTime(ctx, o.DeadlineMargin) {
 			return unfinished("describing " + b.TargetGroupARN)
 		}
 		*observed, *describeErr = r.Groups.Describe(ctx, b.TargetGroupARN)
@@ -402,13 +416,13 @@ func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState,
 	st = recordAnswer(st, b.Source.String(), answer, now)
 
 	res.Plan = Plan(Desired{Source: b.Source.String(), Answer: answer, Ports: b.Ports}, res.Observed, st, b.Policy, now)
-	if r.DryRun {
+	if o.DryRun {
 		return res, r.remember(st, res.Plan, nil, nil, now)
 	}
 
 	var applyErr error
 	if len(res.Plan.Register) > 0 {
-		if r.lowOnTime(ctx) {
+		if lowOnTime(ctx, o.DeadlineMargin) {
 			res.Unfinished = true
 			applyErr = fmt.Errorf("deadline near, stopped before registering %d targets", len(res.Plan.Register))
 		} else {
@@ -425,7 +439,7 @@ func (r *Reconciler) runBinding(ctx context.Context, b Binding, st BindingState,
 		}
 	}
 	if applyErr == nil && len(res.Plan.Deregister) > 0 {
-		if r.lowOnTime(ctx) {
+		if lowOnTime(ctx, o.DeadlineMargin) {
 			res.Unfinished = true
 			applyErr = fmt.Errorf("deadline near, stopped before deregistering %d targets", len(res.Plan.Deregister))
 		} else {

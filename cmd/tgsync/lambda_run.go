@@ -43,17 +43,17 @@ type runRequest struct {
 // sees it) that names each one and why; a plan reports them in its JSON
 // instead, so that the plan of the others stays visible.
 func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error) {
-	r := *f.reconciler // a copy: invocations may run concurrently
-	r.DryRun = req.dryRun
+	// Invocations may run concurrently: their settings go with each run.
+	opts := tgsync.RunOptions{DryRun: req.dryRun, Only: req.only}
 	runCtx := ctx
 	var res tgsync.RunResult
 	var err error
 	if deadline, ok := ctx.Deadline(); ok {
 		left := time.Until(deadline)
 		margin, reserve := deadlineBudget(left)
-		r.DeadlineMargin = margin
+		opts.DeadlineMargin = margin
 		if left < margin+reserve {
-			res = notStarted(&r, req.only, fmt.Sprintf("%s left at invoke, less than the %s tgsync keeps to save state and answer; raise the function's timeout",
+			res = notStarted(f.reconciler, req.only, fmt.Sprintf("%s left at invoke, less than the %s tgsync keeps to save state and answer; raise the function's timeout",
 				left.Round(time.Millisecond), (margin+reserve).Round(time.Millisecond)))
 		} else {
 			var cancel context.CancelFunc
@@ -66,7 +66,7 @@ func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error)
 		before = f.calls.Snapshot()
 	}
 	if res.Bindings == nil {
-		res, err = r.Run(runCtx, req.only...)
+		res, err = f.reconciler.RunWith(runCtx, opts)
 	}
 	log := f.log.With("trigger", req.trigger)
 	obs.LogRun(ctx, log, res, req.dryRun)

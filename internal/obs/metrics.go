@@ -1,3 +1,5 @@
+//go:build !tgsync_lambda
+
 package obs
 
 import (
@@ -116,11 +118,4 @@ func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
 	}
 	m.runDuration.Observe(res.Duration.Seconds())
 	m.lastRun.Set(unixSeconds(finished))
-}
-
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

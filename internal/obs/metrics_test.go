@@ -1,3 +1,5 @@
+//go:build !tgsync_lambda
+
 package obs
 
 import (

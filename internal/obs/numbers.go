@@ -74,3 +74,10 @@ func DiffCalls(before, after map[string]int) map[string]int {
 	}
 	return out
 }
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
