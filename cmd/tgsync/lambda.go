@@ -23,6 +23,7 @@ import (
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/web"
 	"github.com/tgsync/tgsync/store/s3store"
 )
 
@@ -147,6 +148,9 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 		calls:      a.calls,
 		emf:        obs.EMFOptions{Legacy: legacyIPCount(info)},
 	}
+	if f.alb, err = statusPageHandler(a, getenv); err != nil {
+		return nil, initErr(initConfigInvalid, err)
+	}
 	if cfg.SpotDrain != nil {
 		h, err := newDrainHandler(cfg.SpotDrain, a.groups, a.store, log)
 		if err != nil {
@@ -157,6 +161,29 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 	log.Info("ready", "version", version, "from", info.From, "bindings", f.bindingNames(),
 		"state", cfg.State.Kind(), "spotDrain", cfg.SpotDrain != nil)
 	return f, nil
+}
+
+// statusPageHandler answers Application Load Balancer requests with the
+// status page and /api/status, built from the state store and one
+// DescribeTargetHealth per target group, so that the status can be reached
+// through PrivateLink, an NLB and an ALB in front of the function.
+// TGSYNC_STATUS_PATH_PREFIX strips a listener rule's path prefix.
+func statusPageHandler(a *app, getenv func(string) string) (func(context.Context, json.RawMessage) (any, error), error) {
+	h, err := web.NewHandler(web.Options{
+		Status:        func(ctx context.Context) (web.Status, error) { return gatherStatus(ctx, a, true) },
+		ALBPathPrefix: getenv("TGSYNC_STATUS_PATH_PREFIX"),
+		Title:         "tgsync",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("status page: %w", err)
+	}
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		req, ok := web.ParseALBRequest(raw)
+		if !ok {
+			return nil, badEvent("not an Application Load Balancer request: %s", clip(string(raw), 200))
+		}
+		return h.ALB(ctx, req), nil
+	}, nil
 }
 
 // ecsHandler is the ECS route's handler: the Spot drain.

@@ -215,7 +215,7 @@ func (f *lambdaFunc) serveAction(ctx context.Context, ev event) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(ev.raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
-		return nil, badEvent(`action event %s: %v; want {"action":"reconcile"|"plan","bindings":["name",...]}`, clipEvent(ev.raw), err)
+		return nil, badEvent(`action event %s: %v; want {"action":"reconcile"|"plan","bindings":["name",...]}`, clipEvent(ev.raw), clip(err.Error(), 200))
 	}
 	req := runRequest{trigger: a.Action}
 	switch a.Action {
