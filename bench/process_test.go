@@ -17,9 +17,9 @@ import (
 	"time"
 )
 
-// maxRSSMB is the goal for a process's peak resident set (MiB), the same
+// maxRSSMiB is the goal for a process's peak resident set, the same
 // as the Lambda benchmarks set for a function of 128 MB.
-const maxRSSMB = 30
+const maxRSSMiB = 30
 
 // BenchmarkOnce runs the binary of make build as `tgsync once` against
 // moto and dnstest, each iteration a new process doing its first run in
@@ -31,8 +31,8 @@ const maxRSSMB = 30
 //     group on top of a warm run's calls) and exit;
 //   - run-ms: the run's own duration, from the binary's "run finished"
 //     log line;
-//   - MB-peak-RSS: the child's peak resident set (rusage maxrss), which
-//     must stay under maxRSSMB.
+//   - MiB-peak-RSS: the child's peak resident set (rusage maxrss), which
+//     must stay under maxRSSMiB.
 //
 // bindings=100 raises the client-side rate limits in its config: at the
 // defaults the describe limiter alone would hold the run for 36 s.
@@ -61,9 +61,9 @@ func BenchmarkOnce(b *testing.B) {
 			b.ReportMetric(ms(slices.Max(wall)), "ms-to-exit/max")
 			b.ReportMetric(ms(median(runs)), "run-ms/median")
 			peak := float64(slices.Max(rss)) / (1 << 20)
-			b.ReportMetric(peak, "MB-peak-RSS/max")
-			if peak > maxRSSMB {
-				b.Fatalf("peak RSS %.1f MB over %d bindings, goal %d MB", peak, n, maxRSSMB)
+			b.ReportMetric(peak, "MiB-peak-RSS/max")
+			if peak > maxRSSMiB {
+				b.Fatalf("peak RSS %.1f MiB over %d bindings, goal %d MiB", peak, n, maxRSSMiB)
 			}
 		})
 	}
