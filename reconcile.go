@@ -347,7 +347,9 @@ func (r *Reconciler) runAll(ctx context.Context, o RunOptions, bindings []Bindin
 			var describeErr error
 			described := false
 			for _, i := range g {
+				start := time.Now()
 				results[i], states[i] = r.runBinding(ctx, o, bindings[i], states[i], &observed, &described, &describeErr)
+				results[i].Duration = time.Since(start)
 			}
 		}(g)
 	}
@@ -372,9 +374,7 @@ func lowOnTime(ctx context.Context, margin time.Duration) bool {
 }
 
 func (r *Reconciler) runBinding(ctx context.Context, o RunOptions, b Binding, st BindingState, observed *[]ObservedTarget, described *bool, describeErr *error) (BindingResult, BindingState) {
-	start := r.now()
 	res := BindingResult{Binding: b.Name, Source: b.Source.String(), TargetGroupARN: b.TargetGroupARN}
-	defer func() { res.Duration = r.now().Sub(start) }()
 	unfinished := func(stage string) (BindingResult, BindingState) {
 		res.Unfinished = true
 		res.Err = fmt.Errorf("binding %s: deadline near, stopped before %s", b.Name, stage)

@@ -439,3 +439,22 @@ func TestReconcileFailedSaveIsCarried(t *testing.T) {
 		t.Fatalf("group = %v, want the owned old target removed", got)
 	}
 }
+
+// slowSource takes a moment to answer, so that a binding's duration shows.
+type slowSource struct{ fakeSource }
+
+func (s *slowSource) Resolve(ctx context.Context) (Answer, error) {
+	time.Sleep(5 * time.Millisecond)
+	return s.fakeSource.Resolve(ctx)
+}
+
+func TestReconcileReportsBindingDuration(t *testing.T) {
+	w := newWorld(DefaultPolicy())
+	src := &slowSource{fakeSource{name: "slow.example.internal"}}
+	src.set(nil, "10.0.0.1")
+	w.r.Bindings[0].Source = src
+	res := w.run(t)
+	if d := res.Bindings[0].Duration; d < 5*time.Millisecond {
+		t.Fatalf("binding duration %s, want at least the source's 5ms", d)
+	}
+}
