@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,6 +96,9 @@ type BindingResult struct {
 	// Unfinished is set when the deadline stopped the binding.
 	Unfinished bool
 	Duration   time.Duration
+	// APICalls counts the AWS API calls sent for the binding, retries
+	// included, when the adapters report them with CountAPICall.
+	APICalls int
 
 	azAll bool // the group turned out to need AvailabilityZone "all"
 }
@@ -124,6 +128,20 @@ func (r RunResult) Failed() []string {
 		}
 	}
 	return names
+}
+
+// callCounterKey carries the API call counter of the binding being worked
+// on.
+type callCounterKey struct{}
+
+// CountAPICall records one AWS API call against the binding whose work ctx
+// belongs to, so that a result can say what each binding cost. Adapters
+// call it from their SDK middleware, once per attempt sent; for other
+// contexts it does nothing.
+func CountAPICall(ctx context.Context) {
+	if n, ok := ctx.Value(callCounterKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
 }
 
 // ErrUnknownBinding is returned when Run is asked for a binding that is not
@@ -182,6 +200,7 @@ func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, erro
 				b.Registered = slices.Concat(prev.Registered, b.Registered)
 				b.Deregistered = slices.Concat(prev.Deregistered, b.Deregistered)
 				b.azAll = b.azAll || prev.azAll
+				b.APICalls += prev.APICalls
 			}
 			applied[b.Binding] = b
 		}
@@ -347,9 +366,12 @@ func (r *Reconciler) runAll(ctx context.Context, o RunOptions, bindings []Bindin
 			var describeErr error
 			described := false
 			for _, i := range g {
+				calls := new(atomic.Int64)
+				bctx := context.WithValue(ctx, callCounterKey{}, calls)
 				start := time.Now()
-				results[i], states[i] = r.runBinding(ctx, o, bindings[i], states[i], &observed, &described, &describeErr)
+				results[i], states[i] = r.runBinding(bctx, o, bindings[i], states[i], &observed, &described, &describeErr)
 				results[i].Duration = time.Since(start)
+				results[i].APICalls = int(calls.Load())
 			}
 		}(g)
 	}

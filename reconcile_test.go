@@ -458,3 +458,36 @@ func TestReconcileReportsBindingDuration(t *testing.T) {
 		t.Fatalf("binding duration %s, want at least the source's 5ms", d)
 	}
 }
+
+// countingGroups reports every call with CountAPICall, as the SDK
+// middleware does.
+type countingGroups struct{ *fakeGroups }
+
+func (g countingGroups) Describe(ctx context.Context, arn string) ([]ObservedTarget, error) {
+	CountAPICall(ctx)
+	return g.fakeGroups.Describe(ctx, arn)
+}
+
+func (g countingGroups) Register(ctx context.Context, arn string, ts []Target, all bool) (int, bool, error) {
+	CountAPICall(ctx)
+	return g.fakeGroups.Register(ctx, arn, ts, all)
+}
+
+func TestReconcileCountsAPICallsPerBinding(t *testing.T) {
+	w := newWorld(DefaultPolicy())
+	w.r.Groups = countingGroups{w.groups}
+	other := &fakeSource{name: "other.example.internal"}
+	other.set(nil, "10.0.9.9")
+	w.r.Bindings = append(w.r.Bindings, Binding{Name: "b", Source: other, TargetGroupARN: arnB, Ports: []uint16{443}, Policy: DefaultPolicy()})
+	w.src.set(nil, "10.0.0.1")
+	res := w.run(t)
+	for _, b := range res.Bindings {
+		if b.APICalls != 2 {
+			t.Errorf("%s: %d API calls, want 2 (describe, register)", b.Binding, b.APICalls)
+		}
+	}
+	res = w.run(t)
+	if res.Bindings[0].APICalls != 1 {
+		t.Errorf("steady run: %d API calls, want 1", res.Bindings[0].APICalls)
+	}
+}

@@ -21,10 +21,17 @@ const CountCallsID = "tgsync.CountCalls"
 // one call per operation however often the SDK retried it, which hides
 // exactly the throttling the counts are meant to show.
 func CountCalls(record func(service, operation string)) func(*middleware.Stack) error {
+	return CountCallsContext(func(_ context.Context, service, operation string) { record(service, operation) })
+}
+
+// CountCallsContext is CountCalls with the request's context, for counters
+// that attribute a call to the work it was made for (see
+// tgsync.CountAPICall).
+func CountCallsContext(record func(ctx context.Context, service, operation string)) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc(CountCallsID,
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				record(middleware.GetServiceID(ctx), middleware.GetOperationName(ctx))
+				record(ctx, middleware.GetServiceID(ctx), middleware.GetOperationName(ctx))
 				return next.HandleFinalize(ctx, in)
 			}), middleware.After)
 	}

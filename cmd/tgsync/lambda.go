@@ -141,12 +141,16 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 	if err := checkLegacyTargetGroup(ctx, a, cfg, info); err != nil {
 		return nil, err
 	}
+	level, err := obs.ParseMetricsLevel(getenv("TGSYNC_METRICS"))
+	if err != nil {
+		return nil, initErr(initConfigInvalid, fmt.Errorf("TGSYNC_METRICS: %w", err))
+	}
 	f := &lambdaFunc{
 		reconciler: a.reconciler,
 		log:        log,
 		metrics:    metrics,
 		calls:      a.calls,
-		emf:        obs.EMFOptions{Legacy: legacyIPCount(info)},
+		emf:        obs.EMFOptions{Legacy: legacyIPCount(info), Metrics: level},
 	}
 	if f.alb, err = statusPageHandler(a, getenv); err != nil {
 		return nil, initErr(initConfigInvalid, err)

@@ -63,7 +63,11 @@ func (c *callCounter) Snapshot() map[string]int {
 // is set it takes the region of the target groups, so a config alone is
 // enough.
 func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.Config, error) {
-	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCalls(calls.record)})
+	count := func(ctx context.Context, service, op string) {
+		calls.record(service, op)
+		tgsync.CountAPICall(ctx) // the binding the call was made for
+	}
+	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count)})
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}

@@ -32,7 +32,42 @@ type EMFOptions struct {
 	// Legacy adds the IP-count metrics of the single-purpose Lambda
 	// functions tgsync replaces.
 	Legacy LegacyIPCount
+	// Metrics chooses what becomes a CloudWatch metric; "" means
+	// MetricsAll. Each metric name and dimension value is a custom metric
+	// billed monthly, so fewer metrics cost less.
+	Metrics MetricsLevel
 }
+
+// MetricsLevel chooses which EMF values CloudWatch turns into metrics.
+type MetricsLevel string
+
+// The metric levels.
+const (
+	// MetricsAll declares every per-binding metric, the run's and the API
+	// calls by action.
+	MetricsAll MetricsLevel = "all"
+	// MetricsEssential declares, per binding, only what alarms need:
+	// DesiredTargets, HealthyTargets and SourceFailures.
+	MetricsEssential MetricsLevel = "essential"
+	// MetricsOff declares none: the lines still carry every value, for
+	// CloudWatch Logs Insights, but create no metric and cost no metric.
+	MetricsOff MetricsLevel = "off"
+)
+
+// ParseMetricsLevel reads a level as TGSYNC_METRICS spells it; "" is
+// MetricsAll.
+func ParseMetricsLevel(s string) (MetricsLevel, error) {
+	switch l := MetricsLevel(strings.ToLower(strings.TrimSpace(s))); l {
+	case "":
+		return MetricsAll, nil
+	case MetricsAll, MetricsEssential, MetricsOff:
+		return l, nil
+	}
+	return "", fmt.Errorf("metrics level %q: want all, essential or off", s)
+}
+
+// essentialMetrics are the per-binding metrics MetricsEssential declares.
+var essentialMetrics = map[string]bool{"DesiredTargets": true, "HealthyTargets": true, "SourceFailures": true}
 
 // LegacyIPCount selects the IP-count metrics of the functions tgsync
 // replaces, so that their dashboards and alarms keep working with a
@@ -119,8 +154,25 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 	if ts.IsZero() {
 		ts = time.Now() // a result built by hand; the line still needs a time
 	}
+	level := opts.Metrics
+	if level == "" {
+		level = MetricsAll
+	}
+	// declare says which metrics a line declares; the values are written
+	// whatever the level.
+	declare := func(string) bool { return true }
+	switch level {
+	case MetricsOff:
+		declare = func(string) bool { return false }
+	case MetricsEssential:
+		declare = func(name string) bool { return essentialMetrics[name] }
+	}
 	line := func(dims map[string]string, extra map[string]any, ms []metric) error {
-		return writeEMFLine(w, ns, ts, dims, extra, ms)
+		return writeEMFLine(w, ns, ts, dims, extra, ms, declare)
+	}
+	legacyLine := func(dims map[string]string, extra map[string]any, ms []metric) error {
+		// Asked for by name: declared whatever the level.
+		return writeEMFLine(w, ns, ts, dims, extra, ms, func(string) bool { return true })
 	}
 	totalCalls, failed := 0, 0
 	for _, b := range res.Bindings {
@@ -141,6 +193,7 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 			metric{"Deregistered", UnitCount, float64(n.deregisteredNow)},
 			metric{"Refused", UnitCount, float64(n.refused)},
 			metric{"SourceFailures", UnitCount, boolFloat(n.sourceFailed)},
+			metric{"ApiCalls", UnitCount, float64(b.APICalls)},
 			metric{"RunDurationMs", UnitMilliseconds, durationMs(b.Duration)})
 		extra := map[string]any{"TargetGroupArn": b.TargetGroupARN, "Source": b.Source, "Failed": n.failed}
 		if b.Err != nil {
@@ -150,17 +203,20 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 			return err
 		}
 		if opts.Legacy.LoadBalancerIPCount && n.planned && n.addrs > 0 {
-			if err := line(map[string]string{"LoadBalancerName": b.Source}, map[string]any{"Binding": b.Binding},
+			if err := legacyLine(map[string]string{"LoadBalancerName": b.Source}, map[string]any{"Binding": b.Binding},
 				[]metric{{"LoadBalancerIPCount", UnitCount, float64(n.addrs)}}); err != nil {
 				return err
 			}
 		}
 		if opts.Legacy.HostnameAsTargetIPCount && n.planned && n.addrs > 0 {
-			if err := line(map[string]string{"HostnameIPCount": b.Source}, map[string]any{"Binding": b.Binding},
+			if err := legacyLine(map[string]string{"HostnameIPCount": b.Source}, map[string]any{"Binding": b.Binding},
 				[]metric{{"HostnameAsTargetIPCount", UnitCount, float64(n.tracked)}}); err != nil {
 				return err
 			}
 		}
+	}
+	if level != MetricsAll {
+		return nil
 	}
 	actions := slices.Sorted(maps.Keys(apiCalls))
 	for _, a := range actions {
@@ -188,7 +244,7 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 // writeEMFLine writes one EMF document on one line: the dimension members,
 // the metric members, extra members for Logs Insights and the _aws
 // metadata with one directive over all dimension keys.
-func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, extra map[string]any, ms []metric) error {
+func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, extra map[string]any, ms []metric, declare func(name string) bool) error {
 	doc := map[string]any{}
 	for k, v := range extra {
 		doc[k] = v
@@ -205,7 +261,13 @@ func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, 
 	defs := make([]map[string]string, 0, len(ms))
 	for _, m := range ms {
 		doc[m.name] = m.value
-		defs = append(defs, map[string]string{"Name": m.name, "Unit": m.unit})
+		if declare(m.name) {
+			defs = append(defs, map[string]string{"Name": m.name, "Unit": m.unit})
+		}
+	}
+	if len(defs) == 0 {
+		// Not a metric: a plain structured log line.
+		return writeLine(w, doc)
 	}
 	doc["_aws"] = map[string]any{
 		"Timestamp": ts.UnixMilli(),
@@ -215,6 +277,10 @@ func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, 
 			"Metrics":    defs,
 		}},
 	}
+	return writeLine(w, doc)
+}
+
+func writeLine(w io.Writer, doc map[string]any) error {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("encode EMF line: %w", err)

@@ -415,3 +415,82 @@ func TestLegacyIPCountFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteEMFLevels checks what each metrics level declares: every value
+// is written at every level, but only declared ones become (billed)
+// CloudWatch metrics.
+func TestWriteEMFLevels(t *testing.T) {
+	tests := []struct {
+		level MetricsLevel
+		// declared per binding line; nil means the line is plain JSON
+		binding []string
+		runLine bool // the per-run and per-action lines are written
+	}{
+		{MetricsAll, []string{"DesiredTargets", "RegisteredTargets", "HealthyTargets", "PendingDeregistration",
+			"Registered", "Deregistered", "Refused", "SourceFailures", "ApiCalls", "RunDurationMs"}, true},
+		{MetricsEssential, []string{"DesiredTargets", "HealthyTargets", "SourceFailures"}, false},
+		{MetricsOff, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.level), func(t *testing.T) {
+			res := run1()
+			for i := range res.Bindings {
+				res.Bindings[i].APICalls = 3 + i
+			}
+			var buf bytes.Buffer
+			if err := WriteEMF(&buf, res, run1Calls(), EMFOptions{Metrics: tt.level}); err != nil {
+				t.Fatal(err)
+			}
+			var bindingLines, otherLines int
+			for _, raw := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+				var doc map[string]any
+				dec := json.NewDecoder(bytes.NewReader(raw))
+				dec.UseNumber()
+				if err := dec.Decode(&doc); err != nil {
+					t.Fatalf("not JSON: %v\n%s", err, raw)
+				}
+				name, isBinding := doc["Binding"].(string)
+				if !isBinding || doc["LoadBalancerName"] != nil {
+					otherLines++
+					continue
+				}
+				bindingLines++
+				if doc["ApiCalls"] == nil || doc["HealthyTargets"] == nil && name == "opensearch-dashboards" {
+					t.Errorf("%s: values missing at level %s: %s", name, tt.level, raw)
+				}
+				aws, declared := doc["_aws"].(map[string]any)
+				if tt.binding == nil {
+					if declared {
+						t.Errorf("%s: level off declares metrics: %s", name, raw)
+					}
+					continue
+				}
+				if _, err := validateEMF(raw); err != nil {
+					t.Fatalf("invalid EMF: %v\n%s", err, raw)
+				}
+				var got []string
+				for _, m := range aws["CloudWatchMetrics"].([]any)[0].(map[string]any)["Metrics"].([]any) {
+					got = append(got, m.(map[string]any)["Name"].(string))
+				}
+				want := tt.binding
+				if name == "fargate-logstash" { // its lookup failed: no group figures
+					want = slices.DeleteFunc(slices.Clone(want), func(n string) bool {
+						return n == "DesiredTargets" || n == "RegisteredTargets" || n == "HealthyTargets" || n == "PendingDeregistration"
+					})
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s declares %v, want %v", name, got, want)
+				}
+			}
+			if bindingLines != len(res.Bindings) || (otherLines > 0) != tt.runLine {
+				t.Errorf("%d binding lines, %d other lines; want %d and run lines %v", bindingLines, otherLines, len(res.Bindings), tt.runLine)
+			}
+		})
+	}
+	if _, err := ParseMetricsLevel("verbose"); err == nil {
+		t.Error("ParseMetricsLevel accepted an unknown level")
+	}
+	if l, err := ParseMetricsLevel(""); err != nil || l != MetricsAll {
+		t.Errorf("ParseMetricsLevel(\"\") = %q, %v", l, err)
+	}
+}
