@@ -29,6 +29,21 @@ func loadConfig(c *CLI, g *globals) (*config.Config, bool) {
 	return cfg, true
 }
 
+// loadApp reads the config and wires it; on failure it prints why and
+// returns false (the exit code is then exitUsage).
+func loadApp(ctx context.Context, c *CLI, g *globals) (*app, bool) {
+	cfg, ok := loadConfig(c, g)
+	if !ok {
+		return nil, false
+	}
+	a, err := newApp(ctx, cfg, c.Getenv, appOptions{})
+	if err != nil {
+		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+		return nil, false
+	}
+	return a, true
+}
+
 func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 	return func(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 		dryRun := planOnly
@@ -46,13 +61,8 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 				fmt.Fprintf(c.Stderr, "tgsync: --output %q: want text or json\n", *output)
 				return exitUsage
 			}
-			cfg, ok := loadConfig(c, g)
+			a, ok := loadApp(ctx, c, g)
 			if !ok {
-				return exitUsage
-			}
-			a, err := newApp(ctx, cfg, c.Getenv)
-			if err != nil {
-				fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 				return exitUsage
 			}
 			a.reconciler.DryRun = dryRun
@@ -96,13 +106,8 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 			fmt.Fprintf(c.Stderr, "tgsync run: want 0 < --min-interval (%s) <= --interval (%s)\n", *minInterval, *interval)
 			return exitUsage
 		}
-		cfg, ok := loadConfig(c, g)
+		a, ok := loadApp(ctx, c, g)
 		if !ok {
-			return exitUsage
-		}
-		a, err := newApp(ctx, cfg, c.Getenv)
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 			return exitUsage
 		}
 		// The reconciler starts no AWS work within its margin of the
@@ -120,7 +125,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 			}
 			defer stop()
 		}
-		g.log.Info("daemon started", "bindings", len(cfg.Bindings), "interval", *interval)
+		g.log.Info("daemon started", "bindings", len(a.cfg.Bindings), "interval", *interval)
 		for {
 			// A run that started finishes even when SIGTERM arrives.
 			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval+daemonSaveMargin)

@@ -11,8 +11,6 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/ecsevent"
 	"github.com/tgsync/tgsync/elbv2"
@@ -183,16 +181,11 @@ func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elb
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := newStore(cfg.State, awsCfg)
+	store, err := newStore(cfg.State, awsCfg, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	groups := elbv2.NewFromConfig(awsCfg, elbv2.Options{
-		DescribeRate:  rate.Limit(cfg.Limits.DescribePerSecond),
-		DescribeBurst: cfg.Limits.DescribeBurst,
-		ChangeRate:    rate.Limit(cfg.Limits.ChangesPerSecond),
-		ChangeBurst:   cfg.Limits.ChangesBurst,
-	})
+	groups := newGroups(awsCfg, cfg.Limits)
 	return groups, store, nil
 }
 

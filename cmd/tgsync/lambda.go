@@ -15,16 +15,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/logging"
-	"golang.org/x/time/rate"
 
-	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/internal/web"
-	"github.com/tgsync/tgsync/store/s3store"
 )
 
 // lambdaInitTimeout bounds the cold start's own work (the config, one
@@ -134,7 +129,9 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 	if cfg.State.Memory {
 		log.Warn("state is kept in memory: it is lost on every cold start and not shared between concurrent instances")
 	}
-	a, err := newLambdaApp(ctx, cfg, info, getenv, log)
+	// The SDK logs through the function's JSON logger, and a legacy set's
+	// state bucket may be in another Region (BUCKET_REGION).
+	a, err := newApp(ctx, cfg, getenv, appOptions{sdkLog: log.With("component", "aws-sdk"), bucketRegion: info.BucketRegion})
 	if err != nil {
 		return nil, initErr(initFailed, err)
 	}
@@ -193,44 +190,6 @@ func statusPageHandler(a *app, getenv func(string) string) (func(context.Context
 // ecsHandler is the ECS route's handler: the Spot drain.
 func ecsHandler(h *drainHandler) func(context.Context, json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) { return h.handleECSEvent(ctx, raw) }
-}
-
-// newLambdaApp wires the config as newApp does, with two differences: the
-// SDK logs through the function's JSON logger, and the state bucket of a
-// legacy set may be in another Region (BUCKET_REGION).
-func newLambdaApp(ctx context.Context, cfg *config.Config, info config.LegacyInfo, getenv func(string) string, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, calls: &callCounter{}}
-	awsCfg, err := loadAWS(ctx, cfg, a.calls)
-	if err != nil {
-		return nil, err
-	}
-	awsCfg.Logger = sdkLogger{log.With("component", "aws-sdk")}
-	a.awsConfig = awsCfg
-	if info.BucketRegion != "" && cfg.State.S3 != nil {
-		client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-			o.Region = info.BucketRegion
-			o.UsePathStyle = o.BaseEndpoint != nil
-		})
-		bucket, key, err := s3store.ParseURL(cfg.State.S3.String())
-		if err != nil {
-			return nil, fmt.Errorf("state.s3: %w", err)
-		}
-		a.store = s3store.New(client, bucket, key)
-	} else if a.store, err = newStore(cfg.State, awsCfg); err != nil {
-		return nil, err
-	}
-	a.groups = elbv2.NewFromConfig(awsCfg, elbv2.Options{
-		DescribeRate:  rate.Limit(cfg.Limits.DescribePerSecond),
-		DescribeBurst: cfg.Limits.DescribeBurst,
-		ChangeRate:    rate.Limit(cfg.Limits.ChangesPerSecond),
-		ChangeBurst:   cfg.Limits.ChangesBurst,
-	})
-	bindings, err := domainBindings(cfg, getenv)
-	if err != nil {
-		return nil, err
-	}
-	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store}
-	return a, nil
 }
 
 // sdkLogger sends the SDK's own log lines (warnings about retries or

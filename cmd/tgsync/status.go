@@ -84,13 +84,8 @@ func statusFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []strin
 			fmt.Fprintf(c.Stderr, "tgsync: --output %q: want text or json\n", *output)
 			return exitUsage
 		}
-		cfg, ok := loadConfig(c, g)
+		a, ok := loadApp(ctx, c, g)
 		if !ok {
-			return exitUsage
-		}
-		a, err := newApp(ctx, cfg, c.Getenv)
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 			return exitUsage
 		}
 		st, err := gatherStatus(ctx, a, !*noDescribe)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -100,30 +101,47 @@ func targetGroupARNs(cfg *config.Config) []string {
 	return out
 }
 
+// appOptions are what the Lambda wires differently from the CLI.
+type appOptions struct {
+	// sdkLog receives the SDK's own log lines; nil keeps the SDK's default.
+	sdkLog *slog.Logger
+	// bucketRegion is the Region of the state bucket when it is not the
+	// function's (a legacy BUCKET_REGION).
+	bucketRegion string
+}
+
 // newApp wires a config to real DNS, the real elbv2 API and the configured
 // state store.
-func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string) (*app, error) {
+func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string, opts appOptions) (*app, error) {
 	a := &app{cfg: cfg, calls: &callCounter{}}
 	awsCfg, err := loadAWS(ctx, cfg, a.calls)
 	if err != nil {
 		return nil, err
 	}
+	if opts.sdkLog != nil {
+		awsCfg.Logger = sdkLogger{opts.sdkLog}
+	}
 	a.awsConfig = awsCfg
-	if a.store, err = newStore(cfg.State, awsCfg); err != nil {
+	if a.store, err = newStore(cfg.State, awsCfg, opts.bucketRegion); err != nil {
 		return nil, err
 	}
-	a.groups = elbv2.NewFromConfig(awsCfg, elbv2.Options{
-		DescribeRate:  rate.Limit(cfg.Limits.DescribePerSecond),
-		DescribeBurst: cfg.Limits.DescribeBurst,
-		ChangeRate:    rate.Limit(cfg.Limits.ChangesPerSecond),
-		ChangeBurst:   cfg.Limits.ChangesBurst,
-	})
+	a.groups = newGroups(awsCfg, cfg.Limits)
 	bindings, err := domainBindings(cfg, getenv)
 	if err != nil {
 		return nil, err
 	}
 	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store}
 	return a, nil
+}
+
+// newGroups is the elbv2 adapter under the configured client-side limits.
+func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Adapter {
+	return elbv2.NewFromConfig(awsCfg, elbv2.Options{
+		DescribeRate:  rate.Limit(l.DescribePerSecond),
+		DescribeBurst: l.DescribeBurst,
+		ChangeRate:    rate.Limit(l.ChangesPerSecond),
+		ChangeBurst:   l.ChangesBurst,
+	})
 }
 
 // domainBindings builds each binding's DNS source. TGSYNC_DNS_SERVERS (a
@@ -153,12 +171,17 @@ func domainBindings(cfg *config.Config, getenv func(string) string) ([]tgsync.Bi
 	return out, nil
 }
 
-func newStore(st config.State, awsCfg aws.Config) (tgsync.Store, error) {
+// newStore opens the configured state store; bucketRegion, when set, is
+// the Region of the S3 bucket.
+func newStore(st config.State, awsCfg aws.Config, bucketRegion string) (tgsync.Store, error) {
 	switch {
 	case st.Memory:
 		return memstore.New(), nil
 	case st.S3 != nil:
 		client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			if bucketRegion != "" {
+				o.Region = bucketRegion
+			}
 			// Custom endpoints (moto, LocalStack, a VPC endpoint by IP)
 			// rarely resolve bucket subdomains.
 			o.UsePathStyle = o.BaseEndpoint != nil
