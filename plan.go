@@ -3,6 +3,7 @@ package tgsync
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -76,35 +77,27 @@ const (
 // in order, when they would exceed MaxFraction of the registered targets
 // (rule 4) or remove the last healthy target (rule 5).
 func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy Policy, now time.Time) Changes {
-	var out Changes
-	out.Next = state.Clone()
+	// Next shares the input's other fields; Owned and Misses are always new
+	// maps, so that nothing the caller does to Next reaches state.
+	out := Changes{Next: state}
+	sourceFailed := func(why string) Changes {
+		// Nothing is known about the source: misses and ownership stay.
+		out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Rule: RuleSourceFailed,
+			Reason: fmt.Sprintf("%s; removing nothing and counting no misses", why)})
+		out.Next.Owned, out.Next.Misses = maps.Clone(state.Owned), maps.Clone(state.Misses)
+		return out
+	}
+	if desired.Err != nil {
+		return sourceFailed(fmt.Sprintf("source %s failed: %v", desired.Source, desired.Err))
+	}
+	if len(desired.Answer.Addrs) == 0 {
+		return sourceFailed(fmt.Sprintf("source %s returned no addresses", desired.Source))
+	}
 	out.Next.Owned = nil
 	if policy.Shared {
 		out.Next.Owned = map[Target]time.Time{}
 	}
 	out.Next.Misses = map[Target]Miss{}
-
-	keepState := func() Changes {
-		// Nothing is known about the source: carry the state over as it is.
-		out.Next.Owned = state.Clone().Owned
-		out.Next.Misses = state.Clone().Misses
-		return out
-	}
-
-	if desired.Err != nil {
-		out.Refused = append(out.Refused, Refusal{
-			Action: ActionDeregister, Rule: RuleSourceFailed,
-			Reason: fmt.Sprintf("source %s failed: %v; removing nothing and counting no misses", desired.Source, desired.Err),
-		})
-		return keepState()
-	}
-	if len(desired.Answer.Addrs) == 0 {
-		out.Refused = append(out.Refused, Refusal{
-			Action: ActionDeregister, Rule: RuleSourceFailed,
-			Reason: fmt.Sprintf("source %s returned no addresses; removing nothing and counting no misses", desired.Source),
-		})
-		return keepState()
-	}
 
 	want := make(map[Target]bool, len(desired.Answer.Addrs)*len(desired.Ports))
 	for _, addr := range uniqueAddrs(desired.Answer.Addrs) {
@@ -122,11 +115,7 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 		}
 	}
 	if len(want) == 0 {
-		out.Refused = append(out.Refused, Refusal{
-			Action: ActionDeregister, Rule: RuleSourceFailed,
-			Reason: fmt.Sprintf("no address from %s is in the allowed ranges; removing nothing and counting no misses", desired.Source),
-		})
-		return keepState()
+		return sourceFailed(fmt.Sprintf("no address from %s is in the allowed ranges", desired.Source))
 	}
 
 	seen := make(map[Target]ObservedTarget, len(observed))
