@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -431,31 +432,26 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 			d.ps.add(path, "must be a string, "+describe(n)+"; quote it if you mean the text")
 		}
 	case reflect.Int:
-		if tag != "!!int" {
-			d.ps.add(path, "must be a whole number, "+describe(n))
-			return
-		}
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.ps.add(path, "must be a whole number that fits, got "+quote(n.Value))
-		}
+		d.typed(n, v, path, "must be a whole number", "must be a whole number that fits", "!!int")
 	case reflect.Float64:
-		if tag != "!!int" && tag != "!!float" {
-			d.ps.add(path, "must be a number, "+describe(n))
-			return
-		}
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.ps.add(path, "must be a number, got "+quote(n.Value))
-		}
+		d.typed(n, v, path, "must be a number", "must be a number", "!!int", "!!float")
 	case reflect.Bool:
-		if tag != "!!bool" {
-			d.ps.add(path, "must be true or false, "+describe(n))
-			return
-		}
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.ps.add(path, "must be true or false, got "+quote(n.Value))
-		}
+		d.typed(n, v, path, "must be true or false", "must be true or false", "!!bool")
 	default:
 		panic("config: no decoder for " + v.Type().String())
+	}
+}
+
+// typed decodes a scalar that must carry one of tags; want says what the
+// key takes, and fits what a value of the right tag that still does not
+// decode must be.
+func (d *decoder) typed(n *yaml.Node, v reflect.Value, path, want, fits string, tags ...string) {
+	if !slices.Contains(tags, n.ShortTag()) {
+		d.ps.add(path, want+", "+describe(n))
+		return
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		d.ps.add(path, fits+", got "+quote(n.Value))
 	}
 }
 
