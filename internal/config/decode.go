@@ -96,7 +96,6 @@ const maxSize = 1 << 20
 // the raw values as it goes.
 type decoder struct {
 	ps     *problems
-	lines  map[string]int
 	visits int
 	// active holds the mappings being decoded, so that a mapping merged
 	// into itself is refused instead of followed forever.
@@ -126,8 +125,8 @@ func readYAML(data []byte, ps *problems) (raw rawConfig, empty bool) {
 		syntaxProblem(ps, data, err)
 		return raw, false
 	}
-	d := decoder{ps: ps, lines: ps.lines}
-	d.lines[""] = doc.Content[0].Line
+	ps.lines[""] = doc.Content[0].Line
+	d := decoder{ps: ps}
 	d.decode(doc.Content[0], reflect.ValueOf(&raw).Elem(), "")
 	return raw, false
 }
@@ -313,12 +312,12 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) map[string
 		}
 		kp := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
-			d.lines[kp] = k.Line
+			d.ps.lines[kp] = k.Line
 			d.ps.add(kp, fmt.Sprintf("key is set twice; it was first set on line %d", first))
 			continue
 		}
 		seen[k.Value] = k.Line
-		d.lines[kp] = k.Line
+		d.ps.lines[kp] = k.Line
 		f, ok := fields[k.Value]
 		if !ok {
 			msg := "unknown key " + quote(k.Value)
@@ -406,7 +405,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		ip := index(path, i)
-		d.lines[ip] = item.Line
+		d.ps.lines[ip] = item.Line
 		if isNull(item) {
 			d.ps.add(ip, "is empty")
 			continue
