@@ -43,10 +43,6 @@ const (
 // removal, never hastens one.
 const LegacyStateFile = "/tmp/tgsync-state.json"
 
-// legacyMaxLookups is the most dns.lookups check accepts;
-// MAX_LOOKUP_PER_INVOCATION above it is capped, not refused.
-const legacyMaxLookups = 16
-
 // legacyMissInterval turns INVOCATIONS_BEFORE_DEREGISTRATION=N into
 // afterDuration (N-1) × 30s. At the one-minute schedule the legacy
 // functions ran on, N misses span at least (N-1) minutes, so removal comes
@@ -369,9 +365,9 @@ func (b *legacyBuild) invocations() {
 func (b *legacyBuild) lookups() {
 	const name = "MAX_LOOKUP_PER_INVOCATION"
 	n := b.integer(name, legacyDefaultLookups, 1, 1<<20)
-	if n > legacyMaxLookups {
-		b.info.Notes = append(b.info.Notes, fmt.Sprintf("%s=%d is more than tgsync's maximum of %d lookups per name and run; using %d", name, n, legacyMaxLookups, legacyMaxLookups))
-		n = legacyMaxLookups
+	if n > maxLookups {
+		b.info.Notes = append(b.info.Notes, fmt.Sprintf("%s=%d is more than tgsync's maximum of %d lookups per name and run; using %d", name, n, maxLookups, maxLookups))
+		n = maxLookups
 	}
 	b.raw.DNS = &rawDNS{Lookups: &n}
 	b.vars["dns.lookups"] = name

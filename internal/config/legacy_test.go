@@ -269,21 +269,21 @@ func TestFromEnvConfigErrorsNameTheSource(t *testing.T) {
 	}
 }
 
-// TestLegacyLookupCapIsTheConfigMaximum keeps the cap in step with what
-// check accepts.
+// TestLegacyLookupCapIsTheConfigMaximum checks that check accepts exactly
+// up to maxLookups, the cap FromEnv applies to MAX_LOOKUP_PER_INVOCATION.
 func TestLegacyLookupCapIsTheConfigMaximum(t *testing.T) {
 	env := map[string]string{"ALB_DNS_NAME": albNm, "ALB_LISTENER": "443", "S3_BUCKET": "legacy-state", "NLB_TG_ARN": tgARN}
 	cfg, _, err := FromEnv(envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.DNS.Lookups = legacyMaxLookups
+	cfg.DNS.Lookups = maxLookups
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("lookups at the cap: %v", err)
 	}
-	cfg.DNS.Lookups = legacyMaxLookups + 1
+	cfg.DNS.Lookups = maxLookups + 1
 	if err := cfg.Validate(); err == nil {
-		t.Errorf("lookups %d validates: raise legacyMaxLookups to the config maximum", legacyMaxLookups+1)
+		t.Errorf("lookups %d validates: check must refuse more than maxLookups", maxLookups+1)
 	}
 }
 

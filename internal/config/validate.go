@@ -11,6 +11,10 @@ import (
 	"github.com/tgsync/tgsync"
 )
 
+// maxLookups is the most dns.lookups may be; MAX_LOOKUP_PER_INVOCATION
+// above it is capped, not refused.
+const maxLookups = 16
+
 // build turns the raw config into a Config with defaults filled in. It
 // reports only what the typed Config cannot hold (unparsable ranges and
 // URLs, keys set to an empty list or string); check does the rest.
@@ -203,8 +207,8 @@ func (c *Config) check(ps *problems) {
 			ps.add(index("dns.servers", i), "must be an IP address, optionally with a port (10.0.0.2 or 10.0.0.2:53), got "+quote(s))
 		}
 	}
-	if c.DNS.Lookups < 1 || c.DNS.Lookups > 16 {
-		ps.add("dns.lookups", fmt.Sprintf("must be in 1..16, got %d", c.DNS.Lookups))
+	if c.DNS.Lookups < 1 || c.DNS.Lookups > maxLookups {
+		ps.add("dns.lookups", fmt.Sprintf("must be in 1..%d, got %d", maxLookups, c.DNS.Lookups))
 	}
 	if c.DNS.Timeout <= 0 {
 		ps.add("dns.timeout", fmt.Sprintf("must be more than zero, got %s", c.DNS.Timeout))
