@@ -327,12 +327,14 @@ func (b *legacyBuild) boolean(name string, def bool) bool {
 	return x
 }
 
-// dnsName reads the name to resolve, with a hint for a URL.
+// dnsName reads the name to resolve into the binding's dns source, with a
+// hint for a URL, and returns it.
 func (b *legacyBuild) dnsName(name, what string) string {
 	v := b.required(name, what)
 	if strings.Contains(v, "://") {
 		b.problem("must be a host name without a scheme or path, got "+quote(v), name)
 	}
+	b.binding.Source = &rawSource{DNS: &v}
 	b.vars["bindings[0].source.dns"] = name
 	return v
 }
@@ -397,13 +399,14 @@ func (b *legacyBuild) finish() (*Config, LegacyInfo, error) {
 		if b.info.PortFromTargetGroup != "" && p.Path == "bindings[0].ports" {
 			continue // filled in at init from the target group
 		}
-		if slices.ContainsFunc(b.problems, func(q EnvProblem) bool { return slices.Contains(q.Variables, b.varFor(p.Path)) }) {
-			continue // already said what is wrong with the variable
-		}
-		if name := b.varFor(p.Path); name != "" {
-			b.problem(p.Message, name)
-		} else {
+		name := b.varFor(p.Path)
+		switch {
+		case name == "":
 			b.problem(p.Path + ": " + p.Message)
+		case slices.ContainsFunc(b.problems, func(q EnvProblem) bool { return slices.Contains(q.Variables, name) }):
+			// already said what is wrong with the variable
+		default:
+			b.problem(p.Message, name)
 		}
 	}
 	if len(b.problems) > 0 {
@@ -429,8 +432,7 @@ func (b *legacyBuild) varFor(path string) string {
 // binding.
 func fromGo(env map[string]string) (*Config, LegacyInfo, error) {
 	b := newLegacyBuild(env, SetOpenSearchGo)
-	name := b.dnsName("DomainEndpoint", "the OpenSearch domain endpoint to resolve")
-	b.binding.Source = &rawSource{DNS: &name}
+	b.dnsName("DomainEndpoint", "the OpenSearch domain endpoint to resolve")
 	b.targetGroup("AlbTargetGroupId")
 	b.binding.Ports = []int{legacyGoPort}
 	if lb, ok := env["AlbId"]; ok {
@@ -454,7 +456,6 @@ func fromGo(env map[string]string) (*Config, LegacyInfo, error) {
 func fromALB(env map[string]string) (*Config, LegacyInfo, error) {
 	b := newLegacyBuild(env, SetALBBehindNLB)
 	name := b.dnsName("ALB_DNS_NAME", "the DNS name of the internal ALB")
-	b.binding.Source = &rawSource{DNS: &name}
 	b.targetGroup("NLB_TG_ARN")
 	if _, ok := env["ALB_LISTENER"]; ok {
 		b.binding.Ports = []int{b.integer("ALB_LISTENER", 0, 1, 65535)}
@@ -481,7 +482,6 @@ func fromALB(env map[string]string) (*Config, LegacyInfo, error) {
 func fromHostname(env map[string]string) (*Config, LegacyInfo, error) {
 	b := newLegacyBuild(env, SetHostnameAsTarget)
 	name := b.dnsName("TARGET_FQDN", "the host name to resolve")
-	b.binding.Source = &rawSource{DNS: &name}
 	b.targetGroup("ELB_TG_ARN")
 	b.info.PortFromTargetGroup = b.binding.Name
 	b.s3State(name)
