@@ -294,14 +294,12 @@ func (r *Reconciler) runAll(ctx context.Context, o RunOptions, bindings []Bindin
 		sem <- struct{}{}
 		go func(g []int) {
 			defer func() { <-sem; wg.Done() }()
-			var observed []ObservedTarget
-			var describeErr error
-			described := false
+			var group groupView
 			for _, i := range g {
 				calls := new(atomic.Int64)
 				bctx := context.WithValue(ctx, callCounterKey{}, calls)
 				start := time.Now()
-				results[i], states[i] = r.runBinding(bctx, o, bindings[i], states[i], &observed, &described, &describeErr)
+				results[i], states[i] = r.runBinding(bctx, o, bindings[i], states[i], &group)
 				results[i].Duration = time.Since(start)
 				results[i].APICalls = int(calls.Load())
 			}
@@ -327,7 +325,16 @@ func lowOnTime(ctx context.Context, margin time.Duration) bool {
 	return time.Until(deadline) < margin
 }
 
-func (r *Reconciler) runBinding(ctx context.Context, o RunOptions, b Binding, st BindingState, observed *[]ObservedTarget, described *bool, describeErr *error) (BindingResult, BindingState) {
+// groupView is one target group as the bindings on it see it during a
+// run: described by the first that needs it, then updated with each
+// binding's changes for the next.
+type groupView struct {
+	described bool
+	targets   []ObservedTarget
+	err       error
+}
+
+func (r *Reconciler) runBinding(ctx context.Context, o RunOptions, b Binding, st BindingState, group *groupView) (BindingResult, BindingState) {
 	res := BindingResult{Binding: b.Name, Source: b.Source.String(), TargetGroupARN: b.TargetGroupARN}
 	unfinished := func(stage string) (BindingResult, BindingState) {
 		res.Unfinished = true
@@ -356,18 +363,18 @@ func (r *Reconciler) runBinding(ctx context.Context, o RunOptions, b Binding, st
 	// target it holds is not missing, so its misses start over (rule 2).
 	st = forgetAnswered(st, answer, b)
 
-	if !*described {
+	if !group.described {
 		if lowOnTime(ctx, o.DeadlineMargin) {
 			return unfinished("describing " + b.TargetGroupARN)
 		}
-		*observed, *describeErr = r.Groups.Describe(ctx, b.TargetGroupARN)
-		*described = true
+		group.targets, group.err = r.Groups.Describe(ctx, b.TargetGroupARN)
+		group.described = true
 	}
-	if *describeErr != nil {
-		return fail(fmt.Errorf("binding %s: %w", b.Name, *describeErr))
+	if group.err != nil {
+		return fail(fmt.Errorf("binding %s: %w", b.Name, group.err))
 	}
-	res.Observed = slices.Clone(*observed)
-	st = recordAnswer(st, b.Source.String(), answer, now)
+	res.Observed = slices.Clone(group.targets)
+	st = recordAnswer(st, answer, now)
 
 	res.Plan = Plan(Desired{Source: b.Source.String(), Answer: answer, Ports: b.Ports}, res.Observed, st, b.Policy, now)
 	if o.DryRun {
@@ -402,7 +409,7 @@ func (r *Reconciler) runBinding(ctx context.Context, o RunOptions, b Binding, st
 			applyErr = err
 		}
 	}
-	*observed = ObservationAfter(*observed, res.Registered, res.Deregistered)
+	group.targets = ObservationAfter(group.targets, res.Registered, res.Deregistered)
 	st = r.remember(st, res.Plan, res.Registered, res.Deregistered, now)
 	if applyErr != nil {
 		return fail(fmt.Errorf("binding %s: %w", b.Name, applyErr))

@@ -15,11 +15,7 @@ import (
 func (r *Reconciler) mergeApplied(st *State, applied map[string]*BindingResult, now time.Time) {
 	for name, prev := range applied {
 		bs := st.Binding(name)
-		var events []Event
-		for _, c := range slices.Concat(prev.Registered, prev.Deregistered) {
-			events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
-		}
-		bs.record(events...)
+		bs.record(changeEvents(now, prev.Registered, prev.Deregistered)...)
 		bs.AZAll = bs.AZAll || prev.azAll
 		if !r.binding(name).Policy.Shared {
 			continue
@@ -107,13 +103,7 @@ func (r *Reconciler) remember(st BindingState, plan Changes, registered, deregis
 			}
 		}
 	}
-	var events []Event
-	for _, c := range registered {
-		events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
-	}
-	for _, c := range deregistered {
-		events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
-	}
+	events := changeEvents(now, registered, deregistered)
 	refusing := make([]string, 0, len(plan.Refused))
 	for _, f := range plan.Refused {
 		key := string(f.Action) + " " + f.Target.String() + " " + f.Rule
@@ -135,7 +125,18 @@ func (r *Reconciler) remember(st BindingState, plan Changes, registered, deregis
 	return next
 }
 
-func recordAnswer(st BindingState, source string, a Answer, now time.Time) BindingState {
+// changeEvents are the history entries of applied changes.
+func changeEvents(now time.Time, sets ...[]Change) []Event {
+	var events []Event
+	for _, c := range slices.Concat(sets...) {
+		events = append(events, Event{Time: now, Action: c.Action, Target: c.Target.String(), Reason: c.Reason})
+	}
+	return events
+}
+
+// recordAnswer keeps a successful answer, and its time, when its addresses
+// changed.
+func recordAnswer(st BindingState, a Answer, now time.Time) BindingState {
 	addrs := uniqueAddrs(a.Addrs)
 	if st.Answer != nil && slices.Equal(st.Answer.Addrs, addrs) {
 		return st
