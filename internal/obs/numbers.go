@@ -41,13 +41,10 @@ func numbers(b tgsync.BindingResult) bindingNumbers {
 	}
 	n.desired = len(b.Plan.Desired)
 	n.pending = len(b.Plan.Pending)
-	n.registered = len(membersAfter(b.Observed, regs, deregs))
-	gone := map[tgsync.Target]bool{}
-	for _, c := range deregs {
-		gone[c.Target] = true
-	}
-	for _, o := range b.Observed {
-		if o.State == tgsync.HealthHealthy && !gone[o.Target] {
+	after := tgsync.ObservationAfter(b.Observed, regs, deregs)
+	n.registered = len(members(after))
+	for _, o := range after {
+		if o.State == tgsync.HealthHealthy {
 			n.healthy++
 		}
 	}

@@ -75,7 +75,9 @@ func Summarize(res tgsync.RunResult, dryRun bool) RunSummary {
 		for _, c := range slices.Concat(regs, deregs) {
 			s.Changes = append(s.Changes, ChangeSummary{Action: string(c.Action), Target: c.Target.String(), Reason: c.Reason})
 		}
-		s.Registered = membersAfter(b.Observed, regs, deregs)
+		for _, t := range members(tgsync.ObservationAfter(b.Observed, regs, deregs)) {
+			s.Registered = append(s.Registered, t.String())
+		}
 		for _, r := range b.Plan.Refused {
 			rs := RefusalSummary{Action: string(r.Action), Rule: r.Rule, Reason: r.Reason}
 			if r.Target.IP.IsValid() {
@@ -95,34 +97,21 @@ func Summarize(res tgsync.RunResult, dryRun bool) RunSummary {
 	return out
 }
 
-// membersAfter lists the group's non-draining members once the changes
-// are applied.
-func membersAfter(observed []tgsync.ObservedTarget, registered, deregistered []tgsync.Change) []string {
-	set := map[tgsync.Target]bool{}
+// members lists the distinct non-draining targets of an observation, in
+// address order: the group's members once tgsync.ObservationAfter has
+// applied a run's changes.
+func members(observed []tgsync.ObservedTarget) []tgsync.Target {
+	var out []tgsync.Target
 	for _, o := range observed {
 		if !o.State.Draining() {
-			set[o.Target] = true
+			out = append(out, o.Target)
 		}
 	}
-	for _, c := range registered {
-		set[c.Target] = true
-	}
-	for _, c := range deregistered {
-		delete(set, c.Target)
-	}
-	targets := make([]tgsync.Target, 0, len(set))
-	for t := range set {
-		targets = append(targets, t)
-	}
-	slices.SortFunc(targets, func(a, b tgsync.Target) int {
+	slices.SortFunc(out, func(a, b tgsync.Target) int {
 		if c := a.IP.Compare(b.IP); c != 0 {
 			return c
 		}
 		return int(a.Port) - int(b.Port)
 	})
-	out := make([]string, len(targets))
-	for i, t := range targets {
-		out[i] = t.String()
-	}
-	return out
+	return slices.Compact(out)
 }
