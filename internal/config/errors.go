@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,43 @@ func (e *ValidationError) WithFile(file string) *ValidationError {
 	c.File = file
 	c.Problems = append([]Problem(nil), e.Problems...)
 	return &c
+}
+
+// EnvProblem is one thing wrong with the environment, naming the variables
+// involved.
+type EnvProblem struct {
+	Variables []string
+	Message   string
+}
+
+func (p EnvProblem) String() string {
+	if len(p.Variables) == 0 {
+		return p.Message
+	}
+	return strings.Join(p.Variables, ", ") + ": " + p.Message
+}
+
+// EnvError is every problem found in the environment.
+type EnvError struct {
+	Problems []EnvProblem
+}
+
+func (e *EnvError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Variables lists every variable the problems name, sorted.
+func (e *EnvError) Variables() []string {
+	var out []string
+	for _, p := range e.Problems {
+		out = append(out, p.Variables...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // problems collects Problems. A path that already has a problem (or sits

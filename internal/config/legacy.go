@@ -104,43 +104,6 @@ const (
 	MetricHostnameAsTargetIPCount = "HostnameAsTargetIPCount"
 )
 
-// EnvProblem is one thing wrong with the environment, naming the variables
-// involved.
-type EnvProblem struct {
-	Variables []string
-	Message   string
-}
-
-func (p EnvProblem) String() string {
-	if len(p.Variables) == 0 {
-		return p.Message
-	}
-	return strings.Join(p.Variables, ", ") + ": " + p.Message
-}
-
-// EnvError is every problem found in the environment.
-type EnvError struct {
-	Problems []EnvProblem
-}
-
-func (e *EnvError) Error() string {
-	lines := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Variables lists every variable the problems name, sorted.
-func (e *EnvError) Variables() []string {
-	var out []string
-	for _, p := range e.Problems {
-		out = append(out, p.Variables...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // The variable groups: a group is in use when any of its distinctive
 // variables is set.
 var (
@@ -505,17 +468,4 @@ func fromHostname(env map[string]string) (*Config, LegacyInfo, error) {
 			Dimension: "HostnameIPCount", DNSName: name, LegacyNamespace: "AWS/NetworkELB"}
 	}
 	return b.finish()
-}
-
-// checkLoadBalancerARN says what is wrong with an ALB or NLB ARN, or "".
-func checkLoadBalancerARN(s string) string {
-	a, msg := parseARN(s)
-	if msg != "" {
-		return msg
-	}
-	parts := strings.Split(a.Resource, "/")
-	if a.Service != "elasticloadbalancing" || len(parts) != 4 || parts[0] != "loadbalancer" || (parts[1] != "app" && parts[1] != "net") {
-		return "must be a load balancer ARN (arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>), got " + quote(s)
-	}
-	return ""
 }

@@ -87,6 +87,19 @@ func checkTargetGroupARN(s string) string {
 	return ""
 }
 
+// checkLoadBalancerARN says what is wrong with an ALB or NLB ARN, or "".
+func checkLoadBalancerARN(s string) string {
+	a, msg := parseARN(s)
+	if msg != "" {
+		return msg
+	}
+	parts := strings.Split(a.Resource, "/")
+	if a.Service != "elasticloadbalancing" || len(parts) != 4 || parts[0] != "loadbalancer" || (parts[1] != "app" && parts[1] != "net") {
+		return "must be a load balancer ARN (arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>), got " + quote(s)
+	}
+	return ""
+}
+
 // checkClusterARN says what is wrong with an ECS cluster ARN, or "".
 func checkClusterARN(s string) string {
 	a, msg := parseARN(s)
