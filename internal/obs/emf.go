@@ -134,11 +134,13 @@ type metric struct {
 //     RegisteredTargets, HealthyTargets and PendingDeregistration (left
 //     out when the run did not observe the group, so that a failed lookup
 //     is not graphed as an empty group), Registered, Deregistered,
-//     Refused, SourceFailures and RunDurationMs (the binding's share);
-//   - one line for the run, without dimensions: ApiCalls, RunDurationMs,
-//     Bindings and FailedBindings;
-//   - one line per AWS action called, dimension Action: ApiCalls;
-//   - the legacy IP counts when opts.Legacy asks for them.
+//     Refused, SourceFailures, ApiCalls and RunDurationMs (the binding's
+//     share); opts.Metrics chooses which of them are declared as metrics;
+//   - at MetricsAll only, one line for the run, without dimensions:
+//     ApiCalls, RunDurationMs, Bindings and FailedBindings, and one line
+//     per AWS action called, dimension Action: ApiCalls;
+//   - the legacy IP counts when opts.Legacy asks for them, declared at
+//     every level.
 func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts EMFOptions) error {
 	ns := opts.Namespace
 	if ns == "" {
@@ -160,7 +162,8 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 	}
 	// declare says which metrics a line declares; the values are written
 	// whatever the level.
-	declare := func(string) bool { return true }
+	every := func(string) bool { return true }
+	declare := every
 	switch level {
 	case MetricsOff:
 		declare = func(string) bool { return false }
@@ -172,9 +175,9 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 	}
 	legacyLine := func(dims map[string]string, extra map[string]any, ms []metric) error {
 		// Asked for by name: declared whatever the level.
-		return writeEMFLine(w, ns, ts, dims, extra, ms, func(string) bool { return true })
+		return writeEMFLine(w, ns, ts, dims, extra, ms, every)
 	}
-	totalCalls, failed := 0, 0
+	failed := 0
 	for _, b := range res.Bindings {
 		n := numbers(b)
 		if n.failed {
@@ -219,6 +222,7 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 		return nil
 	}
 	actions := slices.Sorted(maps.Keys(apiCalls))
+	totalCalls := 0
 	for _, a := range actions {
 		totalCalls += apiCalls[a]
 	}
@@ -243,7 +247,9 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 
 // writeEMFLine writes one EMF document on one line: the dimension members,
 // the metric members, extra members for Logs Insights and the _aws
-// metadata with one directive over all dimension keys.
+// metadata with one directive over all dimension keys. A line that
+// declares no metric carries no _aws metadata: it is a plain structured
+// log line.
 func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, extra map[string]any, ms []metric, declare func(name string) bool) error {
 	doc := map[string]any{}
 	for k, v := range extra {
@@ -265,22 +271,16 @@ func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, 
 			defs = append(defs, map[string]string{"Name": m.name, "Unit": m.unit})
 		}
 	}
-	if len(defs) == 0 {
-		// Not a metric: a plain structured log line.
-		return writeLine(w, doc)
+	if len(defs) > 0 {
+		doc["_aws"] = map[string]any{
+			"Timestamp": ts.UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  ns,
+				"Dimensions": [][]string{dimSet},
+				"Metrics":    defs,
+			}},
+		}
 	}
-	doc["_aws"] = map[string]any{
-		"Timestamp": ts.UnixMilli(),
-		"CloudWatchMetrics": []any{map[string]any{
-			"Namespace":  ns,
-			"Dimensions": [][]string{dimSet},
-			"Metrics":    defs,
-		}},
-	}
-	return writeLine(w, doc)
-}
-
-func writeLine(w io.Writer, doc map[string]any) error {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("encode EMF line: %w", err)
