@@ -106,7 +106,7 @@ func (r *Reconciler) remember(st BindingState, plan Changes, registered, deregis
 	events := changeEvents(now, registered, deregistered)
 	refusing := make([]string, 0, len(plan.Refused))
 	for _, f := range plan.Refused {
-		key := string(f.Action) + " " + f.Target.String() + " " + f.Rule
+		key := f.Key()
 		refusing = append(refusing, key)
 		if !slices.Contains(st.Refusing, key) {
 			ev := Event{Time: now, Action: f.Action, Refused: true, Rule: f.Rule, Reason: f.Reason}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -114,8 +115,8 @@ type BindingState struct {
 	Answer *SourceAnswer `json:"answer,omitempty"`
 	// LastError is the last failure of the binding, cleared by a clean run.
 	LastError string `json:"lastError,omitempty"`
-	// Refusing holds the refusals of the last run, so that a refusal that
-	// repeats every run enters the history once.
+	// Refusing holds the refusals of the last run (see Refusal.Key), so
+	// that a refusal that repeats every run enters the history once.
 	Refusing []string `json:"refusing,omitempty"`
 	// History holds the last HistoryLimit changes and refusals.
 	History []Event `json:"history,omitempty"`
@@ -192,4 +193,33 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// Key identifies a refusal from run to run: "action target rule", with "-"
+// as the target of a refusal that concerns the whole binding.
+// BindingState.Refusing holds these keys.
+func (f Refusal) Key() string {
+	target := "-"
+	if f.Target.IP.IsValid() {
+		target = f.Target.String()
+	}
+	return string(f.Action) + " " + target + " " + f.Rule
+}
+
+// ParseRefusalKey reads a Key back; the refusal has no Reason, which only
+// the history keeps.
+func ParseRefusalKey(key string) (Refusal, error) {
+	parts := strings.Fields(key)
+	if len(parts) != 3 {
+		return Refusal{}, fmt.Errorf("refusal key %q: want action, target and rule", key)
+	}
+	f := Refusal{Action: Action(parts[0]), Rule: parts[2]}
+	if parts[1] != "-" {
+		t, err := ParseTarget(parts[1])
+		if err != nil {
+			return Refusal{}, fmt.Errorf("refusal key %q: %w", key, err)
+		}
+		f.Target = t
+	}
+	return f, nil
 }

@@ -61,3 +61,21 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("history len %d, last %+v", len(b.History), b.History[len(b.History)-1])
 	}
 }
+
+func TestRefusalKeyRoundTrip(t *testing.T) {
+	for _, f := range []Refusal{
+		{Action: ActionDeregister, Target: tg("10.0.0.1:443"), Rule: RuleMaxFraction},
+		{Action: ActionRegister, Target: tg("[fd00::1]:80"), Rule: RuleNotAllowed},
+		{Action: ActionDeregister, Rule: RuleSourceFailed},
+	} {
+		back, err := ParseRefusalKey(f.Key())
+		if err != nil || back != f {
+			t.Errorf("ParseRefusalKey(%q) = %+v, %v; want %+v", f.Key(), back, err, f)
+		}
+	}
+	for _, bad := range []string{"", "register 10.0.0.1:443", "register nope not-allowed", "a b c d"} {
+		if _, err := ParseRefusalKey(bad); err == nil {
+			t.Errorf("ParseRefusalKey(%q) accepted", bad)
+		}
+	}
+}
