@@ -36,6 +36,14 @@ func (w *pageWriter) text(s string) { w.b.WriteString(esc(s)) }
 
 func (w *pageWriter) num(n int) { w.b.WriteString(strconv.Itoa(n)) }
 
+// wrap writes s escaped between two pieces of markup, most often an
+// element's opening and closing tags.
+func (w *pageWriter) wrap(open markup, s string, close markup) {
+	w.lit(open)
+	w.text(s)
+	w.lit(close)
+}
+
 // esc escapes s for HTML text and quoted attribute values. A NUL, which
 // HTML parsers drop or replace, becomes U+FFFD as html/template made it.
 func esc(s string) string {
@@ -82,23 +90,17 @@ func (w *pageWriter) head(title string, refresh int) {
 		w.num(refresh)
 		w.lit("\">")
 	}
-	w.lit("\n<title>")
-	w.text(title)
-	w.lit(" status</title>\n<style>\n")
+	w.wrap("\n<title>", title, " status</title>\n<style>\n")
 	w.lit(pageCSS)
 	w.lit("</style>\n</head>\n<body>")
 }
 
 // header says when the page was made and how the last run went.
 func (w *pageWriter) header(st Status, title string, refresh int) {
-	w.lit("\n<header>\n<h1>")
-	w.text(title)
-	w.lit(" status</h1>\n<p>Generated ")
+	w.wrap("\n<header>\n<h1>", title, " status</h1>\n<p>Generated ")
 	w.text(clock(st.Generated))
 	if r := st.LastRun; r != nil {
-		w.lit(" · last run ")
-		w.text(ago(w.now, r.Finished))
-		w.lit(", took ")
+		w.wrap(" · last run ", ago(w.now, r.Finished), ", took ")
 		w.text(dur(r.Duration))
 		if len(r.Failed) > 0 {
 			w.lit(", <b>")
@@ -120,16 +122,12 @@ func (w *pageWriter) header(st Status, title string, refresh int) {
 func (w *pageWriter) alert(label markup, msg string) {
 	w.lit("\n<div class=\"alert\"><b>")
 	w.lit(label)
-	w.lit("</b> ")
-	w.text(msg)
-	w.lit("</div>")
+	w.wrap("</b> ", msg, "</div>")
 }
 
 // binding is one binding's section, linkable as #binding-NAME.
 func (w *pageWriter) binding(b BindingStatus) {
-	w.lit("\n<section class=\"binding\" id=\"binding-")
-	w.text(b.Name)
-	w.lit("\">")
+	w.wrap("\n<section class=\"binding\" id=\"binding-", b.Name, "\">")
 	w.bindingTitle(b)
 	w.route(b)
 	w.counts(b.Counts)
@@ -173,11 +171,8 @@ func (w *pageWriter) bindingTitle(b BindingStatus) {
 
 // route is source → target group, with the ports.
 func (w *pageWriter) route(b BindingStatus) {
-	w.lit("\n<p class=\"route\"><code>")
-	w.text(b.Source)
-	w.lit("</code> → <span title=\"")
-	w.text(b.TargetGroupARN)
-	w.lit("\">")
+	w.wrap("\n<p class=\"route\"><code>", b.Source, "</code> → ")
+	w.wrap("<span title=\"", b.TargetGroupARN, "\">")
 	w.text(shortARN(b.TargetGroupARN))
 	w.lit("</span>")
 	if len(b.Ports) > 0 {
@@ -233,25 +228,17 @@ func (w *pageWriter) answer(a *AnswerStatus) {
 	w.lit("\n<p class=\"addrs\">")
 	for _, addr := range a.Addrs {
 		if slices.Contains(a.NotAllowed, addr) {
-			w.lit("<span class=\"refused\"><code>")
-			w.text(addr)
-			w.lit("</code> not allowed</span>")
+			w.wrap("<span class=\"refused\"><code>", addr, "</code> not allowed</span>")
 		} else {
-			w.lit("<code>")
-			w.text(addr)
-			w.lit("</code>")
+			w.wrap("<code>", addr, "</code>")
 		}
 	}
 	if len(a.Addrs) == 0 {
 		w.lit("<span class=\"muted\">no addresses</span>")
 	}
-	w.lit("</p>\n<p class=\"route\">TTL ")
-	w.text(dur(a.TTL))
-	w.lit(" · this answer since ")
+	w.wrap("</p>\n<p class=\"route\">TTL ", dur(a.TTL), " · this answer since ")
 	w.text(clock(a.Since))
-	w.lit(" (")
-	w.text(ago(w.now, a.Since))
-	w.lit(")")
+	w.wrap(" (", ago(w.now, a.Since), ")")
 	if !a.SeenAt.IsZero() {
 		w.lit(" · last seen ")
 		w.text(ago(w.now, a.SeenAt))
@@ -288,13 +275,9 @@ func (w *pageWriter) targets(b BindingStatus) {
 }
 
 func (w *pageWriter) target(t TargetStatus) {
-	w.lit("\n<li class=\"target ")
-	w.text(stateClass(t))
-	w.lit("\">\n<div class=\"row\"><code>")
-	w.text(t.Target)
-	w.lit("</code> <span class=\"state\">")
-	w.text(stateLabel(t))
-	w.lit("</span>")
+	w.wrap("\n<li class=\"target ", stateClass(t), "\">\n<div class=\"row\">")
+	w.wrap("<code>", t.Target, "</code>")
+	w.wrap(" <span class=\"state\">", stateLabel(t), "</span>")
 	switch {
 	case t.Desired:
 		w.lit(" <span class=\"tag t-want\">in source</span>")
@@ -304,9 +287,7 @@ func (w *pageWriter) target(t TargetStatus) {
 		w.lit(" <span class=\"tag t-gone\">not in source</span>")
 	}
 	if t.AvailabilityZone != "" {
-		w.lit(" <span class=\"az\">")
-		w.text(t.AvailabilityZone)
-		w.lit("</span>")
+		w.wrap(" <span class=\"az\">", t.AvailabilityZone, "</span>")
 	}
 	w.lit("</div>")
 	if t.Reason != "" {
@@ -319,13 +300,9 @@ func (w *pageWriter) target(t TargetStatus) {
 		w.lit("</div>")
 	}
 	if p := t.Pending; p != nil {
-		w.lit("\n<div class=\"pending\">")
-		w.text(pendingText(*p))
-		w.lit("</div>")
+		w.wrap("\n<div class=\"pending\">", pendingText(*p), "</div>")
 		if p.BlockedReason != "" {
-			w.lit("<div class=\"reason\">")
-			w.text(p.BlockedReason)
-			w.lit("</div>")
+			w.wrap("<div class=\"reason\">", p.BlockedReason, "</div>")
 		}
 	}
 	w.lit("\n</li>")
@@ -338,25 +315,15 @@ func (w *pageWriter) refusing(refusals []EventStatus) {
 	}
 	w.lit("\n<h3>Refusing now</h3>\n<ul>")
 	for _, r := range refusals {
-		w.lit("\n<li class=\"event e-refused\"><div class=\"ehead\"><span class=\"kind\">refuses ")
-		w.text(string(r.Action))
-		w.lit("</span>")
+		w.wrap("\n<li class=\"event e-refused\"><div class=\"ehead\"><span class=\"kind\">refuses ", string(r.Action), "</span>")
 		if r.Target != "" {
-			w.lit(" <code>")
-			w.text(r.Target)
-			w.lit("</code>")
+			w.wrap(" <code>", r.Target, "</code>")
 		}
-		w.lit(" <span class=\"rule\">[")
-		w.text(r.Rule)
-		w.lit("]</span>")
+		w.wrap(" <span class=\"rule\">[", r.Rule, "]</span>")
 		if !r.Time.IsZero() {
-			w.lit(" <time>since ")
-			w.text(clock(r.Time))
-			w.lit("</time>")
+			w.wrap(" <time>since ", clock(r.Time), "</time>")
 		}
-		w.lit("</div>\n<div class=\"reason\">")
-		w.text(r.Reason)
-		w.lit("</div></li>")
+		w.wrap("</div>\n<div class=\"reason\">", r.Reason, "</div></li>")
 	}
 	w.lit("\n</ul>")
 }
@@ -389,9 +356,7 @@ func (w *pageWriter) events(events []EventStatus) {
 
 // event is one change or refusal, coloured by its kind.
 func (w *pageWriter) event(e EventStatus) {
-	w.lit("\n\n<li class=\"event e-")
-	w.text(e.Kind)
-	w.lit("\"><div class=\"ehead\"><span class=\"kind\">")
+	w.wrap("\n\n<li class=\"event e-", e.Kind, "\"><div class=\"ehead\"><span class=\"kind\">")
 	if e.Kind == KindRefused {
 		w.lit("refused ")
 		w.text(string(e.Action))
@@ -400,26 +365,15 @@ func (w *pageWriter) event(e EventStatus) {
 	}
 	w.lit("</span>")
 	if e.Target != "" {
-		w.lit(" <code>")
-		w.text(e.Target)
-		w.lit("</code>")
+		w.wrap(" <code>", e.Target, "</code>")
 	}
 	if e.Rule != "" {
-		w.lit(" <span class=\"rule\">[")
-		w.text(e.Rule)
-		w.lit("]</span>")
+		w.wrap(" <span class=\"rule\">[", e.Rule, "]</span>")
 	}
-	w.lit(" <time>")
-	w.text(clock(e.Time))
-	w.lit(" · ")
-	w.text(ago(w.now, e.Time))
-	w.lit("</time></div>\n<div class=\"reason\">")
-	w.text(e.Reason)
-	w.lit("</div>")
+	w.wrap(" <time>", clock(e.Time)+" · "+ago(w.now, e.Time), "</time></div>")
+	w.wrap("\n<div class=\"reason\">", e.Reason, "</div>")
 	if e.Error != "" {
-		w.lit("<div class=\"err\">")
-		w.text(e.Error)
-		w.lit("</div>")
+		w.wrap("<div class=\"err\">", e.Error, "</div>")
 	}
 	w.lit("</li>")
 }
@@ -429,9 +383,7 @@ func (w *pageWriter) policy(b BindingStatus) {
 	p := b.Policy
 	w.lit("\n<p class=\"policy\">Policy: deregister after ")
 	w.num(p.AfterMisses)
-	w.lit(" missed answers and ")
-	w.text(dur(p.AfterDuration))
-	w.lit("; at most ")
+	w.wrap(" missed answers and ", dur(p.AfterDuration), "; at most ")
 	w.text(pct(p.MaxFraction))
 	w.lit(" per run;\n")
 	if p.Shared {
@@ -439,9 +391,7 @@ func (w *pageWriter) policy(b BindingStatus) {
 	} else {
 		w.lit("owns the whole group")
 	}
-	w.lit("; allowed ranges ")
-	w.text(strings.Join(p.AllowedRanges, ", "))
-	w.lit(".")
+	w.wrap("; allowed ranges ", strings.Join(p.AllowedRanges, ", "), ".")
 	if r := b.LastRun; r != nil {
 		w.lit(" Last run of this binding took ")
 		w.text(dur(r.Duration))
