@@ -35,6 +35,21 @@ type extracted struct {
 	next string
 }
 
+// add unites o into e: the addresses, the larger record count and the
+// smaller TTL of the records used. Chain and next are left alone.
+func (e *extracted) add(o extracted) {
+	e.addrs = append(e.addrs, o.addrs...)
+	e.records = max(e.records, o.records)
+	switch {
+	case o.used == 0:
+	case e.used == 0:
+		e.ttl = o.ttl
+	default:
+		e.ttl = min(e.ttl, o.ttl)
+	}
+	e.used += o.used
+}
+
 // extract reads the addresses of name for qtype (A or AAAA) out of a reply,
 // following CNAMEs inside it. It is pure and total: any message, however
 // broken, gives a result or an error, never a panic. Records for other

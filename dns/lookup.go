@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -52,56 +51,44 @@ func (r *Resolver) Lookup(ctx context.Context, name string, fams Families) (tgsy
 		return tgsync.Answer{}, err
 	}
 	var (
-		ans  tgsync.Answer
-		ttl  uint32 = math.MaxUint32
-		used bool
+		all     extracted // the union of every round
+		queries int
 	)
 	for _, fam := range fams {
 		for round := 0; round < r.lookups; round++ {
 			res, n, err := r.resolve(ctx, q, fam.qtype())
-			ans.Queries += n
+			queries += n
 			if err != nil {
-				return tgsync.Answer{Queries: ans.Queries}, err
+				return tgsync.Answer{Queries: queries}, err
 			}
-			ans.Addrs = append(ans.Addrs, res.addrs...)
-			if res.used > 0 {
-				ttl, used = min(ttl, res.ttl), true
-			}
+			all.add(res)
 			if round == 0 && res.records < AnswerCap {
 				break
 			}
 		}
 	}
-	if len(ans.Addrs) == 0 {
-		return tgsync.Answer{Queries: ans.Queries}, &LookupError{
+	if len(all.addrs) == 0 {
+		return tgsync.Answer{Queries: queries}, &LookupError{
 			Name: strings.TrimSuffix(q, "."), Type: fams.typeNames(), Kind: ErrNoData, Rcode: mdns.RcodeSuccess}
 	}
-	slices.SortFunc(ans.Addrs, netip.Addr.Compare)
-	ans.Addrs = slices.Compact(ans.Addrs)
-	if used {
-		ans.TTL = time.Duration(ttl) * time.Second
+	slices.SortFunc(all.addrs, netip.Addr.Compare)
+	ans := tgsync.Answer{Addrs: slices.Compact(all.addrs), Queries: queries}
+	if all.used > 0 {
+		ans.TTL = time.Duration(all.ttl) * time.Second
 	}
 	return ans, nil
 }
 
-// resolved is one round for one family: a CNAME chain followed to its end,
-// over as many queries as it took.
-type resolved struct {
-	addrs   []netip.Addr
-	records int // most address records in one reply of the round
-	ttl     uint32
-	used    int
-}
-
 // resolve follows name to its addresses, asking again for the target when
-// a reply stops at a CNAME. It returns the queries sent, failed or not.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (resolved, int, error) {
+// a reply stops at a CNAME. The result unites the replies of the chain
+// (records is the most of one reply); its chain and next are unset. It
+// returns the queries sent, failed or not.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (extracted, int, error) {
 	var (
-		out     resolved
+		out     extracted
 		queries int
 		chain   []string
 	)
-	out.ttl = math.MaxUint32
 	seen := map[string]bool{mdns.CanonicalName(name): true}
 	cur := name
 	for {
@@ -118,7 +105,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (reso
 					err.Err = errors.New(at)
 				}
 			}
-			return resolved{}, queries, err
+			return extracted{}, queries, err
 		}
 		for _, c := range res.chain {
 			chain = append(chain, c)
@@ -127,18 +114,13 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (reso
 				if !seen[c] {
 					why = fmt.Sprintf("chain longer than %d: %s", MaxCNAMEDepth, why)
 				}
-				return resolved{}, queries, &LookupError{
+				return extracted{}, queries, &LookupError{
 					Name: strings.TrimSuffix(name, "."), Type: typeString(qtype), Kind: ErrCNAMELoop, Rcode: mdns.RcodeSuccess,
 					Err: errors.New(why)}
 			}
 			seen[c] = true
 		}
-		out.addrs = append(out.addrs, res.addrs...)
-		out.records = max(out.records, res.records)
-		if res.used > 0 {
-			out.ttl = min(out.ttl, res.ttl)
-			out.used += res.used
-		}
+		out.add(res)
 		if res.next == "" {
 			return out, queries, nil
 		}
