@@ -191,31 +191,27 @@ func (s *Server) Remove(name string) {
 
 // SetFault makes queries for name misbehave; FaultNone restores normal
 // answers.
-func (s *Server) SetFault(name string, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f == FaultNone {
-		delete(s.faults, canonical(name))
-		return
-	}
-	s.faults[canonical(name)] = f
-}
+func (s *Server) SetFault(name string, f Fault) { s.setFault(canonical(name), f) }
 
 // SetTypeFault is SetFault for queries of one type only (e.g.
 // mdns.TypeAAAA), for servers that fail one type and answer the other. It
 // takes precedence over the name's fault.
 func (s *Server) SetTypeFault(name string, qtype uint16, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := typeKey(canonical(name), qtype)
-	if f == FaultNone {
-		delete(s.faults, k)
-		return
-	}
-	s.faults[k] = f
+	s.setFault(typeKey(canonical(name), qtype), f)
 }
 
 func typeKey(name string, qtype uint16) string { return fmt.Sprintf("%s/%d", name, qtype) }
+
+// setFault sets the fault of a name or name/type key; FaultNone clears it.
+func (s *Server) setFault(key string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f == FaultNone {
+		delete(s.faults, key)
+		return
+	}
+	s.faults[key] = f
+}
 
 // SetMaxAnswers makes every answer carry a random subset of at most n of a
 // name's address records, in random order, as Route 53 does with n = 8.
