@@ -45,21 +45,10 @@ func (h *Handler) ALB(ctx context.Context, req events.ALBTargetGroupRequest) eve
 		hd.Set("Allow", "GET, HEAD")
 		return plain(http.StatusMethodNotAllowed, "method not allowed: use GET or HEAD")
 	}
-	st, err := h.opts.Status(ctx)
-	if err != nil {
-		return plain(http.StatusServiceUnavailable, "status unavailable: "+err.Error())
-	}
-	var body []byte
-	contentType := ContentTypeJSON
-	if path == "/" {
-		contentType = ContentTypeHTML
-		body, err = RenderHTML(st, PageOptions{Title: h.opts.Title, Refresh: h.opts.Refresh})
-	} else {
-		body, err = RenderJSON(st)
-	}
+	body, contentType, code, err := h.render(ctx, path == "/api/status")
 	switch {
 	case err != nil:
-		return plain(http.StatusInternalServerError, err.Error())
+		return plain(code, err.Error())
 	case len(body) > MaxALBBody-4096: // leave room for the headers
 		return plain(http.StatusInternalServerError, fmt.Sprintf("status is %d bytes, more than a Lambda may return to a load balancer; serve it from the daemon instead", len(body)))
 	}

@@ -64,8 +64,8 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, mux: http.NewServeMux(), started: opts.Now()}
 	// GET patterns also match HEAD; other methods get 405 with Allow.
-	h.mux.HandleFunc("GET /{$}", h.page)
-	h.mux.HandleFunc("GET /api/status", h.api)
+	h.mux.HandleFunc("GET /{$}", h.serveStatus(false))
+	h.mux.HandleFunc("GET /api/status", h.serveStatus(true))
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	if opts.Metrics != nil {
 		h.mux.Handle("GET /metrics", opts.Metrics)
@@ -88,40 +88,40 @@ func setCommonHeaders(hd http.Header) {
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 }
 
-func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	st, err := h.opts.Status(r.Context())
+// render gathers the status and renders it as the page or, asJSON, as
+// JSON, for HTTP and for an ALB alike. With an error it returns the code
+// to answer: 503 when the status could not be gathered (state store or
+// AWS unreachable), which is a condition to retry, not a bug; 500 when it
+// could not be rendered.
+func (h *Handler) render(ctx context.Context, asJSON bool) (body []byte, contentType string, code int, err error) {
+	st, err := h.opts.Status(ctx)
 	if err != nil {
-		statusError(w, err)
-		return
+		return nil, "", http.StatusServiceUnavailable, fmt.Errorf("status unavailable: %w", err)
 	}
-	body, err := RenderHTML(st, PageOptions{Title: h.opts.Title, Refresh: h.opts.Refresh})
+	contentType = ContentTypeHTML
+	if asJSON {
+		contentType = ContentTypeJSON
+		body, err = RenderJSON(st)
+	} else {
+		body, err = RenderHTML(st, PageOptions{Title: h.opts.Title, Refresh: h.opts.Refresh})
+	}
 	if err != nil {
-		http.Error(w, "render status page: "+err.Error(), http.StatusInternalServerError)
-		return
+		return nil, "", http.StatusInternalServerError, err
 	}
-	w.Header().Set("Content-Type", ContentTypeHTML)
-	_, _ = w.Write(body)
+	return body, contentType, http.StatusOK, nil
 }
 
-func (h *Handler) api(w http.ResponseWriter, r *http.Request) {
-	st, err := h.opts.Status(r.Context())
-	if err != nil {
-		statusError(w, err)
-		return
+// serveStatus serves the page or, asJSON, /api/status.
+func (h *Handler) serveStatus(asJSON bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, contentType, code, err := h.render(r.Context(), asJSON)
+		if err != nil {
+			http.Error(w, err.Error(), code)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(body)
 	}
-	body, err := RenderJSON(st)
-	if err != nil {
-		http.Error(w, "encode status: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", ContentTypeJSON)
-	_, _ = w.Write(body)
-}
-
-// statusError answers 503: the status could not be gathered (state store
-// or AWS unreachable), which is a condition to retry, not a bug.
-func statusError(w http.ResponseWriter, err error) {
-	http.Error(w, "status unavailable: "+err.Error(), http.StatusServiceUnavailable)
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
