@@ -74,13 +74,7 @@ func (m *Store) Save(ctx context.Context, s *tgsync.State, revision string) (str
 // nothing was saved, for assertions. It returns nil if the saved bytes do
 // not decode (for example a state of a newer version); Load reports why.
 func (m *Store) Snapshot() *tgsync.State {
-	m.mu.Lock()
-	data, rev := m.data, m.rev
-	m.mu.Unlock()
-	if rev == 0 {
-		return tgsync.NewState()
-	}
-	s, err := tgsync.DecodeState(data)
+	s, _, err := m.Load(context.Background())
 	if err != nil {
 		return nil
 	}
