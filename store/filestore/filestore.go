@@ -35,9 +35,6 @@ type Store struct {
 // first Load or Save; Save creates the parent directory if it is missing.
 func New(path string) *Store { return &Store{path: path} }
 
-// Path returns the state file's path.
-func (s *Store) Path() string { return s.path }
-
 // testHookBeforeRename runs after the temporary file is written and synced
 // and before it replaces the state file; tests use it to interrupt a write.
 var testHookBeforeRename func(tmp string) error
