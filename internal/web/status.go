@@ -87,8 +87,9 @@ func Build(in Input) Status {
 		if p := st.Bindings[spec.Name]; p != nil {
 			bs = *p
 		}
+		r := runs[spec.Name]
 		b := bindingStatus(spec, bs, in.Now)
-		b.LastRun = bindingRun(runs[spec.Name])
+		b.LastRun = bindingRun(r)
 		if err := in.ObserveErrors[spec.TargetGroupARN]; err != nil {
 			b.ObserveError = err.Error()
 		}
@@ -98,10 +99,10 @@ func Build(in Input) Status {
 		} else if g, ok := runGroups[spec.TargetGroupARN]; ok {
 			observed, b.TargetsFrom, b.TargetsAt = g.targets, "run", utc(g.at)
 		}
-		if r := runs[spec.Name]; r != nil && r.SourceErr == nil && b.Answer != nil {
+		if r != nil && r.SourceErr == nil && b.Answer != nil {
 			b.Answer.SeenAt = utc(in.Run.Started)
 		}
-		b.Refusing = refusing(bs, runs[spec.Name], in.Run)
+		b.Refusing = refusing(bs, r, in.Run)
 		b.Targets = targets(spec, bs, b.Desired, observed, b.TargetsFrom != "")
 		attachPending(&b, spec.Policy, bs, in.Now)
 		b.Counts = counts(b)
@@ -347,7 +348,9 @@ func counts(b BindingStatus) Counts {
 			c.Missing++
 			continue
 		}
-		if !t.State.Draining() {
+		if t.State.Draining() {
+			c.Draining++
+		} else {
 			c.Registered++
 		}
 		switch t.State {
@@ -357,9 +360,6 @@ func counts(b BindingStatus) Counts {
 			c.Unhealthy++
 		case tgsync.HealthInitial:
 			c.Initial++
-		}
-		if t.State.Draining() {
-			c.Draining++
 		}
 	}
 	return c
