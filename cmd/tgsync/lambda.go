@@ -34,17 +34,6 @@ const (
 	initFailed        = "Init.Failed"
 )
 
-// initError is a cold start failure with the error type Lambda records.
-type initError struct {
-	typ string
-	err error
-}
-
-func (e *initError) Error() string { return e.err.Error() }
-func (e *initError) Unwrap() error { return e.err }
-
-func initErr(typ string, err error) error { return &initError{typ: typ, err: err} }
-
 // runLambda is the Lambda entry point: it builds the function once and
 // hands it to aws-lambda-go's runtime loop, which never returns. A cold
 // start that fails is reported through /runtime/init/error, which
@@ -58,11 +47,7 @@ func runLambda() int {
 	f, err := newLambdaFunc(ctx, os.Getenv, log, os.Stdout)
 	cancel()
 	if err != nil {
-		typ := initFailed
-		var ie *initError
-		if errors.As(err, &ie) {
-			typ = ie.typ
-		}
+		typ := errorType(err, initFailed)
 		log.Error("init failed", "errorType", typ, "error", err.Error(), "version", version)
 		if rerr := postInitError(os.Getenv("AWS_LAMBDA_RUNTIME_API"), typ, err); rerr != nil {
 			log.Error("could not report the init error to the Runtime API", "error", rerr.Error())
@@ -118,13 +103,13 @@ func postInitError(api, typ string, err error) error {
 func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Logger, metrics io.Writer) (*lambdaFunc, error) {
 	cfg, info, err := config.FromEnv(getenv)
 	if err != nil {
-		return nil, initErr(initConfigInvalid, err)
+		return nil, withType(initConfigInvalid, err)
 	}
 	for _, n := range info.Notes {
 		log.Warn("configuration note", "from", info.From, "note", n)
 	}
 	if cfg.State.File != "" && !underTmp(cfg.State.File) {
-		return nil, initErr(initConfigInvalid, fmt.Errorf("state.file %s: in Lambda only /tmp is writable, and it is lost on every cold start; keep state in S3 (state: {s3: s3://bucket/prefix/}), or give an absolute path under /tmp", cfg.State.File))
+		return nil, withType(initConfigInvalid, fmt.Errorf("state.file %s: in Lambda only /tmp is writable, and it is lost on every cold start; keep state in S3 (state: {s3: s3://bucket/prefix/}), or give an absolute path under /tmp", cfg.State.File))
 	}
 	if cfg.State.Memory {
 		log.Warn("state is kept in memory: it is lost on every cold start and not shared between concurrent instances")
@@ -133,14 +118,14 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 	// state bucket may be in another Region (BUCKET_REGION).
 	a, err := newApp(ctx, cfg, getenv, appOptions{sdkLog: log.With("component", "aws-sdk"), bucketRegion: info.BucketRegion})
 	if err != nil {
-		return nil, initErr(initFailed, err)
+		return nil, withType(initFailed, err)
 	}
 	if err := checkLegacyTargetGroup(ctx, a, cfg, info); err != nil {
 		return nil, err
 	}
 	level, err := obs.ParseMetricsLevel(getenv("TGSYNC_METRICS"))
 	if err != nil {
-		return nil, initErr(initConfigInvalid, fmt.Errorf("TGSYNC_METRICS: %w", err))
+		return nil, withType(initConfigInvalid, fmt.Errorf("TGSYNC_METRICS: %w", err))
 	}
 	f := &lambdaFunc{
 		reconciler: a.reconciler,
@@ -150,12 +135,12 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 		emf:        obs.EMFOptions{Legacy: legacyIPCount(info), Metrics: level},
 	}
 	if f.alb, err = statusPageHandler(a, getenv); err != nil {
-		return nil, initErr(initConfigInvalid, err)
+		return nil, withType(initConfigInvalid, err)
 	}
 	if cfg.SpotDrain != nil {
 		h, err := newDrainHandler(cfg.SpotDrain, a.groups, a.store, log)
 		if err != nil {
-			return nil, initErr(initConfigInvalid, err)
+			return nil, withType(initConfigInvalid, err)
 		}
 		f.ecs = ecsHandler(h)
 	}
@@ -212,18 +197,18 @@ func checkLegacyTargetGroup(ctx context.Context, a *app, cfg *config.Config, inf
 		tg := cfg.Bindings[0].TargetGroupARN
 		md, err := a.groups.Metadata(ctx, tg)
 		if err != nil {
-			return initErr(initFailed, fmt.Errorf("AlbId: check that AlbTargetGroupId is attached to it: %w", err))
+			return withType(initFailed, fmt.Errorf("AlbId: check that AlbTargetGroupId is attached to it: %w", err))
 		}
 		attached, err := a.groups.AttachedTo(ctx, tg, info.LoadBalancerARN)
 		if err != nil {
-			return initErr(initFailed, err)
+			return withType(initFailed, err)
 		}
 		if !attached {
 			to := "no load balancer"
 			if len(md.LoadBalancerARNs) > 0 {
 				to = strings.Join(md.LoadBalancerARNs, ", ")
 			}
-			return initErr(initNotAttached, fmt.Errorf("AlbTargetGroupId %s is not attached to AlbId %s (it is attached to %s): fix AlbId, or add a listener rule that forwards to the target group", tg, info.LoadBalancerARN, to))
+			return withType(initNotAttached, fmt.Errorf("AlbTargetGroupId %s is not attached to AlbId %s (it is attached to %s): fix AlbId, or add a listener rule that forwards to the target group", tg, info.LoadBalancerARN, to))
 		}
 	}
 	if name := info.PortFromTargetGroup; name != "" {
@@ -235,13 +220,13 @@ func checkLegacyTargetGroup(ctx context.Context, a *app, cfg *config.Config, inf
 		}
 		md, err := a.groups.Metadata(ctx, tg)
 		if err != nil {
-			return initErr(initFailed, fmt.Errorf("ELB_TG_ARN: read the target group's port: %w", err))
+			return withType(initFailed, fmt.Errorf("ELB_TG_ARN: read the target group's port: %w", err))
 		}
 		if md.Port == 0 {
-			return initErr(initConfigInvalid, fmt.Errorf("ELB_TG_ARN %s has no port (target type %s); tgsync registers targets on the target group's port", tg, md.TargetType))
+			return withType(initConfigInvalid, fmt.Errorf("ELB_TG_ARN %s has no port (target type %s); tgsync registers targets on the target group's port", tg, md.TargetType))
 		}
 		if err := info.SetTargetGroupPort(cfg, int(md.Port)); err != nil {
-			return initErr(initConfigInvalid, err)
+			return withType(initConfigInvalid, err)
 		}
 		for i := range a.reconciler.Bindings {
 			if a.reconciler.Bindings[i].Name == name {

@@ -30,24 +30,38 @@ const (
 	errPanic          = "Panic"
 )
 
-// invokeError is an invocation error with the errorType Lambda reports.
-type invokeError struct {
+// typedError is an init or invocation error with the errorType Lambda
+// records for it.
+type typedError struct {
 	typ string
 	err error
 }
 
-func (e *invokeError) Error() string { return e.err.Error() }
-func (e *invokeError) Unwrap() error { return e.err }
+func (e *typedError) Error() string { return e.err.Error() }
+func (e *typedError) Unwrap() error { return e.err }
+
+// withType gives err the errorType typ.
+func withType(typ string, err error) error { return &typedError{typ: typ, err: err} }
+
+// errorType is err's errorType, or def when it has none.
+func errorType(err error, def string) string {
+	var te *typedError
+	if errors.As(err, &te) {
+		return te.typ
+	}
+	return def
+}
 
 func badEvent(format string, args ...any) error {
-	return &invokeError{typ: errBadEvent, err: fmt.Errorf(format, args...)}
+	return withType(errBadEvent, fmt.Errorf(format, args...))
 }
 
 // lambdaFunc is the Lambda function, built once per execution environment
 // at init and serving every invocation. It holds nothing an invocation
 // changes, so that concurrent invocations are safe.
 type lambdaFunc struct {
-	// reconciler is the template each reconcile copies.
+	// reconciler is shared by concurrent invocations, each passing its
+	// own RunOptions.
 	reconciler *tgsync.Reconciler
 	log        *slog.Logger
 	// metrics receives the EMF lines of every reconcile; nil writes none.
@@ -74,7 +88,7 @@ func (f *lambdaFunc) Invoke(ctx context.Context, payload []byte) (out []byte, er
 		if p := recover(); p != nil {
 			f.log.LogAttrs(ctx, slog.LevelError, "panic", slog.String("panic", fmt.Sprint(p)),
 				slog.String("event", describeEvent(inspect(payload))), slog.String("stack", string(debug.Stack())))
-			out, err = nil, lambdaError(&invokeError{typ: errPanic, err: fmt.Errorf("tgsync panicked handling %s: %v", describeEvent(inspect(payload)), p)})
+			out, err = nil, lambdaError(withType(errPanic, fmt.Errorf("tgsync panicked handling %s: %v", describeEvent(inspect(payload)), p)))
 		}
 	}()
 	res, err := f.dispatch(ctx, payload)
@@ -90,12 +104,7 @@ func (f *lambdaFunc) Invoke(ctx context.Context, payload []byte) (out []byte, er
 
 // lambdaError gives an error the errorType Lambda reports for it.
 func lambdaError(err error) error {
-	typ := "Error"
-	var ie *invokeError
-	if errors.As(err, &ie) {
-		typ = ie.typ
-	}
-	return messages.InvokeResponse_Error{Message: err.Error(), Type: typ}
+	return messages.InvokeResponse_Error{Message: err.Error(), Type: errorType(err, "Error")}
 }
 
 // event is what dispatch knows about an event before routing it.
@@ -245,9 +254,9 @@ func (f *lambdaFunc) serveECS(ctx context.Context, ev event) (any, error) {
 	if err != nil {
 		var ie *ecsevent.InputError
 		if errors.As(err, &ie) {
-			return nil, &invokeError{typ: errBadEvent, err: err}
+			return nil, withType(errBadEvent, err)
 		}
-		return nil, &invokeError{typ: errDrainFailed, err: err}
+		return nil, withType(errDrainFailed, err)
 	}
 	return out, nil
 }

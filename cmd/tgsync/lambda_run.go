@@ -83,10 +83,10 @@ func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error)
 	switch {
 	case err != nil:
 		log.LogAttrs(ctx, slog.LevelError, "run failed", slog.String("error", err.Error()), slog.Any("summary", summary))
-		return nil, &invokeError{typ: errRunFailed, err: fmt.Errorf("run failed: %w", err)}
+		return nil, withType(errRunFailed, fmt.Errorf("run failed: %w", err))
 	case len(res.Failed()) > 0 && !req.dryRun:
 		log.LogAttrs(ctx, slog.LevelError, "bindings failed", slog.Any("summary", summary))
-		return nil, &invokeError{typ: errBindingsFailed, err: failedBindings(res)}
+		return nil, withType(errBindingsFailed, failedBindings(res))
 	}
 	return summary, nil
 }
