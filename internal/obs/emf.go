@@ -294,7 +294,3 @@ func writeEMFLine(w io.Writer, ns string, ts time.Time, dims map[string]string, 
 func durationMs(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
-
-func unixSeconds(t time.Time) float64 {
-	return float64(t.UnixNano()) / 1e9
-}

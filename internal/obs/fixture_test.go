@@ -126,5 +126,3 @@ func run2() tgsync.RunResult {
 		},
 	}
 }
-
-func run2Calls() map[string]int { return map[string]int{"DescribeTargetHealth": 1} }

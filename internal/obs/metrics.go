@@ -5,6 +5,7 @@ package obs
 import (
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -118,4 +119,8 @@ func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
 	}
 	m.runDuration.Observe(res.Duration.Seconds())
 	m.lastRun.Set(unixSeconds(finished))
+}
+
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixNano()) / 1e9
 }

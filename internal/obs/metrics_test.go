@@ -73,6 +73,9 @@ func sample(fams map[string]*dto.MetricFamily, name, labels string) (float64, bo
 	return 0, false
 }
 
+// run2Calls are the calls of run2 (fixture_test.go).
+func run2Calls() map[string]int { return map[string]int{"DescribeTargetHealth": 1} }
+
 func TestMetricsObserve(t *testing.T) {
 	m := NewMetrics()
 	fams := scrape(t, m)
