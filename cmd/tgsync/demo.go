@@ -126,26 +126,22 @@ type demoWorld struct {
 	// live and metrics feed the status page of --listen.
 	live    *web.Live
 	metrics *obs.Metrics
+}
 
-	mu     sync.Mutex
-	inDNS  map[string]bool // every address DNS answered so far, for the safety check
-	answer func(ips ...string)
+// answer makes DNS answer the domain with ips.
+func (d *demoWorld) answer(ips ...string) {
+	addrs := make([]netip.Addr, len(ips))
+	for i, ip := range ips {
+		addrs[i] = netip.MustParseAddr(ip)
+	}
+	d.dns.SetA(demoDomain, 60, addrs...)
 }
 
 func newDemoWorld() (*demoWorld, error) {
-	d := &demoWorld{clock: fakeaws.NewManualClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)), inDNS: map[string]bool{}}
+	d := &demoWorld{clock: fakeaws.NewManualClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC))}
 	var err error
 	if d.dns, err = dnstest.Start(); err != nil {
 		return nil, fmt.Errorf("start DNS server: %w", err)
-	}
-	d.answer = func(ips ...string) {
-		var addrs []netip.Addr
-		d.mu.Lock()
-		for _, ip := range ips {
-			addrs = append(addrs, netip.MustParseAddr(ip))
-		}
-		d.mu.Unlock()
-		d.dns.SetA(demoDomain, 60, addrs...)
 	}
 	d.nodes = &demoNodes{servers: map[string]*http.Server{}, addrs: map[string]string{}}
 	for i, ip := range slices.Concat(demoBlue, demoGreen) {
@@ -267,7 +263,6 @@ func (d *demoWorld) tell(out io.Writer, res tgsync.RunResult, sum *demoSummary) 
 			var ips []string
 			for _, a := range b.Answer.Addrs {
 				ips = append(ips, a.String())
-				d.inDNS[a.String()] = true
 			}
 			fmt.Fprintf(out, "  DNS      %s (ttl %s)\n", strings.Join(ips, " "), b.Answer.TTL)
 		}
