@@ -3,40 +3,15 @@ package filestore
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/store/storetest"
 )
-
-// sampleState fills every field of the schema, so that a round trip that
-// drops one shows up in the comparison.
-func sampleState(bindings int) *tgsync.State {
-	s := tgsync.NewState()
-	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	for i := range bindings {
-		b := s.Binding(fmt.Sprintf("binding-%03d", i))
-		t := tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i), 1}), Port: 443}
-		gone := tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i), 2}), Port: 443}
-		b.Owned = map[tgsync.Target]time.Time{t: at, gone: at}
-		b.Misses = map[tgsync.Target]tgsync.Miss{gone: {Count: 2, Since: at.Add(time.Minute)}}
-		b.AZAll = i%2 == 0
-		b.Answer = &tgsync.SourceAnswer{Addrs: []netip.Addr{t.IP}, TTL: tgsync.Duration(60 * time.Second), At: at}
-		b.LastError = "source vpc-x.es.amazonaws.com failed: SERVFAIL"
-		b.Refusing = []string{"deregister " + gone.String() + " last-healthy"}
-		b.History = []tgsync.Event{
-			{Time: at, Action: tgsync.ActionRegister, Target: t.String(), Reason: "in the answer and not in the target group"},
-			{Time: at, Action: tgsync.ActionDeregister, Target: gone.String(), Refused: true, Rule: tgsync.RuleLastHealthy, Reason: "last healthy"},
-		}
-	}
-	return s
-}
 
 // dirNames lists a directory, for checks that nothing was left behind.
 func dirNames(t *testing.T, dir string) []string {
@@ -52,53 +27,13 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-func TestLoadMissing(t *testing.T) {
-	s := New(filepath.Join(t.TempDir(), "no", "such", "state.json"))
-	st, rev, err := s.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rev != "" || st.Version != tgsync.StateVersion || len(st.Bindings) != 0 {
-		t.Fatalf("missing file: got rev %q state %+v, want \"\" and an empty state", rev, st)
-	}
-}
-
-func TestRoundTrip(t *testing.T) {
-	for _, n := range []int{0, 1, 7} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			ctx := context.Background()
-			dir := t.TempDir()
-			path := filepath.Join(dir, "sub", "dir", "state.json")
-			s := New(path)
-			want := sampleState(n)
-			rev, err := s.Save(ctx, want, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, loadedRev, err := New(path).Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !got.Equal(want) {
-				t.Errorf("round trip changed the state:\n got %+v\nwant %+v", got, want)
-			}
-			if rev == "" || loadedRev != rev {
-				t.Errorf("revisions: saved %q, loaded %q", rev, loadedRev)
-			}
-			// A second save from the loaded revision succeeds and moves it.
-			got.Binding("extra").LastError = "second save"
-			rev2, err := s.Save(ctx, got, loadedRev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rev2 == rev {
-				t.Errorf("revision did not change with the content: %q", rev2)
-			}
-			if names := dirNames(t, filepath.Dir(path)); !slices.Equal(names, []string{"state.json", "state.json.lock"}) {
-				t.Errorf("directory holds %v, want only the state file and its lock file", names)
-			}
-		})
-	}
+// TestContract runs the checks every store must pass, on a file whose
+// directory does not exist yet.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Place {
+		path := filepath.Join(t.TempDir(), "sub", "dir", "state.json")
+		return storetest.Place{Open: func() tgsync.Store { return New(path) }, Name: path}
+	})
 }
 
 func TestPermissions(t *testing.T) {
@@ -106,7 +41,7 @@ func TestPermissions(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "new", "state.json")
 	s := New(path)
-	if _, err := s.Save(ctx, sampleState(1), ""); err != nil {
+	if _, err := s.Save(ctx, storetest.SampleState(1), ""); err != nil {
 		t.Fatal(err)
 	}
 	// A file made readable by others before is tightened on the next save.
@@ -117,8 +52,11 @@ func TestPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Save(ctx, sampleState(2), rev); err != nil {
+	if _, err := s.Save(ctx, storetest.SampleState(2), rev); err != nil {
 		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Dir(path)); !slices.Equal(names, []string{"state.json", "state.json.lock"}) {
+		t.Errorf("directory holds %v, want only the state file and its lock file", names)
 	}
 	tests := []struct {
 		path string
@@ -139,22 +77,19 @@ func TestPermissions(t *testing.T) {
 	}
 }
 
+// TestConflict changes the file behind both writers' backs: the stale
+// revisions of both must conflict.
 func TestConflict(t *testing.T) {
 	tests := []struct {
 		name    string
-		initial bool // a state file exists before the two loads
-		// between runs after both loads and the first save; it may change
-		// the file behind the store's back.
 		between func(t *testing.T, path string)
 	}{
-		{"no file yet", false, nil},
-		{"existing file", true, nil},
-		{"file replaced by hand", true, func(t *testing.T, path string) {
+		{"file replaced by hand", func(t *testing.T, path string) {
 			if err := os.WriteFile(path, []byte(`{"version":1,"bindings":{"hand":{}}}`), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"file removed", true, func(t *testing.T, path string) {
+		{"file removed", func(t *testing.T, path string) {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
 			}
@@ -162,61 +97,11 @@ func TestConflict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "state.json")
-			a, b := New(path), New(path)
-			if tt.initial {
-				if _, err := a.Save(ctx, sampleState(1), ""); err != nil {
-					t.Fatal(err)
-				}
-			}
-			sa, revA, err := a.Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sb, revB, err := b.Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sa.Binding("a").LastError = "from a"
-			sb.Binding("b").LastError = "from b"
-			newA, err := a.Save(ctx, sa, revA)
-			if err != nil {
-				t.Fatalf("first save: %v", err)
-			}
-			if tt.between != nil {
-				tt.between(t, path)
-			}
-			before, _ := os.ReadFile(path)
-			_, err = b.Save(ctx, sb, revB)
-			if !errors.Is(err, tgsync.ErrConflict) || !strings.Contains(err.Error(), path) {
-				t.Fatalf("second save: got %v, want ErrConflict naming %s", err, path)
-			}
-			after, _ := os.ReadFile(path)
-			if string(before) != string(after) {
-				t.Fatalf("the losing save changed the file")
-			}
-			if tt.between != nil {
-				// The first writer's revision is stale too now.
-				if _, err := a.Save(ctx, sa, newA); !errors.Is(err, tgsync.ErrConflict) {
-					t.Fatalf("save after the file changed by hand: got %v, want ErrConflict", err)
-				}
-				return
-			}
-			sb, revB, err = b.Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sb.Binding("b").LastError = "from b"
-			if _, err := b.Save(ctx, sb, revB); err != nil {
-				t.Fatalf("save after reload: %v", err)
-			}
-			got, _, err := a.Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Bindings["a"] == nil || got.Bindings["b"] == nil {
-				t.Fatalf("want both writers' bindings, got %v", got.Bindings)
+			p := storetest.Place{Open: func() tgsync.Store { return New(path) }, Name: path}
+			o := storetest.Race(t, p, true, func(t *testing.T) { tt.between(t, path) })
+			if _, err := o.A.Save(context.Background(), o.StateA, o.RevA); !errors.Is(err, tgsync.ErrConflict) {
+				t.Fatalf("save after the file changed by hand: got %v, want ErrConflict", err)
 			}
 		})
 	}
@@ -269,7 +154,7 @@ func TestInterruptedWrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
 	s := New(path)
-	rev, err := s.Save(ctx, sampleState(1), "")
+	rev, err := s.Save(ctx, storetest.SampleState(1), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +168,7 @@ func TestInterruptedWrite(t *testing.T) {
 		return errors.New("simulated failure before rename")
 	}
 	t.Cleanup(func() { testHookBeforeRename = nil })
-	next := sampleState(3)
+	next := storetest.SampleState(3)
 	if _, err := s.Save(ctx, next, rev); err == nil || !strings.Contains(err.Error(), "simulated failure") {
 		t.Fatalf("interrupted save: got %v, want the simulated failure", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/store/storetest"
 )
 
 // Helper modes: the test binary re-runs itself as another process, to crash
@@ -133,7 +134,7 @@ func TestCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
 	s := New(path)
-	rev, err := s.Save(ctx, sampleState(2), "")
+	rev, err := s.Save(ctx, storetest.SampleState(2), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestCrashBeforeRename(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load after the crash: %v", err)
 	}
-	if loadedRev != rev || !st.Equal(sampleState(2)) || st.Bindings["lost"] != nil {
+	if loadedRev != rev || !st.Equal(storetest.SampleState(2)) || st.Bindings["lost"] != nil {
 		t.Fatalf("the crashed write became visible")
 	}
 	if _, err := s.Save(ctx, st, loadedRev); err != nil {
@@ -254,16 +255,14 @@ func TestBadInput(t *testing.T) {
 	tests := []struct {
 		name string
 		path string
-		st   *tgsync.State
 		want string
 	}{
-		{"nil state", filepath.Join(dir, "s.json"), nil, "state is nil"},
-		{"parent is a file", filepath.Join(notDir, "s.json"), tgsync.NewState(), "create directory"},
-		{"path is a directory", dir, tgsync.NewState(), dir},
+		{"parent is a file", filepath.Join(notDir, "s.json"), "create directory"},
+		{"path is a directory", dir, dir},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.path).Save(context.Background(), tt.st, "")
+			_, err := New(tt.path).Save(context.Background(), tgsync.NewState(), "")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
 			}
@@ -274,68 +273,19 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// benchStates are 100 bindings with the sample's two history events, and
-// the same with every binding's history full (tgsync.HistoryLimit), the
-// largest a state of 100 bindings gets.
-func benchStates() []struct {
-	name  string
-	state *tgsync.State
-} {
-	full := sampleState(100)
-	for _, b := range full.Bindings {
-		for len(b.History) < tgsync.HistoryLimit {
-			b.History = append(b.History, b.History[len(b.History)%2])
-		}
-	}
-	return []struct {
-		name  string
-		state *tgsync.State
-	}{{"100-bindings", sampleState(100)}, {"100-bindings-full-history", full}}
-}
-
 // BenchmarkSave includes both fsyncs, so it measures the disk as much as
 // the code.
-func BenchmarkSave(b *testing.B) {
-	for _, bs := range benchStates() {
-		b.Run(bs.name, func(b *testing.B) {
-			ctx := context.Background()
-			path := filepath.Join(b.TempDir(), "state.json")
-			s := New(path)
-			rev := ""
-			for b.Loop() {
-				var err error
-				if rev, err = s.Save(ctx, bs.state, rev); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportSize(b, path)
-		})
-	}
-}
+func BenchmarkSave(b *testing.B) { storetest.BenchSave(b, open) }
 
-func BenchmarkLoad(b *testing.B) {
-	for _, bs := range benchStates() {
-		b.Run(bs.name, func(b *testing.B) {
-			ctx := context.Background()
-			path := filepath.Join(b.TempDir(), "state.json")
-			s := New(path)
-			if _, err := s.Save(ctx, bs.state, ""); err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				if _, _, err := s.Load(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportSize(b, path)
-		})
-	}
-}
+func BenchmarkLoad(b *testing.B) { storetest.BenchLoad(b, open) }
 
-func reportSize(b *testing.B, path string) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		b.Fatal(err)
+func open(b *testing.B) (tgsync.Store, func() int) {
+	path := filepath.Join(b.TempDir(), "state.json")
+	return New(path), func() int {
+		fi, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return int(fi.Size())
 	}
-	b.ReportMetric(float64(fi.Size()), "state-bytes")
 }
