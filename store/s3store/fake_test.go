@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/store/storetest"
 )
 
 // fakeS3 is an HTTP server on loopback that answers every request with one
@@ -119,7 +120,7 @@ func TestAWSAnswers(t *testing.T) {
 			s := New(fakeClient(t, tt.fake, region), bucket, key)
 			var err error
 			if tt.save {
-				_, err = s.Save(context.Background(), sampleState(1), tt.rev)
+				_, err = s.Save(context.Background(), storetest.SampleState(1), tt.rev)
 			} else {
 				_, _, err = s.Load(context.Background())
 			}
