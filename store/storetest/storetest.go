@@ -41,16 +41,16 @@ func Run(t *testing.T, newPlace func(t *testing.T) Place) {
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, newPlace(t)) })
 }
 
-// Context is the test's context, bounded so that a hung store fails the
+// testContext is the test's context, bounded so that a hung store fails the
 // test instead of the whole run.
-func Context(t *testing.T) context.Context {
+func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 func testLoadEmpty(t *testing.T, p Place) {
-	st, rev, err := p.Open().Load(Context(t))
+	st, rev, err := p.Open().Load(testContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func testLoadEmpty(t *testing.T, p Place) {
 func testRoundTrip(t *testing.T, newPlace func(t *testing.T) Place) {
 	for _, n := range []int{0, 1, 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			ctx := Context(t)
+			ctx := testContext(t)
 			p := newPlace(t)
 			s := p.Open()
 			want := SampleState(n)
@@ -103,7 +103,7 @@ func testRoundTrip(t *testing.T, newPlace func(t *testing.T) Place) {
 // testCopies checks that neither the caller's state nor a loaded one
 // aliases what the place holds.
 func testCopies(t *testing.T, p Place) {
-	ctx := Context(t)
+	ctx := testContext(t)
 	s := p.Open()
 	saved := SampleState(1)
 	if _, err := s.Save(ctx, saved, ""); err != nil {
@@ -131,7 +131,7 @@ func testConflict(t *testing.T, newPlace func(t *testing.T) Place) {
 			name = "existing state"
 		}
 		t.Run(name, func(t *testing.T) {
-			ctx := Context(t)
+			ctx := testContext(t)
 			p := newPlace(t)
 			o := Race(t, p, initial, nil)
 			// Reload and retry, as the reconciler does.
@@ -169,7 +169,7 @@ type Overlap struct {
 // tgsync.ErrConflict, names the place and changes nothing.
 func Race(t *testing.T, p Place, initial bool, between func(t *testing.T)) Overlap {
 	t.Helper()
-	ctx := Context(t)
+	ctx := testContext(t)
 	a, b := p.Open(), p.Open()
 	if initial {
 		if _, err := a.Save(ctx, SampleState(1), ""); err != nil {
@@ -214,7 +214,7 @@ func Race(t *testing.T, p Place, initial bool, between func(t *testing.T)) Overl
 // testUnknownRevision saves into an empty place with revisions no Load
 // returned.
 func testUnknownRevision(t *testing.T, p Place) {
-	ctx := Context(t)
+	ctx := testContext(t)
 	s := p.Open()
 	for _, rev := range []string{"1", "x", "0"} {
 		if _, err := s.Save(ctx, tgsync.NewState(), rev); !errors.Is(err, tgsync.ErrConflict) {
@@ -224,7 +224,7 @@ func testUnknownRevision(t *testing.T, p Place) {
 }
 
 func testNewerVersion(t *testing.T, p Place) {
-	ctx := Context(t)
+	ctx := testContext(t)
 	s := p.Open()
 	newer := SampleState(1)
 	newer.Version = tgsync.StateVersion + 1
@@ -239,7 +239,7 @@ func testNewerVersion(t *testing.T, p Place) {
 
 func testBadInput(t *testing.T, p Place) {
 	s := p.Open()
-	if _, err := s.Save(Context(t), nil, ""); err == nil || !strings.Contains(err.Error(), "state is nil") || !strings.Contains(err.Error(), p.Name) {
+	if _, err := s.Save(testContext(t), nil, ""); err == nil || !strings.Contains(err.Error(), "state is nil") || !strings.Contains(err.Error(), p.Name) {
 		t.Errorf("save of a nil state: got %v, want an error naming %s", err, p.Name)
 	}
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -250,7 +250,7 @@ func testBadInput(t *testing.T, p Place) {
 	if _, _, err := s.Load(cancelled); !errors.Is(err, context.Canceled) {
 		t.Errorf("load with a cancelled context: got %v", err)
 	}
-	if _, rev, err := s.Load(Context(t)); err != nil || rev != "" {
+	if _, rev, err := s.Load(testContext(t)); err != nil || rev != "" {
 		t.Errorf("after the failed saves: load gave revision %q and %v, want \"\" and no error", rev, err)
 	}
 }
