@@ -201,9 +201,6 @@ func (d *Drainer) Drain(ctx context.Context, task Task) (res DrainResult, err er
 	var rev string
 	if d.Store != nil {
 		st, r, err := d.Store.Load(ctx)
-		if err == nil && st == nil {
-			st = NewState()
-		}
 		switch {
 		case err != nil:
 			// The notice is urgent and draining twice is harmless: go on
@@ -259,7 +256,7 @@ func (d *Drainer) check(task Task) error {
 		return fmt.Errorf("drain task %s: version %d is negative", task.ARN, task.Version)
 	}
 	for _, ip := range task.IPs {
-		if !ip.IsValid() || ip.Zone() != "" {
+		if !(Target{IP: ip}).Valid() {
 			return fmt.Errorf("drain task %s: %q is not a usable IP address", task.ARN, ip)
 		}
 	}
@@ -322,7 +319,7 @@ func (d *Drainer) drainGroup(ctx context.Context, task Task, arn string) GroupDr
 // writer saved in between. It reports whether it wrote.
 func (d *Drainer) remember(ctx context.Context, st *State, rev string, task Task) (bool, error) {
 	const attempts = 3
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	saveCtx, cancel := saveContext(ctx)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		if st.Drains[task.ARN].Version >= task.Version {
@@ -339,9 +336,6 @@ func (d *Drainer) remember(ctx context.Context, st *State, rev string, task Task
 		}
 		if st, rev, err = d.Store.Load(saveCtx); err != nil {
 			return false, fmt.Errorf("reload after a conflict: %w", err)
-		}
-		if st == nil {
-			st = NewState()
 		}
 	}
 }

@@ -32,10 +32,11 @@ type TargetGroups interface {
 	Deregister(ctx context.Context, arn string, changes []Change) (done int, err error)
 }
 
-// Store keeps State between runs. The revision is opaque: a store returns
-// it from Load and expects it back in Save, which fails with ErrConflict
-// when another writer saved in between. An empty revision means no state
-// was stored yet.
+// Store keeps State between runs. Load never returns a nil State without
+// an error: NewState() when nothing is stored yet. The revision is opaque:
+// a store returns it from Load and expects it back in Save, which fails
+// with ErrConflict when another writer saved in between. An empty revision
+// means no state was stored yet.
 type Store interface {
 	Load(ctx context.Context) (s *State, revision string, err error)
 	Save(ctx context.Context, s *State, revision string) (newRevision string, err error)
@@ -212,7 +213,7 @@ func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, erro
 		if next.Equal(loaded) {
 			return res, nil
 		}
-		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		saveCtx, cancel := saveContext(ctx)
 		_, err = r.Store.Save(saveCtx, next, rev)
 		cancel()
 		switch {
@@ -311,6 +312,12 @@ func (r *Reconciler) runAll(ctx context.Context, o RunOptions, bindings []Bindin
 		st.Bindings[b.Name] = &s
 	}
 	return results
+}
+
+// saveContext is the context a state save runs under: work that was done
+// must be recorded even when the run's own context has just ended.
+func saveContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
 // lowOnTime reports whether the deadline is too close to start AWS work.

@@ -21,6 +21,10 @@ type Target struct {
 	Port uint16
 }
 
+// Valid reports whether the target has an address AWS can register: set,
+// and without an IPv6 zone.
+func (t Target) Valid() bool { return t.IP.IsValid() && t.IP.Zone() == "" }
+
 // String renders a target as ip:port, with brackets for IPv6.
 func (t Target) String() string {
 	return netip.AddrPortFrom(t.IP, t.Port).String()

@@ -84,7 +84,7 @@ func (a *Adapter) Register(ctx context.Context, arn string, targets []tgsync.Tar
 		return 0, false, nil
 	}
 	for i, t := range targets {
-		if !t.IP.IsValid() || t.IP.Zone() != "" {
+		if !t.Valid() {
 			return 0, false, fmt.Errorf("register in %s: target %d (%s) has no valid IP address", arn, i, t)
 		}
 	}
@@ -181,7 +181,7 @@ func (a *Adapter) Deregister(ctx context.Context, arn string, changes []tgsync.C
 		if c.Action != tgsync.ActionDeregister && c.Action != "" {
 			return 0, fmt.Errorf("deregister from %s: change %d (%s) is a %s", arn, i, c.Target, c.Action)
 		}
-		if !c.Target.IP.IsValid() || c.Target.IP.Zone() != "" {
+		if !c.Target.Valid() {
 			return 0, fmt.Errorf("deregister from %s: change %d (%s) has no valid IP address", arn, i, c.Target)
 		}
 	}

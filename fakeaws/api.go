@@ -49,7 +49,7 @@ func (w *World) Describe(ctx context.Context, arn string) ([]tgsync.ObservedTarg
 // start.
 func (w *World) Register(ctx context.Context, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
 	for i, t := range targets {
-		if !t.IP.IsValid() || t.IP.Zone() != "" {
+		if !t.Valid() {
 			return 0, false, fmt.Errorf("register in %s: target %d (%s) has no valid IP address", arn, i, t)
 		}
 	}
@@ -127,7 +127,7 @@ func (w *World) Deregister(ctx context.Context, arn string, changes []tgsync.Cha
 		if c.Action != tgsync.ActionDeregister && c.Action != "" {
 			return 0, fmt.Errorf("deregister from %s: change %d (%s) is a %s", arn, i, c.Target, c.Action)
 		}
-		if !c.Target.IP.IsValid() || c.Target.IP.Zone() != "" {
+		if !c.Target.Valid() {
 			return 0, fmt.Errorf("deregister from %s: change %d (%s) has no valid IP address", arn, i, c.Target)
 		}
 	}
