@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync/internal/lambdatest"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // scheduledEvent is what an EventBridge rule on a schedule sends.
@@ -49,7 +50,7 @@ func BenchmarkLambdaSteadyRun(b *testing.B) {
 			var yaml strings.Builder
 			// Invocations follow each other at once, not a minute apart:
 			// at the default rate limits the describe bucket would run dry.
-			fmt.Fprintf(&yaml, "state: {s3: s3://%s/%s/}\n%sbindings:\n", w.bucket, unique("lambda"), noLimits)
+			fmt.Fprintf(&yaml, "state: {s3: s3://%s/%s/}\n%sbindings:\n", w.bucket, testenv.UniqueName("lambda"), noLimits)
 			for i := range n {
 				name := w.name(fmt.Sprintf("b%d", i), pool.take(addrsPerBinding))
 				fmt.Fprintf(&yaml, "  - {name: b%d, source: {dns: %s}, targetGroupArn: %s, ports: [%d]}\n", i, name, w.targetGroup(b), port)

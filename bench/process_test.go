@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // maxRSSMiB is the goal for a process's peak resident set, the same
@@ -75,7 +77,7 @@ func (w *world) onceConfig(b *testing.B, n int) string {
 	b.Helper()
 	var pool addrPool
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "dns:\n  servers: [%q]\n  timeout: 1s\nstate:\n  s3: s3://%s/%s/\n", w.dns.Addr(), w.bucket, unique("once"))
+	fmt.Fprintf(&cfg, "dns:\n  servers: [%q]\n  timeout: 1s\nstate:\n  s3: s3://%s/%s/\n", w.dns.Addr(), w.bucket, testenv.UniqueName("once"))
 	if n > 20 {
 		cfg.WriteString(noLimits)
 	}

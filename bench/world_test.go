@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -14,8 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -48,8 +44,7 @@ var unlimited = elbv2.Options{DescribeRate: 1e4, DescribeBurst: 1e4, ChangeRate:
 // bucket, target groups) and its own DNS server.
 type world struct {
 	moto   *testenv.Moto
-	elb    *elasticloadbalancingv2.Client
-	vpc    string
+	vpc    *testenv.VPC
 	bucket string
 	dns    *dnstest.Server
 }
@@ -58,29 +53,13 @@ func newWorld(b testing.TB) *world {
 	b.Helper()
 	m := testenv.StartMoto(b)
 	cfg := m.AWSConfig()
-	ctx := testenv.Context(b, 30*time.Second)
-	w := &world{moto: m, elb: elasticloadbalancingv2.NewFromConfig(cfg), bucket: unique("tgsync-bench")}
-	vpc, err := ec2.NewFromConfig(cfg).CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")}) // moto does not check that targets are inside it
-	if err != nil {
-		b.Fatalf("create VPC: %v", err)
-	}
-	w.vpc = aws.ToString(vpc.Vpc.VpcId)
-	if _, err := w.s3(nil).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(w.bucket)}); err != nil {
-		b.Fatalf("create bucket: %v", err)
-	}
+	w := &world{moto: m, vpc: testenv.NewVPC(b, cfg, "10.0.0.0/16"), bucket: testenv.Bucket(b, cfg, "tgsync-bench")}
+	var err error
 	if w.dns, err = dnstest.Start(); err != nil {
 		b.Fatalf("start DNS server: %v", err)
 	}
 	b.Cleanup(func() { _ = w.dns.Close() })
 	return w
-}
-
-// unique returns prefix-<10 hex digits>, short enough for a target group
-// name (32 characters).
-func unique(prefix string) string {
-	r := make([]byte, 5)
-	_, _ = rand.Read(r)
-	return prefix + "-" + hex.EncodeToString(r)
 }
 
 // config returns the SDK config for moto; with calls, every attempt the
@@ -93,26 +72,17 @@ func (w *world) config(calls *callCounter) aws.Config {
 	return cfg
 }
 
-func (w *world) s3(calls *callCounter) *s3.Client {
-	return s3.NewFromConfig(w.config(calls), func(o *s3.Options) { o.UsePathStyle = true })
-}
+func (w *world) s3(calls *callCounter) *s3.Client { return testenv.S3(w.config(calls)) }
 
 // targetGroup creates an ip target group on port.
 func (w *world) targetGroup(b testing.TB) string {
 	b.Helper()
-	out, err := w.elb.CreateTargetGroup(testenv.Context(b, 30*time.Second), &elasticloadbalancingv2.CreateTargetGroupInput{
-		Name: aws.String(unique("bench")), Protocol: types.ProtocolEnumHttps, Port: aws.Int32(port),
-		VpcId: aws.String(w.vpc), TargetType: types.TargetTypeEnumIp,
-	})
-	if err != nil {
-		b.Fatalf("create target group: %v", err)
-	}
-	return aws.ToString(out.TargetGroups[0].TargetGroupArn)
+	return w.vpc.IPTargetGroup(b, types.ProtocolEnumHttps, port)
 }
 
 // name makes a fresh DNS name answer addrs.
 func (w *world) name(label string, addrs []netip.Addr) string {
-	name := label + "." + unique("n") + ".bench.internal"
+	name := label + "." + testenv.UniqueName("n") + ".bench.internal"
 	w.dns.SetA(name, 60, addrs...)
 	return name
 }
@@ -134,7 +104,7 @@ func (w *world) reconciler(bindings []tgsync.Binding, calls *callCounter, now fu
 	return &tgsync.Reconciler{
 		Bindings: bindings,
 		Groups:   elbv2.NewFromConfig(w.config(calls), unlimited),
-		Store:    s3store.New(w.s3(calls), w.bucket, unique("state")+"/"+s3store.DefaultObjectName),
+		Store:    s3store.New(w.s3(calls), w.bucket, testenv.UniqueName("state")+"/"+s3store.DefaultObjectName),
 		Now:      now,
 	}
 }

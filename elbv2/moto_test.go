@@ -2,8 +2,6 @@ package elbv2
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
@@ -88,45 +85,19 @@ func (s *batchSizes) option(stack *middleware.Stack) error {
 // up target groups in it.
 type motoWorld struct {
 	cfg aws.Config
-	elb *elasticloadbalancingv2.Client
-	ec2 *ec2.Client
-	vpc string
+	*testenv.VPC
 }
 
 func newMotoWorld(t testing.TB) *motoWorld {
 	t.Helper()
-	m := testenv.StartMoto(t)
-	cfg := m.AWSConfig()
-	w := &motoWorld{cfg: cfg, elb: elasticloadbalancingv2.NewFromConfig(cfg), ec2: ec2.NewFromConfig(cfg)}
-	ctx := testenv.Context(t, 30*time.Second)
-	out, err := w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
-	if err != nil {
-		t.Fatalf("create VPC: %v", err)
-	}
-	w.vpc = aws.ToString(out.Vpc.VpcId)
-	return w
+	cfg := testenv.StartMoto(t).AWSConfig()
+	return &motoWorld{cfg: cfg, VPC: testenv.NewVPC(t, cfg, "10.0.0.0/16")}
 }
 
-func uniqueName(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b)
-}
-
+// targetGroup creates an HTTP target group of targetType on port.
 func (w *motoWorld) targetGroup(t testing.TB, targetType types.TargetTypeEnum, port int32) string {
 	t.Helper()
-	ctx := testenv.Context(t, 30*time.Second)
-	out, err := w.elb.CreateTargetGroup(ctx, &elasticloadbalancingv2.CreateTargetGroupInput{
-		Name:       aws.String(uniqueName("tg")),
-		Protocol:   types.ProtocolEnumHttp,
-		Port:       aws.Int32(port),
-		VpcId:      aws.String(w.vpc),
-		TargetType: targetType,
-	})
-	if err != nil {
-		t.Fatalf("create target group: %v", err)
-	}
-	return aws.ToString(out.TargetGroups[0].TargetGroupArn)
+	return w.TargetGroup(t, targetType, types.ProtocolEnumHttp, port)
 }
 
 // adapter returns an Adapter over moto whose calls are counted. Rates are
@@ -314,7 +285,7 @@ func TestBatchesMoto(t *testing.T) {
 
 func TestTargetGroupNotFoundMoto(t *testing.T) {
 	w := newMotoWorld(t)
-	missing := fmt.Sprintf("arn:aws:elasticloadbalancing:%s:123456789012:targetgroup/%s/0123456789abcdef", testenv.Region, uniqueName("gone"))
+	missing := fmt.Sprintf("arn:aws:elasticloadbalancing:%s:123456789012:targetgroup/%s/0123456789abcdef", testenv.Region, testenv.UniqueName("gone"))
 	tests := []struct {
 		name    string
 		binding func(string) string

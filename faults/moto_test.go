@@ -1,15 +1,12 @@
 package faults
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	awselb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"golang.org/x/time/rate"
@@ -25,66 +22,42 @@ import (
 // port.
 type motoBackend struct {
 	*elbv2.Adapter
-	client *awselb.Client
-	vpc    string
+	vpc *testenv.VPC
 }
 
 func newMotoBackend(t testing.TB) *motoBackend {
 	t.Helper()
 	cfg := testenv.StartMoto(t).AWSConfig()
-	ctx := testenv.Context(t, 30*time.Second)
-	vpc, err := ec2.NewFromConfig(cfg).CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
-	if err != nil {
-		t.Fatalf("create VPC: %v", err)
-	}
 	return &motoBackend{
 		Adapter: elbv2.NewFromConfig(cfg, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}),
-		client:  awselb.NewFromConfig(cfg),
-		vpc:     aws.ToString(vpc.Vpc.VpcId),
+		vpc:     testenv.NewVPC(t, cfg, "10.0.0.0/16"),
 	}
 }
 
 func (m *motoBackend) kind() string { return "moto" }
 
-func unique(prefix string) string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b)
-}
-
-func (m *motoBackend) create(t testing.TB, name string) string {
+func (m *motoBackend) create(t testing.TB, _ string) string {
 	t.Helper()
-	out, err := m.client.CreateTargetGroup(testenv.Context(t, 30*time.Second), &awselb.CreateTargetGroupInput{
-		Name: aws.String(unique(name)), Protocol: types.ProtocolEnumHttps, Port: aws.Int32(443),
-		VpcId: aws.String(m.vpc), TargetType: types.TargetTypeEnumIp,
-	})
-	if err != nil {
-		t.Fatalf("create target group: %v", err)
-	}
-	return aws.ToString(out.TargetGroups[0].TargetGroupArn)
+	return m.vpc.IPTargetGroup(t, types.ProtocolEnumHttps, 443)
 }
 
 func (m *motoBackend) remove(t testing.TB, arn string) {
 	t.Helper()
-	if _, err := m.client.DeleteTargetGroup(testenv.Context(t, 30*time.Second), &awselb.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)}); err != nil {
+	if _, err := m.vpc.ELB.DeleteTargetGroup(testenv.Context(t, 30*time.Second), &awselb.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)}); err != nil {
 		t.Fatalf("delete target group: %v", err)
 	}
 }
 
 func (m *motoBackend) seed(t testing.TB, arn string, ts ...tgsync.Target) {
 	t.Helper()
-	var in []types.TargetDescription
 	for _, tg := range ts {
-		in = append(in, types.TargetDescription{Id: aws.String(tg.IP.String()), Port: aws.Int32(int32(tg.Port))})
-	}
-	if _, err := m.client.RegisterTargets(testenv.Context(t, 30*time.Second), &awselb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: in}); err != nil {
-		t.Fatalf("register: %v", err)
+		testenv.Register(t, m.vpc.ELB, arn, int32(tg.Port), tg.IP.String())
 	}
 }
 
 func (m *motoBackend) view(t testing.TB, arn string) []tgsync.ObservedTarget {
 	t.Helper()
-	out, err := m.client.DescribeTargetHealth(testenv.Context(t, 30*time.Second), &awselb.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+	out, err := m.vpc.ELB.DescribeTargetHealth(testenv.Context(t, 30*time.Second), &awselb.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
 	var nf *types.TargetGroupNotFoundException
 	if errors.As(err, &nf) {
 		return nil

@@ -121,10 +121,7 @@ func newS3World(t *testing.T) *s3World {
 			o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.MaxBackoff = 5 * time.Millisecond })
 		})
 	}
-	bucket := unique("faults")
-	if _, err := client(moto.URL).CreateBucket(testenv.Context(t, 30*time.Second), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
+	bucket := testenv.Bucket(t, cfg, "faults")
 	return &s3World{proxy: p, store: s3store.New(client(srv.URL), bucket, "tgsync/state.json"),
 		direct: s3store.New(client(moto.URL), bucket, "tgsync/state.json")}
 }

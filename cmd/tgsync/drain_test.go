@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
@@ -47,23 +46,11 @@ type drainWorld struct {
 
 func newDrainWorld(t testing.TB) *drainWorld {
 	t.Helper()
-	m := testenv.StartMoto(t)
-	w := &drainWorld{cfg: m.AWSConfig()}
-	w.elb = elasticloadbalancingv2.NewFromConfig(w.cfg)
-	ctx := testenv.Context(t, 30*time.Second)
-	vpc, err := ec2.NewFromConfig(w.cfg).CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
-	if err != nil {
-		t.Fatalf("create VPC: %v", err)
-	}
+	w := &drainWorld{cfg: testenv.StartMoto(t).AWSConfig()}
+	vpc := testenv.NewVPC(t, w.cfg, "10.20.0.0/16")
+	w.elb = vpc.ELB
 	for i, port := range []int32{drainPortA, drainPortB} {
-		out, err := w.elb.CreateTargetGroup(ctx, &elasticloadbalancingv2.CreateTargetGroupInput{
-			Name: aws.String(uniqueName("drain")), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(port),
-			VpcId: vpc.Vpc.VpcId, TargetType: types.TargetTypeEnumIp,
-		})
-		if err != nil {
-			t.Fatalf("create target group: %v", err)
-		}
-		w.arns[i] = aws.ToString(out.TargetGroups[0].TargetGroupArn)
+		w.arns[i] = vpc.IPTargetGroup(t, types.ProtocolEnumTcp, port)
 	}
 	w.fill(t)
 	return w
@@ -72,35 +59,14 @@ func newDrainWorld(t testing.TB) *drainWorld {
 // fill registers the task's IP and unrelated IPs in both groups.
 func (w *drainWorld) fill(t testing.TB) {
 	t.Helper()
-	ctx := testenv.Context(t, 30*time.Second)
-	for i, ips := range [2][]string{{drainTaskIP, "10.20.3.42", "10.20.4.1"}, {drainTaskIP, "10.20.3.43"}} {
-		port := []int32{drainPortA, drainPortB}[i]
-		var ts []types.TargetDescription
-		for _, ip := range ips {
-			ts = append(ts, types.TargetDescription{Id: aws.String(ip), Port: aws.Int32(port)})
-		}
-		if _, err := w.elb.RegisterTargets(ctx, &elasticloadbalancingv2.RegisterTargetsInput{TargetGroupArn: aws.String(w.arns[i]), Targets: ts}); err != nil {
-			t.Fatalf("register: %v", err)
-		}
-	}
+	testenv.Register(t, w.elb, w.arns[0], drainPortA, drainTaskIP, "10.20.3.42", "10.20.4.1")
+	testenv.Register(t, w.elb, w.arns[1], drainPortB, drainTaskIP, "10.20.3.43")
 }
 
 // members returns both groups as sorted "ip:port" lists.
 func (w *drainWorld) members(t testing.TB) [2][]string {
 	t.Helper()
-	ctx := testenv.Context(t, 30*time.Second)
-	var out [2][]string
-	for i, arn := range w.arns {
-		res, err := w.elb.DescribeTargetHealth(ctx, &elasticloadbalancingv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
-		if err != nil {
-			t.Fatalf("describe: %v", err)
-		}
-		for _, d := range res.TargetHealthDescriptions {
-			out[i] = append(out[i], fmt.Sprintf("%s:%d", aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port)))
-		}
-		slices.Sort(out[i])
-	}
-	return out
+	return [2][]string{testenv.Members(t, w.elb, w.arns[0]), testenv.Members(t, w.elb, w.arns[1])}
 }
 
 // drainCalls counts API calls by operation and notes when the first

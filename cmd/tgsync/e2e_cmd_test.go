@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // TestE2EPlanChangesNothing checks that plan and once --dry-run print every
@@ -113,7 +114,7 @@ func TestE2EMissingTargetGroup(t *testing.T) {
 	t.Parallel()
 	w := newE2EWorld(t)
 	w.answer("10.0.5.1")
-	missing := "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/" + uniqueName("gone") + "/0123456789abcdef"
+	missing := "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/" + testenv.UniqueName("gone") + "/0123456789abcdef"
 	config := w.writeConfig(t, "tgsync.yaml", configOpts{arn: missing})
 	for _, args := range [][]string{{"once"}, {"plan"}} {
 		res := w.run(t, config, args...)

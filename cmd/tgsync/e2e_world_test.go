@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
@@ -40,38 +37,18 @@ type e2eWorld struct {
 	env     []string
 }
 
-func uniqueName(prefix string) string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b)
-}
-
 func newE2EWorld(t *testing.T) *e2eWorld {
 	t.Helper()
 	m := testenv.StartMoto(t)
 	cfg := m.AWSConfig()
-	ctx := testenv.Context(t, 30*time.Second)
-	vpc, err := ec2.NewFromConfig(cfg).CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
-	if err != nil {
-		t.Fatalf("create VPC: %v", err)
-	}
-	w := &e2eWorld{moto: m, elb: elasticloadbalancingv2.NewFromConfig(cfg), dir: t.TempDir()}
-	tg, err := w.elb.CreateTargetGroup(ctx, &elasticloadbalancingv2.CreateTargetGroupInput{
-		Name:       aws.String(uniqueName("e2e")),
-		Protocol:   types.ProtocolEnumHttps,
-		Port:       aws.Int32(e2ePort),
-		VpcId:      vpc.Vpc.VpcId,
-		TargetType: types.TargetTypeEnumIp,
-	})
-	if err != nil {
-		t.Fatalf("create target group: %v", err)
-	}
-	w.arn = aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+	vpc := testenv.NewVPC(t, cfg, "10.0.0.0/16")
+	w := &e2eWorld{moto: m, elb: vpc.ELB, arn: vpc.IPTargetGroup(t, types.ProtocolEnumHttps, e2ePort), dir: t.TempDir()}
+	var err error
 	if w.dns, err = dnstest.Start(); err != nil {
 		t.Fatalf("start DNS server: %v", err)
 	}
 	t.Cleanup(func() { _ = w.dns.Close() })
-	w.binding = uniqueName("opensearch")
+	w.binding = testenv.UniqueName("opensearch")
 	w.name = w.binding + ".e2e.internal"
 	w.state = filepath.Join(w.dir, "state.json")
 	w.env = childEnv(t, m.Env()...)

@@ -82,7 +82,7 @@ func TestLambdaScheduledEventRegisters(t *testing.T) {
 		}},
 		{"hostname-as-target", func(t *testing.T, w *lambdaWorld) setup {
 			tg := w.targetGroup(t, 8443)
-			w.register(t, tg, "10.99.0.1", 8443) // untracked: REMOVE_UNTRACKED_TG_IP is false
+			testenv.Register(t, w.vpc.ELB, tg, 8443, "10.99.0.1") // untracked: REMOVE_UNTRACKED_TG_IP is false
 			return setup{arn: tg, port: 8443, metric: `"HostnameAsTargetIPCount":2`, keep: []string{"10.99.0.1:8443"},
 				env: []string{"TARGET_FQDN=" + w.name("db", ips...), "ELB_TG_ARN=" + tg, "S3_BUCKET=" + w.bucket,
 					"DNS_SERVER=" + w.dns.Addr(), "BUCKET_REGION=us-east-1", "INVOCATIONS_BEFORE_DEREGISTRATION=1"}}
@@ -268,7 +268,7 @@ func TestLambdaInitErrors(t *testing.T) {
 	tg := w.targetGroup(t, 443)
 	other := w.targetGroup(t, 443)
 	lbOther := w.loadBalancer(t, other)
-	missing := strings.Replace(tg, "/lt-", "/gone-", 1)
+	missing := strings.Replace(tg, "targetgroup/", "targetgroup/gone-", 1)
 	tests := []struct {
 		name     string
 		env      []string

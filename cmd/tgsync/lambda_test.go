@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
@@ -66,26 +64,15 @@ type inProc struct {
 
 const lambdaTestPort = 443
 
-// lambdaUnique returns prefix-<random hex>, for resources in the shared
-// moto server.
-func lambdaUnique(prefix string) string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s-%x", prefix, b)
-}
-
 // newInProc gives every binding its own target group and DNS name.
 func newInProc(t *testing.T, bindings ...string) *inProc {
 	t.Helper()
 	m := testenv.StartMoto(t)
 	cfg := m.AWSConfig()
-	ctx := testenv.Context(t, 30*time.Second)
-	vpc, err := ec2.NewFromConfig(cfg).CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
-	if err != nil {
-		t.Fatalf("create VPC: %v", err)
-	}
-	p := &inProc{elb: elasticloadbalancingv2.NewFromConfig(cfg), store: memstore.New(),
+	vpc := testenv.NewVPC(t, cfg, "10.0.0.0/16")
+	p := &inProc{elb: vpc.ELB, store: memstore.New(),
 		arn: map[string]string{}, name: map[string]string{}, logs: &syncBuffer{}, metrics: &syncBuffer{}}
+	var err error
 	p.dns, err = dnstest.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -101,15 +88,8 @@ func newInProc(t *testing.T, bindings ...string) *inProc {
 	}), elbv2.Options{})
 	var domain []tgsync.Binding
 	for _, b := range bindings {
-		tg, err := p.elb.CreateTargetGroup(ctx, &elasticloadbalancingv2.CreateTargetGroupInput{
-			Name: aws.String(lambdaUnique("lt")), Protocol: types.ProtocolEnumHttps, Port: aws.Int32(lambdaTestPort),
-			VpcId: vpc.Vpc.VpcId, TargetType: types.TargetTypeEnumIp,
-		})
-		if err != nil {
-			t.Fatalf("create target group: %v", err)
-		}
-		p.arn[b] = aws.ToString(tg.TargetGroups[0].TargetGroupArn)
-		p.name[b] = b + "." + lambdaUnique("n") + ".lambda.internal"
+		p.arn[b] = vpc.IPTargetGroup(t, types.ProtocolEnumHttps, lambdaTestPort)
+		p.name[b] = b + "." + testenv.UniqueName("n") + ".lambda.internal"
 		policy := tgsync.DefaultPolicy()
 		domain = append(domain, tgsync.Binding{Name: b, Source: resolver.Source(p.name[b], dns.Families{dns.IPv4}),
 			TargetGroupARN: p.arn[b], Ports: []uint16{lambdaTestPort}, Policy: policy})
@@ -311,12 +291,8 @@ func TestExtensionRoutes(t *testing.T) {
 	})
 	t.Run("ECS Task State Change", func(t *testing.T) {
 		p := newInProc(t, "spot")
-		ctx := testenv.Context(t, 30*time.Second)
 		const taskIP = "10.20.3.41"
-		if _, err := p.elb.RegisterTargets(ctx, &elasticloadbalancingv2.RegisterTargetsInput{TargetGroupArn: aws.String(p.arn["spot"]),
-			Targets: []types.TargetDescription{{Id: aws.String(taskIP), Port: aws.Int32(lambdaTestPort)}}}); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Register(t, p.elb, p.arn["spot"], lambdaTestPort, taskIP)
 		h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: []string{p.arn["spot"]}, StopCodes: []string{config.StopCodeSpotInterruption}},
 			p.groups, p.store, p.f.log)
 		if err != nil {

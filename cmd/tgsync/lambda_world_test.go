@@ -19,11 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/internal/lambdatest"
@@ -224,9 +220,7 @@ func (p *lambdaProc) peakRSS(t testing.TB) int64 {
 // target groups in the shared moto server, and a DNS server.
 type lambdaWorld struct {
 	moto   *testenv.Moto
-	elb    *elasticloadbalancingv2.Client
-	ec2    *ec2.Client
-	vpc    string
+	vpc    *testenv.VPC
 	bucket string
 	dns    *dnstest.Server
 }
@@ -235,17 +229,8 @@ func newLambdaWorld(t testing.TB) *lambdaWorld {
 	t.Helper()
 	m := testenv.StartMoto(t)
 	cfg := m.AWSConfig()
-	ctx := testenv.Context(t, 30*time.Second)
-	w := &lambdaWorld{moto: m, elb: elasticloadbalancingv2.NewFromConfig(cfg), ec2: ec2.NewFromConfig(cfg), bucket: lambdaUnique("tgsync-lt")}
-	vpc, err := w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
-	if err != nil {
-		t.Fatalf("create VPC: %v", err)
-	}
-	w.vpc = aws.ToString(vpc.Vpc.VpcId)
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(w.bucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
+	w := &lambdaWorld{moto: m, vpc: testenv.NewVPC(t, cfg, "10.0.0.0/16"), bucket: testenv.Bucket(t, cfg, "tgsync-lt")}
+	var err error
 	if w.dns, err = dnstest.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -256,48 +241,19 @@ func newLambdaWorld(t testing.TB) *lambdaWorld {
 // targetGroup creates an ip target group on port.
 func (w *lambdaWorld) targetGroup(t testing.TB, port int32) string {
 	t.Helper()
-	tg, err := w.elb.CreateTargetGroup(testenv.Context(t, 30*time.Second), &elasticloadbalancingv2.CreateTargetGroupInput{
-		Name: aws.String(lambdaUnique("lt")), Protocol: types.ProtocolEnumHttps, Port: aws.Int32(port),
-		VpcId: aws.String(w.vpc), TargetType: types.TargetTypeEnumIp,
-	})
-	if err != nil {
-		t.Fatalf("create target group: %v", err)
-	}
-	return aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+	return w.vpc.IPTargetGroup(t, types.ProtocolEnumHttps, port)
 }
 
 // loadBalancer creates an internal ALB whose listener forwards to the
 // target group forward.
 func (w *lambdaWorld) loadBalancer(t testing.TB, forward string) string {
 	t.Helper()
-	ctx := testenv.Context(t, 30*time.Second)
-	var subnets []string
-	for i, az := range []string{"us-east-1a", "us-east-1b"} {
-		out, err := w.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(w.vpc),
-			CidrBlock: aws.String(fmt.Sprintf("10.0.%d.0/24", 200+i)), AvailabilityZone: aws.String(az)})
-		if err != nil {
-			t.Fatalf("create subnet: %v", err)
-		}
-		subnets = append(subnets, aws.ToString(out.Subnet.SubnetId))
-	}
-	lb, err := w.elb.CreateLoadBalancer(ctx, &elasticloadbalancingv2.CreateLoadBalancerInput{
-		Name: aws.String(lambdaUnique("alb")), Subnets: subnets, Scheme: types.LoadBalancerSchemeEnumInternal})
-	if err != nil {
-		t.Fatalf("create load balancer: %v", err)
-	}
-	arn := aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)
-	if _, err := w.elb.CreateListener(ctx, &elasticloadbalancingv2.CreateListenerInput{
-		LoadBalancerArn: aws.String(arn), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80),
-		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(forward)}},
-	}); err != nil {
-		t.Fatalf("create listener: %v", err)
-	}
-	return arn
+	return w.vpc.InternalALB(t, w.vpc.Subnets(t, "10.0.200.0/24", "10.0.201.0/24"), forward)
 }
 
 // name makes a fresh DNS name answer ips.
 func (w *lambdaWorld) name(label string, ips ...string) string {
-	name := label + "." + lambdaUnique("n") + ".lambda.internal"
+	name := label + "." + testenv.UniqueName("n") + ".lambda.internal"
 	addrs := make([]netip.Addr, len(ips))
 	for i, ip := range ips {
 		addrs[i] = netip.MustParseAddr(ip)
@@ -309,22 +265,5 @@ func (w *lambdaWorld) name(label string, ips ...string) string {
 // members lists a target group's targets as ip:port, sorted.
 func (w *lambdaWorld) members(t testing.TB, arn string) []string {
 	t.Helper()
-	out, err := w.elb.DescribeTargetHealth(testenv.Context(t, 30*time.Second), &elasticloadbalancingv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
-	if err != nil {
-		t.Fatalf("describe target health: %v", err)
-	}
-	var got []string
-	for _, d := range out.TargetHealthDescriptions {
-		got = append(got, fmt.Sprintf("%s:%d", aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port)))
-	}
-	slices.Sort(got)
-	return got
-}
-
-func (w *lambdaWorld) register(t testing.TB, arn, ip string, port int32) {
-	t.Helper()
-	if _, err := w.elb.RegisterTargets(testenv.Context(t, 30*time.Second), &elasticloadbalancingv2.RegisterTargetsInput{
-		TargetGroupArn: aws.String(arn), Targets: []types.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(port)}}}); err != nil {
-		t.Fatal(err)
-	}
+	return testenv.Members(t, w.vpc.ELB, arn)
 }

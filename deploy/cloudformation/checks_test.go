@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // checkConfig reads the environment the way the function does at init
@@ -105,7 +106,7 @@ func checkNetwork(ctx context.Context, t *testing.T, w *caseWorld, fc fnConfig) 
 	if got := fc.env["TGSYNC_DNS_SERVERS"]; got != "10.60.0.2" {
 		t.Errorf("TGSYNC_DNS_SERVERS = %q, want the DnsServers parameter", got)
 	}
-	eps := vpcEndpoints(ctx, t, w.cfg, w.net.vpc)
+	eps := vpcEndpoints(ctx, t, w.cfg, w.net.ID)
 	for _, service := range []string{"elasticloadbalancing", "logs"} {
 		ep := eps["com.amazonaws.us-east-1."+service]
 		if string(ep.VpcEndpointType) != "Interface" || !aws.ToBool(ep.PrivateDnsEnabled) || !slices.Equal(ep.SubnetIds, w.net.subnets) {
@@ -134,7 +135,7 @@ func ipPorts(addrs []netip.Addr, port uint16) []string {
 func stateObjectExists(ctx context.Context, t *testing.T, cfg aws.Config, url string) {
 	t.Helper()
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(url, "s3://"), "/")
-	obj, err := s3Client(cfg).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	obj, err := testenv.S3(cfg).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatalf("the state object %s: %v", url, err)
 	}

@@ -122,7 +122,7 @@ func stackCases(p pkg) []stackCase {
 			},
 			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
 				fn.scheduled(ctx, t, out)
-				if got, want := targets(ctx, t, w.cfg, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
 					t.Errorf("target group holds %v, want the DNS answer %v", got, want)
 				}
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
@@ -137,7 +137,7 @@ func stackCases(p pkg) []stackCase {
 					"SpotTargetGroupArns": w.spotGroup,
 					"StateBucket":         w.stateBucket, "StatePrefix": "team-a/tgsync/",
 					"SubnetIds": strings.Join(w.net.subnets, ","), "SecurityGroupIds": w.net.securityGroup,
-					"CreateVpcEndpoints": "true", "VpcId": w.net.vpc, "RouteTableIds": w.net.routeTable,
+					"CreateVpcEndpoints": "true", "VpcId": w.net.ID, "RouteTableIds": w.net.routeTable,
 					// The VPC resolver as data: the run below asks the
 					// test's DNS server instead.
 					"DnsServers": "10.60.0.2", "Architecture": p.arch,
@@ -164,10 +164,9 @@ func stackCases(p pkg) []stackCase {
 			// run cannot be shown there; this case runs the Spot drain.
 			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
 				checkNetwork(ctx, t, w, fn.config)
-				register(ctx, t, w.cfg, w.spotGroup, spotTaskIP, 5044)
-				register(ctx, t, w.cfg, w.spotGroup, "10.20.3.99", 5044)
+				testenv.Register(t, w.net.ELB, w.spotGroup, 5044, spotTaskIP, "10.20.3.99")
 				fn.spotInterruption(ctx, t)
-				if got, want := targets(ctx, t, w.cfg, w.spotGroup), []string{"10.20.3.99:5044"}; !slices.Equal(got, want) {
+				if got, want := testenv.Members(t, w.net.ELB, w.spotGroup), []string{"10.20.3.99:5044"}; !slices.Equal(got, want) {
 					t.Errorf("Spot target group holds %v after the interruption of %s, want %v", got, spotTaskIP, want)
 				}
 			},
@@ -207,10 +206,10 @@ bindings:
 			},
 			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
 				fn.scheduled(ctx, t, out)
-				if got, want := targets(ctx, t, w.cfg, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
 					t.Errorf("dashboards target group holds %v, want %v", got, want)
 				}
-				if got, want := targets(ctx, t, w.cfg, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
 					t.Errorf("web target group holds %v, want %v", got, want)
 				}
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
@@ -241,12 +240,8 @@ func TestStackToTargetGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codeBucket, codeKey := unique("tgsync-code-"), "tgsync/cfn-test/tgsync-"+p.arch+".zip"
-	s3c := s3Client(cfg)
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(codeBucket)}); err != nil {
-		t.Fatalf("CreateBucket: %v", err)
-	}
-	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(codeBucket), Key: aws.String(codeKey), Body: bytes.NewReader(p.zip)}); err != nil {
+	codeBucket, codeKey := testenv.Bucket(t, cfg, "tgsync-code"), "tgsync/cfn-test/tgsync-"+p.arch+".zip"
+	if _, err := testenv.S3(cfg).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(codeBucket), Key: aws.String(codeKey), Body: bytes.NewReader(p.zip)}); err != nil {
 		t.Fatalf("upload the package: %v", err)
 	}
 	dns, err := dnstest.Start()
@@ -258,15 +253,12 @@ func TestStackToTargetGroup(t *testing.T) {
 	for i, tc := range stackCases(p) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &caseWorld{cfg: cfg, dns: dns, net: newNetwork(ctx, t, cfg, 100+i)}
-			w.groups = []string{w.net.targetGroup(ctx, t, cfg, 443), w.net.targetGroup(ctx, t, cfg, 8443)}
-			w.spotGroup = w.net.targetGroup(ctx, t, cfg, 5044)
-			w.stateBucket = unique("tgsync-state-")
-			if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(w.stateBucket)}); err != nil {
-				t.Fatalf("CreateBucket: %v", err)
-			}
+			w.groups = []string{w.net.targetGroup(ctx, t, 443), w.net.targetGroup(ctx, t, 8443)}
+			w.spotGroup = w.net.targetGroup(ctx, t, 5044)
+			w.stateBucket = testenv.Bucket(t, cfg, "tgsync-state")
 			params := tc.params(w)
 			params["CodeS3Bucket"], params["CodeS3Key"] = codeBucket, codeKey
-			stack := unique("tgsync-")
+			stack := testenv.UniqueName("tgsync")
 			out := createStack(ctx, t, cfg, stack, string(body), params)
 			out["stack"] = stack
 

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,7 +24,6 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tgsync/tgsync/internal/testenv"
 )
@@ -123,13 +121,10 @@ func buildPackage(mk string) (pkg, error) {
 	return pkg{zip: data, bootstrap: bin, arch: arch}, nil
 }
 
-// unique returns a name moto has not seen in this process.
-func unique(prefix string) string { return fmt.Sprintf("%s%08x", prefix, rand.Uint32()) }
-
 // network is a VPC in moto with what the stack can be pointed at: two
 // private subnets, a security group, a route table and an internal NLB.
 type network struct {
-	vpc, cidr        string
+	*testenv.VPC
 	subnets          []string
 	securityGroup    string
 	routeTable       string
@@ -141,56 +136,35 @@ type network struct {
 // newNetwork creates the VPC 10.<n>.0.0/16 with its parts.
 func newNetwork(ctx context.Context, t *testing.T, cfg aws.Config, n int) *network {
 	t.Helper()
-	e := ec2.NewFromConfig(cfg)
-	nw := &network{cidr: fmt.Sprintf("10.%d.0.0/16", n)}
-	vpc, err := e.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(nw.cidr)})
-	if err != nil {
-		t.Fatalf("CreateVpc: %v", err)
-	}
-	nw.vpc = aws.ToString(vpc.Vpc.VpcId)
-	for i, az := range []string{"us-east-1a", "us-east-1b"} {
-		sn, err := e.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(nw.vpc),
-			CidrBlock: aws.String(fmt.Sprintf("10.%d.%d.0/24", n, i+1)), AvailabilityZone: aws.String(az)})
-		if err != nil {
-			t.Fatalf("CreateSubnet: %v", err)
-		}
-		nw.subnets = append(nw.subnets, aws.ToString(sn.Subnet.SubnetId))
-	}
-	sg, err := e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: aws.String(nw.vpc),
-		GroupName: aws.String(unique("tgsync-fn-")), Description: aws.String("tgsync function")})
+	nw := &network{VPC: testenv.NewVPC(t, cfg, fmt.Sprintf("10.%d.0.0/16", n)), listenerPort: 443}
+	nw.subnets = nw.Subnets(t, fmt.Sprintf("10.%d.1.0/24", n), fmt.Sprintf("10.%d.2.0/24", n))
+	sg, err := nw.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: aws.String(nw.ID),
+		GroupName: aws.String(testenv.UniqueName("tgsync-fn")), Description: aws.String("tgsync function")})
 	if err != nil {
 		t.Fatalf("CreateSecurityGroup: %v", err)
 	}
 	nw.securityGroup = aws.ToString(sg.GroupId)
-	rt, err := e.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(nw.vpc)})
+	rt, err := nw.EC2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(nw.ID)})
 	if err != nil {
 		t.Fatalf("CreateRouteTable: %v", err)
 	}
 	nw.routeTable = aws.ToString(rt.RouteTable.RouteTableId)
-	lb, err := elb.NewFromConfig(cfg).CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{
-		Name: aws.String(unique("nlb-")), Type: elbtypes.LoadBalancerTypeEnumNetwork,
+	lb, err := nw.ELB.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{
+		Name: aws.String(testenv.UniqueName("nlb")), Type: elbtypes.LoadBalancerTypeEnumNetwork,
 		Scheme: elbtypes.LoadBalancerSchemeEnumInternal, Subnets: nw.subnets})
 	if err != nil {
 		t.Fatalf("CreateLoadBalancer: %v", err)
 	}
 	nw.loadBalancerARN = aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)
-	nw.listenerPort = 443
 	return nw
 }
 
 // targetGroup creates an ip target group on port and, behind a listener
 // of the network's load balancer, attaches it.
-func (nw *network) targetGroup(ctx context.Context, t *testing.T, cfg aws.Config, port int32) string {
+func (nw *network) targetGroup(ctx context.Context, t *testing.T, port int32) string {
 	t.Helper()
-	c := elb.NewFromConfig(cfg)
-	tg, err := c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{
-		Name: aws.String(unique("tg-")), TargetType: elbtypes.TargetTypeEnumIp,
-		Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(port), VpcId: aws.String(nw.vpc)})
-	if err != nil {
-		t.Fatalf("CreateTargetGroup: %v", err)
-	}
-	arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
-	if _, err := c.CreateListener(ctx, &elb.CreateListenerInput{
+	arn := nw.IPTargetGroup(t, elbtypes.ProtocolEnumTcp, port)
+	if _, err := nw.ELB.CreateListener(ctx, &elb.CreateListenerInput{
 		LoadBalancerArn: aws.String(nw.loadBalancerARN), Protocol: elbtypes.ProtocolEnumTcp,
 		Port:           aws.Int32(nw.listenerPort + int32(nw.targetGroupIndex)),
 		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}},
@@ -199,34 +173,6 @@ func (nw *network) targetGroup(ctx context.Context, t *testing.T, cfg aws.Config
 	}
 	nw.targetGroupIndex++
 	return arn
-}
-
-// targets returns a target group's targets as sorted ip:port strings.
-func targets(ctx context.Context, t *testing.T, cfg aws.Config, arn string) []string {
-	t.Helper()
-	out, err := elb.NewFromConfig(cfg).DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
-	if err != nil {
-		t.Fatalf("DescribeTargetHealth %s: %v", arn, err)
-	}
-	var got []string
-	for _, d := range out.TargetHealthDescriptions {
-		got = append(got, fmt.Sprintf("%s:%d", aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port)))
-	}
-	sort.Strings(got)
-	return got
-}
-
-func register(ctx context.Context, t *testing.T, cfg aws.Config, arn string, ip string, port int32) {
-	t.Helper()
-	if _, err := elb.NewFromConfig(cfg).RegisterTargets(ctx, &elb.RegisterTargetsInput{
-		TargetGroupArn: aws.String(arn), Targets: []elbtypes.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(port)}},
-	}); err != nil {
-		t.Fatalf("RegisterTargets %s: %v", arn, err)
-	}
-}
-
-func s3Client(cfg aws.Config) *s3.Client {
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 }
 
 func vpcEndpoints(ctx context.Context, t *testing.T, cfg aws.Config, vpc string) map[string]ec2types.VpcEndpoint {
