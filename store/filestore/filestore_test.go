@@ -31,9 +31,13 @@ func dirNames(t *testing.T, dir string) []string {
 // directory does not exist yet.
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Place {
-		path := filepath.Join(t.TempDir(), "sub", "dir", "state.json")
-		return storetest.Place{Open: func() tgsync.Store { return New(path) }, Name: path}
+		return place(filepath.Join(t.TempDir(), "sub", "dir", "state.json"))
 	})
+}
+
+// place is the file at path, for storetest.
+func place(path string) storetest.Place {
+	return storetest.Place{Open: func() tgsync.Store { return New(path) }, Name: path}
 }
 
 func TestPermissions(t *testing.T) {
@@ -98,8 +102,7 @@ func TestConflict(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.json")
-			p := storetest.Place{Open: func() tgsync.Store { return New(path) }, Name: path}
-			o := storetest.Race(t, p, true, func(t *testing.T) { tt.between(t, path) })
+			o := storetest.Race(t, place(path), true, func(t *testing.T) { tt.between(t, path) })
 			if _, err := o.A.Save(context.Background(), o.StateA, o.RevA); !errors.Is(err, tgsync.ErrConflict) {
 				t.Fatalf("save after the file changed by hand: got %v, want ErrConflict", err)
 			}
