@@ -26,7 +26,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.StopMoto()
-	removeBuilds()
+	testenv.RemoveBuilds()
 	os.Exit(code)
 }
 

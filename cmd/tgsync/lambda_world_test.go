@@ -1,20 +1,16 @@
 package main
 
 import (
-	"archive/zip"
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,70 +26,20 @@ import (
 // architectures into dist, as a release would.
 func makePackage(t testing.TB, dist string, archs ...string) {
 	t.Helper()
-	testenv.NeedTool(t, "make")
-	if runtime.GOOS != "linux" {
-		t.Skip("the Lambda package is built for Linux and run here; this host is " + runtime.GOOS)
-	}
-	args := []string{"-C", "../..", "DIST=" + dist, "VERSION=test"}
+	testenv.NeedMake(t)
+	var zips []string
 	for _, a := range archs {
-		args = append(args, filepath.Join(dist, "tgsync-"+a+".zip"))
+		zips = append(zips, filepath.Join(dist, "tgsync-"+a+".zip"))
 	}
-	out, err := exec.Command("make", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
+	if err := testenv.Make(dist, "test", zips...); err != nil {
+		t.Fatal(err)
 	}
 }
 
-var (
-	bootstrapOnce sync.Once
-	bootstrapPath string
-	bootstrapErr  error
-)
-
-// lambdaBootstrap packages the function for this machine's architecture
-// once per test process and returns the bootstrap taken out of the zip.
+// lambdaBootstrap is the bootstrap of this machine's Lambda package.
 func lambdaBootstrap(t testing.TB) string {
 	t.Helper()
-	testenv.NeedTool(t, "make")
-	bootstrapOnce.Do(func() {
-		dist := filepath.Join(binDir, "lambda-dist")
-		zipPath := filepath.Join(dist, "tgsync-"+runtime.GOARCH+".zip")
-		out, err := exec.Command("make", "-C", "../..", "DIST="+dist, "VERSION=test", zipPath).CombinedOutput()
-		if err != nil {
-			bootstrapErr = fmt.Errorf("make %s: %v\n%s", zipPath, err, out)
-			return
-		}
-		bootstrapPath, bootstrapErr = unzipBootstrap(zipPath, filepath.Join(binDir, "bootstrap"))
-	})
-	if bootstrapErr != nil {
-		t.Fatal(bootstrapErr)
-	}
-	return bootstrapPath
-}
-
-func unzipBootstrap(zipPath, dst string) (string, error) {
-	zr, err := zip.OpenReader(zipPath)
-	if err != nil {
-		return "", err
-	}
-	defer zr.Close()
-	if len(zr.File) != 1 || zr.File[0].Name != "bootstrap" {
-		return "", fmt.Errorf("%s: want exactly one entry, bootstrap", zipPath)
-	}
-	rc, err := zr.File[0].Open()
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, zr.File[0].Mode().Perm())
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		f.Close()
-		return "", err
-	}
-	return dst, f.Close()
+	return testenv.LambdaPackage(t).Bootstrap
 }
 
 // lambdaProc is the bootstrap running against a Runtime API harness.

@@ -17,20 +17,10 @@ import (
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
-// binDir holds the tgsync binary the end-to-end tests run; TestMain removes
-// it.
-var binDir string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tgsync-bin-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "make binary dir: %v\n", err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
 	testenv.StopMoto()
-	_ = os.RemoveAll(dir)
+	testenv.RemoveBuilds()
 	os.Exit(code)
 }
 
@@ -45,10 +35,13 @@ var (
 func tgsyncBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		path := filepath.Join(binDir, "tgsync")
-		cmd := exec.Command("go", "build", "-o", path, ".")
-		out, err := cmd.CombinedOutput()
+		dir, err := testenv.BuildDir()
 		if err != nil {
+			buildErr = err
+			return
+		}
+		path := filepath.Join(dir, "tgsync")
+		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 			return
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // The Lambda package's size limits, for the arm64 package that the stack
@@ -108,15 +109,10 @@ func TestLambdaPackageSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := zip.OpenReader(zipPath)
+	bin, err := testenv.UnzipBootstrap(zipPath, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer zr.Close()
-	if len(zr.File) != 1 {
-		t.Fatalf("%s holds %d files, want bootstrap alone", zipPath, len(zr.File))
-	}
-	bin := int64(zr.File[0].UncompressedSize64)
 	t.Logf("arm64: bootstrap %d bytes (limit %d), zip %d bytes (limit %d)", bin, maxBootstrapBytes, st.Size(), maxZipBytes)
 	if bin > maxBootstrapBytes {
 		t.Errorf("bootstrap is %d bytes, more than %d: see TestBootstrapDeps and what the Makefile's PKGTAGS leave out", bin, maxBootstrapBytes)

@@ -14,9 +14,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.StopMoto()
-	if pkgDir != "" {
-		_ = os.RemoveAll(pkgDir)
-	}
+	testenv.RemoveBuilds()
 	os.Exit(code)
 }
 

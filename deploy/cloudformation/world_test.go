@@ -1,23 +1,17 @@
 package cloudformation
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -36,89 +30,20 @@ type pkg struct {
 	arch      string // the function's Architecture: arm64 or x86_64
 }
 
-var (
-	pkgOnce sync.Once
-	pkgVal  pkg
-	pkgErr  error
-	pkgDir  string // removed by TestMain
-)
-
-// packaged runs `make <dist>/tgsync-<arch>.zip`, the rule behind `make
-// package`, once per test process, and unpacks its bootstrap.
+// packaged is testenv.LambdaPackage, read for upload, with the function's
+// Architecture.
 func packaged(t *testing.T) pkg {
 	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skipf("the Lambda package is built for linux; this is %s", runtime.GOOS)
-	}
-	mk := testenv.NeedTool(t, "make")
-	pkgOnce.Do(func() { pkgVal, pkgErr = buildPackage(mk) })
-	if pkgErr != nil {
-		t.Fatal(pkgErr)
-	}
-	return pkgVal
-}
-
-func buildPackage(mk string) (pkg, error) {
-	dir, err := os.MkdirTemp("", "tgsync-package-")
+	p := testenv.LambdaPackage(t)
+	data, err := os.ReadFile(p.Zip)
 	if err != nil {
-		return pkg{}, err
-	}
-	pkgDir = dir
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return pkg{}, err
-	}
-	zipPath := filepath.Join(dir, "tgsync-"+runtime.GOARCH+".zip")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	// go test puts its own go first on PATH, so make builds with it.
-	cmd := exec.CommandContext(ctx, mk, "-C", root, "DIST="+dir, "VERSION=cfn-test", zipPath)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return pkg{}, fmt.Errorf("make %s: %v\n%s", zipPath, err, out)
-	}
-	data, err := os.ReadFile(zipPath)
-	if err != nil {
-		return pkg{}, err
-	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return pkg{}, fmt.Errorf("%s: %w", zipPath, err)
-	}
-	var names []string
-	for _, f := range zr.File {
-		names = append(names, f.Name)
-	}
-	// Lambda runs provided.al2023 code from an executable named bootstrap
-	// at the top of the zip.
-	if !slices.Equal(names, []string{"bootstrap"}) {
-		return pkg{}, fmt.Errorf("%s holds %v, want exactly [bootstrap]", zipPath, names)
-	}
-	f := zr.File[0]
-	if f.Mode()&0o111 == 0 {
-		return pkg{}, fmt.Errorf("%s: bootstrap has mode %v, not executable", zipPath, f.Mode())
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return pkg{}, err
-	}
-	defer rc.Close()
-	bin := filepath.Join(dir, "bootstrap")
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return pkg{}, err
-	}
-	if _, err := io.Copy(out, rc); err != nil {
-		out.Close()
-		return pkg{}, err
-	}
-	if err := out.Close(); err != nil {
-		return pkg{}, err
+		t.Fatal(err)
 	}
 	arch := map[string]string{"amd64": "x86_64", "arm64": "arm64"}[runtime.GOARCH]
 	if arch == "" {
-		return pkg{}, fmt.Errorf("Lambda has no architecture for GOARCH %s", runtime.GOARCH)
+		t.Fatalf("Lambda has no architecture for GOARCH %s", runtime.GOARCH)
 	}
-	return pkg{zip: data, bootstrap: bin, arch: arch}, nil
+	return pkg{zip: data, bootstrap: p.Bootstrap, arch: arch}
 }
 
 // network is a VPC in moto with what the stack can be pointed at: two
