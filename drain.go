@@ -96,8 +96,8 @@ func PlanDrain(observed []ObservedTarget, ips []netip.Addr, reason string) (dere
 		}
 		deregister = append(deregister, Change{Action: ActionDeregister, Target: t, AvailabilityZone: o.AvailabilityZone, Reason: reason})
 	}
-	slices.SortFunc(deregister, func(a, b Change) int { return compareTargets(a.Target, b.Target) })
-	slices.SortFunc(skipped, func(a, b DrainSkip) int { return compareTargets(a.Target, b.Target) })
+	slices.SortFunc(deregister, func(a, b Change) int { return a.Target.Compare(b.Target) })
+	slices.SortFunc(skipped, func(a, b DrainSkip) int { return a.Target.Compare(b.Target) })
 	return deregister, skipped
 }
 

@@ -1,7 +1,6 @@
 package tgsync
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -99,20 +98,17 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 	}
 	out.Next.Misses = map[Target]Miss{}
 
-	want := make(map[Target]bool, len(desired.Answer.Addrs)*len(desired.Ports))
-	for _, addr := range uniqueAddrs(desired.Answer.Addrs) {
-		for _, port := range desired.Ports {
-			t := Target{IP: addr, Port: port}
-			if !policy.Allows(addr) {
-				out.Refused = append(out.Refused, Refusal{
-					Action: ActionRegister, Target: t, Rule: RuleNotAllowed,
-					Reason: fmt.Sprintf("%s from %s is outside the allowed ranges %v; not registering it", addr, desired.Source, policy.AllowedPrefixes),
-				})
-				continue
-			}
-			want[t] = true
-			out.Desired = append(out.Desired, t)
-		}
+	var refused []Target
+	out.Desired, refused = policy.Targets(desired.Answer.Addrs, desired.Ports)
+	for _, t := range refused {
+		out.Refused = append(out.Refused, Refusal{
+			Action: ActionRegister, Target: t, Rule: RuleNotAllowed,
+			Reason: fmt.Sprintf("%s from %s is outside the allowed ranges %v; not registering it", t.IP, desired.Source, policy.AllowedPrefixes),
+		})
+	}
+	want := make(map[Target]bool, len(out.Desired))
+	for _, t := range out.Desired {
+		want[t] = true
 	}
 	if len(want) == 0 {
 		return sourceFailed(fmt.Sprintf("no address from %s is in the allowed ranges", desired.Source))
@@ -198,7 +194,7 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 		if c := a.miss.Since.Compare(b.miss.Since); c != 0 {
 			return c
 		}
-		return compareTargets(a.o.Target, b.o.Target)
+		return a.o.Target.Compare(b.o.Target)
 	})
 	budget := policy.removalBudget(registered)
 	// Candidates mostly share a miss record; build each reason once.
@@ -229,15 +225,8 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 			}
 		}
 	}
-	slices.SortFunc(out.Pending, func(a, b Pending) int { return compareTargets(a.Target, b.Target) })
+	slices.SortFunc(out.Pending, func(a, b Pending) int { return a.Target.Compare(b.Target) })
 	return out
-}
-
-func compareTargets(a, b Target) int {
-	if c := a.IP.Compare(b.IP); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Port, b.Port)
 }
 
 // uniqueAddrs returns the addresses sorted, without duplicates, with IPv4

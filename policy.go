@@ -73,6 +73,24 @@ func (p Policy) Allows(addr netip.Addr) bool {
 	return false
 }
 
+// Targets turns a source's addresses into targets on every port: those
+// the policy allows (rule 6) and those it refuses, each ordered by address
+// and then in the order of ports, without duplicates.
+func (p Policy) Targets(addrs []netip.Addr, ports []uint16) (allowed, refused []Target) {
+	for _, addr := range uniqueAddrs(addrs) {
+		ok := p.Allows(addr)
+		for _, port := range ports {
+			t := Target{IP: addr, Port: port}
+			if ok {
+				allowed = append(allowed, t)
+			} else {
+				refused = append(refused, t)
+			}
+		}
+	}
+	return allowed, refused
+}
+
 // removalBudget is rule 4: at most MaxFraction of the registered targets,
 // but at least one, so that a group of one can still move.
 func (p Policy) removalBudget(registered int) int {

@@ -103,6 +103,13 @@ type BindingResult struct {
 	azAll bool // the group turned out to need AvailabilityZone "all"
 }
 
+// Planned reports whether the binding got as far as a plan, so that
+// Observed is a real observation: a plan always desires or refuses
+// something.
+func (r BindingResult) Planned() bool {
+	return r.SourceErr == nil && (len(r.Plan.Desired) > 0 || len(r.Plan.Refused) > 0)
+}
+
 // Failed reports whether the binding counts as failed for exit codes.
 func (r BindingResult) Failed() bool { return r.Err != nil || r.Unfinished }
 

@@ -67,7 +67,7 @@ func (g *fakeGroups) Describe(_ context.Context, arn string) ([]ObservedTarget, 
 	for t, h := range grp {
 		out = append(out, ObservedTarget{Target: t, State: h})
 	}
-	slices.SortFunc(out, func(a, b ObservedTarget) int { return compareTargets(a.Target, b.Target) })
+	slices.SortFunc(out, func(a, b ObservedTarget) int { return a.Target.Compare(b.Target) })
 	return out, nil
 }
 

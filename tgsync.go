@@ -9,6 +9,7 @@
 package tgsync
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"time"
@@ -24,6 +25,14 @@ type Target struct {
 // Valid reports whether the target has an address AWS can register: set,
 // and without an IPv6 zone.
 func (t Target) Valid() bool { return t.IP.IsValid() && t.IP.Zone() == "" }
+
+// Compare orders targets by address, then port.
+func (t Target) Compare(o Target) int {
+	if c := t.IP.Compare(o.IP); c != 0 {
+		return c
+	}
+	return cmp.Compare(t.Port, o.Port)
+}
 
 // String renders a target as ip:port, with brackets for IPv6.
 func (t Target) String() string {

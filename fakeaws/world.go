@@ -408,7 +408,7 @@ func (g *group) list(now time.Time) []tgsync.ObservedTarget {
 		out = append(out, tgsync.ObservedTarget{Target: t, AvailabilityZone: m.zone,
 			State: state, Reason: reason, Description: descriptions[reason]})
 	}
-	slices.SortFunc(out, func(a, b tgsync.ObservedTarget) int { return compareTargets(a.Target, b.Target) })
+	slices.SortFunc(out, func(a, b tgsync.ObservedTarget) int { return a.Target.Compare(b.Target) })
 	return out
 }
 
@@ -431,11 +431,4 @@ func (g *group) zoneOf(ip netip.Addr) string {
 	b := ip.AsSlice()
 	_, _ = h.Write(b)
 	return g.spec.Zones[int(h.Sum32()%uint32(len(g.spec.Zones)))]
-}
-
-func compareTargets(a, b tgsync.Target) int {
-	if c := a.IP.Compare(b.IP); c != 0 {
-		return c
-	}
-	return int(a.Port) - int(b.Port)
 }

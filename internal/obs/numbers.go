@@ -33,9 +33,7 @@ func numbers(b tgsync.BindingResult) bindingNumbers {
 	n.sourceFailed = b.SourceErr != nil || slices.ContainsFunc(b.Plan.Refused, func(r tgsync.Refusal) bool {
 		return r.Rule == tgsync.RuleSourceFailed
 	})
-	// A plan always desires or refuses something; without one, Observed
-	// is not an observation.
-	n.planned = b.SourceErr == nil && (len(b.Plan.Desired) > 0 || len(b.Plan.Refused) > 0)
+	n.planned = b.Planned()
 	if !n.planned {
 		return n
 	}

@@ -107,11 +107,6 @@ func members(observed []tgsync.ObservedTarget) []tgsync.Target {
 			out = append(out, o.Target)
 		}
 	}
-	slices.SortFunc(out, func(a, b tgsync.Target) int {
-		if c := a.IP.Compare(b.IP); c != 0 {
-			return c
-		}
-		return int(a.Port) - int(b.Port)
-	})
+	slices.SortFunc(out, tgsync.Target.Compare)
 	return slices.Compact(out)
 }

@@ -169,20 +169,12 @@ func bindingStatus(spec BindingSpec, bs tgsync.BindingState, now time.Time) Bind
 	return b
 }
 
-// desiredTargets is what Plan would want from this answer: every allowed
-// address on every port.
+// desiredTargets is what Plan would want from this answer, in address and
+// port order.
 func desiredTargets(addrs []netip.Addr, ports []uint16, p tgsync.Policy) []tgsync.Target {
-	var out []tgsync.Target
-	for _, a := range addrs {
-		if !p.Allows(a) {
-			continue
-		}
-		for _, port := range ports {
-			out = append(out, tgsync.Target{IP: a.Unmap(), Port: port})
-		}
-	}
-	slices.SortFunc(out, compareTargets)
-	return slices.Compact(out)
+	out, _ := p.Targets(addrs, ports)
+	slices.SortFunc(out, tgsync.Target.Compare)
+	return out
 }
 
 func eventStatus(e tgsync.Event) EventStatus {
@@ -208,7 +200,7 @@ func groupsAfterRun(r tgsync.RunResult) map[string]runGroup {
 	for _, b := range r.Bindings {
 		g, seen := out[b.TargetGroupARN]
 		if !seen {
-			if !planned(b) {
+			if !b.Planned() {
 				continue
 			}
 			g = runGroup{targets: slices.Clone(b.Observed), at: at}
@@ -217,13 +209,6 @@ func groupsAfterRun(r tgsync.RunResult) map[string]runGroup {
 		out[b.TargetGroupARN] = g
 	}
 	return out
-}
-
-// planned reports whether the binding got as far as a plan, so that its
-// Observed is a real observation: a plan always desires something or
-// refuses something.
-func planned(b tgsync.BindingResult) bool {
-	return b.SourceErr == nil && (len(b.Plan.Desired) > 0 || len(b.Plan.Refused) > 0)
 }
 
 // targets lists the group's members and the desired targets it lacks.
@@ -365,13 +350,6 @@ func counts(b BindingStatus) Counts {
 	return c
 }
 
-func compareTargets(a, b tgsync.Target) int {
-	if c := a.IP.Compare(b.IP); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Port, b.Port)
-}
-
 // compareTargetStrings orders ip:port strings by address, then port; a
 // string that does not parse sorts after, by text.
 func compareTargetStrings(a, b string) int {
@@ -379,7 +357,7 @@ func compareTargetStrings(a, b string) int {
 	tb, errB := tgsync.ParseTarget(b)
 	switch {
 	case errA == nil && errB == nil:
-		return compareTargets(ta, tb)
+		return ta.Compare(tb)
 	case errA == nil:
 		return -1
 	case errB == nil:
