@@ -73,17 +73,26 @@ func (s *State) Equal(o *State) bool {
 	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
-// DecodeState reads a stored state and checks its version.
+// ErrNewerState is wrapped by DecodeState when the state was written by a
+// newer tgsync: the fix is an upgrade, not a restore.
+var ErrNewerState = errors.New("written by a newer tgsync")
+
+// DecodeState reads a stored state and checks its version. The version is
+// read first, so that a newer tgsync's state is told apart from a damaged
+// one even when its other fields no longer decode.
 func DecodeState(data []byte) (*State, error) {
+	var head struct {
+		Version *int `json:"version"`
+	}
+	if json.Unmarshal(data, &head) == nil && head.Version != nil && *head.Version > StateVersion {
+		return nil, fmt.Errorf("decode state: version %d %w (this one reads up to %d); upgrade tgsync", *head.Version, ErrNewerState, StateVersion)
+	}
 	s := &State{}
 	if err := json.Unmarshal(data, s); err != nil {
 		return nil, fmt.Errorf("decode state: %w", err)
 	}
-	switch {
-	case s.Version == 0:
+	if head.Version == nil || s.Version == 0 {
 		return nil, fmt.Errorf("decode state: no version field; is this a tgsync state file?")
-	case s.Version > StateVersion:
-		return nil, fmt.Errorf("decode state: version %d was written by a newer tgsync (this one reads up to %d); upgrade tgsync", s.Version, StateVersion)
 	}
 	if s.Bindings == nil {
 		s.Bindings = map[string]*BindingState{}

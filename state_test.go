@@ -1,6 +1,7 @@
 package tgsync
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,5 +78,18 @@ func TestRefusalKeyRoundTrip(t *testing.T) {
 		if _, err := ParseRefusalKey(bad); err == nil {
 			t.Errorf("ParseRefusalKey(%q) accepted", bad)
 		}
+	}
+}
+
+// TestDecodeStateNewer: a newer tgsync's state asks for an upgrade, even
+// when its fields no longer decode here, and says so with ErrNewerState.
+func TestDecodeStateNewer(t *testing.T) {
+	for _, data := range []string{`{"version":2}`, `{"version":2,"bindings":["a list now"]}`} {
+		if _, err := DecodeState([]byte(data)); !errors.Is(err, ErrNewerState) || !strings.Contains(err.Error(), "upgrade") {
+			t.Errorf("DecodeState(%s) = %v, want ErrNewerState asking for an upgrade", data, err)
+		}
+	}
+	if _, err := DecodeState([]byte(`{"version":1,"version":null}`)); err == nil || errors.Is(err, ErrNewerState) {
+		t.Errorf("a version that ends up null was accepted or taken for a newer one: %v", err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -103,17 +102,9 @@ func (s *Store) Save(ctx context.Context, st *tgsync.State, revision string) (st
 // decode turns file bytes into state, telling a file from a newer tgsync
 // (upgrade) apart from a damaged one (restore).
 func (s *Store) decode(data []byte) (*tgsync.State, error) {
-	var head struct {
-		Version *int `json:"version"`
-	}
-	headErr := json.Unmarshal(data, &head)
-	if headErr == nil && head.Version != nil && *head.Version > tgsync.StateVersion {
-		_, err := tgsync.DecodeState(data)
-		return nil, fmt.Errorf("state file %s: %w", s.path, err)
-	}
 	st, err := tgsync.DecodeState(data)
-	if err == nil && head.Version == nil {
-		err = errors.New("no version field")
+	if errors.Is(err, tgsync.ErrNewerState) {
+		return nil, fmt.Errorf("state file %s: %w", s.path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state file %s is corrupt (%w); tgsync will not start from empty state, which would forget miss counters and ownership: restore the file from a backup, or move it away to start over deliberately", s.path, err)

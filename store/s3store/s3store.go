@@ -12,7 +12,6 @@ package s3store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -195,17 +194,9 @@ func httpStatus(err error) int {
 // tgsync (upgrade) apart from a damaged one (restore). Starting from empty
 // state instead would forget miss counters and ownership.
 func decode(url string, data []byte) (*tgsync.State, error) {
-	var head struct {
-		Version *int `json:"version"`
-	}
-	headErr := json.Unmarshal(data, &head)
-	if headErr == nil && head.Version != nil && *head.Version > tgsync.StateVersion {
-		_, err := tgsync.DecodeState(data)
-		return nil, fmt.Errorf("state object %s: %w", url, err)
-	}
 	st, err := tgsync.DecodeState(data)
-	if err == nil && head.Version == nil {
-		err = errors.New("no version field")
+	if errors.Is(err, tgsync.ErrNewerState) {
+		return nil, fmt.Errorf("state object %s: %w", url, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state object %s is corrupt (%w); tgsync will not start from empty state, which would forget miss counters and ownership: restore an earlier version of the object (enable bucket versioning), or delete it to start over deliberately", url, err)
