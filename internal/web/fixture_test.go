@@ -57,10 +57,11 @@ func addrs(ss ...string) []netip.Addr {
 // refusingKey is how the reconciler remembers an ongoing refusal; the test
 // of Build against a real reconciler run checks that it still is.
 func refusingKey(action tgsync.Action, target, rule string) string {
-	if target == "" {
-		target = tgsync.Target{}.String()
+	f := tgsync.Refusal{Action: action, Rule: rule}
+	if target != "" {
+		f.Target = tgt(target)
 	}
-	return string(action) + " " + target + " " + rule
+	return f.Key()
 }
 
 func fixSpecs() []BindingSpec {

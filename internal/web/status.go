@@ -295,18 +295,17 @@ func refusing(bs tgsync.BindingState, r *tgsync.BindingResult, run *tgsync.RunRe
 		return out
 	}
 	for _, key := range bs.Refusing {
-		fields := strings.Fields(key)
-		if len(fields) < 3 {
+		f, err := tgsync.ParseRefusalKey(key)
+		if err != nil {
 			continue
 		}
-		action, rule := tgsync.Action(fields[0]), fields[len(fields)-1]
-		target := strings.Join(fields[1:len(fields)-1], " ")
-		if _, err := tgsync.ParseTarget(target); err != nil {
-			target = "" // the refusal concerns the whole binding
+		target := ""
+		if f.Target.IP.IsValid() {
+			target = f.Target.String()
 		}
-		ev := EventStatus{Kind: KindRefused, Action: action, Target: target, Rule: rule,
+		ev := EventStatus{Kind: KindRefused, Action: f.Action, Target: target, Rule: f.Rule,
 			Reason: "(the reason has left the history; the next run reports it again)"}
-		if h, ok := firstReport(bs, action, target, rule); ok {
+		if h, ok := firstReport(bs, f.Action, target, f.Rule); ok {
 			ev.Time, ev.Reason = utc(h.Time), h.Reason
 		}
 		out = append(out, ev)
