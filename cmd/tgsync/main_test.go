@@ -81,11 +81,16 @@ func childEnv(t testing.TB, extra ...string) []string {
 // environment.
 func runTgsync(t testing.TB, env []string, args ...string) result {
 	t.Helper()
+	return runBinary(t, tgsyncBinary(t), env, args...)
+}
+
+// runBinary runs bin to completion with env as its whole environment.
+func runBinary(t testing.TB, bin string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tgsyncBinary(t), args...)
-	cmd.Env = env
-	cmd.Dir = t.TempDir()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Dir = env, t.TempDir()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -97,7 +102,7 @@ func runTgsync(t testing.TB, env []string, args ...string) result {
 	case errors.As(err, &exit) && exit.ExitCode() >= 0:
 		res.code = exit.ExitCode()
 	default:
-		t.Fatalf("tgsync %s: %v\n%s", strings.Join(args, " "), err, res)
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, res)
 	}
 	return res
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -120,29 +117,6 @@ func TestLambdaPackageSize(t *testing.T) {
 	if st.Size() > maxZipBytes {
 		t.Errorf("the zip is %d bytes, more than %d", st.Size(), maxZipBytes)
 	}
-}
-
-// runBinary runs bin to completion with env as its whole environment.
-func runBinary(t *testing.T, bin string, env []string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env, cmd.Dir = env, t.TempDir()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit) && exit.ExitCode() >= 0:
-		res.code = exit.ExitCode()
-	default:
-		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, res)
-	}
-	return res
 }
 
 // TestLambdaPackageCommands runs the packaged bootstrap as a CLI: every
