@@ -109,14 +109,14 @@ func startFunction(b *testing.B, w *world, env ...string) *function {
 		}
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(append(w.childEnv(b),
-		"AWS_LAMBDA_RUNTIME_API="+api.Addr(),
+	cmd.Env = testenv.ChildEnv(b, slices.Concat(w.moto.Env(), []string{
+		"AWS_LAMBDA_RUNTIME_API=" + api.Addr(),
 		"AWS_LAMBDA_FUNCTION_NAME=tgsync",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"LAMBDA_TASK_ROOT=/var/task",
-		"TGSYNC_DNS_SERVERS="+w.dns.Addr(),
-	), env...)
+		"TGSYNC_DNS_SERVERS=" + w.dns.Addr(),
+	}, env)...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = f.stdout, f.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

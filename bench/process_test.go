@@ -93,18 +93,6 @@ func (w *world) onceConfig(b *testing.B, n int) string {
 	return path
 }
 
-// childEnv is the whole environment of a child tgsync: moto through the
-// SDK's standard variables and a HOME of its own, so that no AWS config of
-// the machine leaks in.
-func (w *world) childEnv(b testing.TB) []string {
-	home := b.TempDir()
-	return append([]string{
-		"HOME=" + home,
-		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
-	}, w.moto.Env()...)
-}
-
 // onceResult is what one `tgsync once` process did.
 type onceResult struct {
 	wall, run time.Duration
@@ -117,7 +105,7 @@ func onceRun(b *testing.B, bin string, w *world, config string) onceResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--config", config, "--log-format", "json", "once")
-	cmd.Env = w.childEnv(b)
+	cmd.Env = testenv.ChildEnv(b, w.moto.Env()...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -20,7 +20,7 @@ import (
 func TestDemoStatusPageInChromium(t *testing.T) {
 	chrome := testenv.NeedChromium(t)
 	cmd := exec.Command(tgsyncBinary(t), "demo", "--step", "0", "--listen", "127.0.0.1:0")
-	cmd.Env = childEnv(t)
+	cmd.Env = testenv.ChildEnv(t)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

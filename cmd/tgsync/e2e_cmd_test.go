@@ -161,7 +161,7 @@ func TestE2EInvalidConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, cmd := range []string{"once", "plan", "validate", "run"} {
-				res := runTgsync(t, childEnv(t, "TGSYNC_CONFIG="+path), cmd)
+				res := runTgsync(t, testenv.ChildEnv(t, "TGSYNC_CONFIG="+path), cmd)
 				if res.code != 2 {
 					t.Errorf("%s: want exit 2, got %s", cmd, res)
 				}
@@ -266,7 +266,7 @@ func (b *lockedBuffer) String() string {
 // story holds what it promises.
 func TestE2EDemo(t *testing.T) {
 	t.Parallel()
-	res := runTgsync(t, childEnv(t), "demo", "--step", "0")
+	res := runTgsync(t, testenv.ChildEnv(t), "demo", "--step", "0")
 	if res.code != 0 {
 		t.Fatalf("want exit 0, got %s", res)
 	}

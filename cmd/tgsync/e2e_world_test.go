@@ -51,7 +51,7 @@ func newE2EWorld(t *testing.T) *e2eWorld {
 	w.binding = testenv.UniqueName("opensearch")
 	w.name = w.binding + ".e2e.internal"
 	w.state = filepath.Join(w.dir, "state.json")
-	w.env = childEnv(t, m.Env()...)
+	w.env = testenv.ChildEnv(t, m.Env()...)
 	return w
 }
 

@@ -53,20 +53,15 @@ type lambdaProc struct {
 }
 
 // lambdaEnv is what Lambda and the test world give every process: the
-// function's identity, moto's endpoint and credentials through the SDK's
-// standard variables, and a HOME of its own so that no shared AWS config
-// of the machine leaks in.
+// function's identity and moto's endpoint and credentials, in a child
+// environment of its own (testenv.ChildEnv).
 func lambdaEnv(t testing.TB, m *testenv.Moto) []string {
-	home := t.TempDir()
-	return append([]string{
-		"HOME=" + home,
-		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
+	return testenv.ChildEnv(t, append([]string{
 		"AWS_LAMBDA_FUNCTION_NAME=tgsync",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"LAMBDA_TASK_ROOT=/var/task",
-	}, m.Env()...)
+	}, m.Env()...)...)
 }
 
 // startLambda runs the bootstrap with env as its whole environment, plus

@@ -63,20 +63,6 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
 }
 
-// childEnv is the whole environment of a child tgsync: moto's endpoint and
-// dummy credentials through the SDK's standard variables, and a HOME of its
-// own so that no shared AWS config or profile of the machine leaks in.
-func childEnv(t testing.TB, extra ...string) []string {
-	t.Helper()
-	home := t.TempDir()
-	env := []string{
-		"HOME=" + home,
-		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
-	}
-	return append(env, extra...)
-}
-
 // runTgsync runs the binary to completion with env as its whole
 // environment.
 func runTgsync(t testing.TB, env []string, args ...string) result {

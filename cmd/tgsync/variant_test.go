@@ -126,7 +126,7 @@ func TestLambdaPackageCommands(t *testing.T) {
 	w := newE2EWorld(t)
 	w.answer("10.0.9.1")
 	config := w.writeConfig(t, "tgsync.yaml", configOpts{})
-	noKeys := childEnv(t, "AWS_REGION=us-east-1", "AWS_PROFILE=admin", "AWS_EC2_METADATA_DISABLED=true")
+	noKeys := testenv.ChildEnv(t, "AWS_REGION=us-east-1", "AWS_PROFILE=admin", "AWS_EC2_METADATA_DISABLED=true")
 	for _, tc := range []struct {
 		name string
 		env  []string

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -123,6 +124,18 @@ func (m *Moto) Env() []string {
 		"AWS_SECRET_ACCESS_KEY=testing",
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
+}
+
+// ChildEnv is the whole environment of a child process: a HOME of its own,
+// so that no shared AWS config or profile of the machine leaks in, and
+// extra (such as Moto.Env).
+func ChildEnv(t testing.TB, extra ...string) []string {
+	home := t.TempDir()
+	return append([]string{
+		"HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
+	}, extra...)
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
