@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -185,7 +184,7 @@ func TestE2EDaemon(t *testing.T) {
 	cmd.Env = w.env
 	cmd.Dir = w.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr := &lockedBuffer{}
+	stderr := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -242,24 +241,6 @@ func TestE2EDaemon(t *testing.T) {
 	if hasLine(log, "binding failed") {
 		t.Errorf("a run failed:\n%s", log)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a child process and the test share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestE2EDemo plays the embedded demo as a user would and checks that the

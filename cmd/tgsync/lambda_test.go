@@ -29,8 +29,8 @@ import (
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
-// syncBuffer is a bytes.Buffer that the function's goroutines and the
-// test may use at once.
+// syncBuffer is a bytes.Buffer that other goroutines (the function's, or
+// the copier of a child's output) and the test may use at once.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
