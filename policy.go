@@ -61,10 +61,55 @@ func (p Policy) Validate() error {
 	return nil
 }
 
-// Allows reports whether addr may be registered, and the range that allowed
-// it.
+// NeverRegistered are addresses no config can allow, because a target group
+// must never send traffic to them: they are the host itself, no host, every
+// host, or an AWS service that answers on every instance. docs/addresses.md
+// lists them with their AWS sources.
+var NeverRegistered = []Reserved{
+	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified (this network)"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.169.254/32"), "the instance metadata service"},
+	{netip.MustParsePrefix("169.254.169.253/32"), "the Amazon DNS server"},
+	{netip.MustParsePrefix("169.254.169.123/32"), "the Amazon Time Sync Service"},
+	{netip.MustParsePrefix("169.254.170.2/32"), "the ECS task metadata and credentials endpoint"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("255.255.255.255/32"), "broadcast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved (RFC 1112)"},
+	{netip.MustParsePrefix("::/128"), "unspecified"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("fd00:ec2::254/128"), "the instance metadata service"},
+	{netip.MustParsePrefix("fd00:ec2::253/128"), "the Amazon DNS server"},
+	{netip.MustParsePrefix("fd00:ec2::123/128"), "the Amazon Time Sync Service"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+}
+
+// Reserved is a range of addresses that is never registered, and what it is.
+type Reserved struct {
+	Prefix netip.Prefix
+	What   string
+}
+
+// ReservedFor returns what addr is when no config may allow it (see
+// NeverRegistered), or "" when it may be allowed.
+func ReservedFor(addr netip.Addr) string {
+	addr = addr.Unmap()
+	for _, r := range NeverRegistered {
+		if r.Prefix.Contains(addr) {
+			return r.What
+		}
+	}
+	return ""
+}
+
+// Allows reports whether addr may be registered: it lies in one of the
+// allowed ranges and is not one of the addresses no config can allow.
 func (p Policy) Allows(addr netip.Addr) bool {
 	addr = addr.Unmap()
+	if ReservedFor(addr) != "" {
+		return false
+	}
 	for _, pre := range p.AllowedPrefixes {
 		if pre.Contains(addr) {
 			return true
@@ -89,6 +134,19 @@ func (p Policy) Targets(addrs []netip.Addr, ports []uint16) (allowed, refused []
 		}
 	}
 	return allowed, refused
+}
+
+// Pending is the countdown of an owned target that the source missed m
+// times: how long it has been absent and what is left before it may be
+// deregistered (rule 2). Plan, the state kept after a failed removal and
+// the status page all count down with it.
+func (p Policy) Pending(t Target, m Miss, now time.Time) Pending {
+	absent := m.Absence(now)
+	return Pending{
+		Target: t, Misses: m.Count, MissingFor: absent, FirstMissed: m.Since,
+		MissesLeft: max(0, p.AfterMisses-m.Count),
+		TimeLeft:   max(0, p.AfterDuration-absent),
+	}
 }
 
 // removalBudget is rule 4: at most MaxFraction of the registered targets,
