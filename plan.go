@@ -18,6 +18,28 @@ type Desired struct {
 	Err error
 	// Ports are the ports every address is registered on.
 	Ports []uint16
+	// Others is what the other bindings of the same target group want and
+	// own; empty for a binding alone on its group.
+	Others Claims
+}
+
+// Claims is what the other bindings of one target group say about its
+// targets, so that no binding removes a target another one wants (rule 9).
+type Claims struct {
+	// Wanted maps each target another binding's answer holds to that
+	// binding.
+	Wanted map[Target]Claim
+	// Owned holds the targets another binding of the group owns.
+	Owned map[Target]bool
+}
+
+// Claim is one binding's wish for a target.
+type Claim struct {
+	Binding string
+	// Current is set when the claim comes from an answer of this run;
+	// otherwise it is the binding's last successful answer, kept while its
+	// source fails.
+	Current bool
 }
 
 // Changes is the outcome of Plan: what to change, what was refused, what
@@ -43,147 +65,231 @@ func (c Changes) Empty() bool { return len(c.Register) == 0 && len(c.Deregister)
 const (
 	RuleSourceFailed = "source-failed" // rule 1
 	RuleNotAllowed   = "not-allowed"   // rule 6
+	RuleReserved     = "reserved"      // rule 6: never registrable
 	RuleMaxFraction  = "max-fraction"  // rule 4
 	RuleLastHealthy  = "last-healthy"  // rule 5
 )
+
+// IntentGrace is how long a shared binding keeps owning a target it
+// registered, or was about to register, while the target is not in the
+// group. A run records what it is about to register before it calls AWS,
+// so that a run that dies before its final save cannot leave a target
+// nobody owns; another run that describes the group before the call lands
+// must not forget that intent. Lambda stops every invocation within 15
+// minutes.
+const IntentGrace = 15 * time.Minute
 
 // Plan decides the changes for one binding. It is pure: no I/O, no clock
 // other than now, and its inputs are not modified.
 //
 // Per source answer:
 //
-//	source                         | effect
-//	-------------------------------+------------------------------------------------------
+//	source                          | effect
+//	--------------------------------+------------------------------------------------------
 //	failed (timeout, SERVFAIL, ...) | nothing changes, misses keep their count (rule 1)
-//	empty answer                   | same as failed (rule 1)
-//	address outside allowed ranges | refused, not desired (rule 6)
-//	every address refused          | same as failed: nothing is removed (rules 1, 6)
+//	empty answer                    | same as failed (rule 1)
+//	address never registrable       | refused, not desired, whatever the ranges say (rule 6)
+//	address outside allowed ranges  | refused, not desired (rule 6)
+//	every address refused           | same as failed: nothing is removed (rules 1, 6)
 //
 // Per target, with a usable answer:
 //
-//	in source | in group                | owned | effect
-//	----------+-------------------------+-------+------------------------------------------------
-//	yes       | no                      |   -   | register
-//	yes       | draining                |   -   | register again at once
-//	yes       | any other state         |   -   | keep, even unhealthy (rule 5); misses reset
-//	no        | draining                |   -   | leave alone; it is already leaving
-//	no        | yes                     |  no   | leave alone: a shared binding's foreign target (rule 3)
-//	no        | yes                     |  yes  | count a miss; pending until N misses and T (rule 2)
-//	no        | yes, grace ran out      |  yes  | deregister, unless refused below
-//	no        | no                      |   -   | forget it
+//	in source | in group           | owned   | another binding of the group | effect
+//	----------+--------------------+---------+------------------------------+---------------------------------------------
+//	yes       | no                 |    -    |    -                         | register (a shared binding owns it at once)
+//	yes       | draining           |    -    |    -                         | register again at once
+//	yes       | any other state    |    -    |    -                         | keep, even unhealthy (rule 5); misses reset
+//	yes       | yes                |   no    | owns it                      | keep; the shared binding owns it too
+//	no        | draining           |    -    |    -                         | leave alone; it is already leaving
+//	no        | yes                |   no    |    -                         | leave alone: a foreign target (rule 3)
+//	no        | yes                |   yes   | wants and owns it (this run) | keep; ownership passes to it (rule 9)
+//	no        | yes                |   yes   | wants it                     | keep, count no miss (rule 9)
+//	no        | yes                |   yes   |    -                         | count a miss; pending until N misses and T (rule 2)
+//	no        | yes, grace ran out |   yes   |    -                         | deregister, unless refused below
+//	no        | no                 |   yes   |    -                         | owned for IntentGrace after it was registered, then forgotten
 //
 // Deregistrations are refused, unhealthy and longest-missing first kept
 // in order, when they would exceed MaxFraction of the registered targets
 // (rule 4) or remove the last healthy target (rule 5).
 func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy Policy, now time.Time) Changes {
-	// Next shares the input's other fields; Owned and Misses are always new
-	// maps, so that nothing the caller does to Next reaches state.
 	out := Changes{Next: state}
-	sourceFailed := func(why string) Changes {
-		// Nothing is known about the source: misses and ownership stay.
-		out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Rule: RuleSourceFailed,
-			Reason: fmt.Sprintf("%s; removing nothing and counting no misses", why)})
-		out.Next.Owned, out.Next.Misses = maps.Clone(state.Owned), maps.Clone(state.Misses)
-		return out
+	if why := unusable(desired); why != "" {
+		return sourceFailed(out, state, why)
 	}
-	if desired.Err != nil {
-		return sourceFailed(fmt.Sprintf("source %s failed: %v", desired.Source, desired.Err))
+	var refused []Refusal
+	out.Desired, refused = policy.refuse(desired)
+	out.Refused = append(out.Refused, refused...)
+	if len(out.Desired) == 0 {
+		return sourceFailed(out, state, fmt.Sprintf("no address from %s may be registered", desired.Source))
 	}
-	if len(desired.Answer.Addrs) == 0 {
-		return sourceFailed(fmt.Sprintf("source %s returned no addresses", desired.Source))
-	}
-	out.Next.Owned = nil
+	g := newMembership(observed)
+	out.Next.Owned, out.Next.Misses = nil, map[Target]Miss{}
 	if policy.Shared {
 		out.Next.Owned = map[Target]time.Time{}
 	}
-	out.Next.Misses = map[Target]Miss{}
+	out.Register = planRegistrations(&out, desired, g, state, policy, now)
+	candidates := countMisses(&out, desired, observed, g, state, policy, now)
+	planRemovals(&out, candidates, g, desired.Source, policy, now)
+	slices.SortFunc(out.Pending, func(a, b Pending) int { return a.Target.Compare(b.Target) })
+	return out
+}
 
-	var refused []Target
-	out.Desired, refused = policy.Targets(desired.Answer.Addrs, desired.Ports)
-	for _, t := range refused {
-		out.Refused = append(out.Refused, Refusal{
-			Action: ActionRegister, Target: t, Rule: RuleNotAllowed,
-			Reason: fmt.Sprintf("%s from %s is outside the allowed ranges %v; not registering it", t.IP, desired.Source, policy.AllowedPrefixes),
-		})
+// unusable says why an answer cannot be planned on, or "" when it can.
+func unusable(desired Desired) string {
+	switch {
+	case desired.Err != nil:
+		return fmt.Sprintf("source %s failed: %v", desired.Source, desired.Err)
+	case len(desired.Answer.Addrs) == 0:
+		return fmt.Sprintf("source %s returned no addresses", desired.Source)
 	}
+	return ""
+}
+
+// sourceFailed is the plan of a binding whose answer cannot be used:
+// nothing is known about the source, so misses and ownership stay (rule 1).
+func sourceFailed(out Changes, state BindingState, why string) Changes {
+	out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Rule: RuleSourceFailed,
+		Reason: why + "; removing nothing and counting no misses"})
+	// Owned and Misses are always new maps, so that nothing the caller
+	// does to Next reaches state.
+	out.Next.Owned, out.Next.Misses = maps.Clone(state.Owned), maps.Clone(state.Misses)
+	return out
+}
+
+// refuse splits an answer into the targets the binding may hold and the
+// refusals of the others (rule 6).
+func (p Policy) refuse(desired Desired) ([]Target, []Refusal) {
+	allowed, refused := p.Targets(desired.Answer.Addrs, desired.Ports)
+	var out []Refusal
+	for _, t := range refused {
+		f := Refusal{Action: ActionRegister, Target: t, Rule: RuleNotAllowed,
+			Reason: fmt.Sprintf("%s from %s is outside the allowed ranges %v; not registering it", t.IP, desired.Source, p.AllowedPrefixes)}
+		if what := ReservedFor(t.IP); what != "" {
+			f.Rule = RuleReserved
+			f.Reason = fmt.Sprintf("%s from %s is %s, which is never registered whatever allowedCidrs says", t.IP, desired.Source, what)
+		}
+		out = append(out, f)
+	}
+	return allowed, out
+}
+
+// membership indexes one observation of the target group.
+type membership struct {
+	seen       map[Target]ObservedTarget
+	registered int // members not draining
+	healthy    int
+}
+
+func newMembership(observed []ObservedTarget) membership {
+	g := membership{seen: make(map[Target]ObservedTarget, len(observed))}
+	for _, o := range observed {
+		g.seen[o.Target] = o
+		if !o.State.Draining() {
+			g.registered++
+		}
+		if o.State == HealthHealthy {
+			g.healthy++
+		}
+	}
+	return g
+}
+
+// planRegistrations registers what the answer holds and the group lacks
+// (or is draining), and records what a shared binding owns of its answer.
+func planRegistrations(out *Changes, desired Desired, g membership, state BindingState, policy Policy, now time.Time) []Change {
+	var register []Change
+	for _, t := range out.Desired {
+		o, present := g.seen[t]
+		missing := !present || o.State.Draining()
+		switch {
+		case !present:
+			register = append(register, Change{Action: ActionRegister, Target: t,
+				Reason: "in the answer for " + desired.Source + " and not in the target group"})
+		case o.State.Draining():
+			register = append(register, Change{Action: ActionRegister, Target: t,
+				Reason: fmt.Sprintf("in the answer for %s but %s; registering it again", desired.Source, o.State)})
+		}
+		if !policy.Shared {
+			continue
+		}
+		at, owned := state.Owned[t]
+		switch {
+		case missing:
+			// Owned from the moment it is about to be registered.
+			out.Next.Owned[t] = now
+		case owned:
+			out.Next.Owned[t] = at
+		case desired.Others.Owned[t]:
+			// Registered by another binding of the group: this one
+			// wants it too, and owns it from now on (rule 9).
+			out.Next.Owned[t] = now
+		}
+	}
+	return register
+}
+
+// removal is an owned target whose grace ran out.
+type removal struct {
+	o    ObservedTarget
+	miss Miss
+}
+
+// countMisses counts a miss for every owned member the answer lacks and
+// returns those whose grace ran out (rule 2). Targets another binding of
+// the group wants are kept without a miss (rule 9).
+func countMisses(out *Changes, desired Desired, observed []ObservedTarget, g membership, state BindingState, policy Policy, now time.Time) []removal {
 	want := make(map[Target]bool, len(out.Desired))
 	for _, t := range out.Desired {
 		want[t] = true
 	}
-	if len(want) == 0 {
-		return sourceFailed(fmt.Sprintf("no address from %s is in the allowed ranges", desired.Source))
-	}
-
-	seen := make(map[Target]ObservedTarget, len(observed))
-	registered, healthy := 0, 0
-	for _, o := range observed {
-		seen[o.Target] = o
-		if !o.State.Draining() {
-			registered++
-		}
-		if o.State == HealthHealthy {
-			healthy++
-		}
-	}
-
-	newReason := "in the answer for " + desired.Source + " and not in the target group"
-	for _, t := range out.Desired {
-		o, present := seen[t]
-		switch {
-		case !present:
-			out.Register = append(out.Register, Change{Action: ActionRegister, Target: t, Reason: newReason})
-		case o.State.Draining():
-			out.Register = append(out.Register, Change{Action: ActionRegister, Target: t,
-				Reason: fmt.Sprintf("in the answer for %s but %s; registering it again", desired.Source, o.State)})
-		}
-		if policy.Shared {
-			if at, ok := state.Owned[t]; ok {
-				out.Next.Owned[t] = at
-			} else if !present || o.State.Draining() {
-				out.Next.Owned[t] = now
-			}
-		}
-	}
-
-	type candidate struct {
-		o    ObservedTarget
-		miss Miss
-	}
-	var candidates []candidate
+	var due []removal
 	for _, o := range observed {
 		t := o.Target
 		if want[t] || o.State.Draining() {
 			continue
 		}
-		if policy.Shared {
-			at, owned := state.Owned[t]
-			if !owned {
-				continue
-			}
-			out.Next.Owned[t] = at
-		}
-		m := state.Misses[t]
-		m.Count++
-		if m.Since.IsZero() || m.Since.After(now) {
-			// A clock that stepped back restarts the duration rather than
-			// making it negative.
-			m.Since = now
-		}
-		out.Next.Misses[t] = m
-		missingFor := now.Sub(m.Since)
-		if m.Count >= policy.AfterMisses && missingFor >= policy.AfterDuration {
-			candidates = append(candidates, candidate{o, m})
+		at, owned := state.Owned[t]
+		if policy.Shared && !owned {
 			continue
 		}
-		out.Pending = append(out.Pending, Pending{
-			Target: t, Misses: m.Count, MissingFor: missingFor, FirstMissed: m.Since,
-			MissesLeft: max(0, policy.AfterMisses-m.Count),
-			TimeLeft:   max(0, policy.AfterDuration-missingFor),
-		})
+		if claim, ok := desired.Others.Wanted[t]; ok {
+			if policy.Shared && !(claim.Current && desired.Others.Owned[t]) {
+				out.Next.Owned[t] = at
+			}
+			continue
+		}
+		if policy.Shared {
+			out.Next.Owned[t] = at
+		}
+		m := state.Misses[t].Counted(now)
+		out.Next.Misses[t] = m
+		p := policy.Pending(t, m, now)
+		if p.Due() {
+			due = append(due, removal{o, m})
+			continue
+		}
+		out.Pending = append(out.Pending, p)
 	}
+	if policy.Shared {
+		for t, at := range state.Owned {
+			if _, present := out.Next.Owned[t]; present {
+				continue
+			}
+			// A clock that stepped back keeps the intent longer, never
+			// shorter.
+			if _, inGroup := g.seen[t]; !inGroup && now.Sub(at) < IntentGrace {
+				out.Next.Owned[t] = at
+			}
+		}
+	}
+	return due
+}
 
-	// Remove unhealthy targets first, then the longest missing.
-	slices.SortFunc(candidates, func(a, b candidate) int {
+// planRemovals deregisters the targets whose grace ran out, unhealthy and
+// longest-missing first, within the removal budget (rule 4) and never the
+// last healthy target (rule 5).
+func planRemovals(out *Changes, due []removal, g membership, source string, policy Policy, now time.Time) {
+	slices.SortFunc(due, func(a, b removal) int {
 		ah, bh := a.o.State == HealthHealthy, b.o.State == HealthHealthy
 		if ah != bh {
 			if ah {
@@ -196,20 +302,21 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 		}
 		return a.o.Target.Compare(b.o.Target)
 	})
-	budget := policy.removalBudget(registered)
+	budget := policy.removalBudget(g.registered)
+	healthy := g.healthy
 	// Candidates mostly share a miss record; build each reason once.
 	reasons := map[Miss]string{}
-	for _, c := range candidates {
+	for _, c := range due {
 		t := c.o.Target
 		missed, ok := reasons[c.miss]
 		if !ok {
-			missed = fmt.Sprintf("missed by %d consecutive answers for %s over %s", c.miss.Count, desired.Source, now.Sub(c.miss.Since).Round(time.Second))
+			missed = fmt.Sprintf("missed by %d consecutive answers for %s over %s", c.miss.Count, source, c.miss.Absence(now).Round(time.Second))
 			reasons[c.miss] = missed
 		}
 		switch {
 		case len(out.Deregister) >= budget:
 			out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Target: t, Rule: RuleMaxFraction,
-				Reason: fmt.Sprintf("%s, but this run already removes %d of %d registered targets (maxFraction %g); next run", missed, len(out.Deregister), registered, policy.MaxFraction)})
+				Reason: fmt.Sprintf("%s, but this run already removes %d of %d registered targets (maxFraction %g); next run", missed, len(out.Deregister), g.registered, policy.MaxFraction)})
 		case c.o.State == HealthHealthy && healthy <= 1:
 			out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Target: t, Rule: RuleLastHealthy,
 				Reason: fmt.Sprintf("%s, but it is the last healthy target; kept until a desired target turns healthy", missed)})
@@ -220,13 +327,9 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 			out.Deregister = append(out.Deregister, Change{Action: ActionDeregister, Target: t,
 				AvailabilityZone: c.o.AvailabilityZone, Reason: missed})
 			delete(out.Next.Misses, t)
-			if policy.Shared {
-				delete(out.Next.Owned, t)
-			}
+			delete(out.Next.Owned, t)
 		}
 	}
-	slices.SortFunc(out.Pending, func(a, b Pending) int { return a.Target.Compare(b.Target) })
-	return out
 }
 
 // uniqueAddrs returns the addresses sorted, without duplicates, with IPv4

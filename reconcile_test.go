@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,8 +325,10 @@ func TestReconcilePartialRegistration(t *testing.T) {
 		t.Fatalf("err=%v registered=%v", b.Err, b.Registered)
 	}
 	st, _, _ := w.store.Load(context.Background())
-	if n := len(st.Bindings["db"].Owned); n != 2 {
-		t.Errorf("owned %d targets, want the 2 registered", n)
+	// The third was recorded as intended before the call, and stays owned:
+	// a call that failed may still have reached AWS.
+	if n := len(st.Bindings["db"].Owned); n != 3 {
+		t.Errorf("owned %d targets, want the 2 registered and the 1 intended", n)
 	}
 	w.groups.failReg = nil
 	w.run(t)
@@ -394,26 +397,33 @@ func TestReconcileDeadline(t *testing.T) {
 	}
 }
 
-// failingSaves fails Save until told otherwise, as an S3 outage would.
+// failingSaves fails every save after the first ok ones while fail is
+// set, as an S3 outage that starts mid-run would.
 type failingSaves struct {
 	*testStore
 	fail bool
+	ok   int // saves that still succeed before the outage
 }
 
 func (f *failingSaves) Save(ctx context.Context, st *State, rev string) (string, error) {
-	if f.fail {
+	if f.fail && f.ok == 0 {
 		return "", errors.New("SlowDown: please reduce your request rate")
+	}
+	if f.fail {
+		f.ok--
 	}
 	return f.testStore.Save(ctx, st, rev)
 }
 
 // TestReconcileFailedSaveIsCarried: what a run applied but could not save is
-// recorded by the next run: a shared binding still owns what it registered.
+// recorded by the next run: its history, and the ownership of what a shared
+// binding registered.
 func TestReconcileFailedSaveIsCarried(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	fs := &failingSaves{testStore: w.store, fail: true}
+	// The intent is saved, the run's final save fails.
+	fs := &failingSaves{testStore: w.store, fail: true, ok: 1}
 	w.r.Store = fs
 	w.src.set(nil, "10.0.0.1")
 	if _, err := w.r.Run(context.Background()); err == nil {
@@ -437,6 +447,34 @@ func TestReconcileFailedSaveIsCarried(t *testing.T) {
 	}
 	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.2:443"}) {
 		t.Fatalf("group = %v, want the owned old target removed", got)
+	}
+}
+
+// TestReconcileUnsavedIntentRegistersNothing: a shared binding whose
+// intent cannot be saved does not register (a run that then died would
+// leave a target no binding owns); it fails and the next run registers.
+func TestReconcileUnsavedIntentRegistersNothing(t *testing.T) {
+	p := DefaultPolicy()
+	p.Shared = true
+	w := newWorld(p)
+	fs := &failingSaves{testStore: w.store, fail: true}
+	w.r.Store = fs
+	w.src.set(nil, "10.0.0.1")
+	res, err := w.r.Run(context.Background())
+	if err == nil {
+		t.Fatal("the failed saves were not reported")
+	}
+	if b := res.Bindings[0]; b.Err == nil || !strings.Contains(b.Err.Error(), "not registering") || len(b.Registered) != 0 {
+		t.Fatalf("binding: err=%v registered=%v", b.Err, b.Registered)
+	}
+	if got := w.groups.members(arnA); len(got) != 0 {
+		t.Fatalf("registered without a saved intent: %v", got)
+	}
+	fs.fail = false
+	w.now = w.now.Add(time.Minute)
+	w.run(t)
+	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
+		t.Fatalf("after the store came back: %v", got)
 	}
 }
 

@@ -2,67 +2,114 @@ package tgsync
 
 import (
 	"maps"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
 // This file turns what a run did into the state the next run starts from:
 // misses, ownership, history, and the changes a run could not save.
 
+// appliedChanges is what a run applied to one binding, in the order it
+// applied it.
+type appliedChanges struct {
+	changes  []Change
+	azAll    bool
+	apiCalls int
+}
+
+// of returns the changes of one action, in order.
+func (a *appliedChanges) of(action Action) []Change {
+	var out []Change
+	for _, c := range a.changes {
+		if c.Action == action {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// appliedLog holds, per binding, changes applied but not yet saved.
+type appliedLog map[string]*appliedChanges
+
+// add appends what one attempt applied: its registrations came before its
+// deregistrations.
+func (l appliedLog) add(name string, res BindingResult) {
+	if len(res.Registered) == 0 && len(res.Deregistered) == 0 && !res.azAll && res.APICalls == 0 {
+		return
+	}
+	a := l[name]
+	if a == nil {
+		a = &appliedChanges{}
+		l[name] = a
+	}
+	a.changes = slices.Concat(a.changes, res.Registered, res.Deregistered)
+	a.azAll = a.azAll || res.azAll
+	a.apiCalls += res.APICalls
+}
+
 // mergeApplied folds changes that were applied but are not in st yet into
-// it: their history, the AvailabilityZone rule they learned and, for shared
-// bindings, the ownership of what they registered.
-func (r *Reconciler) mergeApplied(st *State, applied map[string]*BindingResult, now time.Time) {
-	for name, prev := range applied {
+// it, in the order they were applied: their history, the AvailabilityZone
+// rule they learned and, for shared bindings, the ownership of what they
+// registered. A target deregistered and then registered again is owned; one
+// registered and then deregistered is not.
+func (r *Reconciler) mergeApplied(st *State, applied appliedLog, now time.Time) {
+	for name, a := range applied {
+		if len(a.changes) == 0 && !a.azAll {
+			continue
+		}
 		bs := st.Binding(name)
-		bs.record(changeEvents(now, prev.Registered, prev.Deregistered)...)
-		bs.AZAll = bs.AZAll || prev.azAll
+		bs.record(changeEvents(now, a.changes)...)
+		bs.AZAll = bs.AZAll || a.azAll
 		if !r.binding(name).Policy.Shared {
 			continue
 		}
-		for _, c := range prev.Registered {
-			if bs.Owned == nil {
-				bs.Owned = map[Target]time.Time{}
+		for _, c := range a.changes {
+			switch c.Action {
+			case ActionRegister:
+				if bs.Owned == nil {
+					bs.Owned = map[Target]time.Time{}
+				}
+				if _, ok := bs.Owned[c.Target]; !ok {
+					bs.Owned[c.Target] = now
+				}
+			case ActionDeregister:
+				delete(bs.Owned, c.Target)
 			}
-			if _, ok := bs.Owned[c.Target]; !ok {
-				bs.Owned[c.Target] = now
-			}
-		}
-		for _, c := range prev.Deregistered {
-			delete(bs.Owned, c.Target)
 		}
 	}
 }
 
 // takeUnsaved returns, and forgets, what earlier runs applied but could
 // not save.
-func (r *Reconciler) takeUnsaved() map[string]*BindingResult {
+func (r *Reconciler) takeUnsaved() appliedLog {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	u := r.unsaved
 	r.unsaved = nil
+	if u == nil {
+		u = appliedLog{}
+	}
 	return u
 }
 
-// keepUnsaved remembers applied changes that no save recorded, for the next
-// run of this reconciler.
-func (r *Reconciler) keepUnsaved(sets ...map[string]*BindingResult) {
-	merged := map[string]*BindingResult{}
-	for _, set := range sets {
-		for name, b := range set {
+// keepUnsaved remembers applied changes that no save recorded, oldest
+// first, for the next run of this reconciler.
+func (r *Reconciler) keepUnsaved(logs ...appliedLog) {
+	merged := appliedLog{}
+	for _, l := range logs {
+		for name, a := range l {
+			if len(a.changes) == 0 && !a.azAll {
+				continue
+			}
 			m := merged[name]
 			if m == nil {
-				m = &BindingResult{Binding: name}
+				m = &appliedChanges{}
 				merged[name] = m
 			}
-			m.Registered = slices.Concat(m.Registered, b.Registered)
-			m.Deregistered = slices.Concat(m.Deregistered, b.Deregistered)
-			m.azAll = m.azAll || b.azAll
-		}
-	}
-	for name, m := range merged {
-		if len(m.Registered) == 0 && len(m.Deregistered) == 0 && !m.azAll {
-			delete(merged, name)
+			m.changes = slices.Concat(m.changes, a.changes)
+			m.azAll = m.azAll || a.azAll
 		}
 	}
 	r.mu.Lock()
@@ -73,31 +120,16 @@ func (r *Reconciler) keepUnsaved(sets ...map[string]*BindingResult) {
 }
 
 // remember folds a plan and what of it was applied into the binding state:
-// misses, ownership and history.
+// misses, ownership and history. A registration that failed stays owned
+// as an intent (see IntentGrace): the call may have reached AWS.
 func (r *Reconciler) remember(st BindingState, plan Changes, registered, deregistered []Change, now time.Time) BindingState {
 	next := plan.Next
 	// Keep what Plan does not manage from the current state.
 	next.AZAll, next.Answer, next.LastError = st.AZAll, st.Answer, st.LastError
 	next.History, next.Refusing = st.History, st.Refusing
-	if next.Owned != nil {
-		// A registration that failed is not owned; a deregistration that
-		// failed still is.
-		for _, c := range plan.Register {
-			if !containsTarget(registered, c.Target) {
-				if _, before := st.Owned[c.Target]; !before {
-					delete(next.Owned, c.Target)
-				}
-			}
-		}
-	}
 	for _, c := range plan.Deregister {
 		if !containsTarget(deregistered, c.Target) {
-			m := st.Misses[c.Target]
-			m.Count++
-			if m.Since.IsZero() {
-				m.Since = now
-			}
-			next.Misses[c.Target] = m
+			next.Misses[c.Target] = st.Misses[c.Target].Counted(now)
 			if at, ok := st.Owned[c.Target]; ok && next.Owned != nil {
 				next.Owned[c.Target] = at
 			}
@@ -186,23 +218,43 @@ func containsTarget(cs []Change, t Target) bool {
 // as Plan would, for a run that stops before it can plan.
 func forgetAnswered(st BindingState, a Answer, b Binding) BindingState {
 	var misses map[Target]Miss
-	for _, addr := range a.Addrs {
-		if !b.Policy.Allows(addr) {
+	allowed, _ := b.Policy.Targets(a.Addrs, b.Ports)
+	for _, t := range allowed {
+		if _, ok := st.Misses[t]; !ok {
 			continue
 		}
-		for _, port := range b.Ports {
-			t := Target{IP: addr.Unmap(), Port: port}
-			if _, ok := st.Misses[t]; !ok {
-				continue
-			}
-			if misses == nil {
-				misses = maps.Clone(st.Misses)
-			}
-			delete(misses, t)
+		if misses == nil {
+			misses = maps.Clone(st.Misses)
 		}
+		delete(misses, t)
 	}
 	if misses != nil {
 		st.Misses = misses
 	}
 	return st
+}
+
+// volatile matches the parts of an error message that change from one
+// occurrence of the same failure to the next: request and host IDs, and
+// the local end of a connection ("read udp 10.0.0.5:53211->10.0.0.2:53").
+var volatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`(?i),?\s*(request ?id|host ?id|x-amz-request-id|x-amz-id-2):\s*[^\s,]*`), ""},
+	{regexp.MustCompile(`((?:tcp|udp)[46]?\s+)\S+->`), "$1"},
+}
+
+// StableError renders err as it is kept in the state: the same failure
+// gives the same text from run to run, so that a failure that lasts does
+// not rewrite the state every run.
+func StableError(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	for _, v := range volatile {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	return strings.TrimSpace(s)
 }

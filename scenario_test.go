@@ -33,10 +33,13 @@ const (
 	// runEvery is the schedule: one run a minute, as an EventBridge rule.
 	runEvery = time.Minute
 	// runTimeout bounds each run, so that a hung call ends with the run.
-	runTimeout = 300 * time.Millisecond
+	runTimeout = time.Second
 	// deadlineMargin is the reconciler's: it stops starting AWS work this
-	// long before the deadline.
-	deadlineMargin = 75 * time.Millisecond
+	// long before the deadline, and cuts off calls in flight half of it
+	// before, which leaves planning and the state save of a group of a few
+	// hundred targets 250ms, enough under the race detector on a loaded
+	// machine.
+	deadlineMargin = 500 * time.Millisecond
 	poolSize       = 300
 )
 

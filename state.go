@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 	"time"
@@ -29,7 +30,27 @@ type State struct {
 	// Drains remembers, per task ARN, the newest event version a drain
 	// acted on, so that a repeated or late event changes nothing.
 	Drains map[string]DrainRecord `json:"drains,omitempty"`
+	// Groups remembers, per target group ARN, what DescribeTargetGroups
+	// said, so that a new process (a Lambda cold start) does not ask again.
+	Groups map[string]GroupInfo `json:"groups,omitempty"`
 }
+
+// GroupInfo is what tgsync needs of a target group besides its members: its
+// type is checked before anything changes, and a target without a port is
+// on the group's port. None of it changes for the life of a group (a new
+// group has a new ARN); At says when tgsync last took it from AWS.
+type GroupInfo struct {
+	TargetType    string    `json:"targetType"`
+	Port          uint16    `json:"port,omitempty"`
+	Protocol      string    `json:"protocol,omitempty"`
+	VPCID         string    `json:"vpcId,omitempty"`
+	IPAddressType string    `json:"ipAddressType,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+// GroupInfoMaxAge is how long a remembered GroupInfo is used before it is
+// asked for again: once a day per group at most.
+const GroupInfoMaxAge = 24 * time.Hour
 
 // NewState returns an empty state of the current version.
 func NewState() *State {
@@ -56,12 +77,8 @@ func (s *State) Clone() *State {
 		b := v.Clone()
 		c.Bindings[k] = &b
 	}
-	if s.Drains != nil {
-		c.Drains = make(map[string]DrainRecord, len(s.Drains))
-		for k, v := range s.Drains {
-			c.Drains[k] = v
-		}
-	}
+	c.Drains = maps.Clone(s.Drains)
+	c.Groups = maps.Clone(s.Groups)
 	return c
 }
 
@@ -133,8 +150,46 @@ type BindingState struct {
 
 // Miss is the record of an owned target absent from the source.
 type Miss struct {
-	Count int       `json:"count"`
+	// Count is the number of consecutive successful observations that
+	// missed the target.
+	Count int `json:"count"`
+	// Since is the first of them, Last the latest.
 	Since time.Time `json:"since"`
+	Last  time.Time `json:"last,omitzero"`
+}
+
+// Counted is the record once one more observation at now missed the
+// target. A clock that stepped back before the first miss restarts the
+// absence at now (it is never negative); the count stands.
+func (m Miss) Counted(now time.Time) Miss {
+	m.Count++
+	if m.Since.IsZero() || m.Since.After(now) {
+		m.Since = now
+	}
+	m.Last = now
+	return m
+}
+
+// Absence estimates how long the target has been gone at now. The target
+// left at some moment between the last observation that held it and the
+// first that missed it; the estimate puts that moment halfway, taking the
+// mean time between the counted misses as the time between observations:
+//
+//	absence = (now - Since) + (Last - Since) / (2 × (Count - 1))
+//
+// With observations on a schedule, a threshold of whole intervals then
+// falls halfway between two runs, so that a run that is a little early
+// or late never moves a removal to another run. A first miss (nothing to
+// measure the interval by) counts from Since alone.
+func (m Miss) Absence(now time.Time) time.Duration {
+	if m.Since.IsZero() || now.Before(m.Since) {
+		return 0
+	}
+	d := now.Sub(m.Since)
+	if m.Count >= 2 && m.Last.After(m.Since) {
+		d += m.Last.Sub(m.Since) / time.Duration(2*(m.Count-1))
+	}
+	return d
 }
 
 // SourceAnswer is a stored source answer.

@@ -134,10 +134,14 @@ type Refusal struct {
 // Pending is an owned target that is absent from the source and is waiting
 // out its grace before it may be deregistered.
 type Pending struct {
-	Target      Target
-	Misses      int
+	Target Target
+	Misses int
+	// MissingFor is the target's estimated absence (see Miss.Absence).
 	MissingFor  time.Duration
 	MissesLeft  int
 	TimeLeft    time.Duration
 	FirstMissed time.Time
 }
+
+// Due reports whether the grace ran out: enough misses, long enough.
+func (p Pending) Due() bool { return p.MissesLeft == 0 && p.TimeLeft == 0 }

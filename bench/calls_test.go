@@ -26,7 +26,9 @@ const groupSize = 200
 // groupSize addresses on a one-minute schedule (a manual clock):
 //
 //   - steady: nothing changed; the adapter is warm, as in a Lambda that
-//     ran before. steady-new-process is the first run of a process.
+//     ran before. steady-new-process is the first run of a process
+//     (a Lambda cold start): the group's type and port come from the
+//     state, so it costs the same.
 //   - N-changed: N addresses of the answer were replaced. first-run sees
 //     it and registers the new ones; grace-runs are the runs that count
 //     misses of the old ones (3 misses and 3 minutes by default), per run;
@@ -58,7 +60,7 @@ func BenchmarkAPICalls(b *testing.B) {
 		}
 		reportCalls(b, total, runs, map[string]float64{
 			"DescribeTargetHealth": 1, "RegisterTargets": 0, "DeregisterTargets": 0,
-			"DescribeTargetGroups": 1, "GetObject": 1, "PutObject": 0,
+			"DescribeTargetGroups": 0, "GetObject": 1, "PutObject": 0,
 		})
 	})
 	for _, n := range []int{1, 100} {
@@ -116,7 +118,7 @@ type runCalls struct {
 	calls map[string]int
 }
 
-func newScenario(b *testing.B) *scenario {
+func newScenario(b testing.TB) *scenario {
 	b.Helper()
 	s := &scenario{w: newWorld(b), clock: fakeaws.NewManualClock(t0), calls: &callCounter{}}
 	s.addrs = s.pool.take(groupSize)
@@ -131,7 +133,7 @@ func newScenario(b *testing.B) *scenario {
 }
 
 // run advances the clock by the schedule's minute and runs once.
-func (s *scenario) run(b *testing.B) runCalls {
+func (s *scenario) run(b testing.TB) runCalls {
 	b.Helper()
 	s.clock.Advance(time.Minute)
 	s.calls.take()
@@ -193,6 +195,22 @@ func reportCalls(b *testing.B, total map[string]int, runs int, want map[string]f
 	for _, a := range actions {
 		if w, ok := want[a]; ok && perRun(total[a], runs) != w {
 			b.Fatalf("%s/run = %g, want %g (calls in %d runs:%s)", a, perRun(total[a], runs), w, runs, fmtCounts(total))
+		}
+	}
+}
+
+// TestNewProcessSteadyRunIsOneDescribe: a steady run of a new process (a
+// Lambda cold start, or `tgsync once`) costs one DescribeTargetHealth and
+// one GetObject, as a warm one does: the group's type and port come from
+// the state, not from DescribeTargetGroups. The real SDK against moto.
+func TestNewProcessSteadyRunIsOneDescribe(t *testing.T) {
+	s := newScenario(t)
+	for i := range 3 {
+		s.r.Groups = elbv2.NewFromConfig(s.w.config(s.calls), unlimited)
+		got := s.run(t).calls
+		want := map[string]int{"DescribeTargetHealth": 1, "GetObject": 1}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("new process %d: calls %v, want %v", i+1, got, want)
 		}
 	}
 }

@@ -115,6 +115,10 @@ type Adapter struct {
 type metaEntry struct {
 	sem chan struct{}
 	md  *Metadata
+	// seeded is set when md came from tgsync's state rather than from
+	// AWS: it holds what describing and changing targets need, but not
+	// the load balancers attached.
+	seeded bool
 }
 
 // New returns an Adapter over api.
@@ -164,15 +168,71 @@ func (a *Adapter) Metadata(ctx context.Context, arn string) (Metadata, error) {
 		return Metadata{}, fmt.Errorf("describe target group %s: %w", arn, ctx.Err())
 	}
 	defer func() { <-e.sem }()
-	if e.md != nil {
-		return cloneMetadata(*e.md), nil
+	a.mu.Lock()
+	cached, seeded := e.md, e.seeded
+	a.mu.Unlock()
+	if cached != nil && !seeded {
+		return cloneMetadata(*cached), nil
 	}
 	md, err := a.fetchMetadata(ctx, arn)
 	if err != nil {
 		return Metadata{}, err
 	}
-	e.md = &md
+	a.mu.Lock()
+	e.md, e.seeded = &md, false
+	a.mu.Unlock()
 	return cloneMetadata(md), nil
+}
+
+// basics returns what describing and changing targets need of a group:
+// remembered from tgsync's state, or else fetched.
+func (a *Adapter) basics(ctx context.Context, arn string) (Metadata, error) {
+	a.mu.Lock()
+	e := a.meta[arn]
+	var md *Metadata
+	if e != nil {
+		md = e.md
+	}
+	a.mu.Unlock()
+	if md != nil {
+		return cloneMetadata(*md), nil
+	}
+	return a.Metadata(ctx, arn)
+}
+
+var _ tgsync.GroupInfoCache = (*Adapter)(nil)
+
+// GroupInfo returns what the adapter knows of a group without calling AWS;
+// its At is left to the caller.
+func (a *Adapter) GroupInfo(arn string) (tgsync.GroupInfo, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.meta[arn]
+	if e == nil || e.md == nil {
+		return tgsync.GroupInfo{}, false
+	}
+	md := e.md
+	return tgsync.GroupInfo{TargetType: md.TargetType, Port: md.Port, Protocol: md.Protocol, VPCID: md.VPCID,
+		IPAddressType: md.IPAddressType}, true
+}
+
+// RememberGroupInfo takes what tgsync's state remembers of a group, so
+// that a new process describes the group without DescribeTargetGroups. It
+// does not replace what the adapter fetched itself.
+func (a *Adapter) RememberGroupInfo(arn string, info tgsync.GroupInfo) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.meta[arn]
+	if e == nil {
+		e = &metaEntry{sem: make(chan struct{}, 1)}
+		a.meta[arn] = e
+	}
+	if e.md != nil && !e.seeded {
+		return
+	}
+	e.md = &Metadata{ARN: arn, TargetType: info.TargetType, Port: info.Port, Protocol: info.Protocol,
+		VPCID: info.VPCID, IPAddressType: info.IPAddressType}
+	e.seeded = true
 }
 
 func (a *Adapter) fetchMetadata(ctx context.Context, arn string) (Metadata, error) {
@@ -227,7 +287,7 @@ func (a *Adapter) AttachedTo(ctx context.Context, tgArn, lbArn string) (bool, er
 // ipTargets returns the metadata of a group the adapter may manage: one of
 // target type ip.
 func (a *Adapter) ipTargets(ctx context.Context, arn string) (Metadata, error) {
-	md, err := a.Metadata(ctx, arn)
+	md, err := a.basics(ctx, arn)
 	if err != nil {
 		return md, err
 	}

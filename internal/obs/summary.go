@@ -25,7 +25,9 @@ type BindingSummary struct {
 	// Desired are the targets the source asks for.
 	Desired []string `json:"desired"`
 	// Registered are the targets in the group after the run (after the
-	// plan, in a dry run), draining ones excluded.
+	// plan, in a dry run), draining ones excluded. It is null when the
+	// run did not describe the group (the source failed first): unknown,
+	// not empty.
 	Registered []string         `json:"registered"`
 	Changes    []ChangeSummary  `json:"changes"`
 	Refusals   []RefusalSummary `json:"refusals"`
@@ -63,7 +65,7 @@ func Summarize(res tgsync.RunResult, dryRun bool) RunSummary {
 		Conflicts: res.Conflicts, DurationMs: res.Duration.Milliseconds(), Bindings: []BindingSummary{}}
 	for _, b := range res.Bindings {
 		s := BindingSummary{Binding: b.Binding, Source: b.Source, TargetGroupArn: b.TargetGroupARN,
-			Desired: []string{}, Registered: []string{}, Changes: []ChangeSummary{}, Refusals: []RefusalSummary{},
+			Desired: []string{}, Changes: []ChangeSummary{}, Refusals: []RefusalSummary{},
 			Unfinished: b.Unfinished}
 		for _, t := range b.Plan.Desired {
 			s.Desired = append(s.Desired, t.String())
@@ -75,8 +77,11 @@ func Summarize(res tgsync.RunResult, dryRun bool) RunSummary {
 		for _, c := range slices.Concat(regs, deregs) {
 			s.Changes = append(s.Changes, ChangeSummary{Action: string(c.Action), Target: c.Target.String(), Reason: c.Reason})
 		}
-		for _, t := range members(tgsync.ObservationAfter(b.Observed, regs, deregs)) {
-			s.Registered = append(s.Registered, t.String())
+		if b.Planned() {
+			s.Registered = []string{}
+			for _, t := range members(tgsync.ObservationAfter(b.Observed, regs, deregs)) {
+				s.Registered = append(s.Registered, t.String())
+			}
 		}
 		for _, r := range b.Plan.Refused {
 			rs := RefusalSummary{Action: string(r.Action), Rule: r.Rule, Reason: r.Reason}

@@ -250,13 +250,12 @@ func targets(spec BindingSpec, bs tgsync.BindingState, desired []string, observe
 // state, the policy and now, and marks the targets it concerns.
 func attachPending(b *BindingStatus, p tgsync.Policy, bs tgsync.BindingState, now time.Time) {
 	for t, m := range bs.Misses {
-		missingFor := max(0, now.Sub(m.Since))
+		c := p.Pending(t, m, now)
 		ps := PendingStatus{
-			Target: t.String(), Misses: m.Count, MissesNeeded: p.AfterMisses, MissesLeft: max(0, p.AfterMisses-m.Count),
-			DurationNeeded: tgsync.Duration(p.AfterDuration), FirstMissed: utc(m.Since), MissingFor: tgsync.Duration(missingFor),
-			TimeLeft: tgsync.Duration(max(0, p.AfterDuration-missingFor)),
+			Target: t.String(), Misses: m.Count, MissesNeeded: p.AfterMisses, MissesLeft: c.MissesLeft,
+			DurationNeeded: tgsync.Duration(p.AfterDuration), FirstMissed: utc(m.Since), MissingFor: tgsync.Duration(c.MissingFor),
+			TimeLeft: tgsync.Duration(c.TimeLeft), Due: c.Due(),
 		}
-		ps.Due = ps.MissesLeft == 0 && ps.TimeLeft == 0
 		for _, r := range b.Refusing {
 			if r.Target == ps.Target && r.Action == tgsync.ActionDeregister {
 				ps.BlockedBy, ps.BlockedReason = r.Rule, r.Reason
