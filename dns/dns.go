@@ -11,7 +11,10 @@
 //     most 8 records in one answer and shows different subsets to different
 //     queries;
 //   - any failed query fails the whole observation: a partial union could
-//     make a live target look absent.
+//     make a live target look absent;
+//   - its errors read the same for the same failure on every run (no local
+//     ports or query IDs), because the reconciler keeps the text in the
+//     state.
 //
 // Names are always fully qualified: there is no search list.
 package dns

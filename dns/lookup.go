@@ -139,7 +139,7 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (extrac
 		queries int
 	)
 	fail := func(server string, kind error, rcode int, err error) *LookupError {
-		return &LookupError{Name: strings.TrimSuffix(name, "."), Type: typeString(qtype), Server: server, Kind: kind, Rcode: rcode, Err: err}
+		return &LookupError{Name: strings.TrimSuffix(name, "."), Type: typeString(qtype), Server: server, Kind: kind, Rcode: rcode, Err: stable(err)}
 	}
 	for _, server := range r.servers {
 	attempts:
@@ -169,7 +169,7 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (extrac
 					if ctxErr := ctx.Err(); ctxErr != nil {
 						return extracted{}, queries, fail(server, ErrTimeout, -1, ctxErr)
 					}
-					last = fail(server, ErrTruncated, -1, fmt.Errorf("TCP retry failed: %w", err))
+					last = fail(server, ErrTruncated, -1, fmt.Errorf("TCP retry failed: %w", stable(err)))
 					break attempts
 				}
 				if reply.Truncated {
