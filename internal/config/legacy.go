@@ -375,6 +375,7 @@ func (b *legacyBuild) finish() (*Config, LegacyInfo, error) {
 	if len(b.problems) > 0 {
 		return nil, b.info, &EnvError{Problems: b.problems}
 	}
+	cfg.Warnings = ps.sortedWarnings()
 	return cfg, b.info, nil
 }
 

@@ -358,10 +358,46 @@ func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
 		ps.add(path+".allowedCidrs", "must hold at least one range")
 	}
 	for j, p := range b.AllowedCIDRs {
-		if !p.IsValid() {
+		switch {
+		case !p.IsValid():
 			ps.add(index(path+".allowedCidrs", j), "is not a valid range")
+		default:
+			if msg := rangeWarning(p); msg != "" {
+				ps.warn(index(path+".allowedCidrs", j), msg)
+			}
 		}
 	}
+}
+
+// rangeWarning warns about an allowed range that is not inside one of the
+// private ranges tgsync allows by default: then a DNS answer, mistaken or
+// hijacked, can put a public address into the target group. "" for a
+// range inside them.
+func rangeWarning(p netip.Prefix) string {
+	wider := false
+	for _, r := range tgsync.DefaultAllowedPrefixes {
+		if r.Bits() <= p.Bits() && r.Contains(p.Addr()) {
+			return ""
+		}
+		if p.Bits() < r.Bits() && p.Contains(r.Addr()) {
+			wider = true
+		}
+	}
+	how := "is outside"
+	if wider {
+		how = "is wider than"
+	}
+	return fmt.Sprintf("%s %s the private ranges (%s): an address in it that a DNS answer holds, even from a mistaken or hijacked record, is registered; allow only the ranges the endpoints live in",
+		p, how, privateRanges())
+}
+
+// privateRanges lists the default allowed ranges for a message.
+func privateRanges() string {
+	parts := make([]string, len(tgsync.DefaultAllowedPrefixes))
+	for i, r := range tgsync.DefaultAllowedPrefixes {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 func checkFamilies(ps *problems, path string, fams []string) {

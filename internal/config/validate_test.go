@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -263,5 +264,66 @@ func TestErrorRendering(t *testing.T) {
 	}
 	if ve.File != "" {
 		t.Errorf("WithFile changed the original: File = %q", ve.File)
+	}
+}
+
+// TestAllowedRangeWarnings: a range wider than, or outside, the private
+// ranges is valid but warned about with its key path and line; ranges
+// inside them are not.
+func TestAllowedRangeWarnings(t *testing.T) {
+	tests := []struct {
+		cidr string
+		how  string // "" for no warning
+	}{
+		{"10.0.0.0/8", ""},
+		{"0.0.0.0/0", "is wider than"},
+		{"10.1.0.0/16", ""},
+		{"10.0.0.0/7", "is wider than"},
+		{"172.31.0.0/16", ""},
+		{"172.0.0.0/8", "is wider than"},
+		{"192.168.10.0/24", ""},
+		{"100.64.0.0/10", ""},
+		{"100.0.0.0/8", "is wider than"},
+		{"8.8.8.0/24", "is outside"},
+		{"169.254.0.0/16", "is outside"},
+		{"fd00::/8", ""},
+		{"fc00::/7", ""},
+		{"::/0", "is wider than"},
+		{"2001:db8::/32", "is outside"},
+		{"::ffff:10.0.0.0/104", "is outside"},
+	}
+	// Each range on a line of its own: item j is on line 8+j.
+	data := minimal + "    allowedCidrs:\n"
+	var want []Problem
+	for j, tt := range tests {
+		data += "      - " + tt.cidr + "\n"
+		if tt.how != "" {
+			want = append(want, Problem{Path: "bindings[0].allowedCidrs[" + strconv.Itoa(j) + "]", Line: 8 + j,
+				Message: tt.cidr + " " + tt.how + " the private ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7)"})
+		}
+	}
+	cfg, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatalf("a public range makes the config invalid: %v", err)
+	}
+	if len(cfg.Warnings) != len(want) {
+		t.Fatalf("got %d warnings, want %d:\n%v", len(cfg.Warnings), len(want), cfg.Warnings)
+	}
+	for i, w := range want {
+		g := cfg.Warnings[i]
+		if g.Path != w.Path || g.Line != w.Line || !strings.HasPrefix(g.Message, w.Message+": ") {
+			t.Errorf("warning %d = %s\nwant line %d: %s: %s: ...", i, g, w.Line, w.Path, w.Message)
+		}
+	}
+	if got, want := cfg.Warnings[0].In("tgsync.yaml"), "tgsync.yaml:9: bindings[0].allowedCidrs[1]: 0.0.0.0/0 is wider than"; !strings.HasPrefix(got, want) {
+		t.Errorf("In = %q, want it to start with %q", got, want)
+	}
+
+	// No warning without allowedCidrs (the private ranges), nor for the
+	// example.
+	for name, data := range map[string]string{"default ranges": minimal, "example": string(Example())} {
+		if cfg, err := Parse([]byte(data)); err != nil || len(cfg.Warnings) != 0 {
+			t.Errorf("%s: warnings %v, error %v; want none", name, cfg.Warnings, err)
+		}
 	}
 }
