@@ -6,12 +6,17 @@
 //   - it tells NXDOMAIN, an empty answer, SERVFAIL/REFUSED, timeouts,
 //     truncation, CNAME loops and unusable replies apart (see the Err*
 //     kinds), so that a failure is never mistaken for "no addresses";
+//   - it asks again over TCP when a UDP reply is truncated, or larger than
+//     the EDNS size the query announced (a server that ignores it);
 //   - it follows CNAME chains, inside one reply and by asking again;
 //   - it repeats the lookup and returns the union, because Route 53 puts at
 //     most 8 records in one answer and shows different subsets to different
 //     queries;
 //   - any failed query fails the whole observation: a partial union could
-//     make a live target look absent.
+//     make a live target look absent;
+//   - its errors read the same for the same failure on every run (no local
+//     ports or query IDs), because the reconciler keeps the text in the
+//     state.
 //
 // Names are always fully qualified: there is no search list.
 package dns

@@ -2,6 +2,8 @@ package dns
 
 import (
 	"errors"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 
@@ -23,10 +25,12 @@ var (
 	// error rcode (LookupError.Rcode says which).
 	ErrServerFailure = errors.New("server failure")
 	// ErrTimeout: no usable reply in time, or the server could not be
-	// reached at all (LookupError.Err holds the network error).
+	// reached at all (LookupError.Err holds the network error, and the
+	// message says "unreachable").
 	ErrTimeout = errors.New("timeout")
-	// ErrTruncated: the reply was truncated over UDP and TCP did not give
-	// a whole one (TC set again, or the TCP query failed).
+	// ErrTruncated: the UDP reply was truncated, or larger than the EDNS
+	// size announced, and TCP did not give a whole one (TC set again, or
+	// the TCP query failed).
 	ErrTruncated = errors.New("truncated")
 	// ErrCNAMELoop: the CNAME chain loops or is longer than MaxCNAMEDepth.
 	ErrCNAMELoop = errors.New("CNAME loop")
@@ -51,11 +55,17 @@ type LookupError struct {
 	// Rcode is the reply's rcode, or -1 when there was no usable reply.
 	Rcode int
 	// Err is the underlying cause, if any (a network error, a parse error,
-	// a context error).
+	// a context error). Lookup gives it a text that is the same for the
+	// same failure on every query; errors.Is and errors.As still reach the
+	// original.
 	Err error
 }
 
-// Error reads like "lookup vpc-x.es.amazonaws.com A via 10.0.0.2:53: SERVFAIL".
+// Error reads like "lookup vpc-x.es.amazonaws.com A via 10.0.0.2:53: SERVFAIL"
+// or "... via 10.0.0.2:53: timeout: read udp: i/o timeout". The text
+// names the server and the failure and nothing that changes from query to
+// query (local ports, query IDs), because it is kept in the state, which
+// must not change while the failure stays the same.
 func (e *LookupError) Error() string {
 	var b strings.Builder
 	b.WriteString("lookup ")
@@ -69,9 +79,12 @@ func (e *LookupError) Error() string {
 		b.WriteString(e.Server)
 	}
 	b.WriteString(": ")
+	var ne net.Error
 	switch {
 	case e.Kind == ErrServerFailure && e.Rcode >= 0:
 		b.WriteString(rcodeString(e.Rcode))
+	case e.Kind == ErrTimeout && errors.As(e.Err, &ne) && !ne.Timeout():
+		b.WriteString("unreachable")
 	case e.Kind != nil:
 		b.WriteString(e.Kind.Error())
 	default:
@@ -101,4 +114,55 @@ func rcodeString(rcode int) string {
 		return s
 	}
 	return "rcode " + strconv.Itoa(rcode)
+}
+
+// causeError is a cause whose text was fixed when it was made. Unwrap
+// gives the original to errors.Is and errors.As.
+type causeError struct {
+	text string
+	err  error
+}
+
+func (e *causeError) Error() string { return e.text }
+func (e *causeError) Unwrap() error { return e.err }
+
+// stable returns err with a text that is the same for the same failure on
+// every query: a network error loses the local and remote addresses of its
+// socket ("read udp 127.0.0.1:54321->10.0.0.2:53: i/o timeout" becomes
+// "read udp: i/o timeout"; LookupError.Server names the server). An error
+// that is already stable, or wraps one, is returned as it is.
+func stable(err error) error {
+	var ce *causeError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	return &causeError{text: stableText(err), err: err}
+}
+
+func stableText(err error) string {
+	var op *net.OpError
+	if !errors.As(err, &op) {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString(op.Op)
+	if op.Net != "" {
+		b.WriteString(" " + op.Net)
+	}
+	b.WriteString(": ")
+	cause := op.Err
+	var se *os.SyscallError
+	if errors.As(cause, &se) {
+		cause = se.Err
+	}
+	var ne net.Error
+	switch {
+	case cause == nil:
+		b.WriteString("failed")
+	case errors.As(cause, &ne) && ne.Timeout():
+		b.WriteString("i/o timeout")
+	default:
+		b.WriteString(cause.Error())
+	}
+	return b.String()
 }

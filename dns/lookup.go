@@ -129,17 +129,18 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (extr
 }
 
 // query asks the servers in order for name and qtype until one gives a
-// usable reply. Timeouts and network errors retry the same server up to
-// Attempts times; SERVFAIL, REFUSED, unusable and still-truncated replies
-// move on to the next server; NXDOMAIN and a CNAME loop end the query. It
-// returns the queries sent, UDP and TCP alike.
+// usable reply. A UDP reply with TC, or larger than the EDNS size it was
+// allowed, is asked again over TCP. Timeouts and network errors retry the
+// same server up to Attempts times; SERVFAIL, REFUSED, unusable and
+// still-truncated replies move on to the next server; NXDOMAIN and a CNAME
+// loop end the query. It returns the queries sent, UDP and TCP alike.
 func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (extracted, int, *LookupError) {
 	var (
 		last    *LookupError
 		queries int
 	)
 	fail := func(server string, kind error, rcode int, err error) *LookupError {
-		return &LookupError{Name: strings.TrimSuffix(name, "."), Type: typeString(qtype), Server: server, Kind: kind, Rcode: rcode, Err: err}
+		return &LookupError{Name: strings.TrimSuffix(name, "."), Type: typeString(qtype), Server: server, Kind: kind, Rcode: rcode, Err: stable(err)}
 	}
 	for _, server := range r.servers {
 	attempts:
@@ -147,10 +148,10 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (extrac
 			if err := ctx.Err(); err != nil {
 				return extracted{}, queries, fail(server, ErrTimeout, -1, err)
 			}
-			reply, err := exchange(ctx, r.udp, server, name, qtype)
+			reply, oversized, err := r.exchangeUDP(ctx, server, name, qtype)
 			queries++
 			truncated := reply != nil && reply.Truncated
-			if err != nil && !truncated {
+			if err != nil && !truncated && !oversized {
 				// A truncated datagram may fail to parse; TCP decides.
 				if ctxErr := ctx.Err(); ctxErr != nil {
 					return extracted{}, queries, fail(server, ErrTimeout, -1, ctxErr)
@@ -162,14 +163,18 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (extrac
 				last = fail(server, ErrMalformed, -1, err)
 				break attempts
 			}
-			if truncated {
+			if truncated || oversized {
+				why := "TCP retry failed"
+				if oversized {
+					why = fmt.Sprintf("UDP reply over the advertised %d bytes without TC, %s", ednsSize, why)
+				}
 				reply, err = exchange(ctx, r.tcp, server, name, qtype)
 				queries++
 				if err != nil {
 					if ctxErr := ctx.Err(); ctxErr != nil {
 						return extracted{}, queries, fail(server, ErrTimeout, -1, ctxErr)
 					}
-					last = fail(server, ErrTruncated, -1, fmt.Errorf("TCP retry failed: %w", err))
+					last = fail(server, ErrTruncated, -1, fmt.Errorf("%s: %w", why, stable(err)))
 					break attempts
 				}
 				if reply.Truncated {
@@ -196,12 +201,63 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (extrac
 	return extracted{}, queries, last
 }
 
-// exchange sends one query with a fresh ID and returns the reply, which
-// may be non-nil alongside a parse error.
-func exchange(ctx context.Context, c *mdns.Client, server, name string, qtype uint16) (*mdns.Msg, error) {
+// udpReadSize is the receive buffer for UDP replies: one byte more than
+// the EDNS size announced, so that a reply from a server that ignores the
+// size is seen to be larger. The kernel cuts a datagram at the end of the
+// buffer, and a cut reply fails to parse or, cut between two records,
+// parses as a shorter answer that could make a live target look absent.
+const udpReadSize = ednsSize + 1
+
+// question is the query for name and qtype, with a fresh ID and EDNS(0).
+func question(name string, qtype uint16) *mdns.Msg {
 	m := new(mdns.Msg)
 	m.SetQuestion(name, qtype)
 	m.SetEdns0(ednsSize, false)
-	reply, _, err := c.ExchangeContext(ctx, m, server)
+	return m
+}
+
+// exchangeUDP sends one query over UDP and returns the reply, which may be
+// non-nil alongside a parse error. oversized reports a reply larger than
+// ednsSize, which is not read (it may be cut) but asked again over TCP,
+// as a truncated one is. Replies with another ID are ignored, as
+// miekg/dns does: a late reply to an earlier query, or a spoof.
+func (r *Resolver) exchangeUDP(ctx context.Context, server, name string, qtype uint16) (reply *mdns.Msg, oversized bool, err error) {
+	q := question(name, qtype)
+	conn, err := r.udp.DialContext(ctx, server)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(r.udp.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := conn.SetDeadline(deadline); err != nil {
+		return nil, false, err
+	}
+	if err := conn.WriteMsg(q); err != nil {
+		return nil, false, err
+	}
+	conn.UDPSize = udpReadSize
+	for {
+		var hdr mdns.Header
+		raw, err := conn.ReadMsgHeader(&hdr)
+		switch {
+		case err != nil:
+			return nil, false, err
+		case hdr.Id != q.Id:
+			continue
+		case len(raw) > ednsSize:
+			return nil, true, nil
+		}
+		reply = new(mdns.Msg)
+		return reply, false, reply.Unpack(raw)
+	}
+}
+
+// exchange sends one query with client c (TCP) and returns the reply,
+// which may be non-nil alongside a parse error.
+func exchange(ctx context.Context, c *mdns.Client, server, name string, qtype uint16) (*mdns.Msg, error) {
+	reply, _, err := c.ExchangeContext(ctx, question(name, qtype), server)
 	return reply, err
 }

@@ -258,6 +258,24 @@ func TestLookup(t *testing.T) {
 				s.SetA("a.test", 60, v4x3...)
 				s.SetFault("a.test", dnstest.FaultTruncateDropTCP)
 			}},
+		{name: "UDP reply past the EDNS size without TC: TCP completes", query: "huge.test", cfg: Config{Lookups: 1},
+			setup: func(s *dnstest.Server) {
+				s.SetA("huge.test", 60, huge...)
+				s.SetFault("huge.test", dnstest.FaultOversize)
+			},
+			want: huge, ttl: 60 * time.Second, queries: 2},
+		{name: "UDP reply past the EDNS size without TC, every round", query: "huge.test",
+			setup: func(s *dnstest.Server) {
+				s.SetA("huge.test", 60, huge...)
+				s.SetFault("huge.test", dnstest.FaultOversize)
+			},
+			want: huge, ttl: 60 * time.Second, queries: 8},
+		{name: "oversize fault on a reply that fits: UDP suffices", query: "a.test",
+			setup: func(s *dnstest.Server) {
+				s.SetA("a.test", 60, v4x3...)
+				s.SetFault("a.test", dnstest.FaultOversize)
+			},
+			want: v4x3, ttl: 60 * time.Second, queries: 1},
 		{name: "garbage", query: "a.test", kind: ErrMalformed, queries: 1,
 			setup: func(s *dnstest.Server) {
 				s.SetA("a.test", 60, v4x3...)

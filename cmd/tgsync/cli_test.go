@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -157,6 +158,7 @@ func TestCLIValidate(t *testing.T) {
 	valid := writeFile(t, "valid.yaml", validConfig)
 	invalid := writeFile(t, "invalid.yaml", validConfig+"    deregister:\n      maxFraction: 1.5\n")
 	example := writeFile(t, "example.yaml", string(config.Example()))
+	public := writeFile(t, "public.yaml", validConfig+"    allowedCidrs:\n      - 10.0.0.0/8\n      - 0.0.0.0/0\n      - 8.8.8.0/24\n")
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	cases := []struct {
 		name       string
@@ -172,6 +174,9 @@ func TestCLIValidate(t *testing.T) {
 		{"TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": valid}, []string{"validate"}, 0, valid + ": valid: 1 binding(s)\n", nil},
 		{"flag overrides TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": missing}, []string{"validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
 		{"spot drain is counted", nil, []string{"validate", "--config", example}, 0, example + ": valid: 1 binding(s), spot drain for 1 target group(s)\n", nil},
+		{"public ranges warn but validate", nil, []string{"validate", "--config", public}, 0, public + ": valid: 1 binding(s), 2 warning(s)\n",
+			[]string{"tgsync: warning: " + public + ":11: bindings[0].allowedCidrs[1]: 0.0.0.0/0 is wider than the private ranges",
+				"tgsync: warning: " + public + ":12: bindings[0].allowedCidrs[2]: 8.8.8.0/24 is outside the private ranges"}},
 		{"invalid", nil, []string{"validate", "--config", invalid}, 2, "",
 			[]string{invalid + ":10: bindings[0].deregister.maxFraction: must be in (0, 1], got 1.5"}},
 		{"invalid via TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": invalid}, []string{"validate"}, 2, "",
@@ -193,8 +198,8 @@ func TestCLIValidate(t *testing.T) {
 					t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
 				}
 			}
-			if tc.wantCode == 0 && res.stderr != "" {
-				t.Errorf("a valid config wrote to stderr: %s", res.stderr)
+			if tc.wantCode == 0 && strings.Count(res.stderr, "\n") != len(tc.wantStderr) {
+				t.Errorf("a valid config wrote to stderr more than its %d warnings: %s", len(tc.wantStderr), res.stderr)
 			}
 		})
 	}
@@ -379,5 +384,48 @@ func TestCLIUnknownBinding(t *testing.T) {
 		if strings.Contains(res.stderr, "SERVFAIL") {
 			t.Errorf("%s: looked up DNS before checking the bindings:\n%s", cmd, res.stderr)
 		}
+	}
+}
+
+// TestLoadConfigLogsWarnings: the commands that act on a config log its
+// warnings, with the key and line, and go on.
+func TestLoadConfigLogsWarnings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, allowed string
+		want          []string // one log line each
+	}{
+		{"private ranges", "", nil},
+		{"a public range", "    allowedCidrs: [10.0.0.0/8, 0.0.0.0/0]\n",
+			[]string{`level=WARN msg="config warning" config=PATH line=9 key=bindings[0].allowedCidrs[1] warning="0.0.0.0/0 is wider than the private ranges`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, "tgsync.yaml", validConfig+tc.allowed)
+			var logs, stderr bytes.Buffer
+			g := &globals{config: path, log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey {
+						return slog.Attr{}
+					}
+					return a
+				}}))}
+			cfg, ok := loadConfig(&CLI{Stderr: &stderr}, g)
+			if !ok || cfg == nil || stderr.Len() != 0 {
+				t.Fatalf("loadConfig = %v, %v; stderr %q", cfg, ok, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if len(tc.want) == 0 && logs.Len() != 0 {
+				t.Errorf("logged %q, want nothing", logs.String())
+			}
+			if len(tc.want) > 0 && len(lines) != len(tc.want) {
+				t.Fatalf("logged %d lines, want %d:\n%s", len(lines), len(tc.want), logs.String())
+			}
+			for i, w := range tc.want {
+				if w = strings.ReplaceAll(w, "PATH", path); !strings.HasPrefix(lines[i], w) {
+					t.Errorf("log line %d = %s\nwant it to start with %s", i, lines[i], w)
+				}
+			}
+		})
 	}
 }

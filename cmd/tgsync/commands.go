@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/tgsync/tgsync"
@@ -15,8 +16,26 @@ import (
 )
 
 // loadConfig reads the config named by --config and prints every problem
-// when it is invalid.
+// when it is invalid. The warnings of a valid config go to the log.
 func loadConfig(c *CLI, g *globals) (*config.Config, bool) {
+	cfg, ok := readConfig(c, g)
+	if ok {
+		logConfigWarnings(g.log, g.config, cfg.Warnings)
+	}
+	return cfg, ok
+}
+
+// logConfigWarnings logs the warnings of a valid config; from names where
+// the config came from.
+func logConfigWarnings(log *slog.Logger, from string, warnings []config.Problem) {
+	for _, w := range warnings {
+		log.Warn("config warning", "config", from, "line", w.Line, "key", w.Path, "warning", w.Message)
+	}
+}
+
+// readConfig is loadConfig without logging the warnings, for validate,
+// which prints them.
+func readConfig(c *CLI, g *globals) (*config.Config, bool) {
 	cfg, err := config.Load(g.config)
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
@@ -163,13 +182,20 @@ func validateFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []str
 			_, _ = c.Stdout.Write(config.Example())
 			return exitOK
 		}
-		cfg, ok := loadConfig(c, g)
+		cfg, ok := readConfig(c, g)
 		if !ok {
 			return exitUsage
+		}
+		// Warnings leave the config valid and the exit code 0.
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(c.Stderr, "tgsync: warning: %s\n", w.In(g.config))
 		}
 		fmt.Fprintf(c.Stdout, "%s: valid: %d binding(s)", g.config, len(cfg.Bindings))
 		if cfg.SpotDrain != nil {
 			fmt.Fprintf(c.Stdout, ", spot drain for %d target group(s)", len(cfg.SpotDrain.TargetGroupARNs))
+		}
+		if n := len(cfg.Warnings); n > 0 {
+			fmt.Fprintf(c.Stdout, ", %d warning(s)", n)
 		}
 		fmt.Fprintln(c.Stdout)
 		return exitOK

@@ -146,7 +146,7 @@ func TestE2EInvalidConfig(t *testing.T) {
 		{"misspelt key", valid + "    deregister:\n      afterMiss: 2\n",
 			[]string{"bindings[0].deregister.afterMiss", `did you mean "afterMisses"`}},
 		{"bad DNS server", "dns:\n  servers: [resolver.internal]\n" + valid,
-			[]string{"dns.servers[0]", "resolver.internal"}},
+			[]string{"tgsync.yaml:2:", "dns.servers[0]", "must be an IP address"}},
 		{"bad port", strings.Replace(valid, "[443]", "[0]", 1),
 			[]string{"bindings[0].ports[0]", "1..65535"}},
 		{"YAML syntax", "bindings: [\n", []string{"tgsync.yaml:"}},

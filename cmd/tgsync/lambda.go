@@ -108,6 +108,7 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 	for _, n := range info.Notes {
 		log.Warn("configuration note", "from", info.From, "note", n)
 	}
+	logConfigWarnings(log, info.From, cfg.Warnings)
 	if cfg.State.File != "" && !underTmp(cfg.State.File) {
 		return nil, withType(initConfigInvalid, fmt.Errorf("state.file %s: in Lambda only /tmp is writable, and it is lost on every cold start; keep state in S3 (state: {s3: s3://bucket/prefix/}), or give an absolute path under /tmp", cfg.State.File))
 	}

@@ -280,7 +280,7 @@ func TestLambdaInitErrors(t *testing.T) {
 		{"config and legacy variable", []string{"TGSYNC_CONFIG=/var/task/tgsync.yaml", "ALB_DNS_NAME=a.internal"},
 			initConfigInvalid, []string{"TGSYNC_CONFIG", "ALB_DNS_NAME"}},
 		{"bad number", []string{"ALB_DNS_NAME=a.internal", "ALB_LISTENER=443", "NLB_TG_ARN=" + tg, "S3_BUCKET=" + w.bucket, "INVOCATIONS_BEFORE_DEREGISTRATION=soon"},
-			initConfigInvalid, []string{"INVOCATIONS_BEFORE_DEREGISTRATION", `"soon"`}},
+			initConfigInvalid, []string{"INVOCATIONS_BEFORE_DEREGISTRATION", "whole number from 1 to 10000"}},
 		{"nothing configured", nil, initConfigInvalid, []string{"no configuration"}},
 		{"state file outside /tmp", []string{"TGSYNC_CONFIG_YAML=bindings: [{name: a, source: {dns: a.internal}, targetGroupArn: " + tg + ", ports: [443]}]"},
 			initConfigInvalid, []string{"state.file ./tgsync-state.json", "only /tmp is writable"}},

@@ -7,7 +7,7 @@
 // follows CNAMEs to the targets it holds, can return a random subset of at
 // most n address records per answer (SetMaxAnswers(8)), and truncates UDP
 // replies that exceed the client's buffer so that the client must retry
-// over TCP.
+// over TCP (unless FaultOversize says otherwise).
 package dnstest
 
 import (
@@ -45,10 +45,14 @@ const (
 	FaultTruncateAll
 	// FaultTruncateDropTCP: UDP replies carry TC; TCP queries get no reply.
 	FaultTruncateDropTCP
+	// FaultOversize: UDP replies carry every record, however many, without
+	// TC, as a server that ignores the client's EDNS size does; TCP answers
+	// normally.
+	FaultOversize
 )
 
 var faultNames = [...]string{"none", "servfail", "refused", "nxdomain", "timeout", "empty",
-	"truncate", "garbage", "wrong-id", "truncate-all", "truncate-drop-tcp"}
+	"truncate", "garbage", "wrong-id", "truncate-all", "truncate-drop-tcp", "oversize"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {

@@ -254,6 +254,54 @@ func TestUDPTruncatesToClientBuffer(t *testing.T) {
 	}
 }
 
+// TestOversizeIgnoresClientBuffer: with FaultOversize a UDP reply carries
+// every record past the client's EDNS size, without TC; TCP is normal.
+func TestOversizeIgnoresClientBuffer(t *testing.T) {
+	s := start(t)
+	var addrs []netip.Addr
+	for i := range 100 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))
+	}
+	s.SetA("many.test", 60, addrs...)
+	s.SetFault("many.test", FaultOversize)
+
+	conn, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	q := new(mdns.Msg)
+	q.SetQuestion("many.test.", mdns.TypeA)
+	q.SetEdns0(1232, false)
+	wire, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 65535)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r mdns.Msg
+	if err := r.Unpack(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if n <= 1232 || r.Truncated || len(r.Answer) != 100 {
+		t.Errorf("UDP reply of %d bytes, tc=%v, %d records; want over 1232 bytes, no TC, 100 records", n, r.Truncated, len(r.Answer))
+	}
+	tcp, err := ask(s, "tcp", "many.test", mdns.TypeA, 1232)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tcp.Truncated || len(tcp.Answer) != 100 {
+		t.Errorf("TCP reply tc=%v with %d records, want all 100", tcp.Truncated, len(tcp.Answer))
+	}
+}
+
 func TestMaxAnswersGivesRandomSubsets(t *testing.T) {
 	s := start(t)
 	var all []string
@@ -406,7 +454,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestParseFault(t *testing.T) {
-	for f := FaultNone; f <= FaultTruncateDropTCP; f++ {
+	for f := FaultNone; f <= FaultOversize; f++ {
 		got, err := ParseFault(f.String())
 		if err != nil || got != f {
 			t.Errorf("ParseFault(%q) = %v, %v", f.String(), got, err)

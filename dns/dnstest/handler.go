@@ -86,7 +86,7 @@ func (s *Server) reply(req *mdns.Msg, udp bool) (*mdns.Msg, []byte) {
 		return m, nil
 	}
 	s.answer(m, q, key)
-	if udp {
+	if udp && fault != FaultOversize {
 		// Sets TC when records had to go, as a real server must.
 		m.Truncate(size)
 	}

@@ -57,6 +57,11 @@ type Config struct {
 	Bindings []Binding
 	// SpotDrain is nil when the config has no spotDrain section.
 	SpotDrain *SpotDrain
+	// Warnings are settings that are valid but likely unsafe, such as an
+	// allowed range that takes in public addresses, sorted by line. Parse
+	// and FromEnv fill them in; `tgsync validate` prints them and the
+	// other commands log them. They do not make the config invalid.
+	Warnings []Problem
 }
 
 // DNS configures the resolver DNS sources use.
@@ -258,6 +263,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = ps.sortedWarnings()
 	return cfg, nil
 }
 
@@ -283,7 +289,7 @@ func Load(path string) (*Config, error) {
 
 // Validate checks a Config built in code by the rules Parse applies. It
 // expects defaults filled in, as Parse leaves them; problems carry paths
-// but no lines.
+// but no lines. It leaves Warnings alone.
 func (c *Config) Validate() error {
 	ps := &problems{}
 	c.check(ps)

@@ -137,7 +137,7 @@ func readYAML(data []byte, ps *problems) (raw rawConfig, empty bool) {
 func yamlDecode(data []byte, doc *yaml.Node) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %v", r)
+			err = fmt.Errorf("yaml: %s%v", panicked, r)
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -166,7 +166,7 @@ func syntaxProblem(ps *problems, data []byte, err error) {
 			line = l
 		}
 	}
-	ps.list = append(ps.list, Problem{Line: line, Message: "invalid YAML: " + msg})
+	ps.list = append(ps.list, Problem{Line: line, Message: "invalid YAML: " + yamlMessage(msg)})
 	ps.quiet("")
 }
 
@@ -310,7 +310,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) map[string
 			d.ps.addLine(path, k.Line, "keys must be plain names, "+describe(k))
 			continue
 		}
-		kp := join(path, k.Value)
+		kp := join(path, clip(k.Value))
 		if first, dup := seen[k.Value]; dup {
 			d.ps.lines[kp] = k.Line
 			d.ps.add(kp, fmt.Sprintf("key is set twice; it was first set on line %d", first))
@@ -327,7 +327,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) map[string
 			} else {
 				msg += "; known keys here: " + strings.Join(known, ", ")
 			}
-			d.ps.add(kp, msg)
+			// Two long unknown keys may clip to the same path; each is
+			// reported.
+			d.ps.addLine(kp, k.Line, msg)
 			continue
 		}
 		d.decode(val, v.Field(f), kp)
@@ -431,9 +433,9 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 			d.ps.add(path, "must be a string, "+describe(n)+"; quote it if you mean the text")
 		}
 	case reflect.Int:
-		d.typed(n, v, path, "must be a whole number", "must be a whole number that fits", "!!int")
+		d.typed(n, v, path, "must be a whole number", "must be a whole number, got one too large to use", "!!int")
 	case reflect.Float64:
-		d.typed(n, v, path, "must be a number", "must be a number", "!!int", "!!float")
+		d.typed(n, v, path, "must be a number", "must be a number, got one out of range", "!!int", "!!float")
 	case reflect.Bool:
 		d.typed(n, v, path, "must be true or false", "must be true or false", "!!bool")
 	default:
@@ -450,7 +452,7 @@ func (d *decoder) typed(n *yaml.Node, v reflect.Value, path, want, fits string, 
 		return
 	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
-		d.ps.add(path, fits+", got "+quote(n.Value))
+		d.ps.add(path, fits)
 	}
 }
 
@@ -465,12 +467,12 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 	case "!!str":
 		dur, err := time.ParseDuration(n.Value)
 		if err != nil {
-			d.ps.add(path, "must be a duration such as 3m, 90s or 1h30m, got "+quote(n.Value))
+			d.ps.add(path, "must be a duration such as 3m, 90s or 1h30m, got a string that is not one")
 			return
 		}
 		v.SetInt(int64(dur))
 	case "!!int", "!!float":
-		d.ps.add(path, "must be a duration with a unit, got the bare number "+clip(n.Value)+": write 3m or 180s")
+		d.ps.add(path, "must be a duration with a unit, got a bare number: write 3m or 180s")
 	default:
 		d.ps.add(path, "must be a duration such as 3m or 180s, "+describe(n))
 	}

@@ -22,6 +22,10 @@ type Problem struct {
 // String renders the problem without a file name: "line 12: path: message".
 func (p Problem) String() string { return p.render("") }
 
+// In renders the problem as ValidationError does, naming file:
+// "tgsync.yaml:12: path: message".
+func (p Problem) In(file string) string { return p.render(file) }
+
 func (p Problem) render(file string) string {
 	var b strings.Builder
 	switch {
@@ -109,7 +113,9 @@ func (e *EnvError) Variables() []string {
 // be decoded is not reported again as missing.
 type problems struct {
 	list []Problem
-	bad  map[string]bool
+	// warnings are about settings that are valid but likely unsafe.
+	warnings []Problem
+	bad      map[string]bool
 	// lines maps key paths to the line they appear on; nil for a Config
 	// that did not come from YAML.
 	lines map[string]int
@@ -133,6 +139,22 @@ func (ps *problems) quiet(path string) {
 		ps.bad = map[string]bool{}
 	}
 	ps.bad[path] = true
+}
+
+// warn records a warning about path, which does not make the config
+// invalid.
+func (ps *problems) warn(path, msg string) {
+	ps.warnings = append(ps.warnings, Problem{Path: path, Line: ps.line(path), Message: msg})
+}
+
+// sortedWarnings returns the warnings sorted by line, or nil.
+func (ps *problems) sortedWarnings() []Problem {
+	if len(ps.warnings) == 0 {
+		return nil
+	}
+	list := append([]Problem(nil), ps.warnings...)
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Line < list[j].Line })
+	return list
 }
 
 // addLine records a problem on a line of its own without marking path as

@@ -269,7 +269,7 @@ func (b *legacyBuild) integer(name string, def, lo, hi int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		b.problem(fmt.Sprintf("must be a whole number from %d to %d, got %s", lo, hi, quote(v)), name)
+		b.problem(fmt.Sprintf("must be a whole number from %d to %d", lo, hi), name)
 		return def
 	}
 	return n
@@ -284,7 +284,7 @@ func (b *legacyBuild) boolean(name string, def bool) bool {
 	}
 	x, err := strconv.ParseBool(strings.ToLower(v))
 	if err != nil {
-		b.problem("must be true or false, got "+quote(v), name)
+		b.problem("must be true or false", name)
 		return def
 	}
 	return x
@@ -295,7 +295,7 @@ func (b *legacyBuild) boolean(name string, def bool) bool {
 func (b *legacyBuild) dnsName(name, what string) string {
 	v := b.required(name, what)
 	if strings.Contains(v, "://") {
-		b.problem("must be a host name without a scheme or path, got "+quote(v), name)
+		b.problem("must be a host name without a scheme or path", name)
 	}
 	b.binding.Source = &rawSource{DNS: &v}
 	b.vars["bindings[0].source.dns"] = name
@@ -362,32 +362,49 @@ func (b *legacyBuild) finish() (*Config, LegacyInfo, error) {
 		if b.info.PortFromTargetGroup != "" && p.Path == "bindings[0].ports" {
 			continue // filled in at init from the target group
 		}
-		name := b.varFor(p.Path)
+		name, key := b.varFor(p.Path)
 		switch {
 		case name == "":
 			b.problem(p.Path + ": " + p.Message)
 		case slices.ContainsFunc(b.problems, func(q EnvProblem) bool { return slices.Contains(q.Variables, name) }):
 			// already said what is wrong with the variable
 		default:
-			b.problem(p.Message, name)
+			b.problem(itemOf(p.Path, key)+p.Message, name)
 		}
 	}
 	if len(b.problems) > 0 {
 		return nil, b.info, &EnvError{Problems: b.problems}
 	}
+	cfg.Warnings = ps.sortedWarnings()
 	return cfg, b.info, nil
 }
 
-// varFor is the variable behind a key path or its nearest ancestor.
-func (b *legacyBuild) varFor(path string) string {
+// varFor is the variable behind a key path or its nearest ancestor, and
+// the key path it is mapped to.
+func (b *legacyBuild) varFor(path string) (name, key string) {
 	for p := path; ; p = parent(p) {
 		if v, ok := b.vars[p]; ok {
-			return v
+			return v, p
 		}
 		if p == "" {
-			return ""
+			return "", ""
 		}
 	}
+}
+
+// itemOf says which item of a list variable a problem is about ("item 2:
+// "), since the message does not repeat the value; "" when path is the
+// variable's key itself.
+func itemOf(path, key string) string {
+	rest, ok := strings.CutPrefix(path, key+"[")
+	if !ok {
+		return ""
+	}
+	i, err := strconv.Atoi(rest[:strings.IndexByte(rest+"]", ']')])
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("item %d: ", i+1)
 }
 
 // fromGo maps the Go function: the first address of DomainEndpoint on
@@ -458,7 +475,7 @@ func fromHostname(env map[string]string) (*Config, LegacyInfo, error) {
 	}
 	if region, ok := env["BUCKET_REGION"]; ok {
 		if !regionName.MatchString(region) {
-			b.problem("must be a Region name such as us-west-2, got "+quote(region), "BUCKET_REGION")
+			b.problem("must be a Region name such as us-west-2", "BUCKET_REGION")
 		}
 		b.info.BucketRegion = region
 	}

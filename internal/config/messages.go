@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -8,8 +9,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// describe says what a node is, for type errors, without echoing more than
-// a short value.
+// Messages never repeat a string or number from the file or the
+// environment: --config may name a file that is no tgsync config at all (a
+// .env file with passwords, a JSON secret), and errors end up in logs. They
+// name the key path and line instead, and quote at most a key, clipped.
+
+// describe says what kind of value a node is, for type errors, without its
+// value.
 func describe(n *yaml.Node) string {
 	n = resolve(n)
 	switch n.Kind {
@@ -22,19 +28,19 @@ func describe(n *yaml.Node) string {
 		case "!!null":
 			return "got nothing"
 		case "!!str":
-			return "got the string " + quote(n.Value)
+			return "got a string"
 		case "!!int", "!!float":
-			return "got the number " + clip(n.Value)
+			return "got a number"
 		case "!!bool":
-			return "got the boolean " + clip(n.Value)
+			return "got a boolean"
 		default:
-			return "got a value tagged " + clip(n.Tag)
+			return "got a value with a custom tag; tgsync reads plain YAML and does not resolve tags such as !Ref"
 		}
 	}
 	return "got an unexpected YAML node"
 }
 
-// clip shortens a value from the file for a message.
+// clip shortens a key from the file for a message.
 func clip(s string) string {
 	const max = 40
 	if len(s) <= max {
@@ -91,3 +97,28 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// yamlMessage is the parser's message without what it quotes from the
+// file. Its syntax messages are fixed texts, except for the ones about
+// anchors, which name one, and a panic caught in yamlDecode; its other
+// messages quote values in `...` or "..." (cannot unmarshal !!str `...`),
+// which are cut in case a later version reports them here.
+func yamlMessage(msg string) string {
+	switch {
+	case strings.HasPrefix(msg, "unknown anchor "):
+		return "an alias (*name) refers to an anchor (&name) that is not defined before it"
+	case strings.HasPrefix(msg, "anchor ") && strings.HasSuffix(msg, " value contains itself"):
+		return "an anchor's value contains an alias of itself"
+	case strings.HasPrefix(msg, panicked):
+		return "the YAML parser failed on this file"
+	}
+	return yamlQuoted.ReplaceAllString(msg, "…")
+}
+
+// yamlQuoted matches values the parser quotes. Single quotes are left
+// alone: the fixed messages quote single characters with them ("did not
+// find expected ',' or ']'").
+var yamlQuoted = regexp.MustCompile("`[^`]*`|\"[^\"]*\"")
+
+// panicked starts the message of a panic in the parser.
+const panicked = "parser panicked: "

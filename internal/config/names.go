@@ -25,7 +25,7 @@ func checkBindingName(s string) string {
 	case s == "":
 		return "is required"
 	case !bindingName.MatchString(s):
-		return "must be 1 to 64 letters, digits, '.', '_' or '-', got " + quote(s)
+		return "must be 1 to 64 letters, digits, '.', '_' or '-'"
 	}
 	return ""
 }
@@ -41,23 +41,23 @@ type arn struct {
 func parseARN(s string) (arn, string) {
 	parts := strings.SplitN(s, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" {
-		return arn{}, "must be an ARN (arn:aws:...), got " + quote(s)
+		return arn{}, "must be an ARN (arn:aws:...)"
 	}
 	a := arn{Partition: parts[1], Service: parts[2], Region: parts[3], Account: parts[4], Resource: parts[5]}
 	switch a.Partition {
 	case "aws", "aws-cn", "aws-us-gov":
 	default:
-		return a, fmt.Sprintf("ARN partition must be aws, aws-cn or aws-us-gov, got %s", quote(a.Partition))
+		return a, "ARN partition must be aws, aws-cn or aws-us-gov"
 	}
 	if !regionName.MatchString(a.Region) {
-		return a, fmt.Sprintf("ARN Region %s is not a Region name such as us-east-1", quote(a.Region))
+		return a, "ARN Region must be a Region name such as us-east-1"
 	}
 	cn, gov := strings.HasPrefix(a.Region, "cn-"), strings.HasPrefix(a.Region, "us-gov-")
 	if (a.Partition == "aws-cn") != cn || (a.Partition == "aws-us-gov") != gov {
-		return a, fmt.Sprintf("ARN Region %s is not in partition %s", a.Region, a.Partition)
+		return a, fmt.Sprintf("ARN Region is not in partition %s: aws-cn Regions start with cn-, aws-us-gov Regions with us-gov-", a.Partition)
 	}
 	if !accountID.MatchString(a.Account) {
-		return a, fmt.Sprintf("ARN account must be 12 digits, got %s", quote(a.Account))
+		return a, "ARN account must be 12 digits"
 	}
 	return a, ""
 }
@@ -72,17 +72,17 @@ func checkTargetGroupARN(s string) string {
 		return msg
 	}
 	if a.Service != "elasticloadbalancing" {
-		return fmt.Sprintf("must be an elasticloadbalancing target group ARN, got service %s", quote(a.Service))
+		return "must be an elasticloadbalancing target group ARN, got another service's"
 	}
 	parts := strings.Split(a.Resource, "/")
 	if len(parts) != 3 || parts[0] != "targetgroup" {
-		return "must end in targetgroup/<name>/<id>, got " + quote(a.Resource)
+		return "must end in targetgroup/<name>/<id>"
 	}
 	if !tgName.MatchString(parts[1]) {
-		return fmt.Sprintf("target group name must be 1 to 32 letters, digits or hyphens, not starting or ending with a hyphen, got %s", quote(parts[1]))
+		return "target group name must be 1 to 32 letters, digits or hyphens, not starting or ending with a hyphen"
 	}
 	if !tgID.MatchString(parts[2]) {
-		return fmt.Sprintf("target group id must be 16 hex digits, got %s", quote(parts[2]))
+		return "target group id must be 16 hex digits"
 	}
 	return ""
 }
@@ -95,7 +95,7 @@ func checkLoadBalancerARN(s string) string {
 	}
 	parts := strings.Split(a.Resource, "/")
 	if a.Service != "elasticloadbalancing" || len(parts) != 4 || parts[0] != "loadbalancer" || (parts[1] != "app" && parts[1] != "net") {
-		return "must be a load balancer ARN (arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>), got " + quote(s)
+		return "must be a load balancer ARN (arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>)"
 	}
 	return ""
 }
@@ -108,10 +108,10 @@ func checkClusterARN(s string) string {
 	}
 	name, ok := strings.CutPrefix(a.Resource, "cluster/")
 	if a.Service != "ecs" || !ok {
-		return "must be an ECS cluster ARN (arn:aws:ecs:<region>:<account>:cluster/<name>), got " + quote(s)
+		return "must be an ECS cluster ARN (arn:aws:ecs:<region>:<account>:cluster/<name>)"
 	}
 	if !clusterName.MatchString(name) {
-		return "cluster name must be 1 to 255 letters, digits, hyphens or underscores, got " + quote(name)
+		return "cluster name must be 1 to 255 letters, digits, hyphens or underscores"
 	}
 	return ""
 }
@@ -123,7 +123,7 @@ func checkDNSName(s string) string {
 		return "is required"
 	}
 	if _, err := netip.ParseAddr(s); err == nil {
-		return "is an IP address; a dns source needs a name to resolve, got " + quote(s)
+		return "is an IP address; a dns source needs a name to resolve"
 	}
 	name := strings.TrimSuffix(s, ".")
 	if len(name) > 253 {
@@ -131,7 +131,7 @@ func checkDNSName(s string) string {
 	}
 	for _, label := range strings.Split(name, ".") {
 		if !dnsLabel.MatchString(label) {
-			return "is not a valid DNS name (labels of 1 to 63 letters, digits, '-' or '_', not starting or ending with '-'), got " + quote(s)
+			return "is not a valid DNS name (labels of 1 to 63 letters, digits, '-' or '_', not starting or ending with '-')"
 		}
 	}
 	return ""
@@ -140,7 +140,7 @@ func checkDNSName(s string) string {
 // checkBucket says what is wrong with an S3 general purpose bucket name,
 // or "".
 func checkBucket(b string) string {
-	bad := func(why string) string { return fmt.Sprintf("bucket name %s %s", quote(b), why) }
+	bad := func(why string) string { return "bucket name " + why }
 	switch {
 	case b == "":
 		return "bucket name is missing: write s3://bucket/prefix/"
@@ -173,7 +173,7 @@ func checkStopCode(s string) string {
 	case s == "":
 		return "must not be empty"
 	case !stopCodeChars.MatchString(s):
-		return "must be a stop code such as SpotInterruption, got " + quote(s)
+		return "must be a stop code such as SpotInterruption (letters, digits, '_', '.', ':' or '-')"
 	}
 	return ""
 }
@@ -183,14 +183,14 @@ func checkStopCode(s string) string {
 func parseS3URL(s string) (S3Location, string) {
 	rest, ok := strings.CutPrefix(s, "s3://")
 	if !ok {
-		return S3Location{}, "must be an s3://bucket/prefix/ URL, got " + quote(s)
+		return S3Location{}, "must be an s3://bucket/prefix/ URL"
 	}
 	bucket, prefix, _ := strings.Cut(rest, "/")
 	if strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "//") {
-		return S3Location{}, "prefix must not contain empty path segments, got " + quote(s)
+		return S3Location{}, "prefix must not contain empty path segments (// or a leading /)"
 	}
 	if strings.ContainsAny(rest, "?#") {
-		return S3Location{}, "must be a plain s3://bucket/prefix/ URL without '?' or '#', got " + quote(s)
+		return S3Location{}, "must be a plain s3://bucket/prefix/ URL without '?' or '#'"
 	}
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"

@@ -189,9 +189,9 @@ func parsePrefix(s string) (netip.Prefix, string) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		if a, aerr := netip.ParseAddr(s); aerr == nil {
-			return netip.Prefix{}, fmt.Sprintf("must be a CIDR range, got the address %s: write %s", quote(s), netip.PrefixFrom(a, a.BitLen()))
+			return netip.Prefix{}, fmt.Sprintf("must be a CIDR range, got an address: write %s", netip.PrefixFrom(a, a.BitLen()))
 		}
-		return netip.Prefix{}, "must be a CIDR range such as 10.0.0.0/8, got " + quote(s)
+		return netip.Prefix{}, "must be a CIDR range such as 10.0.0.0/8"
 	}
 	if p.Masked() != p {
 		return netip.Prefix{}, fmt.Sprintf("has bits set after the prefix length: write %s", p.Masked())
@@ -204,7 +204,7 @@ func parsePrefix(s string) (netip.Prefix, string) {
 func (c *Config) check(ps *problems) {
 	for i, s := range c.DNS.Servers {
 		if ap, err := netip.ParseAddrPort(s); err != nil || ap.Port() == 0 {
-			ps.add(index("dns.servers", i), "must be an IP address, optionally with a port (10.0.0.2 or 10.0.0.2:53), got "+quote(s))
+			ps.add(index("dns.servers", i), "must be an IP address, optionally with a port (10.0.0.2 or 10.0.0.2:53)")
 		}
 	}
 	if c.DNS.Lookups < 1 || c.DNS.Lookups > maxLookups {
@@ -230,7 +230,7 @@ func (c *Config) check(ps *problems) {
 		if msg := checkBindingName(b.Name); msg != "" {
 			ps.add(path+".name", msg)
 		} else if first, dup := names[b.Name]; dup {
-			ps.add(path+".name", fmt.Sprintf("duplicate name %s; bindings[%d] already uses it", quote(b.Name), first))
+			ps.add(path+".name", fmt.Sprintf("duplicate name; bindings[%d] already uses it", first))
 		} else {
 			names[b.Name] = i
 		}
@@ -284,7 +284,7 @@ func (c *Config) check(ps *problems) {
 func bindingList(c *Config, idx []int) string {
 	parts := make([]string, len(idx))
 	for k, j := range idx {
-		parts[k] = fmt.Sprintf("bindings[%d] (%s)", j, quote(c.Bindings[j].Name))
+		parts[k] = fmt.Sprintf("bindings[%d]", j)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -342,7 +342,7 @@ func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
 		}
 	}
 	if b.AvailabilityZone != "" && b.AvailabilityZone != tgsync.AvailabilityZoneAll {
-		ps.add(path+".availabilityZone", `must be "" or "all", got `+quote(b.AvailabilityZone))
+		ps.add(path+".availabilityZone", `must be "" or "all"`)
 	}
 	d := b.Deregister
 	if d.AfterMisses < 1 {
@@ -358,10 +358,46 @@ func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
 		ps.add(path+".allowedCidrs", "must hold at least one range")
 	}
 	for j, p := range b.AllowedCIDRs {
-		if !p.IsValid() {
+		switch {
+		case !p.IsValid():
 			ps.add(index(path+".allowedCidrs", j), "is not a valid range")
+		default:
+			if msg := rangeWarning(p); msg != "" {
+				ps.warn(index(path+".allowedCidrs", j), msg)
+			}
 		}
 	}
+}
+
+// rangeWarning warns about an allowed range that is not inside one of the
+// private ranges tgsync allows by default: then a DNS answer, mistaken or
+// hijacked, can put a public address into the target group. "" for a
+// range inside them.
+func rangeWarning(p netip.Prefix) string {
+	wider := false
+	for _, r := range tgsync.DefaultAllowedPrefixes {
+		if r.Bits() <= p.Bits() && r.Contains(p.Addr()) {
+			return ""
+		}
+		if p.Bits() < r.Bits() && p.Contains(r.Addr()) {
+			wider = true
+		}
+	}
+	how := "is outside"
+	if wider {
+		how = "is wider than"
+	}
+	return fmt.Sprintf("%s %s the private ranges (%s): an address in it that a DNS answer holds, even from a mistaken or hijacked record, is registered; allow only the ranges the endpoints live in",
+		p, how, privateRanges())
+}
+
+// privateRanges lists the default allowed ranges for a message.
+func privateRanges() string {
+	parts := make([]string, len(tgsync.DefaultAllowedPrefixes))
+	for i, r := range tgsync.DefaultAllowedPrefixes {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 func checkFamilies(ps *problems, path string, fams []string) {
@@ -371,7 +407,7 @@ func checkFamilies(ps *problems, path string, fams []string) {
 	for i, f := range fams {
 		switch {
 		case f != FamilyIPv4 && f != FamilyIPv6:
-			ps.add(index(path, i), "must be ipv4 or ipv6, got "+quote(f))
+			ps.add(index(path, i), "must be ipv4 or ipv6")
 		case slices.Contains(fams[:i], f):
 			ps.add(index(path, i), f+" is listed twice")
 		}

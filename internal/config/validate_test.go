@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -130,16 +131,16 @@ func TestValidationRules(t *testing.T) {
 		{"dns name label too long", []string{"dns: internal-web-1234", "dns: " + strings.Repeat("x", 64)}, []want{{"bindings[1].source.dns", 29, "not a valid DNS name"}}},
 		{"dns name is an IP", []string{"dns: internal-web-1234.us-east-1.elb.amazonaws.com", "dns: 10.1.2.3"}, []want{{"bindings[1].source.dns", 29, "is an IP address"}}},
 		{"dns name empty", []string{"dns: internal-web-1234.us-east-1.elb.amazonaws.com", `dns: ""`}, []want{{"bindings[1].source.dns", 29, "is required"}}},
-		{"family unknown", []string{"      families: [ipv4]\n", "      families: [ipv4, ipv5]\n"}, []want{{"bindings[0].source.families[1]", 17, `got "ipv5"`}}},
+		{"family unknown", []string{"      families: [ipv4]\n", "      families: [ipv4, ipv5]\n"}, []want{{"bindings[0].source.families[1]", 17, "must be ipv4 or ipv6"}}},
 		{"family list empty", []string{"      families: [ipv4]\n", "      families: []\n"}, []want{{"bindings[0].source.families", 17, "must list ipv4, ipv6 or both"}}},
 		// target group ARNs
 		{"arn missing", []string{"    targetGroupArn: " + tgALB + "\n", ""}, []want{{"bindings[1].targetGroupArn", 27, "is required"}}},
 		{"arn not an arn", []string{tgALB, "targetgroup/web-nlb"}, []want{{"bindings[1].targetGroupArn", 30, "must be an ARN"}}},
 		{"arn partition", []string{tgALB, strings.Replace(tgALB, ":aws:", ":aws-iso:", 1)}, []want{{"bindings[1].targetGroupArn", 30, "partition must be aws, aws-cn or aws-us-gov"}}},
-		{"arn region", []string{tgALB, strings.Replace(tgALB, "us-east-1", "useast1", 1)}, []want{{"bindings[1].targetGroupArn", 30, "not a Region name"}}},
+		{"arn region", []string{tgALB, strings.Replace(tgALB, "us-east-1", "useast1", 1)}, []want{{"bindings[1].targetGroupArn", 30, "Region must be a Region name"}}},
 		{"arn region of other partition", []string{tgALB, strings.Replace(tgALB, ":aws:", ":aws-cn:", 1)}, []want{{"bindings[1].targetGroupArn", 30, "not in partition aws-cn"}}},
 		{"arn account", []string{tgALB, strings.Replace(tgALB, "111122223333", "11112222333", 1)}, []want{{"bindings[1].targetGroupArn", 30, "12 digits"}}},
-		{"arn service", []string{tgALB, strings.Replace(tgALB, "elasticloadbalancing", "ecs", 1)}, []want{{"bindings[1].targetGroupArn", 30, "got service \"ecs\""}}},
+		{"arn service", []string{tgALB, strings.Replace(tgALB, "elasticloadbalancing", "ecs", 1)}, []want{{"bindings[1].targetGroupArn", 30, "must be an elasticloadbalancing target group ARN"}}},
 		{"arn load balancer", []string{tgALB, strings.Replace(tgALB, "targetgroup/", "loadbalancer/", 1)}, []want{{"bindings[1].targetGroupArn", 30, "targetgroup/<name>/<id>"}}},
 		{"arn group name", []string{tgALB, strings.Replace(tgALB, "web-nlb", "web-nlb-", 1)}, []want{{"bindings[1].targetGroupArn", 30, "target group name"}}},
 		{"arn group id", []string{tgALB, strings.Replace(tgALB, "0123456789abcdef", "0123456789abcdeg", 1)}, []want{{"bindings[1].targetGroupArn", 30, "16 hex digits"}}},
@@ -159,7 +160,7 @@ func TestValidationRules(t *testing.T) {
 		{"maxFraction above one", []string{"maxFraction: 0.25", "maxFraction: 1.5"}, []want{{"bindings[1].deregister.maxFraction", 33, "must be in (0, 1], got 1.5"}}},
 		{"maxFraction zero", []string{"maxFraction: 0.5", "maxFraction: 0"}, []want{{"bindings[0].deregister.maxFraction", 25, "must be in (0, 1], got 0"}}},
 		{"maxFraction NaN", []string{"maxFraction: 0.5", "maxFraction: .nan"}, []want{{"bindings[0].deregister.maxFraction", 25, "must be in (0, 1]"}}},
-		{"maxFraction percent", []string{"maxFraction: 0.5", "maxFraction: 50%"}, []want{{"bindings[0].deregister.maxFraction", 25, `must be a number, got the string "50%"`}}},
+		{"maxFraction percent", []string{"maxFraction: 0.5", "maxFraction: 50%"}, []want{{"bindings[0].deregister.maxFraction", 25, `must be a number, got a string`}}},
 		// allowed ranges
 		{"cidr host bits", []string{`["10.0.0.0/8"]`, `["10.1.0.0/8"]`}, []want{{"bindings[0].allowedCidrs[0]", 26, "write 10.0.0.0/8"}}},
 		{"cidr bare address", []string{`["10.0.0.0/8"]`, `["10.0.0.0/8", "10.1.2.3"]`}, []want{{"bindings[0].allowedCidrs[1]", 26, "write 10.1.2.3/32"}}},
@@ -170,7 +171,7 @@ func TestValidationRules(t *testing.T) {
 		// zones and sharing
 		{"availabilityZone", []string{`availabilityZone: ""`, "availabilityZone: ap-northeast-1a"}, []want{{"bindings[0].availabilityZone", 21, `must be "" or "all"`}}},
 		{"group shared by dedicated bindings", []string{tgALB, tgDash},
-			[]want{{"bindings[0].shared", 20, "bindings[1] (\"alb\")"}, {"bindings[1].shared", 27, "bindings[0] (\"dash\")"}}},
+			[]want{{"bindings[0].shared", 20, "also used by bindings[1],"}, {"bindings[1].shared", 27, "also used by bindings[0],"}}},
 		// dns section
 		{"server not an IP", []string{`servers: ["10.0.0.2"]`, `servers: ["10.0.0.2", "dns.example"]`}, []want{{"dns.servers[1]", 2, "must be an IP address"}}},
 		{"server port zero", []string{`servers: ["10.0.0.2"]`, `servers: ["10.0.0.2:0"]`}, []want{{"dns.servers[0]", 2, "must be an IP address"}}},
@@ -229,7 +230,7 @@ func TestSeveralProblemsAreAllReportedInLineOrder(t *testing.T) {
 	assertProblems(t, data, []want{
 		{"dns.lookups", 3, "1..16, got 99"},
 		{"state", 6, "got file and s3"},
-		{"bindings[0].ports", 20, "must be a list, got the string \"443\""},
+		{"bindings[0].ports", 20, "must be a list, got a string"},
 		{"bindings[0].deregister.afterMiss", 24, `did you mean "afterMisses"?`},
 		{"bindings[1].name", 28, "duplicate name"},
 		{"bindings[1].deregister.maxFraction", 34, "got 1.5"},
@@ -263,5 +264,66 @@ func TestErrorRendering(t *testing.T) {
 	}
 	if ve.File != "" {
 		t.Errorf("WithFile changed the original: File = %q", ve.File)
+	}
+}
+
+// TestAllowedRangeWarnings: a range wider than, or outside, the private
+// ranges is valid but warned about with its key path and line; ranges
+// inside them are not.
+func TestAllowedRangeWarnings(t *testing.T) {
+	tests := []struct {
+		cidr string
+		how  string // "" for no warning
+	}{
+		{"10.0.0.0/8", ""},
+		{"0.0.0.0/0", "is wider than"},
+		{"10.1.0.0/16", ""},
+		{"10.0.0.0/7", "is wider than"},
+		{"172.31.0.0/16", ""},
+		{"172.0.0.0/8", "is wider than"},
+		{"192.168.10.0/24", ""},
+		{"100.64.0.0/10", ""},
+		{"100.0.0.0/8", "is wider than"},
+		{"8.8.8.0/24", "is outside"},
+		{"169.254.0.0/16", "is outside"},
+		{"fd00::/8", ""},
+		{"fc00::/7", ""},
+		{"::/0", "is wider than"},
+		{"2001:db8::/32", "is outside"},
+		{"::ffff:10.0.0.0/104", "is outside"},
+	}
+	// Each range on a line of its own: item j is on line 8+j.
+	data := minimal + "    allowedCidrs:\n"
+	var want []Problem
+	for j, tt := range tests {
+		data += "      - " + tt.cidr + "\n"
+		if tt.how != "" {
+			want = append(want, Problem{Path: "bindings[0].allowedCidrs[" + strconv.Itoa(j) + "]", Line: 8 + j,
+				Message: tt.cidr + " " + tt.how + " the private ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7)"})
+		}
+	}
+	cfg, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatalf("a public range makes the config invalid: %v", err)
+	}
+	if len(cfg.Warnings) != len(want) {
+		t.Fatalf("got %d warnings, want %d:\n%v", len(cfg.Warnings), len(want), cfg.Warnings)
+	}
+	for i, w := range want {
+		g := cfg.Warnings[i]
+		if g.Path != w.Path || g.Line != w.Line || !strings.HasPrefix(g.Message, w.Message+": ") {
+			t.Errorf("warning %d = %s\nwant line %d: %s: %s: ...", i, g, w.Line, w.Path, w.Message)
+		}
+	}
+	if got, want := cfg.Warnings[0].In("tgsync.yaml"), "tgsync.yaml:9: bindings[0].allowedCidrs[1]: 0.0.0.0/0 is wider than"; !strings.HasPrefix(got, want) {
+		t.Errorf("In = %q, want it to start with %q", got, want)
+	}
+
+	// No warning without allowedCidrs (the private ranges), nor for the
+	// example.
+	for name, data := range map[string]string{"default ranges": minimal, "example": string(Example())} {
+		if cfg, err := Parse([]byte(data)); err != nil || len(cfg.Warnings) != 0 {
+			t.Errorf("%s: warnings %v, error %v; want none", name, cfg.Warnings, err)
+		}
 	}
 }
