@@ -252,8 +252,7 @@ func (f *lambdaFunc) serveECS(ctx context.Context, ev event) (any, error) {
 	}
 	out, err := f.ecs(ctx, ev.raw)
 	if err != nil {
-		var ie *ecsevent.InputError
-		if errors.As(err, &ie) {
+		if badECSEvent(err) {
 			return nil, withType(errBadEvent, err)
 		}
 		return nil, withType(errDrainFailed, err)
