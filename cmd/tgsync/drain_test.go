@@ -279,6 +279,8 @@ func TestDrainCLIExitCodes(t *testing.T) {
 			stdout: `has no time`, stderr: []string{"level=ERROR", "has no time"}, after: untouched},
 		{name: "a notice without a time, --max-age 0", args: []string{"--config", cfg, "drain", "--max-age", "0", "--event", timeless}, code: exitUsage,
 			stdout: `has no time`, after: untouched},
+		{name: "a notice naming 2,000 addresses", args: []string{"--config", cfg, "drain", "--event", write("many.json", manyAddresses(t, 2000))}, code: exitUsage,
+			stdout: `2001 IPv4 addresses`, stderr: []string{"level=ERROR", "bad event"}, after: untouched},
 		{name: "AWS failure", args: []string{"--config", drainConfig(t, t.TempDir(), drainNotFound, w.arns[0]), "drain", "--event", fresh}, code: exitFailed,
 			stdout: `"failedTargetGroups"`, stderr: []string{drainNotFound, "not found"}, after: [2][]string{drained[0], untouched[1]}},
 		{name: "dry run", refill: true, args: []string{"--config", cfg, "drain", "--dry-run", "--event", fresh}, code: exitOK, stdout: `"result": "dry-run"`,
@@ -312,6 +314,22 @@ func TestDrainCLIExitCodes(t *testing.T) {
 	}
 }
 
+// manyAddresses is a fresh interruption whose task names n more IPv4
+// addresses in its containers than the ENI's, some of them in the target
+// groups: more than ECS gives a task.
+func manyAddresses(t testing.TB, n int) []byte {
+	t.Helper()
+	return changeEvent(t, drainSample, func(ev, detail map[string]any) {
+		ev["time"] = time.Now().UTC().Format(time.RFC3339)
+		var cs []any
+		for i := range n {
+			ip := fmt.Sprintf("10.20.%d.%d", 3+i/200, 42+i%200)
+			cs = append(cs, map[string]any{"name": fmt.Sprintf("c%d", i), "networkInterfaces": []any{map[string]any{"privateIpv4Address": ip}}})
+		}
+		detail["containers"] = cs
+	})
+}
+
 // TestLambdaRefusesBadECSEvents hands the Lambda function ECS events that
 // are bad input and checks that each is a BadEvent error saying why, makes
 // no ELB call and leaves the target groups as they were.
@@ -332,6 +350,7 @@ func TestLambdaRefusesBadECSEvents(t *testing.T) {
 		{"dated 2099", drainEvent(t, drainSample, 4, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)), []string{"2099-01-01T00:00:00Z", "in the future"}},
 		{"dated beyond the clock skew", drainEvent(t, drainSample, 4, time.Now().Add(tgsync.MaxClockSkew+time.Minute)), []string{"in the future", "clock skew"}},
 		{"without a time", changeEvent(t, drainSample, func(ev, _ map[string]any) { delete(ev, "time") }), []string{"has no time"}},
+		{"2,000 addresses for one task", manyAddresses(t, 2000), []string{"2001 IPv4 addresses", "awsvpc"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
