@@ -191,9 +191,9 @@ const drainConcurrency = 8
 // task (with a Store), or that is older than MaxEventAge, is skipped
 // without any AWS call and without error. An event without a time, or
 // dated more than MaxClockSkew ahead, is refused without any AWS call with
-// an error that wraps ErrEventRefused, even with the age check off. The version is remembered only
-// when every group succeeded, so that a retry of a failed event acts
-// again.
+// an error that wraps ErrEventRefused, even with the age check off. The
+// version is remembered only when every group succeeded, so that a retry
+// of a failed event acts again.
 func (d *Drainer) Drain(ctx context.Context, task Task) (res DrainResult, err error) {
 	start := d.now()
 	res = DrainResult{Task: task.ARN, Version: task.Version, DryRun: d.DryRun}
