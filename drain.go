@@ -28,7 +28,8 @@ type Task struct {
 	// Reason goes into every change, so that the log says why a target
 	// left.
 	Reason string
-	// EventTime is when the event was sent; zero means unknown.
+	// EventTime is when the event was sent. A drain refuses a task
+	// without one, or with one more than MaxClockSkew ahead.
 	EventTime time.Time
 }
 
@@ -61,6 +62,17 @@ const (
 // that its IP may be handed to another task, which a late event (an
 // async retry, a delayed delivery) must not deregister.
 const DefaultMaxEventAge = 5 * time.Minute
+
+// MaxClockSkew is how far in the future an event's time may lie and still
+// be acted on. EventBridge stamps the time from AWS's clock, and ours may
+// be behind it by a little; an event further ahead was not sent by
+// EventBridge, and acting on it would defeat the age check.
+const MaxClockSkew = time.Minute
+
+// ErrEventRefused marks a drain refused for what its event says: no time,
+// or a time in the future. It is bad input, which a retry refuses again,
+// not a failed call.
+var ErrEventRefused = errors.New("event refused")
 
 // PlanDrain decides which members of one target group leave because their
 // IP belongs to a stopping task. It is pure: no I/O, and its inputs are not
@@ -117,7 +129,8 @@ type Drainer struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// MaxEventAge skips events sent longer ago than this (see
-	// DefaultMaxEventAge, which zero means); negative turns the check off.
+	// DefaultMaxEventAge, which zero means); negative turns the check off,
+	// but not the refusal of events without a time or from the future.
 	MaxEventAge time.Duration
 }
 
@@ -176,14 +189,19 @@ const drainConcurrency = 8
 //
 // An event whose version is not newer than one already acted on for the
 // task (with a Store), or that is older than MaxEventAge, is skipped
-// without any AWS call and without error. The version is remembered only
-// when every group succeeded, so that a retry of a failed event acts
-// again.
+// without any AWS call and without error. An event without a time, or
+// dated more than MaxClockSkew ahead, is refused without any AWS call with
+// an error that wraps ErrEventRefused, even with the age check off. The
+// version is remembered only when every group succeeded, so that a retry
+// of a failed event acts again.
 func (d *Drainer) Drain(ctx context.Context, task Task) (res DrainResult, err error) {
 	start := d.now()
 	res = DrainResult{Task: task.ARN, Version: task.Version, DryRun: d.DryRun}
 	defer func() { res.Duration = d.now().Sub(start) }()
 	if err := d.check(task); err != nil {
+		return res, err
+	}
+	if err := checkEventTime(task, start); err != nil {
 		return res, err
 	}
 	maxAge := d.MaxEventAge
@@ -261,6 +279,34 @@ func (d *Drainer) check(task Task) error {
 		}
 	}
 	return nil
+}
+
+// checkEventTime refuses an event without a time or dated more than
+// MaxClockSkew ahead of now, whatever MaxEventAge says: the age check
+// cannot tell such an event from a fresh one, and it would deregister an
+// address that may belong to another task by now. EventBridge sets the time
+// of every event, so a saved event replayed with the age check off still
+// has one, in the past.
+func checkEventTime(task Task, now time.Time) error {
+	switch ahead := task.EventTime.Sub(now); {
+	case task.EventTime.IsZero():
+		return fmt.Errorf("drain task %s: %w: the event has no time, so tgsync cannot tell a fresh interruption from a late one whose IP may belong to another task by now; EventBridge sets time on every event: pass the event as it was delivered",
+			task.ARN, ErrEventRefused)
+	case ahead > MaxClockSkew:
+		return fmt.Errorf("drain task %s: %w: the event's time %s is %s in the future, more than the %s of clock skew allowed: it was not sent by EventBridge, or this machine's clock is wrong; nothing is deregistered",
+			task.ARN, ErrEventRefused, task.EventTime.UTC().Format(time.RFC3339), roughly(ahead), MaxClockSkew)
+	}
+	return nil
+}
+
+// roughly renders a duration for a message: to the second, or in days
+// beyond two.
+func roughly(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d > 2*day {
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.Round(time.Second).String()
 }
 
 // drainGroups works on the configured groups concurrently and returns

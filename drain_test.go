@@ -311,6 +311,10 @@ func TestDrainerSoftErrors(t *testing.T) {
 	}
 }
 
+// TestDrainerSkipsWithoutCalls covers the events a drainer does not act
+// on because of when they were sent: too old is skipped (the task has
+// stopped), while a time in the future or no time at all is refused as bad
+// input, whatever MaxEventAge says.
 func TestDrainerSkipsWithoutCalls(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -319,13 +323,20 @@ func TestDrainerSkipsWithoutCalls(t *testing.T) {
 		dryRun  bool
 		act     bool
 		skipped string
+		refused string // what the error says; the error wraps ErrEventRefused
 	}{
 		{name: "fresh event", sent: start.Add(-time.Minute), act: true},
 		{name: "event older than the default age", sent: start.Add(-6 * time.Minute), skipped: "may belong to another task"},
 		{name: "event older than a custom age", maxAge: time.Minute, sent: start.Add(-2 * time.Minute), skipped: "more than 1m0s"},
 		{name: "age check off", maxAge: -1, sent: start.Add(-time.Hour), act: true},
-		{name: "unknown send time", act: true},
 		{name: "dry run", dryRun: true, sent: start},
+		{name: "ahead by less than the clock skew", sent: start.Add(tgsync.MaxClockSkew), act: true},
+		{name: "ahead by more than the clock skew", sent: start.Add(tgsync.MaxClockSkew + time.Second), refused: "1m1s in the future, more than the 1m0s"},
+		{name: "dated 2099", sent: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), refused: "2099-01-01T00:00:00Z"},
+		{name: "dated 2099, age check off", maxAge: -1, sent: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), refused: "in the future"},
+		{name: "dated 2099, dry run", dryRun: true, sent: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), refused: "in the future"},
+		{name: "no send time", refused: "has no time"},
+		{name: "no send time, age check off", maxAge: -1, refused: "has no time"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -334,13 +345,23 @@ func TestDrainerSkipsWithoutCalls(t *testing.T) {
 			d := w.drainer(store)
 			d.MaxEventAge, d.DryRun = tc.maxAge, tc.dryRun
 			res, err := d.Drain(context.Background(), task(4, tc.sent))
+			desc, dereg := w.calls()
+			if tc.refused != "" {
+				if !errors.Is(err, tgsync.ErrEventRefused) || !strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), task(4, tc.sent).ARN) {
+					t.Fatalf("error %v, want ErrEventRefused naming the task and saying %q", err, tc.refused)
+				}
+				st, _, lerr := store.Load(context.Background())
+				if desc+dereg != 0 || len(res.Groups) != 0 || res.StateWritten || lerr != nil || len(st.Drains) != 0 {
+					t.Fatalf("a refused event made %d calls, result %+v, state %+v (%v)", desc+dereg, res, st, lerr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tc.skipped != "" && !strings.Contains(res.Skipped, tc.skipped) {
 				t.Fatalf("skipped %q, want it to say %q", res.Skipped, tc.skipped)
 			}
-			desc, dereg := w.calls()
 			if tc.act != (dereg == 2) || (tc.skipped != "") != (desc == 0) {
 				t.Fatalf("%d describes, %d deregisters (act=%v)", desc, dereg, tc.act)
 			}

@@ -136,8 +136,9 @@ type envelope struct {
 // Parse reads one EventBridge event. Anything but an ECS event fails with
 // an *InputError that says what arrived. An ECS event of another detail
 // type parses, with a nil Task, so that the caller can ignore it; an ECS
-// Task State Change must have a detail with a taskArn, and every address
-// in it must be an IP address.
+// Task State Change must have a detail with a taskArn, every address in it
+// must be an IP address, and it may name at most one distinct IPv4 and one
+// distinct IPv6 address, as many as ECS gives a task.
 func Parse(data []byte) (*Event, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
@@ -228,7 +229,8 @@ func Parse(data []byte) (*Event, error) {
 	return ev, nil
 }
 
-// check enforces what Decide relies on.
+// check enforces what Decide relies on: a task ARN, IP addresses only, and
+// no more of them than a task has.
 func (d *TaskDetail) check() error {
 	if d.TaskARN == "" {
 		return errors.New("detail has no taskArn")
@@ -257,7 +259,54 @@ func (d *TaskDetail) check() error {
 			}
 		}
 	}
+	return d.checkAddressCount()
+}
+
+// maxPerFamily is how many distinct addresses of each family a task can
+// have. Tasks whose addresses are ip targets run in awsvpc network mode
+// (Fargate always does), where ECS gives a task one elastic network
+// interface with one primary private IPv4 address and, in a dual-stack
+// subnet, one IPv6 address; README.md, section "Fargate Spot drain", cites
+// the AWS documentation. An event naming more was not sent by ECS, and
+// acting on it could empty a target group.
+const maxPerFamily = 1
+
+// checkAddressCount refuses a task with more distinct addresses of a
+// family than ECS gives a task (maxPerFamily). It counts what Addresses
+// returns, so that the ENI's address, which every container repeats,
+// counts once.
+func (d *TaskDetail) checkAddressCount() error {
+	var v4, v6 []netip.Addr
+	for _, a := range d.Addresses("") {
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	for _, f := range [...]struct {
+		family string
+		addrs  []netip.Addr
+	}{{"IPv4", v4}, {"IPv6", v6}} {
+		if len(f.addrs) > maxPerFamily {
+			return fmt.Errorf("task %s: the event names %d %s addresses (%s), but a task in awsvpc network mode has one network interface with one private IPv4 address and at most one IPv6 address (see README.md, Fargate Spot drain): this event was not sent by ECS, and nothing is deregistered",
+				d.TaskARN, len(f.addrs), f.family, listAddrs(f.addrs, 3))
+		}
+	}
 	return nil
+}
+
+// listAddrs lists the first n addresses and how many more there are.
+func listAddrs(addrs []netip.Addr, n int) string {
+	parts := make([]string, 0, n+1)
+	for i, a := range addrs {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("… %d more", len(addrs)-n))
+			break
+		}
+		parts = append(parts, a.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 func isAddressDetail(name string) bool {

@@ -3,6 +3,7 @@ package ecsevent
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -92,6 +93,21 @@ func TestSamples(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	// An event naming more addresses than ECS gives a task: 2,000 IPv4
+	// addresses spread over containers, as in an event that would empty a
+	// target group.
+	var many []any
+	for i := range 2000 {
+		many = append(many, container(fmt.Sprintf("c%d", i), fmt.Sprintf("10.21.%d.%d", i/250, i%250)))
+	}
+	manyIPs := string(mutate(t, interruption, func(_, d map[string]any) { d["containers"] = many }))
+	twoIPv4 := string(mutate(t, interruption, func(_, d map[string]any) {
+		d["containers"] = []any{container("logstash", "10.20.3.41"), container("sidecar", "10.20.9.9")}
+	}))
+	twoIPv6 := string(mutate(t, interruption, func(_, d map[string]any) {
+		d["attachments"] = []any{eni("privateIPv4Address", "10.20.3.41", "ipv6Address", "2001:db8::41")}
+		d["containers"] = []any{container("logstash", "10.20.3.41", "2001:db8::42")}
+	}))
 	tests := []struct {
 		name  string
 		input string
@@ -120,6 +136,9 @@ func TestParseErrors(t *testing.T) {
 			BadDetail, []string{"attachments[0].details[0] privateIPv4Address", `"10.20.3" is not an IP address`}},
 		{"zoned container IP", `{"source":"aws.ecs","detail-type":"ECS Task State Change","detail":{"taskArn":"t","containers":[{"networkInterfaces":[{"ipv6Address":"fe80::1%eth0"}]}]}}`,
 			BadDetail, []string{"containers[0].networkInterfaces[0].ipv6Address"}},
+		{"2,000 addresses", manyIPs, BadDetail, []string{sampleTask, "2001 IPv4 addresses (10.20.3.41, 10.21.0.0, 10.21.0.1, … 1998 more)", "one private IPv4 address", "README.md"}},
+		{"two IPv4 addresses", twoIPv4, BadDetail, []string{"2 IPv4 addresses (10.20.3.41, 10.20.9.9)"}},
+		{"two IPv6 addresses", twoIPv6, BadDetail, []string{"2 IPv6 addresses (2001:db8::41, 2001:db8::42)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,16 +224,26 @@ func TestDecide(t *testing.T) {
 		{
 			name: "container filter counts only that container and the ENI",
 			change: func(_, d map[string]any) {
-				d["containers"] = []any{container("logstash", "10.20.3.41", "fd00::41"), container("sidecar", "10.20.9.9")}
+				d["containers"] = []any{container("logstash", "10.20.3.41"), container("sidecar", "fd00::41")}
 			},
-			filter: Filter{ContainerName: "logstash"}, act: true, ips: []string{"10.20.3.41", "fd00::41"},
+			filter: Filter{ContainerName: "logstash"}, act: true, ips: []string{"10.20.3.41"},
 		},
 		{
 			name: "without a container filter every container counts",
 			change: func(_, d map[string]any) {
-				d["containers"] = []any{container("logstash", "10.20.3.41"), container("sidecar", "10.20.9.9")}
+				d["containers"] = []any{container("logstash", "10.20.3.41"), container("sidecar", "fd00::41")}
 			},
-			act: true, ips: []string{"10.20.3.41", "10.20.9.9"},
+			act: true, ips: []string{"10.20.3.41", "fd00::41"},
+		},
+		{
+			// The cap counts distinct addresses: the ENI's address is
+			// also every container's, in any spelling.
+			name: "one address named many times counts once",
+			change: func(_, d map[string]any) {
+				d["attachments"] = []any{eni("privateIPv4Address", "10.20.3.41", "ipv6Address", "2001:db8::41")}
+				d["containers"] = []any{container("logstash", "10.20.3.41", "2001:db8:0::41"), container("sidecar", "::ffff:10.20.3.41"), container("agent", "10.20.3.41")}
+			},
+			act: true, ips: []string{"10.20.3.41", "2001:db8::41"},
 		},
 		{
 			name: "IPv6 from the ENI and the container, deduplicated",

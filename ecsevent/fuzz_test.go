@@ -10,8 +10,9 @@ import (
 // FuzzParse checks that no input makes Parse or Decide panic, that Parse
 // fails only with an *InputError that says something, and that a decision
 // to act always carries a task ARN, a reason and at least one usable IP,
-// sorted and without duplicates. The seed corpus in testdata/fuzz/FuzzParse
-// holds the shared samples and the error shapes.
+// sorted, without duplicates and at most one of each family. The seed
+// corpus in testdata/fuzz/FuzzParse holds the shared samples and the error
+// shapes.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{interruption, "fargate-spot-termination-notice.json", "task-running.json", "task-stopped-by-user.json"} {
 		f.Add(readSample(f, name))
@@ -45,10 +46,17 @@ func FuzzParse(f *testing.F) {
 			if !slices.IsSortedFunc(task.IPs, netip.Addr.Compare) || len(slices.Compact(slices.Clone(task.IPs))) != len(task.IPs) {
 				t.Fatalf("IPs %v not sorted and unique", task.IPs)
 			}
+			v4 := 0
 			for _, ip := range task.IPs {
 				if !ip.IsValid() || ip.Zone() != "" || ip.Is4In6() {
 					t.Fatalf("unusable IP %v", ip)
 				}
+				if ip.Is4() {
+					v4++
+				}
+			}
+			if v4 > 1 || len(task.IPs)-v4 > 1 {
+				t.Fatalf("IPs %v: more than the one IPv4 and one IPv6 address a task has", task.IPs)
 			}
 		}
 	})

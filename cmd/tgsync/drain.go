@@ -78,11 +78,13 @@ const (
 	drainFailed  = "failed"
 )
 
-// handleECSEvent handles one raw EventBridge event. The error is an
-// *ecsevent.InputError for input that is not an ECS event (bad input: do
-// not retry), or the joined failures of the AWS calls (worth a retry: a
-// repeated event changes nothing that was done). An ECS event that does
-// not announce an interruption is ignored without error.
+// handleECSEvent handles one raw EventBridge event. The error is bad
+// input (do not retry; see badECSEvent): an *ecsevent.InputError for input
+// that is not an ECS event, or one that wraps tgsync.ErrEventRefused for an
+// interruption without a time or dated in the future. Otherwise it is the
+// joined failures of the AWS calls (worth a retry: a repeated event changes
+// nothing that was done). An ECS event that does not announce an
+// interruption is ignored without error.
 func (h *drainHandler) handleECSEvent(ctx context.Context, raw json.RawMessage) (drainOutcome, error) {
 	ev, err := ecsevent.Parse(raw)
 	if err != nil {
@@ -97,6 +99,11 @@ func (h *drainHandler) handleECSEvent(ctx context.Context, raw json.RawMessage) 
 		return out, nil
 	}
 	res, err := h.drainer.Drain(ctx, task)
+	if errors.Is(err, tgsync.ErrEventRefused) {
+		h.log.LogAttrs(ctx, slog.LevelError, "bad event", slog.String("task", task.ARN), slog.Int64("version", task.Version), slog.String("error", err.Error()))
+		out.Result, out.Reason = drainFailed, err.Error()
+		return out, err
+	}
 	h.logResult(ctx, task, res, err)
 	for _, g := range res.Groups {
 		changes := g.Deregistered
@@ -160,13 +167,20 @@ func (h *drainHandler) logResult(ctx context.Context, task tgsync.Task, res tgsy
 	tl.LogAttrs(ctx, slog.LevelInfo, "drain finished", attrs...)
 }
 
+// badECSEvent reports whether handleECSEvent's error is bad input, which
+// a retry refuses again: the CLI exits 2 and Lambda reports BadEvent, as
+// for any event tgsync does not take.
+func badECSEvent(err error) bool {
+	var ie *ecsevent.InputError
+	return errors.As(err, &ie) || errors.Is(err, tgsync.ErrEventRefused)
+}
+
 // drainExitCode maps handleECSEvent's error to the CLI's exit codes.
 func drainExitCode(err error) int {
-	var ie *ecsevent.InputError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ie):
+	case badECSEvent(err):
 		return exitUsage
 	default:
 		return exitFailed
@@ -192,7 +206,7 @@ func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elb
 func drainFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 	eventFile := fs.String("event", "", "the EventBridge event JSON `file`, or - for stdin")
 	dryRun := fs.Bool("dry-run", false, "describe and say what would be deregistered; change nothing")
-	maxAge := fs.Duration("max-age", tgsync.DefaultMaxEventAge, "skip events sent longer ago than this, whose task has stopped and whose IP may belong to another task (0: no limit)")
+	maxAge := fs.Duration("max-age", tgsync.DefaultMaxEventAge, "skip events sent longer ago than this, whose task has stopped and whose IP may belong to another task (0: no limit; events without a time or from the future are refused anyway)")
 	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
 		if !noArgs(c, "drain", args) {
 			return exitUsage

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,12 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -108,6 +112,19 @@ func (w *drainWorld) adapter(calls *drainCalls, opts elbv2.Options) *elbv2.Adapt
 // JSON changed.
 func drainEvent(t testing.TB, file string, version int64, sent time.Time) []byte {
 	t.Helper()
+	return changeEvent(t, file, func(ev, detail map[string]any) {
+		if !sent.IsZero() {
+			ev["time"] = sent.UTC().Format(time.RFC3339)
+		}
+		if version > 0 {
+			detail["version"] = version
+		}
+	})
+}
+
+// changeEvent is a sample with its decoded JSON changed by f.
+func changeEvent(t testing.TB, file string, f func(ev, detail map[string]any)) []byte {
+	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -116,12 +133,7 @@ func drainEvent(t testing.TB, file string, version int64, sent time.Time) []byte
 	if err := json.Unmarshal(data, &ev); err != nil {
 		t.Fatal(err)
 	}
-	if !sent.IsZero() {
-		ev["time"] = sent.UTC().Format(time.RFC3339)
-	}
-	if version > 0 {
-		ev["detail"].(map[string]any)["version"] = version
-	}
+	f(ev, ev["detail"].(map[string]any))
 	out, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +239,8 @@ func TestDrainCLIExitCodes(t *testing.T) {
 		return p
 	}
 	fresh := write("fresh.json", drainEvent(t, drainSample, 4, time.Now()))
+	future := write("future.json", drainEvent(t, drainSample, 4, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)))
+	timeless := write("timeless.json", changeEvent(t, drainSample, func(ev, _ map[string]any) { delete(ev, "time") }))
 	noSpot := filepath.Join(dir, "nospot.yaml")
 	if err := os.WriteFile(noSpot, []byte("state:\n  memory: true\nbindings:\n  - name: b\n    source: {dns: a.example.internal}\n    targetGroupArn: "+w.arns[0]+"\n    ports: [443]\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -256,6 +270,17 @@ func TestDrainCLIExitCodes(t *testing.T) {
 			stdout: `"result": "ignored"`, stderr: []string{"has no stopCode"}, after: untouched},
 		{name: "a notice older than --max-age", args: []string{"--config", cfg, "drain", "--event", drainSample}, code: exitOK,
 			stdout: `"result": "skipped"`, stderr: []string{"may belong to another task"}, after: untouched},
+		// Bad input, refused whatever --max-age says.
+		{name: "a notice dated in the future", args: []string{"--config", cfg, "drain", "--event", future}, code: exitUsage,
+			stdout: `"result": "failed"`, stderr: []string{"level=ERROR", "2099-01-01T00:00:00Z", "in the future"}, after: untouched},
+		{name: "a notice dated in the future, --max-age 0", args: []string{"--config", cfg, "drain", "--max-age", "0", "--event", future}, code: exitUsage,
+			stdout: `in the future`, after: untouched},
+		{name: "a notice without a time", args: []string{"--config", cfg, "drain", "--event", timeless}, code: exitUsage,
+			stdout: `has no time`, stderr: []string{"level=ERROR", "has no time"}, after: untouched},
+		{name: "a notice without a time, --max-age 0", args: []string{"--config", cfg, "drain", "--max-age", "0", "--event", timeless}, code: exitUsage,
+			stdout: `has no time`, after: untouched},
+		{name: "a notice naming 2,000 addresses", args: []string{"--config", cfg, "drain", "--event", write("many.json", manyAddresses(t, 2000))}, code: exitUsage,
+			stdout: `2001 IPv4 addresses`, stderr: []string{"level=ERROR", "bad event"}, after: untouched},
 		{name: "AWS failure", args: []string{"--config", drainConfig(t, t.TempDir(), drainNotFound, w.arns[0]), "drain", "--event", fresh}, code: exitFailed,
 			stdout: `"failedTargetGroups"`, stderr: []string{drainNotFound, "not found"}, after: [2][]string{drained[0], untouched[1]}},
 		{name: "dry run", refill: true, args: []string{"--config", cfg, "drain", "--dry-run", "--event", fresh}, code: exitOK, stdout: `"result": "dry-run"`,
@@ -266,6 +291,8 @@ func TestDrainCLIExitCodes(t *testing.T) {
 			stderr: []string{"not newer than version 4"}, after: drained},
 		{name: "an older notice of the same task", args: []string{"--config", cfg, "drain", "--event", write("v3.json", drainEvent(t, drainSample, 3, time.Now()))},
 			code: exitOK, stdout: `"result": "skipped"`, after: drained},
+		{name: "--max-age 0 replays a saved notice", refill: true, args: []string{"--config", cfg, "drain", "--max-age", "0", "--event", write("saved-v5.json", drainEvent(t, drainSample, 5, time.Time{}))},
+			code: exitOK, stdout: `"result": "drained"`, after: drained},
 	}
 	for _, tc := range tests {
 		if tc.refill {
@@ -284,6 +311,66 @@ func TestDrainCLIExitCodes(t *testing.T) {
 		if got := w.members(t); !slices.Equal(got[0], tc.after[0]) || !slices.Equal(got[1], tc.after[1]) {
 			t.Errorf("%s: groups %v, want %v", tc.name, got, tc.after)
 		}
+	}
+}
+
+// manyAddresses is a fresh interruption whose task names n more IPv4
+// addresses in its containers than the ENI's, some of them in the target
+// groups: more than ECS gives a task.
+func manyAddresses(t testing.TB, n int) []byte {
+	t.Helper()
+	return changeEvent(t, drainSample, func(ev, detail map[string]any) {
+		ev["time"] = time.Now().UTC().Format(time.RFC3339)
+		var cs []any
+		for i := range n {
+			ip := fmt.Sprintf("10.20.%d.%d", 3+i/200, 42+i%200)
+			cs = append(cs, map[string]any{"name": fmt.Sprintf("c%d", i), "networkInterfaces": []any{map[string]any{"privateIpv4Address": ip}}})
+		}
+		detail["containers"] = cs
+	})
+}
+
+// TestLambdaRefusesBadECSEvents hands the Lambda function ECS events that
+// are bad input and checks that each is a BadEvent error saying why, makes
+// no ELB call and leaves the target groups as they were.
+func TestLambdaRefusesBadECSEvents(t *testing.T) {
+	w := newDrainWorld(t)
+	calls := &drainCalls{}
+	h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: w.arns[:], StopCodes: []string{"SpotInterruption"}}, w.adapter(calls, elbv2.Options{}), memstore.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &lambdaFunc{reconciler: &tgsync.Reconciler{}, log: obs.NewLogger(&syncBuffer{}, obs.FormatJSON, 0), ecs: ecsHandler(h)}
+	untouched := w.members(t)
+	tests := []struct {
+		name  string
+		event []byte
+		want  []string
+	}{
+		{"dated 2099", drainEvent(t, drainSample, 4, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)), []string{"2099-01-01T00:00:00Z", "in the future"}},
+		{"dated beyond the clock skew", drainEvent(t, drainSample, 4, time.Now().Add(tgsync.MaxClockSkew+time.Minute)), []string{"in the future", "clock skew"}},
+		{"without a time", changeEvent(t, drainSample, func(ev, _ map[string]any) { delete(ev, "time") }), []string{"has no time"}},
+		{"2,000 addresses for one task", manyAddresses(t, 2000), []string{"2001 IPv4 addresses", "awsvpc"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := f.Invoke(testenv.Context(t, 10*time.Second), tc.event)
+			var ie messages.InvokeResponse_Error
+			if !errors.As(err, &ie) || ie.Type != errBadEvent {
+				t.Fatalf("Invoke = %s, %v; want a %s error", out, err, errBadEvent)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(ie.Message, s) {
+					t.Errorf("message does not say %q: %s", s, ie.Message)
+				}
+			}
+			if n := calls.reset(); len(n) != 0 {
+				t.Errorf("a refused event made ELB calls: %v", n)
+			}
+			if got := w.members(t); !slices.Equal(got[0], untouched[0]) || !slices.Equal(got[1], untouched[1]) {
+				t.Errorf("groups %v, want %v", got, untouched)
+			}
+		})
 	}
 }
 

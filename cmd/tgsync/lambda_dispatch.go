@@ -152,10 +152,10 @@ func inspect(raw []byte) event {
 		return s
 	}
 	ev.source, ev.detailType = str("source"), str("detail-type")
-	if a, ok := top["action"]; ok {
-		ev.hasAction = true
-		_ = json.Unmarshal(a, &ev.action)
-	}
+	// encoding/json matches keys in any case, so "Action" is an action
+	// too: it must not let a scheduled event through as a reconcile.
+	ev.hasAction = slices.ContainsFunc(ev.keys, func(k string) bool { return strings.EqualFold(k, "action") })
+	_ = json.Unmarshal(top["action"], &ev.action)
 	var rc struct {
 		ELB json.RawMessage `json:"elb"`
 	}
@@ -174,10 +174,13 @@ type route struct {
 }
 
 // routes are the events the function takes. A new kind of event is a new
-// entry here.
+// entry here. An action key comes first, whatever else the event holds: a
+// scheduled event with "action":"plan" added (by an input transformer, or
+// by hand) is a plan, which never changes anything, and one with an
+// unknown action is refused rather than run as a reconcile.
 var routes = []route{
-	{"scheduled", isScheduled, (*lambdaFunc).serveScheduled},
 	{"action", func(ev event) bool { return ev.hasAction }, (*lambdaFunc).serveAction},
+	{"scheduled", isScheduled, (*lambdaFunc).serveScheduled},
 	{"ecs", isECSTaskStateChange, (*lambdaFunc).serveECS},
 	{"alb", func(ev event) bool { return ev.elb }, (*lambdaFunc).serveALB},
 }
@@ -190,9 +193,10 @@ func isECSTaskStateChange(ev event) bool {
 	return ev.source == ecsevent.Source && ev.detailType == ecsevent.DetailTypeTaskStateChange
 }
 
-// dispatch routes one event: scheduled events and {"action": ...} events
-// reconcile, ECS Task State Change events drain Spot tasks, ALB requests
-// get the status page; anything else is an error that says what arrived.
+// dispatch routes one event: {"action": ...} events reconcile or plan as
+// they say, scheduled events without an action reconcile, ECS Task State
+// Change events drain Spot tasks, ALB requests get the status page;
+// anything else is an error that says what arrived.
 func (f *lambdaFunc) dispatch(ctx context.Context, raw json.RawMessage) (any, error) {
 	ev := inspect(raw)
 	if ev.kind != "object" {
@@ -219,11 +223,42 @@ type actionEvent struct {
 	Bindings []string `json:"bindings"`
 }
 
+// scheduledAction is an action event that also has the fields of an
+// EventBridge scheduled event, which it ignores.
+type scheduledAction struct {
+	actionEvent
+	Version    json.RawMessage `json:"version"`
+	ID         json.RawMessage `json:"id"`
+	DetailType json.RawMessage `json:"detail-type"`
+	Source     json.RawMessage `json:"source"`
+	Account    json.RawMessage `json:"account"`
+	Time       json.RawMessage `json:"time"`
+	Region     json.RawMessage `json:"region"`
+	Resources  json.RawMessage `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// serveAction runs the action an event names: "reconcile", or "plan",
+// which changes nothing. Any field but action and bindings is refused,
+// except the fields of a scheduled event when the event has that shape.
 func (f *lambdaFunc) serveAction(ctx context.Context, ev event) (any, error) {
+	for _, k := range ev.keys {
+		for _, field := range [...]string{"action", "bindings"} {
+			if k != field && strings.EqualFold(k, field) {
+				return nil, badEvent(`action event %s: key %q must be written %q`, clipEvent(ev.raw), clip(k, 40), field)
+			}
+		}
+	}
 	var a actionEvent
-	dec := json.NewDecoder(bytes.NewReader(ev.raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
+	var err error
+	if isScheduled(ev) {
+		var sa scheduledAction
+		err = decodeStrict(ev.raw, &sa)
+		a = sa.actionEvent
+	} else {
+		err = decodeStrict(ev.raw, &a)
+	}
+	if err != nil {
 		return nil, badEvent(`action event %s: %v; want {"action":"reconcile"|"plan","bindings":["name",...]}`, clipEvent(ev.raw), clip(err.Error(), 200))
 	}
 	req := runRequest{trigger: a.Action}
@@ -246,14 +281,20 @@ func (f *lambdaFunc) serveAction(ctx context.Context, ev event) (any, error) {
 	return f.reconcile(ctx, req)
 }
 
+// decodeStrict decodes JSON into v, refusing fields v does not have.
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
 func (f *lambdaFunc) serveECS(ctx context.Context, ev event) (any, error) {
 	if f.ecs == nil {
 		return nil, badEvent("an ECS Task State Change arrived, but the config has no spotDrain section: add one, or remove the EventBridge rule that sends these events here")
 	}
 	out, err := f.ecs(ctx, ev.raw)
 	if err != nil {
-		var ie *ecsevent.InputError
-		if errors.As(err, &ie) {
+		if badECSEvent(err) {
 			return nil, withType(errBadEvent, err)
 		}
 		return nil, withType(errDrainFailed, err)

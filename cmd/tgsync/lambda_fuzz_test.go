@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,21 +34,21 @@ func (s fixedSource) String() string { return string(s) }
 // network: its bindings resolve from memory, its target groups are a fakeaws
 // world (which stands in for ELB), its state a memstore, and its Spot drain
 // is the real handler over the same world. Each call builds a fresh one, so
-// that an input's outcome does not depend on the inputs before it.
-func fuzzFunc(t *testing.T) *lambdaFunc {
-	const arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/fuzz/0123456789abcdef"
+// that an input's outcome does not depend on the inputs before it. The
+// world's target group starts empty: a run that changed it registered.
+func fuzzFunc(t *testing.T) (*lambdaFunc, *fakeaws.World) {
 	world := fakeaws.New(fakeaws.NewManualClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)), fakeaws.Options{})
-	if err := world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: 443}); err != nil {
+	if err := world.CreateTargetGroup(fuzzGroup, fakeaws.GroupSpec{Port: 443}); err != nil {
 		t.Fatal(err)
 	}
 	store := memstore.New()
 	log := slog.New(slog.DiscardHandler)
 	var bindings []tgsync.Binding
 	for _, name := range []string{"search", "dashboards"} {
-		bindings = append(bindings, tgsync.Binding{Name: name, Source: fixedSource(name + ".internal"), TargetGroupARN: arn,
+		bindings = append(bindings, tgsync.Binding{Name: name, Source: fixedSource(name + ".internal"), TargetGroupARN: fuzzGroup,
 			Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()})
 	}
-	h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: []string{arn},
+	h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: []string{fuzzGroup},
 		StopCodes: []string{config.StopCodeSpotInterruption, config.StopCodeTerminationNotice}}, world, store, log)
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +57,11 @@ func fuzzFunc(t *testing.T) *lambdaFunc {
 		reconciler: &tgsync.Reconciler{Bindings: bindings, Groups: world, Store: store},
 		log:        log,
 		ecs:        ecsHandler(h),
-	}
+	}, world
 }
+
+// fuzzGroup is fuzzFunc's target group.
+const fuzzGroup = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/fuzz/0123456789abcdef"
 
 // errorTypes are the errorType values an invocation may report; Panic is
 // not among them: no event may make the function panic.
@@ -66,22 +71,38 @@ var errorTypes = []string{errBadEvent, errBindingsFailed, errRunFailed, errDrain
 // runtime loop does, and checks what the function answers: never a panic,
 // either a JSON response or an error response of a known type with a
 // message of bounded size, a BadEvent for anything that is not a JSON
-// object, and a successful reconcile for a scheduled event. The seed corpus
-// in testdata/fuzz/FuzzDispatch holds every kind of event the function
-// takes and the shapes it refuses.
+// object, a successful reconcile for a scheduled event without an action,
+// and, for any event with an action key, whatever its shape, no change at
+// all unless the action is "reconcile" and a BadEvent unless it is
+// "reconcile" or "plan". The seed corpus in testdata/fuzz/FuzzDispatch
+// holds every kind of event the function takes and the shapes it refuses.
 func FuzzDispatch(f *testing.F) {
 	f.Add([]byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
 	f.Add([]byte(`{"action":"plan","bindings":["search"]}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		out, err := fuzzFunc(t).Invoke(context.Background(), payload)
+		fn, world := fuzzFunc(t)
+		out, err := fn.Invoke(context.Background(), payload)
 		var top map[string]json.RawMessage
 		isObject := json.Unmarshal(payload, &top) == nil && top != nil
+		// An action key in any case counts, as encoding/json reads it.
+		hasAction := slices.ContainsFunc(slices.Collect(maps.Keys(top)), func(k string) bool { return strings.EqualFold(k, "action") })
+		rawAction := top["action"]
+		var action string
+		_ = json.Unmarshal(rawAction, &action)
+		if hasAction && action != "reconcile" {
+			if got := world.Targets(fuzzGroup); len(got) > 0 {
+				t.Fatalf("%q with action %s changed the target group: %v", payload, rawAction, got)
+			}
+		}
 		if err == nil {
 			if !json.Valid(out) {
 				t.Fatalf("response is not JSON: %q", out)
 			}
 			if !isObject {
 				t.Fatalf("%q is not a JSON object, yet it was served: %s", payload, out)
+			}
+			if hasAction && action != "reconcile" && action != "plan" {
+				t.Fatalf("%q with action %s was served: %s", payload, rawAction, out)
 			}
 			return
 		}
@@ -101,7 +122,7 @@ func FuzzDispatch(f *testing.F) {
 		var src, dt string
 		_ = json.Unmarshal(top["source"], &src)
 		_ = json.Unmarshal(top["detail-type"], &dt)
-		if isObject && src == "aws.events" && dt == "Scheduled Event" {
+		if isObject && src == "aws.events" && dt == "Scheduled Event" && !hasAction {
 			t.Fatalf("a scheduled event failed: %s: %s", ie.Type, ie.Message)
 		}
 	})

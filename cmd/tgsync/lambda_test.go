@@ -147,8 +147,16 @@ const scheduledEvent = `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2ea
 "source":"aws.events","account":"123456789012","time":"2026-11-22T00:00:00Z","region":"us-east-1",
 "resources":["arn:aws:events:us-east-1:123456789012:rule/tgsync"],"detail":{}}`
 
+// scheduledWith is the scheduled event with more top-level fields, e.g.
+// an action added by an input transformer.
+func scheduledWith(fields string) string {
+	return strings.Replace(scheduledEvent, `"detail":{}}`, `"detail":{},`+fields+`}`, 1)
+}
+
 // TestDispatchReconciles drives each event that reconciles through the
-// handler against moto and checks the summary and the target groups.
+// handler against moto and checks the summary and the target groups. An
+// explicit action wins over the scheduled event's shape, so that a plan
+// never changes anything.
 func TestDispatchReconciles(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -163,6 +171,9 @@ func TestDispatchReconciles(t *testing.T) {
 		{"reconcile a name twice", `{"action":"reconcile","bindings":["a","a"]}`, false, []string{"a"}, []string{"a"}},
 		{"plan", `{"action":"plan"}`, true, []string{"a", "b"}, nil},
 		{"plan one", ` {"action":"plan","bindings":["a"]} `, true, []string{"a"}, nil},
+		{"scheduled event with action plan", scheduledWith(`"action":"plan"`), true, []string{"a", "b"}, nil},
+		{"scheduled event with action plan, one binding", scheduledWith(`"action":"plan","bindings":["b"]`), true, []string{"b"}, nil},
+		{"scheduled event with action reconcile, one binding", scheduledWith(`"bindings":["b"],"action":"reconcile"`), false, []string{"b"}, []string{"b"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,6 +253,16 @@ func TestDispatchRefuses(t *testing.T) {
 		{"misspelt field", `{"action":"reconcile","binding":["a"]}`, []string{`unknown field "binding"`}},
 		{"bindings not a list", `{"action":"plan","bindings":"a"}`, []string{"action event", "cannot unmarshal string"}},
 		{"unknown binding", `{"action":"reconcile","bindings":["a","web"]}`, []string{`unknown binding "web"`, "has a, b"}},
+		{"scheduled event with an unknown action", scheduledWith(`"action":"destroy"`), []string{`unknown action "destroy"`}},
+		{"scheduled event with an empty action", scheduledWith(`"action":""`), []string{`unknown action ""`}},
+		{"scheduled event with action null", scheduledWith(`"action":null`), []string{`unknown action ""`}},
+		{"scheduled event with action not a string", scheduledWith(`"action":true`), []string{"action event", "cannot unmarshal bool"}},
+		{"scheduled event with action and a misspelt field", scheduledWith(`"action":"plan","binding":["a"]`), []string{`unknown field "binding"`}},
+		{"scheduled event with action and an unknown binding", scheduledWith(`"action":"plan","bindings":["web"]`), []string{`unknown binding "web"`}},
+		{"scheduled event with Action plan", scheduledWith(`"Action":"plan"`), []string{`key "Action" must be written "action"`}},
+		{"action in two spellings", `{"action":"plan","ACTION":"reconcile"}`, []string{`key "ACTION" must be written "action"`}},
+		{"Bindings", `{"action":"plan","Bindings":["a"]}`, []string{`key "Bindings" must be written "bindings"`}},
+		{"ECS event with an action", `{"source":"aws.ecs","detail-type":"ECS Task State Change","detail":{},"action":"plan"}`, []string{`unknown field "source"`}},
 		{"ECS event without spotDrain", `{"source":"aws.ecs","detail-type":"ECS Task State Change","detail":{}}`, []string{"no spotDrain section"}},
 		{"ALB request without status page", `{"requestContext":{"elb":{"targetGroupArn":"x"}},"httpMethod":"GET","path":"/"}`, []string{"Application Load Balancer request", "status page"}},
 	}

@@ -19,12 +19,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // stackCase is one way to deploy the template, and what must follow.
 type stackCase struct {
 	name string
+	// stackName, when set, turns the unique stack name into the one the
+	// case deploys as.
+	stackName func(unique string) string
 	// params returns the stack parameters, given the world the case runs
 	// in; CodeS3Bucket and CodeS3Key are added.
 	params func(w *caseWorld) map[string]string
@@ -105,14 +109,18 @@ func syncGrant(sid string, groups ...string) grant {
 func stackCases(p pkg) []stackCase {
 	return []stackCase{
 		{
-			name: "OpenSearch domain, the simple case",
+			// The longest name CloudFormation allows: the binding, named
+			// after the stack, gets a shortened name, the same at every
+			// cold start.
+			name:      "OpenSearch domain, the simple case, a stack name of 128 characters",
+			stackName: func(unique string) string { return padName(unique, maxStackName) },
 			params: func(w *caseWorld) map[string]string {
 				w.dns.SetA(openSearchName, 60, openSearchIPs...)
 				return map[string]string{"DomainName": openSearchName, "TargetGroupArn": w.groups[0], "Architecture": p.arch}
 			},
 			config: func(w *caseWorld, out map[string]string) wantConfig {
 				return wantConfig{
-					bindings: map[string]binding{out["stack"]: {dns: openSearchName, group: w.groups[0], ports: []int{443}}},
+					bindings: map[string]binding{stackBinding(out["stack"]): {dns: openSearchName, group: w.groups[0], ports: []int{443}}},
 					state:    "s3://" + out["StateBucketName"] + "/tgsync/",
 				}
 			},
@@ -145,7 +153,7 @@ func stackCases(p pkg) []stackCase {
 			},
 			config: func(w *caseWorld, out map[string]string) wantConfig {
 				return wantConfig{
-					bindings:  map[string]binding{out["stack"]: {dns: albName, group: w.groups[0], ports: []int{80, 443}}},
+					bindings:  map[string]binding{stackBinding(out["stack"]): {dns: albName, group: w.groups[0], ports: []int{80, 443}}},
 					state:     "s3://" + w.stateBucket + "/team-a/tgsync/",
 					spotDrain: []string{w.spotGroup},
 				}
@@ -259,6 +267,9 @@ func TestStackToTargetGroup(t *testing.T) {
 			params := tc.params(w)
 			params["CodeS3Bucket"], params["CodeS3Key"] = codeBucket, codeKey
 			stack := testenv.UniqueName("tgsync")
+			if tc.stackName != nil {
+				stack = tc.stackName(stack)
+			}
 			out := createStack(ctx, t, cfg, stack, string(body), params)
 			out["stack"] = stack
 
@@ -273,6 +284,19 @@ func TestStackToTargetGroup(t *testing.T) {
 		})
 	}
 }
+
+// maxStackName is the longest stack name CloudFormation accepts.
+const maxStackName = 128
+
+// padName lengthens a stack name to n characters, keeping its start.
+func padName(name string, n int) string {
+	return (name + "-" + strings.Repeat("long-stack-name-", n/16+1))[:n]
+}
+
+// stackBinding is the name the simple case's binding must have: the stack
+// name, shortened by config.ShortBindingName (whose own tests pin the
+// rule) when it is longer than a binding name may be.
+func stackBinding(stack string) string { return config.ShortBindingName(stack) }
 
 // createStack creates a stack, waits for CREATE_COMPLETE and returns its
 // outputs.

@@ -248,7 +248,11 @@ func Example() []byte { return slices.Clone(example) }
 
 // Parse reads a config. When it is invalid the error is a
 // *ValidationError listing every problem.
-func Parse(data []byte) (*Config, error) {
+func Parse(data []byte) (*Config, error) { return parse(data, "") }
+
+// parse is Parse; a binding name, when not empty, is given to the config's
+// one binding, which must have none (see EnvBindingName).
+func parse(data []byte, binding string) (*Config, error) {
 	ps := &problems{lines: map[string]int{}}
 	raw, empty := readYAML(data, ps)
 	if empty {
@@ -257,6 +261,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	if ps.covered("") {
 		return nil, ps.err()
+	}
+	if binding != "" {
+		nameOnlyBinding(&raw, binding, ps)
 	}
 	cfg := build(&raw, ps)
 	cfg.check(ps)
@@ -269,7 +276,10 @@ func Parse(data []byte) (*Config, error) {
 
 // Load reads and parses the config file at path. A *ValidationError names
 // the file in every line.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, "") }
+
+// load is Load with parse's binding name.
+func load(path, binding string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -279,7 +289,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", path, err)
 	}
-	cfg, err := Parse(data)
+	cfg, err := parse(data, binding)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		return nil, ve.WithFile(path)

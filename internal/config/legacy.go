@@ -20,6 +20,12 @@ const (
 	// EnvStateS3 moves the state of the DomainEndpoint set from /tmp to
 	// S3 (s3://bucket/prefix/); the other legacy sets have S3_BUCKET.
 	EnvStateS3 = "TGSYNC_STATE_S3"
+	// EnvBindingName names the one binding of a TGSYNC_CONFIG or
+	// TGSYNC_CONFIG_YAML config, which then leaves its name out. A name
+	// longer than a binding name may be is shortened by ShortBindingName,
+	// so that a template can pass a CloudFormation stack name (up to 128
+	// characters), which it has no function to shorten.
+	EnvBindingName = "TGSYNC_BINDING_NAME"
 )
 
 // LegacySet names a function whose variables FromEnv understands.
@@ -113,7 +119,7 @@ var (
 	albVars     = []string{"ALB_DNS_NAME", "ALB_LISTENER", "NLB_TG_ARN", "CW_METRIC_FLAG_IP_COUNT", "SAME_VPC"}
 	hostVars    = []string{"TARGET_FQDN", "ELB_TG_ARN", "DNS_SERVER", "BUCKET_REGION", "REPORT_IP_COUNT_CW_METRIC", "REMOVE_UNTRACKED_TG_IP"}
 	s3SetVars   = []string{"S3_BUCKET", "MAX_LOOKUP_PER_INVOCATION", "INVOCATIONS_BEFORE_DEREGISTRATION"}
-	allEnvNames = slices.Concat(configVars, goVars, goSpotVars, albVars, hostVars, s3SetVars, []string{EnvStateS3})
+	allEnvNames = slices.Concat(configVars, goVars, goSpotVars, albVars, hostVars, s3SetVars, []string{EnvStateS3, EnvBindingName})
 )
 
 // FromEnv reads Lambda mode's configuration from exactly one of
@@ -161,6 +167,10 @@ func FromEnv(getenv func(string) string) (*Config, LegacyInfo, error) {
 		}
 	}
 	shared, stateS3 := set(s3SetVars), set([]string{EnvStateS3})
+	if named := set([]string{EnvBindingName}); len(named) > 0 && len(groups[0].vars) == 0 {
+		return nil, LegacyInfo{}, envErr(append(named, usedVars...), "names the binding of a tgsync config; set "+EnvConfig+" or "+EnvConfigYAML+
+			" with one unnamed binding, or remove it (a legacy set names its binding after its target group)")
+	}
 	switch {
 	case len(used) > 1:
 		return nil, LegacyInfo{}, envErr(usedVars, "configure tgsync in one way only, got "+strings.Join(used, " and "))
@@ -211,14 +221,25 @@ func (l LegacyInfo) SetTargetGroupPort(cfg *Config, port int) error {
 
 func fromConfig(env map[string]string, name string) (*Config, LegacyInfo, error) {
 	info := LegacyInfo{From: name, Variables: []string{name}}
+	binding, note, err := envBindingName(env)
+	if err != nil {
+		return nil, info, err
+	}
+	if binding != "" {
+		info.Variables = []string{EnvBindingName, name}
+		slices.Sort(info.Variables)
+	}
+	if note != "" {
+		info.Notes = append(info.Notes, note)
+	}
 	if name == EnvConfig {
-		cfg, err := Load(env[name])
+		cfg, err := load(env[name], binding)
 		if err != nil {
 			return nil, info, fmt.Errorf("%s: %w", EnvConfig, err)
 		}
 		return cfg, info, nil
 	}
-	cfg, err := Parse([]byte(env[name]))
+	cfg, err := parse([]byte(env[name]), binding)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		return nil, info, ve.WithFile(EnvConfigYAML)

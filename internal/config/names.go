@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -18,6 +20,24 @@ var (
 	bucketChars   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	stopCodeChars = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 )
+
+// maxBindingName is the longest binding name bindingName allows.
+const maxBindingName = 64
+
+// ShortBindingName makes a name of letters, digits, '.', '_' and '-' fit a
+// binding name: a name of up to 64 characters is returned as it is, a
+// longer one becomes its first 55 characters, '-' and the first 8 hex
+// digits of its SHA-256 (64 characters). The result is the same for the
+// same name, so that a binding named after a CloudFormation stack (up to
+// 128 characters) keeps its state from one cold start, and one release, to
+// the next, and it differs for names that differ only after the cut.
+func ShortBindingName(name string) string {
+	if len(name) <= maxBindingName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:maxBindingName-9] + "-" + hex.EncodeToString(sum[:4])
+}
 
 // checkBindingName says what is wrong with a binding name, or "".
 func checkBindingName(s string) string {
