@@ -94,6 +94,14 @@ func (s *State) Equal(o *State) bool {
 // newer tgsync: the fix is an upgrade, not a restore.
 var ErrNewerState = errors.New("written by a newer tgsync")
 
+// MaxStateBytes bounds the stored state every durable store reads and
+// writes. 100 bindings with full histories take about 1.1 MB, so a file or
+// object over the bound is almost surely the wrong one. The bound keeps the
+// decode of the largest accepted state within 64 MiB of heap, so that it
+// fits the Lambda function's 128 MB beside the process itself
+// (TestMaxStateBytesFitsMemory and docs/reliability.md have the figures).
+const MaxStateBytes = 8 << 20
+
 // DecodeState reads a stored state and checks its version. The version is
 // read first, so that a newer tgsync's state is told apart from a damaged
 // one even when its other fields no longer decode.

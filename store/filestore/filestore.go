@@ -9,6 +9,7 @@
 package filestore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/tgsync/tgsync"
 )
@@ -38,9 +38,6 @@ func New(path string) *Store { return &Store{path: path} }
 // and before it replaces the state file; tests use it to interrupt a write.
 var testHookBeforeRename func(tmp string) error
 
-// lockPoll is how often Save retries a lock another process holds.
-const lockPoll = 5 * time.Millisecond
-
 // Load reads the state file. A missing file is a new, empty state with
 // revision "". A file that cannot be decoded is an error: starting from
 // empty state would forget miss counters and ownership.
@@ -48,13 +45,20 @@ func (s *Store) Load(ctx context.Context) (*tgsync.State, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", fmt.Errorf("load state file %s: %w", s.path, err)
 	}
-	data, err := os.ReadFile(s.path)
+	f, size, err := s.openState()
 	if errors.Is(err, fs.ErrNotExist) {
 		return tgsync.NewState(), "", nil
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("load state file: %w", err)
 	}
+	defer f.Close()
+	// One buffer of the file's size: a state costs its size once.
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if err := s.readState(ctx, f, buf); err != nil {
+		return nil, "", fmt.Errorf("load state file %s: %w", s.path, err)
+	}
+	data := buf.Bytes()
 	st, err := s.decode(data)
 	if err != nil {
 		return nil, "", err
@@ -76,6 +80,12 @@ func (s *Store) Save(ctx context.Context, st *tgsync.State, revision string) (st
 	if err != nil {
 		return "", fmt.Errorf("save state file %s: %w", s.path, err)
 	}
+	if len(data) > tgsync.MaxStateBytes {
+		// Written, it could not be loaded again; the file keeps the last
+		// state that can.
+		return "", fmt.Errorf("save state file %s: the state is %d bytes, more than the %d bytes (%d MiB) a tgsync state can be: split the bindings across configs with state files of their own",
+			s.path, len(data), tgsync.MaxStateBytes, tgsync.MaxStateBytes>>20)
+	}
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("save state file: create directory: %w", err)
@@ -86,14 +96,14 @@ func (s *Store) Save(ctx context.Context, st *tgsync.State, revision string) (st
 	}
 	defer unlock()
 
-	current, err := s.currentRevision()
+	current, err := s.currentRevision(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("save state file: %w", err)
 	}
 	if current != revision {
 		return "", fmt.Errorf("save state file %s: %s since it was loaded: %w", s.path, describeChange(revision, current), tgsync.ErrConflict)
 	}
-	if err := s.writeAtomic(dir, data); err != nil {
+	if err := s.writeAtomic(ctx, dir, data); err != nil {
 		return "", fmt.Errorf("save state file %s: %w", s.path, err)
 	}
 	return revisionOf(data), nil
@@ -114,20 +124,25 @@ func (s *Store) decode(data []byte) (*tgsync.State, error) {
 
 // currentRevision hashes the file as it is on disk now; "" when it is
 // missing.
-func (s *Store) currentRevision() (string, error) {
-	data, err := os.ReadFile(s.path)
+func (s *Store) currentRevision(ctx context.Context) (string, error) {
+	f, _, err := s.openState()
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("save state file: read current file: %w", err)
+		return "", err
 	}
-	return revisionOf(data), nil
+	defer f.Close()
+	h := sha256.New()
+	if err := s.readState(ctx, f, h); err != nil {
+		return "", fmt.Errorf("read current state file %s: %w", s.path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // writeAtomic replaces the state file with data. It runs under the lock, so
 // every temporary file it finds is the leftover of a crashed writer.
-func (s *Store) writeAtomic(dir string, data []byte) (err error) {
+func (s *Store) writeAtomic(ctx context.Context, dir string, data []byte) (err error) {
 	base := filepath.Base(s.path)
 	prefix := "." + base + ".tmp-"
 	removeLeftovers(dir, prefix)
@@ -159,6 +174,10 @@ func (s *Store) writeAtomic(dir string, data []byte) (err error) {
 		if err := testHookBeforeRename(tmp); err != nil {
 			return err
 		}
+	}
+	// The last moment to give up with nothing changed.
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)

@@ -37,7 +37,15 @@ func TestContract(t *testing.T) {
 
 // place is the file at path, for storetest.
 func place(path string) storetest.Place {
-	return storetest.Place{Open: func() tgsync.Store { return New(path) }, Name: path}
+	return storetest.Place{Open: func() tgsync.Store { return New(path) }, Name: path,
+		Write: func(t *testing.T, data []byte) {
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}}
 }
 
 func TestPermissions(t *testing.T) {

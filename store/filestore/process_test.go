@@ -24,12 +24,21 @@ const (
 	envWriter = "TGSYNC_FILESTORE_WRITER" // path|name|rounds: load-modify-save loops
 )
 
+// helpers are further helper modes, by environment variable, for test
+// files that build only on some systems.
+var helpers = map[string]func(spec string) int{}
+
 func TestMain(m *testing.M) {
 	if path := os.Getenv(envCrash); path != "" {
 		os.Exit(crashHelper(path))
 	}
 	if spec := os.Getenv(envWriter); spec != "" {
 		os.Exit(writerHelper(spec))
+	}
+	for env, helper := range helpers {
+		if spec := os.Getenv(env); spec != "" {
+			os.Exit(helper(spec))
+		}
 	}
 	os.Exit(m.Run())
 }

@@ -60,6 +60,9 @@ func (m *Store) Save(ctx context.Context, s *tgsync.State, revision string) (str
 	if err != nil {
 		return "", fmt.Errorf("save memory state: %w", err)
 	}
+	if len(data) > tgsync.MaxStateBytes {
+		return "", fmt.Errorf("save memory state: the state is %d bytes, more than the %d bytes a tgsync state can be", len(data), tgsync.MaxStateBytes)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if current := m.revision(); revision != current {

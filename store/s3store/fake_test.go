@@ -29,7 +29,9 @@ import (
 //     s3:PutObject (moto does not enforce IAM unless told to for the whole
 //     server, which other tests share);
 //   - 301 PermanentRedirect, for a bucket in another region (moto has one
-//     namespace for all regions).
+//     namespace for all regions);
+//   - a GetObject body sent chunked, without Content-Length, which S3
+//     itself does not do but a proxy in the way may.
 type fakeS3 struct {
 	status int
 	code   string // empty: a success with body and etag
@@ -110,6 +112,8 @@ func TestAWSAnswers(t *testing.T) {
 			want: []string{"load state from s3://state-bucket/tgsync/tgsync-state.json", "InternalError"}},
 		{name: "load without etag", fake: &fakeS3{status: 200, body: `{"version":1}`},
 			want: []string{"no ETag"}},
+		{name: "load of a body over the cap without length", fake: &fakeS3{status: 200, etag: `"abc"`, body: `{"version":1}` + strings.Repeat(" ", tgsync.MaxStateBytes)},
+			want: []string{fmt.Sprintf("more than %d bytes", tgsync.MaxStateBytes), "probably names the wrong object"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

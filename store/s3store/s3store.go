@@ -38,10 +38,6 @@ var (
 // DefaultObjectName is the object a URL ending in "/" refers to.
 const DefaultObjectName = "tgsync-state.json"
 
-// maxStateBytes bounds what Load reads; real states are tens of kilobytes
-// (50 history events per binding), so more means the key is wrong.
-const maxStateBytes = 64 << 20
-
 // Store is a tgsync.Store in one S3 object. Its revision is the object's
 // ETag.
 type Store struct {
@@ -69,12 +65,16 @@ func (s *Store) Load(ctx context.Context) (*tgsync.State, string, error) {
 		return nil, "", s.explain("load state from", "s3:GetObject", err)
 	}
 	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxStateBytes+1))
+	size := aws.ToInt64(out.ContentLength)
+	if size > tgsync.MaxStateBytes {
+		return nil, "", s.tooLarge(fmt.Sprintf("%d bytes", size))
+	}
+	data, err := readBody(out.Body, size)
 	if err != nil {
 		return nil, "", fmt.Errorf("load state from %s: read body: %w", s.URL(), err)
 	}
-	if len(data) > maxStateBytes {
-		return nil, "", fmt.Errorf("load state from %s: object is larger than %d bytes; is state.s3 pointing at the right key?", s.URL(), maxStateBytes)
+	if len(data) > tgsync.MaxStateBytes {
+		return nil, "", s.tooLarge(fmt.Sprintf("more than %d bytes", tgsync.MaxStateBytes))
 	}
 	etag := aws.ToString(out.ETag)
 	if etag == "" {
@@ -97,6 +97,12 @@ func (s *Store) Save(ctx context.Context, st *tgsync.State, revision string) (st
 	data, err := tgsync.EncodeState(st)
 	if err != nil {
 		return "", fmt.Errorf("save state to %s: %w", s.URL(), err)
+	}
+	if len(data) > tgsync.MaxStateBytes {
+		// Written, it could not be loaded again; the object keeps the
+		// last state that can.
+		return "", fmt.Errorf("save state to %s: the state is %d bytes, more than the %d bytes (%d MiB) a tgsync state can be: split the bindings across configs with state objects of their own",
+			s.URL(), len(data), tgsync.MaxStateBytes, tgsync.MaxStateBytes>>20)
 	}
 	// No server-side encryption header: S3 encrypts every object (SSE-S3)
 	// by default and applies the bucket's default SSE-KMS key if one is
@@ -127,6 +133,22 @@ func (s *Store) Save(ctx context.Context, st *tgsync.State, revision string) (st
 		return "", s.explain("save state to", "s3:PutObject", err)
 	}
 	return aws.ToString(out.ETag), nil
+}
+
+// readBody reads at most tgsync.MaxStateBytes+1 bytes into one buffer
+// sized by the object's Content-Length, so that a state costs its size once
+// rather than the doublings of io.ReadAll.
+func readBody(body io.Reader, size int64) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(body, tgsync.MaxStateBytes+1))
+	return buf.Bytes(), err
+}
+
+// tooLarge says that the object holds more than a state can be, which
+// most likely means that the key is wrong: Save never writes that much.
+func (s *Store) tooLarge(size string) error {
+	return fmt.Errorf("load state from %s: the object is %s, larger than the %d bytes (%d MiB) a tgsync state can be (100 bindings with full histories take about 1 MB), so state.s3 probably names the wrong object: point it at tgsync's state",
+		s.URL(), size, tgsync.MaxStateBytes, tgsync.MaxStateBytes>>20)
 }
 
 func conflictReason(revision string) string {

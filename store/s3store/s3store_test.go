@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -79,7 +80,12 @@ func newBucket(t testing.TB, client *s3.Client) string {
 
 // place is an object of its own in bucket, for storetest.
 func place(client *s3.Client, bucket, key string) storetest.Place {
-	return storetest.Place{Open: func() tgsync.Store { return New(client, bucket, key) }, Name: "s3://" + bucket + "/" + key}
+	return storetest.Place{Open: func() tgsync.Store { return New(client, bucket, key) }, Name: "s3://" + bucket + "/" + key,
+		Write: func(t *testing.T, data []byte) {
+			if _, err := client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+				t.Fatal(err)
+			}
+		}}
 }
 
 // TestContract runs the checks every store must pass, against moto.

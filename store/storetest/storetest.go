@@ -2,7 +2,8 @@
 // reconciler relies on: an empty place loads as a new state at revision "",
 // Save returns the revision Load reports, a stale revision fails with
 // tgsync.ErrConflict and changes nothing, state from a newer tgsync is
-// refused, and bad input is an error that names the place.
+// refused, state larger than tgsync.MaxStateBytes is neither written nor
+// read, and bad input is an error that names the place.
 //
 // Each store's tests call Run with places of their own kind; what only one
 // store can show (atomic renames, conditional-write headers) stays in that
@@ -28,6 +29,9 @@ type Place struct {
 	Open func() tgsync.Store
 	// Name is what every error about the place mentions: a path, a URL.
 	Name string
+	// Write, when set, puts data into the place as it is, bypassing the
+	// store, as a hand edit or a wrong path or key would.
+	Write func(t *testing.T, data []byte)
 }
 
 // Run checks the contract on places made by newPlace, one per subtest.
@@ -39,6 +43,8 @@ func Run(t *testing.T, newPlace func(t *testing.T) Place) {
 	t.Run("unknown revision", func(t *testing.T) { testUnknownRevision(t, newPlace(t)) })
 	t.Run("newer version", func(t *testing.T) { testNewerVersion(t, newPlace(t)) })
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, newPlace(t)) })
+	t.Run("oversized save", func(t *testing.T) { testOversizedSave(t, newPlace(t)) })
+	t.Run("size cap on load", func(t *testing.T) { testSizeCap(t, newPlace) })
 }
 
 // testContext is the test's context, bounded so that a hung store fails the
