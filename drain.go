@@ -365,7 +365,7 @@ func (d *Drainer) drainGroup(ctx context.Context, task Task, arn string) GroupDr
 // writer saved in between. It reports whether it wrote.
 func (d *Drainer) remember(ctx context.Context, st *State, rev string, task Task) (bool, error) {
 	const attempts = 3
-	saveCtx, cancel := saveContext(ctx)
+	saveCtx, cancel := saveContext(ctx, true)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		if st.Drains[task.ARN].Version >= task.Version {

@@ -179,6 +179,12 @@ type RunOptions struct {
 	DryRun         bool
 	DeadlineMargin time.Duration // 0 means 3s
 	Only           []string      // binding names; empty means all
+	// Interrupt ends the run early where that loses nothing: while it
+	// loads the state or waits for the store, and while it observes,
+	// before any change. Once a change was made, the run finishes and
+	// saves it by ctx's deadline. The CLI passes its signal context, so
+	// that SIGTERM ends a run that waits for a lock.
+	Interrupt context.Context
 }
 
 func (r *Reconciler) now() time.Time {

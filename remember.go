@@ -33,6 +33,16 @@ func (a *appliedChanges) of(action Action) []Change {
 // appliedLog holds, per binding, changes applied but not yet saved.
 type appliedLog map[string]*appliedChanges
 
+// changed reports whether anything was applied to AWS.
+func (l appliedLog) changed() bool {
+	for _, a := range l {
+		if len(a.changes) > 0 || a.azAll {
+			return true
+		}
+	}
+	return false
+}
+
 // add appends what one attempt applied: its registrations came before its
 // deregistrations.
 func (l appliedLog) add(name string, res BindingResult) {

@@ -36,8 +36,21 @@ func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, erro
 	if o.DeadlineMargin <= 0 {
 		o.DeadlineMargin = DefaultDeadlineMargin
 	}
-	work, cancel := workContext(ctx, o.DeadlineMargin)
-	defer cancel()
+	// early ends with ctx or at an interrupt: it bounds what may stop
+	// without losing anything. work bounds the changes, which an
+	// interrupt does not stop.
+	early := ctx
+	if o.Interrupt != nil {
+		var stop context.CancelFunc
+		early, stop = context.WithCancel(ctx)
+		defer stop()
+		defer context.AfterFunc(o.Interrupt, stop)()
+	}
+	observe, cancelObserve := workContext(early, o.DeadlineMargin)
+	defer cancelObserve()
+	work, cancelWork := workContext(ctx, o.DeadlineMargin)
+	defer cancelWork()
+	interrupted := func() bool { return o.Interrupt != nil && o.Interrupt.Err() != nil }
 	carried := r.takeUnsaved()
 	applied := appliedLog{}
 	fail := func(err error) (RunResult, error) {
@@ -45,7 +58,7 @@ func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, erro
 		return res, err
 	}
 	for attempt := 1; ; attempt++ {
-		loaded, rev, err := r.Store.Load(ctx)
+		loaded, rev, err := r.Store.Load(early)
 		if err != nil {
 			return fail(fmt.Errorf("load state: %w", err))
 		}
@@ -53,17 +66,20 @@ func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, erro
 		r.mergeApplied(next, carried, now)
 		r.mergeApplied(next, applied, now)
 		r.seedGroupInfo(next, bindings, now)
-		runs := r.observeAll(work, o, bindings, next, now)
+		runs := r.observeAll(observe, o, bindings, next, now)
 		r.keepGroupInfo(next, bindings, now)
 		if !o.DryRun {
-			rev, err = r.saveIntents(ctx, runs, next, loaded, rev, now)
-			if errors.Is(err, ErrConflict) && attempt < attempts {
+			rev, err = r.saveIntents(early, runs, next, loaded, rev, now)
+			if errors.Is(err, ErrConflict) && attempt < attempts && !interrupted() {
 				// Nothing was applied yet: plan again on the newer state.
 				res.Conflicts++
 				continue
 			}
 			if err != nil {
 				refuseRegistrations(runs, err)
+			}
+			if interrupted() {
+				skipChanges(runs, fmt.Errorf("interrupted before any change: %w", context.Cause(early)))
 			}
 			r.applyAll(work, o, runs, now)
 		}
@@ -77,7 +93,14 @@ func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, erro
 		if next.Equal(loaded) {
 			return res, nil
 		}
-		saveCtx, cancel := saveContext(ctx)
+		// What was changed in AWS must be recorded even when the run was
+		// interrupted; a save of nothing but misses may stop.
+		changedAWS := applied.changed() || carried.changed()
+		base := early
+		if changedAWS {
+			base = ctx
+		}
+		saveCtx, cancel := saveContext(base, changedAWS)
 		_, err = r.Store.Save(saveCtx, next, rev)
 		cancel()
 		switch {
@@ -121,7 +144,7 @@ func (r *Reconciler) saveIntents(ctx context.Context, runs []*bindingRun, next, 
 	if !any || intended.Equal(loaded) {
 		return rev, nil
 	}
-	saveCtx, cancel := saveContext(ctx)
+	saveCtx, cancel := saveContext(ctx, false)
 	defer cancel()
 	newRev, err := r.Store.Save(saveCtx, intended, rev)
 	if err != nil {
@@ -188,16 +211,29 @@ func (r *Reconciler) keepGroupInfo(st *State, bindings []Binding, now time.Time)
 	}
 }
 
-// saveContext is the context a state save runs under: work that was done
-// must be recorded even when the run's own context was cancelled (SIGTERM),
-// but never past the run's deadline, which is the caller's promise to
-// answer in time (a Lambda invocation's).
-func saveContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	base := context.WithoutCancel(ctx)
+// saveContext is the context a state save runs under. A detached save
+// records work that was done even when ctx was cancelled (an interrupt, a
+// run's own end), but never past ctx's deadline, which is the caller's
+// promise to answer in time (a Lambda invocation's).
+func saveContext(ctx context.Context, detached bool) (context.Context, context.CancelFunc) {
+	base := ctx
+	if detached {
+		base = context.WithoutCancel(ctx)
+	}
 	if d, ok := ctx.Deadline(); ok {
 		return context.WithDeadline(base, d)
 	}
 	return context.WithTimeout(base, 10*time.Second)
+}
+
+// skipChanges makes every plan of the run change nothing, and says why.
+func skipChanges(runs []*bindingRun, why error) {
+	for _, br := range runs {
+		if br.planned() && !br.res.Plan.Empty() {
+			br.fail(fmt.Errorf("binding %s: %w", br.binding.Name, why))
+			br.skipApply = true
+		}
+	}
 }
 
 // DefaultDeadlineMargin is RunOptions.DeadlineMargin when it is zero.

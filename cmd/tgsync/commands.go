@@ -84,10 +84,11 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 			if !ok {
 				return exitUsage
 			}
-			a.reconciler.DryRun = dryRun
+			// SIGTERM stops the run only where that loses nothing: while
+			// it waits for the state or observes; changes made are saved.
 			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runTimeout)
 			defer cancel()
-			res, err := a.reconciler.Run(runCtx, only...)
+			res, err := a.reconciler.RunWith(runCtx, tgsync.RunOptions{DryRun: dryRun, Only: only, Interrupt: ctx})
 			if errors.Is(err, tgsync.ErrUnknownBinding) {
 				fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 				return exitUsage
@@ -129,10 +130,6 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 		if !ok {
 			return exitUsage
 		}
-		// The reconciler starts no AWS work within its margin of the
-		// deadline; the margin comes on top of the interval, or an interval
-		// shorter than it would never start any.
-		a.reconciler.DeadlineMargin = daemonSaveMargin
 		live := web.NewLive(web.SpecsFrom(a.reconciler.Bindings), nil)
 		metrics := newDaemonMetrics()
 		if *listen != "" {
@@ -146,10 +143,15 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 		}
 		g.log.Info("daemon started", "bindings", len(a.cfg.Bindings), "interval", *interval)
 		for {
-			// A run that started finishes even when SIGTERM arrives.
+			// A run that started finishes even when SIGTERM arrives, but
+			// for what it can drop without losing anything (a wait for the
+			// state, a lookup). The reconciler starts no AWS work within
+			// its margin of the deadline; the margin comes on top of the
+			// interval, or an interval shorter than it would never start
+			// any.
 			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval+daemonSaveMargin)
 			before := a.calls.Snapshot()
-			res, err := a.reconciler.Run(runCtx)
+			res, err := a.reconciler.RunWith(runCtx, tgsync.RunOptions{DeadlineMargin: daemonSaveMargin, Interrupt: ctx})
 			cancel()
 			live.Record(res, err)
 			metrics.Observe(res, obs.DiffCalls(before, a.calls.Snapshot()))
