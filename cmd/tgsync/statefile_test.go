@@ -37,18 +37,8 @@ func TestOnceRefusesStatePath(t *testing.T) {
 			if err := tt.make(state); err != nil {
 				t.Fatal(err)
 			}
-			config := writeFile(t, "tgsync.yaml", fmt.Sprintf(`dns:
-  servers: ["127.0.0.1:1"]
-state:
-  file: %q
-bindings:
-  - name: b
-    source: {dns: svc.cli.internal}
-    targetGroupArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/cli/0123456789abcdef
-    ports: [443]
-`, state))
-			env := testenv.ChildEnv(t, "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL=http://127.0.0.1:1",
-				"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true")
+			config := unreachableConfig(t, state)
+			env := unreachableEnv(t)
 			bin := tgsyncBinary(t)
 			start := time.Now()
 			res := runBinary(t, bin, env, "--config", config, "once")
@@ -79,19 +69,9 @@ func TestOnceStopsWaitingForTheLockOnSIGTERM(t *testing.T) {
 	}
 	// The lookup fails at once (nothing listens on port 1), so the run has
 	// a failure to save and nothing to change.
-	config := writeFile(t, "tgsync.yaml", fmt.Sprintf(`dns:
-  servers: ["127.0.0.1:1"]
-state:
-  file: %q
-bindings:
-  - name: b
-    source: {dns: svc.cli.internal}
-    targetGroupArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/cli/0123456789abcdef
-    ports: [443]
-`, state))
+	config := unreachableConfig(t, state)
 	cmd := exec.Command(tgsyncBinary(t), "--config", config, "once")
-	cmd.Env = testenv.ChildEnv(t, "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL=http://127.0.0.1:1",
-		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true")
+	cmd.Env = unreachableEnv(t)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -140,4 +120,25 @@ bindings:
 	case <-time.After(15 * time.Second):
 		t.Fatalf("once still waits 15s after SIGTERM: %s", stderr.String())
 	}
+}
+
+// unreachableConfig is a config whose state is at state and whose DNS
+// server and AWS endpoint refuse at once: a run has nothing to change.
+func unreachableConfig(t *testing.T, state string) string {
+	t.Helper()
+	return writeFile(t, "tgsync.yaml", fmt.Sprintf(`dns:
+  servers: ["127.0.0.1:1"]
+state:
+  file: %q
+bindings:
+  - name: b
+    source: {dns: svc.cli.internal}
+    targetGroupArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/cli/0123456789abcdef
+    ports: [443]
+`, state))
+}
+
+func unreachableEnv(t *testing.T) []string {
+	return testenv.ChildEnv(t, "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL=http://127.0.0.1:1",
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true")
 }

@@ -193,11 +193,14 @@ func TestTwoWritersOneWins(t *testing.T) {
 		}
 		conflicts += res.Conflicts
 	}
-	if conflicts != 1 || g.conflicts.Load() != 1 {
-		t.Fatalf("want exactly one conflict, runs report %d, the store saw %d", conflicts, g.conflicts.Load())
+	// beta is shared and registers: it saves its intent before the
+	// call and its result after, so its two saves may each lose to
+	// alpha's one; every conflict is a replan that loads again.
+	if conflicts < 1 || conflicts > 2 || g.conflicts.Load() != int32(conflicts) {
+		t.Fatalf("want one or two conflicts, runs report %d, the store saw %d", conflicts, g.conflicts.Load())
 	}
-	if g.loads.Load() != 3 {
-		t.Errorf("want 3 loads (two runs and one replan), got %d", g.loads.Load())
+	if want := int32(2 + conflicts); g.loads.Load() != want {
+		t.Errorf("want %d loads (two runs and a replan per conflict), got %d", want, g.loads.Load())
 	}
 
 	final, _, err := New(client, bucket, key).Load(ctx)
