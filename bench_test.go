@@ -70,7 +70,7 @@ func benchmarkSteadyState(b *testing.B, n int, latency time.Duration) {
 	// Converge: the first run registers, the second sees the targets
 	// healthy.
 	for range 2 {
-		if res, err := r.Run(ctx); err != nil || len(res.Failed()) > 0 {
+		if res, err := r.Run(ctx, tgsync.RunOptions{}); err != nil || len(res.Failed()) > 0 {
 			b.Fatalf("converging run: %v, failed %v", err, res.Failed())
 		}
 		clock.Advance(time.Minute)
@@ -92,7 +92,7 @@ func benchmarkSteadyState(b *testing.B, n int, latency time.Duration) {
 	b.ReportAllocs()
 	for b.Loop() {
 		clock.Advance(time.Minute) // one scheduled run a minute
-		res, err := r.Run(ctx)
+		res, err := r.Run(ctx, tgsync.RunOptions{})
 		if err != nil || len(res.Failed()) > 0 {
 			b.Fatalf("run: %v, failed %v", err, res.Failed())
 		}

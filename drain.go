@@ -7,8 +7,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Task is a task that is about to stop and whose addresses must leave the
@@ -49,12 +50,13 @@ type DrainRecord struct {
 	At time.Time `json:"at"`
 }
 
-// Bounds of the drain records kept in State: ECS stops a task within
-// minutes of the notice, so a day is ample, and the count bounds the state
+// Bounds of the drain records kept in State: a record is kept for
+// DrainRetention (ECS stops a task within minutes of the notice, so a day
+// is ample), and at most DrainRecordLimit of them, which bounds the state
 // of a busy account.
 const (
-	DrainMemory      = 24 * time.Hour
-	DrainMemoryLimit = 1000
+	DrainRetention   = 24 * time.Hour
+	DrainRecordLimit = 1000
 )
 
 // DefaultMaxEventAge is how old an interruption notice may be and still be
@@ -243,7 +245,7 @@ func (d *Drainer) Drain(ctx context.Context, task Task) (res DrainResult, err er
 		}
 	}
 	if loaded != nil && !failed && !d.DryRun && task.Version > 0 {
-		written, err := d.remember(ctx, loaded, rev, task)
+		written, err := d.recordDrain(ctx, loaded, rev, task)
 		res.StateWritten = written
 		if err != nil {
 			errs = append(errs, fmt.Errorf("drain task %s: remember version %d: %w", task.ARN, task.Version, err))
@@ -319,17 +321,12 @@ func (d *Drainer) drainGroups(ctx context.Context, task Task) []GroupDrain {
 		}
 	}
 	out := make([]GroupDrain, len(arns))
-	sem := make(chan struct{}, drainConcurrency)
-	var wg sync.WaitGroup
+	var eg errgroup.Group
+	eg.SetLimit(drainConcurrency)
 	for i, arn := range arns {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out[i] = d.drainGroup(ctx, task, arn)
-		}()
+		eg.Go(func() error { out[i] = d.drainGroup(ctx, task, arn); return nil })
 	}
-	wg.Wait()
+	_ = eg.Wait()
 	return out
 }
 
@@ -353,17 +350,17 @@ func (d *Drainer) drainGroup(ctx context.Context, task Task, arn string) GroupDr
 	if d.DryRun || len(g.Planned) == 0 {
 		return g
 	}
-	done, err := d.Groups.Deregister(ctx, arn, g.Planned)
-	g.Deregistered = g.Planned[:max(0, min(done, len(g.Planned)))]
+	applied, err := d.Groups.Deregister(ctx, arn, g.Planned)
+	g.Deregistered = applied
 	if err != nil {
 		g.Err = fmt.Errorf("drain task %s: %w", task.ARN, err)
 	}
 	return g
 }
 
-// remember saves the task's version, reloading and merging when another
+// recordDrain saves the task's version, reloading and merging when another
 // writer saved in between. It reports whether it wrote.
-func (d *Drainer) remember(ctx context.Context, st *State, rev string, task Task) (bool, error) {
+func (d *Drainer) recordDrain(ctx context.Context, st *State, rev string, task Task) (bool, error) {
 	const attempts = 3
 	saveCtx, cancel := saveContext(ctx, true)
 	defer cancel()
@@ -387,18 +384,18 @@ func (d *Drainer) remember(ctx context.Context, st *State, rev string, task Task
 }
 
 // rememberDrain records a task's version and forgets records older than
-// DrainMemory, then the oldest beyond DrainMemoryLimit.
+// DrainRetention, then the oldest beyond DrainRecordLimit.
 func (s *State) rememberDrain(arn string, version int64, now time.Time) {
 	if s.Drains == nil {
 		s.Drains = map[string]DrainRecord{}
 	}
 	s.Drains[arn] = DrainRecord{Version: version, At: now}
 	for k, r := range s.Drains {
-		if now.Sub(r.At) > DrainMemory {
+		if now.Sub(r.At) > DrainRetention {
 			delete(s.Drains, k)
 		}
 	}
-	if over := len(s.Drains) - DrainMemoryLimit; over > 0 {
+	if over := len(s.Drains) - DrainRecordLimit; over > 0 {
 		keys := make([]string, 0, len(s.Drains))
 		for k := range s.Drains {
 			if k != arn {

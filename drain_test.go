@@ -128,7 +128,7 @@ func newDrainWorld(t *testing.T) *drainWorld {
 		for _, s := range targets {
 			ts = append(ts, tgt(s))
 		}
-		if _, _, err := w.world.Register(ctx, arn, ts, false); err != nil {
+		if _, _, err := fakeaws.RegisterTargets(ctx, w.world, arn, ts, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -426,11 +426,11 @@ func TestDrainerStateConflictAndBounds(t *testing.T) {
 	mem := memstore.New()
 	old := tgsync.NewState()
 	old.Drains = map[string]tgsync.DrainRecord{}
-	for i := range tgsync.DrainMemoryLimit {
+	for i := range tgsync.DrainRecordLimit {
 		at := start.Add(-time.Duration(i) * time.Minute) // the first 1,440 minutes are within a day
 		old.Drains[fmt.Sprintf("arn:old/%04d", i)] = tgsync.DrainRecord{Version: 1, At: at}
 	}
-	old.Drains["arn:expired"] = tgsync.DrainRecord{Version: 1, At: start.Add(-tgsync.DrainMemory - time.Second)}
+	old.Drains["arn:expired"] = tgsync.DrainRecord{Version: 1, At: start.Add(-tgsync.DrainRetention - time.Second)}
 	if _, err := mem.Save(ctx, old, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -457,10 +457,10 @@ func TestDrainerStateConflictAndBounds(t *testing.T) {
 		t.Fatalf("after the conflict: ours %+v, the other writer's %+v", st.Drains[task(4, start).ARN], st.Drains["arn:other"])
 	}
 	if _, ok := st.Drains["arn:expired"]; ok {
-		t.Error("a record older than DrainMemory was kept")
+		t.Error("a record older than DrainRetention was kept")
 	}
-	if len(st.Drains) != tgsync.DrainMemoryLimit {
-		t.Errorf("%d records kept, want the limit %d", len(st.Drains), tgsync.DrainMemoryLimit)
+	if len(st.Drains) != tgsync.DrainRecordLimit {
+		t.Errorf("%d records kept, want the limit %d", len(st.Drains), tgsync.DrainRecordLimit)
 	}
 	// The oldest records went first.
 	for _, k := range []string{"arn:old/0999", "arn:old/0998"} {
@@ -508,7 +508,7 @@ func TestDrainerKeepsItsOwnRecordAtTheLimit(t *testing.T) {
 	mem := memstore.New()
 	st := tgsync.NewState()
 	st.Drains = map[string]tgsync.DrainRecord{}
-	for i := range tgsync.DrainMemoryLimit {
+	for i := range tgsync.DrainRecordLimit {
 		st.Drains[fmt.Sprintf("arn:ahead/%04d", i)] = tgsync.DrainRecord{Version: 1, At: start.Add(time.Hour)}
 	}
 	if _, err := mem.Save(ctx, st, ""); err != nil {
@@ -521,7 +521,7 @@ func TestDrainerKeepsItsOwnRecordAtTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Drains[task(4, start).ARN].Version != 4 || len(got.Drains) != tgsync.DrainMemoryLimit {
+	if got.Drains[task(4, start).ARN].Version != 4 || len(got.Drains) != tgsync.DrainRecordLimit {
 		t.Fatalf("own record %+v, %d records", got.Drains[task(4, start).ARN], len(got.Drains))
 	}
 }

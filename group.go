@@ -101,7 +101,7 @@ func (r *Reconciler) observeAll(ctx context.Context, o RunOptions, bindings []Bi
 	if o.DryRun {
 		for _, br := range runs {
 			if br.hasPlan {
-				br.state = r.remember(br.state, br.res.Plan, nil, nil, now)
+				br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, now)
 			}
 		}
 	}
@@ -174,7 +174,7 @@ func (r *Reconciler) resolve(o RunOptions, br *bindingRun, now time.Time) bool {
 	if err != nil {
 		br.res.SourceErr = err
 		br.res.Plan = Plan(Desired{Source: br.binding.Source.String(), Err: err, Ports: br.binding.Ports}, nil, br.state, br.binding.Policy, now)
-		br.state = r.remember(br.state, br.res.Plan, nil, nil, now)
+		br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, now)
 		br.fail(fmt.Errorf("binding %s: source %s: %w", br.binding.Name, br.binding.Source, err))
 		return false
 	}
@@ -187,7 +187,7 @@ func (r *Reconciler) resolve(o RunOptions, br *bindingRun, now time.Time) bool {
 
 // refusedAll says why an answer that held addresses yields no target: a
 // failed binding, since it does nothing useful, though it removes nothing.
-func refusedAll(c Changes) string {
+func refusedAll(c Decision) string {
 	n := 0
 	for _, f := range c.Refused {
 		if f.Action == ActionRegister {
@@ -287,13 +287,13 @@ func (r *Reconciler) apply(o RunOptions, br *bindingRun, now time.Time) {
 			br.res.Unfinished = true
 			applyErr = fmt.Errorf("deadline near, stopped before registering %d targets", len(plan.Register))
 		} else {
-			targets := make([]Target, len(plan.Register))
-			for i, c := range plan.Register {
-				targets[i] = c.Target
+			targets := plan.Register
+			if br.binding.AZAll || br.state.AZAll {
+				targets = withZone(plan.Register, AvailabilityZoneAll)
 			}
-			done, usedAll, err := r.Groups.Register(br.ctx, arn, targets, br.binding.AZAll || br.state.AZAll)
-			br.res.Registered = plan.Register[:done]
-			if usedAll {
+			applied, err := r.Groups.Register(br.ctx, arn, targets)
+			br.res.Registered = applied
+			if slices.ContainsFunc(applied, func(c Change) bool { return c.AvailabilityZone == AvailabilityZoneAll }) {
 				br.state.AZAll, br.res.azAll = true, true
 			}
 			applyErr = err
@@ -304,18 +304,27 @@ func (r *Reconciler) apply(o RunOptions, br *bindingRun, now time.Time) {
 			br.res.Unfinished = true
 			applyErr = fmt.Errorf("deadline near, stopped before deregistering %d targets", len(plan.Deregister))
 		} else {
-			done, err := r.Groups.Deregister(br.ctx, arn, plan.Deregister)
-			br.res.Deregistered = plan.Deregister[:done]
+			applied, err := r.Groups.Deregister(br.ctx, arn, plan.Deregister)
+			br.res.Deregistered = applied
 			applyErr = err
 		}
 	}
-	br.state = r.remember(br.state, plan, br.res.Registered, br.res.Deregistered, now)
+	br.state = r.stateAfter(br.state, plan, br.res.Registered, br.res.Deregistered, now)
 	switch {
 	case applyErr != nil:
 		br.fail(fmt.Errorf("binding %s: %w", br.binding.Name, applyErr))
 	case br.res.Err == nil:
 		br.state.LastError = ""
 	}
+}
+
+// withZone returns the changes with every zone set to zone.
+func withZone(cs []Change, zone string) []Change {
+	out := slices.Clone(cs)
+	for i := range out {
+		out[i].AvailabilityZone = zone
+	}
+	return out
 }
 
 // finish writes each binding's state into st and returns the results,

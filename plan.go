@@ -42,24 +42,30 @@ type Claim struct {
 	Current bool
 }
 
-// Changes is the outcome of Plan: what to change, what was refused, what
-// waits, and the state to keep once the changes are applied.
+// Changes are what a decision changes in the target group. Register
+// comes before Deregister when they are applied.
 type Changes struct {
+	Register   []Change
+	Deregister []Change
+}
+
+// Empty reports whether nothing changes.
+func (c Changes) Empty() bool { return len(c.Register) == 0 && len(c.Deregister) == 0 }
+
+// Decision is the outcome of Plan: what the binding should hold, what to
+// change, what was refused, what waits, and the state to keep once the
+// changes are applied.
+type Decision struct {
 	// Desired is the set of targets the binding should hold, after the
 	// address ranges were checked.
 	Desired []Target
-	// Register comes before Deregister when the changes are applied.
-	Register   []Change
-	Deregister []Change
-	Refused    []Refusal
-	Pending    []Pending
+	Changes
+	Refused []Refusal
+	Pending []Pending
 	// Next is the binding state once every change succeeded; only Owned
 	// and Misses differ from the input.
 	Next BindingState
 }
-
-// Empty reports whether the plan changes nothing in the target group.
-func (c Changes) Empty() bool { return len(c.Register) == 0 && len(c.Deregister) == 0 }
 
 // Rule names used in refusals; they are stable and meant for filtering.
 const (
@@ -111,8 +117,8 @@ const IntentGrace = 15 * time.Minute
 // Deregistrations are refused, unhealthy and longest-missing first kept
 // in order, when they would exceed MaxFraction of the registered targets
 // (rule 4) or remove the last healthy target (rule 5).
-func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy Policy, now time.Time) Changes {
-	out := Changes{Next: state}
+func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy Policy, now time.Time) Decision {
+	out := Decision{Next: state}
 	if why := unusable(desired); why != "" {
 		return sourceFailed(out, state, why)
 	}
@@ -147,7 +153,7 @@ func unusable(desired Desired) string {
 
 // sourceFailed is the plan of a binding whose answer cannot be used:
 // nothing is known about the source, so misses and ownership stay (rule 1).
-func sourceFailed(out Changes, state BindingState, why string) Changes {
+func sourceFailed(out Decision, state BindingState, why string) Decision {
 	out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Rule: RuleSourceFailed,
 		Reason: why + "; removing nothing and counting no misses"})
 	// Owned and Misses are always new maps, so that nothing the caller
@@ -196,7 +202,7 @@ func newMembership(observed []ObservedTarget) membership {
 
 // planRegistrations registers what the answer holds and the group lacks
 // (or is draining), and records what a shared binding owns of its answer.
-func planRegistrations(out *Changes, desired Desired, g membership, state BindingState, policy Policy, now time.Time) []Change {
+func planRegistrations(out *Decision, desired Desired, g membership, state BindingState, policy Policy, now time.Time) []Change {
 	var register []Change
 	for _, t := range out.Desired {
 		o, present := g.seen[t]
@@ -237,7 +243,7 @@ type removal struct {
 // countMisses counts a miss for every owned member the answer lacks and
 // returns those whose grace ran out (rule 2). Targets another binding of
 // the group wants are kept without a miss (rule 9).
-func countMisses(out *Changes, desired Desired, observed []ObservedTarget, g membership, state BindingState, policy Policy, now time.Time) []removal {
+func countMisses(out *Decision, desired Desired, observed []ObservedTarget, g membership, state BindingState, policy Policy, now time.Time) []removal {
 	want := make(map[Target]bool, len(out.Desired))
 	for _, t := range out.Desired {
 		want[t] = true
@@ -288,7 +294,7 @@ func countMisses(out *Changes, desired Desired, observed []ObservedTarget, g mem
 // planRemovals deregisters the targets whose grace ran out, unhealthy and
 // longest-missing first, within the removal budget (rule 4) and never the
 // last healthy target (rule 5).
-func planRemovals(out *Changes, due []removal, g membership, source string, policy Policy, now time.Time) {
+func planRemovals(out *Decision, due []removal, g membership, source string, policy Policy, now time.Time) {
 	slices.SortFunc(due, func(a, b removal) int {
 		ah, bh := a.o.State == HealthHealthy, b.o.State == HealthHealthy
 		if ah != bh {

@@ -35,7 +35,7 @@ var DefaultAllowedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("fc00::/7"),
 }
 
-// DefaultPolicy returns the defaults DESIGN.md sets: 3 misses and 3 minutes,
+// DefaultPolicy returns the defaults the README documents: 3 misses and 3 minutes,
 // 50% per run, a dedicated target group, private ranges only.
 func DefaultPolicy() Policy {
 	return Policy{

@@ -22,13 +22,16 @@ type Source interface {
 type TargetGroups interface {
 	// Describe returns the members of a target group with their health.
 	Describe(ctx context.Context, arn string) ([]ObservedTarget, error)
-	// Register registers targets in order, in batches. It returns how many
-	// leading targets were registered and whether AvailabilityZone "all"
-	// had to be used (rule 7).
-	Register(ctx context.Context, arn string, targets []Target, azAll bool) (done int, usedAZAll bool, err error)
-	// Deregister deregisters targets in order, in batches, and returns how
-	// many leading ones were deregistered.
-	Deregister(ctx context.Context, arn string, changes []Change) (done int, err error)
+	// Register registers targets in order, in batches, each with the
+	// Availability Zone it carries. A target without one that AWS wants
+	// one for (an address outside the group's VPC, rule 7) goes with
+	// AvailabilityZoneAll. It returns the leading targets registered, each
+	// with the zone it was registered with.
+	Register(ctx context.Context, arn string, targets []Change) (applied []Change, err error)
+	// Deregister deregisters targets in order, in batches, each with the
+	// zone it carries (a target registered with "all" leaves with "all"),
+	// and returns the leading ones deregistered.
+	Deregister(ctx context.Context, arn string, targets []Change) (applied []Change, err error)
 }
 
 // GroupInfoCache is implemented by TargetGroups adapters that look a group
@@ -62,21 +65,15 @@ type Binding struct {
 	AZAll bool
 }
 
-// Reconciler runs the bindings: observe, plan, apply, remember.
+// Reconciler runs the bindings: observe, plan, apply, save.
 type Reconciler struct {
 	Bindings []Binding
 	Groups   TargetGroups
 	Store    Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// DryRun plans without changing the target groups or the state.
-	DryRun bool
 	// Concurrency bounds the target groups worked on at once; 0 means 4.
 	Concurrency int
-	// DeadlineMargin is how long before the context's deadline the
-	// reconciler stops starting AWS work, to leave time to save state.
-	// 0 means 3s.
-	DeadlineMargin time.Duration
 	// SaveAttempts bounds the reload-and-replan loop on ErrConflict; 0
 	// means 3.
 	SaveAttempts int
@@ -97,7 +94,7 @@ type BindingResult struct {
 	// Described tells an empty group from one that was not described.
 	Observed  []ObservedTarget
 	Described bool
-	Plan      Changes
+	Plan      Decision
 	// Registered and Deregistered are the changes that were applied.
 	Registered   []Change
 	Deregistered []Change
@@ -165,20 +162,19 @@ func CountAPICall(ctx context.Context) {
 // configured.
 var ErrUnknownBinding = errors.New("unknown binding")
 
-// Run reconciles the named bindings, or all of them when only is empty. It
-// returns an error only when the run as a whole could not proceed (state
-// could not be loaded or saved); per-binding failures are in the result.
-func (r *Reconciler) Run(ctx context.Context, only ...string) (RunResult, error) {
-	return r.RunWith(ctx, RunOptions{DryRun: r.DryRun, DeadlineMargin: r.DeadlineMargin, Only: only})
-}
-
-// RunOptions are the settings of one run, for callers that run one
-// Reconciler concurrently with different settings (a Lambda function with
-// several invocations in flight).
+// RunOptions are the settings of one run. They travel with the run, not
+// the Reconciler, so that one Reconciler serves runs with different
+// settings at once (a Lambda function with several invocations in flight).
 type RunOptions struct {
-	DryRun         bool
-	DeadlineMargin time.Duration // 0 means 3s
-	Only           []string      // binding names; empty means all
+	// DryRun plans without changing the target groups or the state.
+	DryRun bool
+	// DeadlineMargin is how long before ctx's deadline the run starts no
+	// more AWS work; calls still in flight are cut off half of it before,
+	// to leave time to save. 0 means DefaultDeadlineMargin.
+	DeadlineMargin time.Duration
+	// Only names the bindings to run; empty means all. An unknown name
+	// fails the run with ErrUnknownBinding.
+	Only []string
 	// Interrupt ends the run early where that loses nothing: while it
 	// loads the state or waits for the store, and while it observes,
 	// before any change. Once a change was made, the run finishes and

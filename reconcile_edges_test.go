@@ -37,12 +37,12 @@ type racedGroups struct {
 	store *testStore
 }
 
-func (g racedGroups) Register(ctx context.Context, arn string, ts []Target, all bool) (int, bool, error) {
+func (g racedGroups) Register(ctx context.Context, arn string, cs []Change) ([]Change, error) {
 	defer g.store.bump()
-	return g.fakeGroups.Register(ctx, arn, ts, all)
+	return g.fakeGroups.Register(ctx, arn, cs)
 }
 
-func (g racedGroups) Deregister(ctx context.Context, arn string, cs []Change) (int, error) {
+func (g racedGroups) Deregister(ctx context.Context, arn string, cs []Change) ([]Change, error) {
 	defer g.store.bump()
 	return g.fakeGroups.Deregister(ctx, arn, cs)
 }
@@ -119,9 +119,9 @@ type dyingGroups struct {
 	store *failingSaves
 }
 
-func (g dyingGroups) Register(ctx context.Context, arn string, ts []Target, all bool) (int, bool, error) {
+func (g dyingGroups) Register(ctx context.Context, arn string, cs []Change) ([]Change, error) {
 	defer func() { g.store.fail = true }()
-	return g.fakeGroups.Register(ctx, arn, ts, all)
+	return g.fakeGroups.Register(ctx, arn, cs)
 }
 
 // TestReconcileDeathAfterRegisterLosesNothing is rule 9 when the process
@@ -138,7 +138,7 @@ func TestReconcileDeathAfterRegisterLosesNothing(t *testing.T) {
 	w.r.Store = fs
 	w.r.Groups = dyingGroups{w.groups, fs}
 	w.src.set(nil, "10.0.0.1", "10.0.0.9")
-	_, _ = w.r.Run(context.Background())
+	_, _ = w.r.Run(context.Background(), RunOptions{})
 	if got := w.groups.members(arnA); !slices.Contains(got, "10.0.0.9:443") {
 		t.Fatalf("not registered: %v", got)
 	}
@@ -268,7 +268,7 @@ func TestReconcileAnswersBeforeItsDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	_, err := w.r.RunWith(ctx, RunOptions{DeadlineMargin: 300 * time.Millisecond})
+	_, err := w.r.Run(ctx, RunOptions{DeadlineMargin: 300 * time.Millisecond})
 	// The context ends at the deadline; the run returns as soon as it
 	// sees that (a Lambda keeps a reserve for this, see cmd/tgsync).
 	if late := time.Since(deadline); late > 100*time.Millisecond {

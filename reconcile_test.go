@@ -72,31 +72,31 @@ func (g *fakeGroups) Describe(_ context.Context, arn string) ([]ObservedTarget, 
 	return out, nil
 }
 
-func (g *fakeGroups) Register(_ context.Context, arn string, ts []Target, _ bool) (int, bool, error) {
+func (g *fakeGroups) Register(_ context.Context, arn string, cs []Change) ([]Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls["RegisterTargets"]++
-	n := len(ts)
+	n := len(cs)
 	if g.failReg != nil && g.regCap < n {
 		n = g.regCap
 	}
-	for _, t := range ts[:n] {
-		g.groups[arn][t] = HealthHealthy
+	for _, c := range cs[:n] {
+		g.groups[arn][c.Target] = HealthHealthy
 	}
-	if n < len(ts) {
-		return n, false, g.failReg
+	if n < len(cs) {
+		return cs[:n], g.failReg
 	}
-	return n, false, nil
+	return cs, nil
 }
 
-func (g *fakeGroups) Deregister(_ context.Context, arn string, cs []Change) (int, error) {
+func (g *fakeGroups) Deregister(_ context.Context, arn string, cs []Change) ([]Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls["DeregisterTargets"]++
 	for _, c := range cs {
 		delete(g.groups[arn], c.Target)
 	}
-	return len(cs), nil
+	return cs, nil
 }
 
 // members lists a group without counting a call.
@@ -167,6 +167,8 @@ type world struct {
 	store  *testStore
 	now    time.Time
 	r      *Reconciler
+	dryRun bool
+	margin time.Duration
 }
 
 func newWorld(policy Policy) *world {
@@ -181,7 +183,7 @@ func newWorld(policy Policy) *world {
 
 func (w *world) run(t *testing.T, only ...string) RunResult {
 	t.Helper()
-	res, err := w.r.Run(context.Background(), only...)
+	res, err := w.r.Run(context.Background(), RunOptions{DryRun: w.dryRun, DeadlineMargin: w.margin, Only: only})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -307,7 +309,7 @@ func TestReconcileGivesUpAfterRepeatedConflicts(t *testing.T) {
 	w := newWorld(DefaultPolicy())
 	w.src.set(nil, "10.0.0.1")
 	w.store.conflicts = 10
-	_, err := w.r.Run(context.Background())
+	_, err := w.r.Run(context.Background(), RunOptions{})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("err = %v, want ErrConflict", err)
 	}
@@ -360,7 +362,7 @@ func TestReconcileDescribesEachGroupOnce(t *testing.T) {
 func TestReconcileDryRunChangesNothing(t *testing.T) {
 	w := newWorld(DefaultPolicy())
 	w.src.set(nil, "10.0.0.1")
-	w.r.DryRun = true
+	w.dryRun = true
 	res := w.run(t)
 	if len(res.Bindings[0].Plan.Register) != 1 || len(w.groups.members(arnA)) != 0 || w.store.saves != 0 {
 		t.Fatalf("dry run: plan=%+v members=%v saves=%d", res.Bindings[0].Plan, w.groups.members(arnA), w.store.saves)
@@ -370,7 +372,7 @@ func TestReconcileDryRunChangesNothing(t *testing.T) {
 func TestReconcileOnlyNamedBindings(t *testing.T) {
 	w := newWorld(DefaultPolicy())
 	w.src.set(nil, "10.0.0.1")
-	if _, err := w.r.Run(context.Background(), "nope"); !errors.Is(err, ErrUnknownBinding) {
+	if _, err := w.r.Run(context.Background(), RunOptions{Only: []string{"nope"}}); !errors.Is(err, ErrUnknownBinding) {
 		t.Fatalf("err = %v", err)
 	}
 	res := w.run(t, "db")
@@ -382,10 +384,10 @@ func TestReconcileOnlyNamedBindings(t *testing.T) {
 func TestReconcileDeadline(t *testing.T) {
 	w := newWorld(DefaultPolicy())
 	w.src.set(nil, "10.0.0.1")
-	w.r.DeadlineMargin = time.Second
+
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	res, err := w.r.Run(ctx)
+	res, err := w.r.Run(ctx, RunOptions{DeadlineMargin: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +428,7 @@ func TestReconcileFailedSaveIsCarried(t *testing.T) {
 	fs := &failingSaves{testStore: w.store, fail: true, ok: 1}
 	w.r.Store = fs
 	w.src.set(nil, "10.0.0.1")
-	if _, err := w.r.Run(context.Background()); err == nil {
+	if _, err := w.r.Run(context.Background(), RunOptions{}); err == nil {
 		t.Fatal("a failed save was not reported")
 	}
 	w.now = w.now.Add(time.Minute)
@@ -460,7 +462,7 @@ func TestReconcileUnsavedIntentRegistersNothing(t *testing.T) {
 	fs := &failingSaves{testStore: w.store, fail: true}
 	w.r.Store = fs
 	w.src.set(nil, "10.0.0.1")
-	res, err := w.r.Run(context.Background())
+	res, err := w.r.Run(context.Background(), RunOptions{})
 	if err == nil {
 		t.Fatal("the failed saves were not reported")
 	}
@@ -506,9 +508,9 @@ func (g countingGroups) Describe(ctx context.Context, arn string) ([]ObservedTar
 	return g.fakeGroups.Describe(ctx, arn)
 }
 
-func (g countingGroups) Register(ctx context.Context, arn string, ts []Target, all bool) (int, bool, error) {
+func (g countingGroups) Register(ctx context.Context, arn string, cs []Change) ([]Change, error) {
 	CountAPICall(ctx)
-	return g.fakeGroups.Register(ctx, arn, ts, all)
+	return g.fakeGroups.Register(ctx, arn, cs)
 }
 
 func TestReconcileCountsAPICallsPerBinding(t *testing.T) {

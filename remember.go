@@ -129,10 +129,10 @@ func (r *Reconciler) keepUnsaved(logs ...appliedLog) {
 	}
 }
 
-// remember folds a plan and what of it was applied into the binding state:
+// stateAfter folds a plan and what of it was applied into the binding state:
 // misses, ownership and history. A registration that failed stays owned
 // as an intent (see IntentGrace): the call may have reached AWS.
-func (r *Reconciler) remember(st BindingState, plan Changes, registered, deregistered []Change, now time.Time) BindingState {
+func (r *Reconciler) stateAfter(st BindingState, plan Decision, registered, deregistered []Change, now time.Time) BindingState {
 	next := plan.Next
 	// Keep what Plan does not manage from the current state.
 	next.AZAll, next.Answer, next.LastError = st.AZAll, st.Answer, st.LastError

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// RunWith is Run with the settings of this run given explicitly; the
-// Reconciler's own DryRun and DeadlineMargin are not used.
+// Run reconciles the bindings o selects. It returns an error only when the
+// run as a whole could not proceed (the state could not be loaded or
+// saved); per-binding failures are in the result.
 //
 // AWS work stops half of o.DeadlineMargin before ctx's deadline, and none
 // starts within the margin, so that the state is saved before the
@@ -19,7 +20,7 @@ import (
 // the call still owns it), applies the changes and saves. A save that
 // another writer beat reloads, merges what this run already applied, in
 // the order it was applied, and plans again.
-func (r *Reconciler) RunWith(ctx context.Context, o RunOptions) (RunResult, error) {
+func (r *Reconciler) Run(ctx context.Context, o RunOptions) (RunResult, error) {
 	now := r.now()
 	res := RunResult{Started: now}
 	bindings, err := r.selectBindings(o.Only)

@@ -46,7 +46,7 @@ func (s *scenario) step(what string, served []netip.Addr, f runFaults) stepResul
 	before := s.world.Targets(scenarioARN)
 	rev, calls := s.store.Revision(), s.world.Calls()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-	res, err := s.rec.Run(ctx)
+	res, err := s.rec.Run(ctx, tgsync.RunOptions{DeadlineMargin: deadlineMargin})
 	cancel()
 	s.world.ClearFaults()
 	s.dns.SetFault(scenarioName, dnstest.FaultNone)

@@ -164,7 +164,7 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 	if err := s.world.CreateTargetGroup(scenarioARN, spec); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.world.Register(context.Background(), scenarioARN, preexisting, false); err != nil {
+	if _, _, err := fakeaws.RegisterTargets(context.Background(), s.world, scenarioARN, preexisting, false); err != nil {
 		t.Fatal(err)
 	}
 	if shared {
@@ -189,7 +189,6 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 		Bindings: []tgsync.Binding{{Name: "search", Source: resolver.Source(scenarioName, nil),
 			TargetGroupARN: scenarioARN, Ports: scenarioPorts, Policy: s.policy}},
 		Groups: s.world, Store: s.store, Now: s.clock.Now,
-		DeadlineMargin: deadlineMargin,
 	}
 	s.answer = s.pick(1+s.rng.IntN(6), nil)
 	t.Logf("seed %d", seed)
@@ -409,7 +408,7 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 			rec := &tgsync.Reconciler{
 				Bindings: []tgsync.Binding{{Name: "search", Source: resolver.Source(scenarioName, nil),
 					TargetGroupARN: scenarioARN, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-				Groups: world, Store: memstore.New(), Now: clock.Now, DeadlineMargin: deadlineMargin,
+				Groups: world, Store: memstore.New(), Now: clock.Now,
 			}
 			for i, st := range steps {
 				clock.Advance(runEvery)
@@ -420,7 +419,7 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 					}
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-				res, err := rec.Run(ctx)
+				res, err := rec.Run(ctx, tgsync.RunOptions{DeadlineMargin: deadlineMargin})
 				cancel()
 				world.ClearFaults()
 				if err != nil {

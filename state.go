@@ -221,18 +221,7 @@ type Event struct {
 // Clone returns a deep copy.
 func (b BindingState) Clone() BindingState {
 	c := b
-	if b.Owned != nil {
-		c.Owned = make(map[Target]time.Time, len(b.Owned))
-		for k, v := range b.Owned {
-			c.Owned[k] = v
-		}
-	}
-	if b.Misses != nil {
-		c.Misses = make(map[Target]Miss, len(b.Misses))
-		for k, v := range b.Misses {
-			c.Misses[k] = v
-		}
-	}
+	c.Owned, c.Misses = maps.Clone(b.Owned), maps.Clone(b.Misses)
 	if b.Answer != nil {
 		a := *b.Answer
 		a.Addrs = append([]netip.Addr(nil), b.Answer.Addrs...)

@@ -119,7 +119,7 @@ func run(b testing.TB, r *tgsync.Reconciler) tgsync.RunResult {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := r.Run(ctx)
+	res, err := r.Run(ctx, tgsync.RunOptions{})
 	if err != nil {
 		b.Fatalf("run: %v", err)
 	}

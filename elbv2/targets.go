@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -72,142 +73,168 @@ func observe(d types.TargetHealthDescription, groupPort uint16) (tgsync.Observed
 	return o, nil
 }
 
-// Register registers targets in order, in batches of at most BatchSize, and
-// returns how many leading targets were registered. Targets outside the
-// group's VPC need AvailabilityZone "all" (rule 7): with azAll, or once the
-// group needed it in this process, every target goes with "all"; otherwise
-// a batch that AWS refuses for want of an Availability Zone is sent again
-// with "all", and the group is remembered. usedAZAll reports whether any
-// target was registered with "all".
-func (a *Adapter) Register(ctx context.Context, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
+// Register registers targets in order, in batches of at most BatchSize,
+// each with the Availability Zone it carries, and returns the leading ones
+// registered with the zone each was registered with. A target outside the
+// group's VPC needs AvailabilityZone "all" (rule 7): a batch that AWS
+// refuses for want of a zone is sent again with "all" where the caller
+// gave none, and the group is remembered, so that the rest of this call
+// and later ones send "all" from the start. A batch that mixes addresses
+// inside the VPC (which refuse "all") and outside it goes one by one.
+func (a *Adapter) Register(ctx context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
 	if len(targets) == 0 {
-		return 0, false, nil
+		return nil, nil
 	}
-	for i, t := range targets {
-		if !t.Valid() {
-			return 0, false, fmt.Errorf("register in %s: target %d (%s) has no valid IP address", arn, i, t)
-		}
+	if err := checkChanges("register in", arn, tgsync.ActionRegister, targets); err != nil {
+		return nil, err
 	}
 	if _, err := a.ipTargets(ctx, arn); err != nil {
-		return 0, false, err
+		return nil, err
 	}
-	all := azAll || a.needsAZAll(arn)
-	for start := 0; start < len(targets); start += a.opts.BatchSize {
-		batch := targets[start:min(start+a.opts.BatchSize, len(targets))]
-		n, usedAll, err := a.registerBatch(ctx, arn, batch, all)
-		done += n
-		if usedAll {
-			usedAZAll, all = true, true
+	pending := slices.Clone(targets)
+	if a.needsAZAll(arn) {
+		zoneAllWhereNone(pending)
+	}
+	var applied []tgsync.Change
+	for batch := range slices.Chunk(pending, a.opts.BatchSize) {
+		if a.needsAZAll(arn) {
+			zoneAllWhereNone(batch)
 		}
+		done, err := a.registerBatch(ctx, arn, batch)
+		applied = append(applied, done...)
 		if err != nil {
-			return done, usedAZAll, err
+			return applied, err
 		}
 	}
-	return done, usedAZAll, nil
+	return applied, nil
+}
+
+// checkChanges refuses changes that are not of the action or have no
+// address AWS can take, before any call.
+func checkChanges(op, arn string, action tgsync.Action, cs []tgsync.Change) error {
+	for i, c := range cs {
+		if c.Action != action && c.Action != "" {
+			return fmt.Errorf("%s %s: change %d (%s) is a %s", op, arn, i, c.Target, c.Action)
+		}
+		if !c.Target.Valid() {
+			return fmt.Errorf("%s %s: change %d (%s) has no valid IP address", op, arn, i, c.Target)
+		}
+	}
+	return nil
+}
+
+// zoneAllWhereNone gives "all" to every change without a zone.
+func zoneAllWhereNone(cs []tgsync.Change) {
+	for i := range cs {
+		if cs[i].AvailabilityZone == "" {
+			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
+		}
+	}
+}
+
+func hasZone(cs []tgsync.Change, zone string) bool {
+	return slices.ContainsFunc(cs, func(c tgsync.Change) bool { return c.AvailabilityZone == zone })
 }
 
 // registerBatch sends one batch and applies the Availability Zone rule to
-// it. It returns how many leading targets of the batch were registered.
-func (a *Adapter) registerBatch(ctx context.Context, arn string, batch []tgsync.Target, all bool) (int, bool, error) {
-	err := a.registerCall(ctx, arn, batch, all)
+// it. It returns the leading changes registered.
+func (a *Adapter) registerBatch(ctx context.Context, arn string, batch []tgsync.Change) ([]tgsync.Change, error) {
+	err := a.registerCall(ctx, arn, batch)
 	if err == nil {
-		return len(batch), all, nil
+		return batch, nil
 	}
-	if !all && azRequired(err) {
+	if azRequired(err) && hasZone(batch, "") {
 		a.rememberAZAll(arn)
-		all = true
-		if err = a.registerCall(ctx, arn, batch, true); err == nil {
-			return len(batch), true, nil
+		zoneAllWhereNone(batch)
+		if err = a.registerCall(ctx, arn, batch); err == nil {
+			return batch, nil
 		}
 	}
-	if all && azAllRefused(err) {
+	if azAllRefused(err) && hasZone(batch, tgsync.AvailabilityZoneAll) {
 		// The batch mixes addresses inside the VPC, which refuse "all",
 		// with addresses outside it, which need it.
 		return a.registerOneByOne(ctx, arn, batch)
 	}
-	return 0, false, a.mapError(fmt.Sprintf("register %d targets in %s", len(batch), arn), "RegisterTargets", arn, err)
+	return nil, a.mapError(fmt.Sprintf("register %d targets in %s", len(batch), arn), "RegisterTargets", arn, err)
 }
 
 // registerOneByOne registers each target alone, with "all" only where AWS
-// asks for it. It is the slow path for a group whose source spans the VPC
-// boundary.
-func (a *Adapter) registerOneByOne(ctx context.Context, arn string, batch []tgsync.Target) (int, bool, error) {
-	used, all := false, false
-	for i, t := range batch {
-		err := a.registerCall(ctx, arn, batch[i:i+1], all)
+// asks for it, starting each from the zone the one before it needed. It is
+// the slow path for a group whose source spans the VPC boundary.
+func (a *Adapter) registerOneByOne(ctx context.Context, arn string, batch []tgsync.Change) ([]tgsync.Change, error) {
+	applied := make([]tgsync.Change, 0, len(batch))
+	zone := ""
+	for _, c := range batch {
+		c.AvailabilityZone = zone
+		err := a.registerCall(ctx, arn, []tgsync.Change{c})
 		switch {
-		case err != nil && !all && azRequired(err):
-			all = true
-			err = a.registerCall(ctx, arn, batch[i:i+1], true)
-		case err != nil && all && azAllRefused(err):
-			all = false
-			err = a.registerCall(ctx, arn, batch[i:i+1], false)
+		case err != nil && zone == "" && azRequired(err):
+			zone = tgsync.AvailabilityZoneAll
+		case err != nil && zone == tgsync.AvailabilityZoneAll && azAllRefused(err):
+			zone = ""
+		}
+		if err != nil && c.AvailabilityZone != zone {
+			c.AvailabilityZone = zone
+			err = a.registerCall(ctx, arn, []tgsync.Change{c})
 		}
 		if err != nil {
-			return i, used, a.mapError(fmt.Sprintf("register target %s in %s", t, arn), "RegisterTargets", arn, err)
+			return applied, a.mapError(fmt.Sprintf("register target %s in %s", c.Target, arn), "RegisterTargets", arn, err)
 		}
-		used = used || all
+		applied = append(applied, c)
 	}
-	return len(batch), used, nil
+	return applied, nil
 }
 
-func (a *Adapter) registerCall(ctx context.Context, arn string, batch []tgsync.Target, all bool) error {
+func (a *Adapter) registerCall(ctx context.Context, arn string, batch []tgsync.Change) error {
 	if err := a.change.Wait(ctx); err != nil {
 		return fmt.Errorf("register %d targets in %s: waiting for the change rate limit: %w", len(batch), arn, err)
 	}
-	descs := make([]types.TargetDescription, len(batch))
-	for i, t := range batch {
-		descs[i] = description(t, "")
-		if all {
-			descs[i].AvailabilityZone = aws.String(tgsync.AvailabilityZoneAll)
-		}
-	}
 	_, err := a.api.RegisterTargets(ctx, &elasticloadbalancingv2.RegisterTargetsInput{
 		TargetGroupArn: aws.String(arn),
-		Targets:        descs,
+		Targets:        descriptions(batch),
 	})
 	return err
 }
 
 // Deregister deregisters targets in order, in batches of at most BatchSize,
-// and returns how many leading ones were deregistered. Each target goes
-// with the Availability Zone its change carries, so that targets
-// registered with "all" can leave.
-func (a *Adapter) Deregister(ctx context.Context, arn string, changes []tgsync.Change) (done int, err error) {
+// and returns the leading ones deregistered. Each target goes with the
+// Availability Zone its change carries, so that targets registered with
+// "all" can leave.
+func (a *Adapter) Deregister(ctx context.Context, arn string, changes []tgsync.Change) ([]tgsync.Change, error) {
 	if len(changes) == 0 {
-		return 0, nil
+		return nil, nil
 	}
-	for i, c := range changes {
-		if c.Action != tgsync.ActionDeregister && c.Action != "" {
-			return 0, fmt.Errorf("deregister from %s: change %d (%s) is a %s", arn, i, c.Target, c.Action)
-		}
-		if !c.Target.Valid() {
-			return 0, fmt.Errorf("deregister from %s: change %d (%s) has no valid IP address", arn, i, c.Target)
-		}
+	if err := checkChanges("deregister from", arn, tgsync.ActionDeregister, changes); err != nil {
+		return nil, err
 	}
 	if _, err := a.ipTargets(ctx, arn); err != nil {
-		return 0, err
+		return nil, err
 	}
-	for start := 0; start < len(changes); start += a.opts.BatchSize {
-		batch := changes[start:min(start+a.opts.BatchSize, len(changes))]
+	var applied []tgsync.Change
+	for batch := range slices.Chunk(changes, a.opts.BatchSize) {
 		op := fmt.Sprintf("deregister %d targets from %s", len(batch), arn)
 		if err := a.change.Wait(ctx); err != nil {
-			return done, fmt.Errorf("%s: waiting for the change rate limit: %w", op, err)
-		}
-		descs := make([]types.TargetDescription, len(batch))
-		for i, c := range batch {
-			descs[i] = description(c.Target, c.AvailabilityZone)
+			return applied, fmt.Errorf("%s: waiting for the change rate limit: %w", op, err)
 		}
 		_, err := a.api.DeregisterTargets(ctx, &elasticloadbalancingv2.DeregisterTargetsInput{
 			TargetGroupArn: aws.String(arn),
-			Targets:        descs,
+			Targets:        descriptions(batch),
 		})
 		if err != nil {
-			return done, a.mapError(op, "DeregisterTargets", arn, err)
+			return applied, a.mapError(op, "DeregisterTargets", arn, err)
 		}
-		done += len(batch)
+		applied = append(applied, batch...)
 	}
-	return done, nil
+	return applied, nil
+}
+
+// descriptions renders changes for the API.
+func descriptions(cs []tgsync.Change) []types.TargetDescription {
+	out := make([]types.TargetDescription, len(cs))
+	for i, c := range cs {
+		out[i] = description(c.Target, c.AvailabilityZone)
+	}
+	return out
 }
 
 // description renders a target for the API. Port 0 is left out so that AWS

@@ -47,29 +47,41 @@ func (w *World) Describe(ctx context.Context, arn string) ([]tgsync.ObservedTarg
 // target makes it a new registration: AWS cancels the deregistration and
 // the target is initial again and goes through health checks from the
 // start.
-func (w *World) Register(ctx context.Context, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
-	for i, t := range targets {
-		if !t.Valid() {
-			return 0, false, fmt.Errorf("register in %s: target %d (%s) has no valid IP address", arn, i, t)
+func (w *World) Register(ctx context.Context, arn string, changes []tgsync.Change) ([]tgsync.Change, error) {
+	targets := make([]tgsync.Target, len(changes))
+	azAll := len(changes) > 0
+	for i, c := range changes {
+		if !c.Target.Valid() {
+			return nil, fmt.Errorf("register in %s: target %d (%s) has no valid IP address", arn, i, c.Target)
 		}
+		targets[i] = c.Target
+		azAll = azAll && c.AvailabilityZone == tgsync.AvailabilityZoneAll
 	}
 	if len(targets) == 0 {
-		return 0, false, nil
+		return nil, nil
 	}
 	failAt := w.batchFault(ActionRegister, arn)
-	all := azAll
+	all, done := azAll, 0
+	var applied []tgsync.Change
 	for i, start := 1, 0; start < len(targets); i, start = i+1, start+MaxBatch {
 		batch := targets[start:min(start+MaxBatch, len(targets))]
 		n, used, err := w.registerBatch(ctx, arn, batch, all, i == failAt)
+		for _, c := range changes[done : done+n] {
+			c.AvailabilityZone = ""
+			if used {
+				c.AvailabilityZone = tgsync.AvailabilityZoneAll
+			}
+			applied = append(applied, c)
+		}
 		done += n
 		if used {
-			usedAZAll, all = true, true
+			all = true
 		}
 		if err != nil {
-			return done, usedAZAll, fmt.Errorf("register %d targets in %s: %w", len(batch)-n, arn, err)
+			return applied, fmt.Errorf("register %d targets in %s: %w", len(batch)-n, arn, err)
 		}
 	}
-	return done, usedAZAll, nil
+	return applied, nil
 }
 
 // registerBatch sends one batch with the Availability Zone rule applied and
@@ -122,27 +134,28 @@ func (w *World) registerOneByOne(ctx context.Context, arn string, batch []tgsync
 // target was registered in fails it with InvalidTarget, and so does a target
 // that is not registered (as moto does). Deregistering a draining target
 // changes nothing.
-func (w *World) Deregister(ctx context.Context, arn string, changes []tgsync.Change) (done int, err error) {
+func (w *World) Deregister(ctx context.Context, arn string, changes []tgsync.Change) ([]tgsync.Change, error) {
 	for i, c := range changes {
 		if c.Action != tgsync.ActionDeregister && c.Action != "" {
-			return 0, fmt.Errorf("deregister from %s: change %d (%s) is a %s", arn, i, c.Target, c.Action)
+			return nil, fmt.Errorf("deregister from %s: change %d (%s) is a %s", arn, i, c.Target, c.Action)
 		}
 		if !c.Target.Valid() {
-			return 0, fmt.Errorf("deregister from %s: change %d (%s) has no valid IP address", arn, i, c.Target)
+			return nil, fmt.Errorf("deregister from %s: change %d (%s) has no valid IP address", arn, i, c.Target)
 		}
 	}
 	if len(changes) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	failAt := w.batchFault(ActionDeregister, arn)
+	var applied []tgsync.Change
 	for i, start := 1, 0; start < len(changes); i, start = i+1, start+MaxBatch {
 		batch := changes[start:min(start+MaxBatch, len(changes))]
 		if err := w.deregisterBatch(ctx, arn, batch, i == failAt); err != nil {
-			return done, fmt.Errorf("deregister %d targets from %s: %w", len(batch), arn, err)
+			return applied, fmt.Errorf("deregister %d targets from %s: %w", len(batch), arn, err)
 		}
-		done += len(batch)
+		applied = append(applied, batch...)
 	}
-	return done, nil
+	return applied, nil
 }
 
 func (w *World) registerCall(ctx context.Context, arn string, batch []tgsync.Target, azAll, fail bool) error {
@@ -310,3 +323,25 @@ func (w *World) begin(ctx context.Context, action, arn string, fail bool) error 
 	}
 	return nil
 }
+
+// RegisterTargets registers targets with g, each with the zone "all" when
+// azAll, and reports how many leading ones were registered and whether
+// any went with "all": the shape tests that count targets want.
+func RegisterTargets(ctx context.Context, g tgsync.TargetGroups, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
+	cs := make([]tgsync.Change, len(targets))
+	for i, t := range targets {
+		cs[i] = tgsync.Change{Action: tgsync.ActionRegister, Target: t}
+		if azAll {
+			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
+		}
+	}
+	applied, err := g.Register(ctx, arn, cs)
+	for _, c := range applied {
+		usedAZAll = usedAZAll || c.AvailabilityZone == tgsync.AvailabilityZoneAll
+	}
+	return len(applied), usedAZAll, err
+}
+
+// Count turns what Register or Deregister returned into how many targets
+// were applied.
+func Count(applied []tgsync.Change, err error) (int, error) { return len(applied), err }

@@ -40,14 +40,14 @@ func TestBatching(t *testing.T) {
 			w, _ := newTestWorld(t, GroupSpec{}, Options{})
 			ctx := context.Background()
 			ts := targets(tc.n)
-			done, usedAll, err := w.Register(ctx, testARN, ts, false)
+			done, usedAll, err := RegisterTargets(ctx, w, testARN, ts, false)
 			if err != nil || done != tc.n || usedAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, false, nil", done, usedAll, err, tc.n)
 			}
 			if got := len(w.Targets(testARN)); got != tc.n {
 				t.Errorf("group holds %d targets, want %d", got, tc.n)
 			}
-			n, err := w.Deregister(ctx, testARN, changes(ts))
+			n, err := Count(w.Deregister(ctx, testARN, changes(ts)))
 			if err != nil || n != tc.n {
 				t.Fatalf("Deregister = %d, %v; want %d, nil", n, err, tc.n)
 			}
@@ -74,7 +74,7 @@ func TestPartialBatchFailure(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			done, _, err := w.Register(ctx, testARN, ts, false)
+			done, _, err := RegisterTargets(ctx, w, testARN, ts, false)
 			if done != tc.done || (err != nil) != tc.failed {
 				t.Fatalf("Register = %d, %v; want %d, failed=%v", done, err, tc.done, tc.failed)
 			}
@@ -85,10 +85,10 @@ func TestPartialBatchFailure(t *testing.T) {
 				t.Errorf("group holds %d targets, want the %d leading ones", got, tc.done)
 			}
 			// The fault was for one call: the rest registers now.
-			if done, _, err := w.Register(ctx, testARN, ts[done:], false); err != nil || done != 450-tc.done {
+			if done, _, err := RegisterTargets(ctx, w, testARN, ts[done:], false); err != nil || done != 450-tc.done {
 				t.Fatalf("second Register = %d, %v", done, err)
 			}
-			n, err := w.Deregister(ctx, testARN, changes(ts))
+			n, err := Count(w.Deregister(ctx, testARN, changes(ts)))
 			if n != tc.done || (err != nil) != tc.failed {
 				t.Fatalf("Deregister = %d, %v; want %d, failed=%v", n, err, tc.done, tc.failed)
 			}
@@ -136,7 +136,7 @@ func TestAvailabilityZoneRule(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := newTestWorld(t, tc.spec, Options{})
-			done, usedAll, err := w.Register(context.Background(), testARN, tc.targets, tc.azAll)
+			done, usedAll, err := RegisterTargets(context.Background(), w, testARN, tc.targets, tc.azAll)
 			if err != nil || done != len(tc.targets) || usedAll != tc.wantAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, %v, nil", done, usedAll, err, len(tc.targets), tc.wantAll)
 			}
@@ -163,10 +163,10 @@ func TestAvailabilityZoneError(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{VPCPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}}, Options{})
 	ctx := context.Background()
 	outside := tgt("192.168.7.9:443")
-	if _, usedAll, err := w.Register(ctx, testARN, []tgsync.Target{outside}, false); err != nil || !usedAll {
+	if _, usedAll, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{outside}, false); err != nil || !usedAll {
 		t.Fatalf("Register: %v, usedAZAll %v", err, usedAll)
 	}
-	n, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: outside}})
+	n, err := Count(w.Deregister(ctx, testARN, []tgsync.Change{{Target: outside}}))
 	if n != 0 || err == nil {
 		t.Fatalf("Deregister without a zone = %d, %v; want a ValidationError", n, err)
 	}
@@ -184,7 +184,7 @@ func TestAvailabilityZoneError(t *testing.T) {
 	if !strings.Contains(err.Error(), wantText) || !strings.HasSuffix(err.Error(), "api error ValidationError: "+apiErr.ErrorMessage()) {
 		t.Errorf("error text %q", err)
 	}
-	if n, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: outside, AvailabilityZone: "all"}}); n != 1 || err != nil {
+	if n, err := Count(w.Deregister(ctx, testARN, []tgsync.Change{{Target: outside, AvailabilityZone: "all"}})); n != 1 || err != nil {
 		t.Errorf("Deregister with zone all = %d, %v", n, err)
 	}
 }
@@ -199,11 +199,11 @@ func TestRejects(t *testing.T) {
 		code    string // "" means a local error before any call
 	}{
 		{"register an invalid IP", 1, func(ctx context.Context, w *World) error {
-			_, _, err := w.Register(ctx, testARN, []tgsync.Target{{Port: 443}}, false)
+			_, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{{Port: 443}}, false)
 			return err
 		}, ""},
 		{"register beyond 1000 targets", 999, func(ctx context.Context, w *World) error {
-			_, _, err := w.Register(ctx, testARN, ts[999:], false)
+			_, _, err := RegisterTargets(ctx, w, testARN, ts[999:], false)
 			return err
 		}, CodeTooManyTargets},
 		{"deregister a register change", 1, func(ctx context.Context, w *World) error {
@@ -223,7 +223,7 @@ func TestRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := newTestWorld(t, GroupSpec{}, Options{})
 			ctx := context.Background()
-			if _, _, err := w.Register(ctx, testARN, ts[:tc.prefill], false); err != nil {
+			if _, _, err := RegisterTargets(ctx, w, testARN, ts[:tc.prefill], false); err != nil {
 				t.Fatal(err)
 			}
 			before := w.Calls()
@@ -264,7 +264,7 @@ func TestZoneOverrideError(t *testing.T) {
 
 func TestPortZeroUsesTheGroupPort(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{Port: 8443}, Options{})
-	if _, _, err := w.Register(context.Background(), testARN, []tgsync.Target{{IP: netip.MustParseAddr("10.0.0.1")}}, false); err != nil {
+	if _, _, err := RegisterTargets(context.Background(), w, testARN, []tgsync.Target{{IP: netip.MustParseAddr("10.0.0.1")}}, false); err != nil {
 		t.Fatal(err)
 	}
 	if o := w.Targets(testARN); len(o) != 1 || o[0].Target != tgt("10.0.0.1:8443") {

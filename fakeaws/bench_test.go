@@ -19,7 +19,7 @@ func BenchmarkDescribe(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			if _, _, err := w.Register(ctx, testARN, targets(n), false); err != nil {
+			if _, _, err := RegisterTargets(ctx, w, testARN, targets(n), false); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
@@ -51,7 +51,7 @@ func BenchmarkReconcileSteadyState(b *testing.B) {
 				Groups: w, Store: &memStore{}, Now: clock.Now,
 			}
 			ctx := context.Background()
-			if _, err := r.Run(ctx); err != nil {
+			if _, err := r.Run(ctx, tgsync.RunOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			clock.Advance(time.Minute)
@@ -61,7 +61,7 @@ func BenchmarkReconcileSteadyState(b *testing.B) {
 				}
 			}
 			for b.Loop() {
-				res, err := r.Run(ctx)
+				res, err := r.Run(ctx, tgsync.RunOptions{})
 				if err != nil || res.Bindings[0].Err != nil || !res.Bindings[0].Plan.Empty() {
 					b.Fatalf("run: %v %+v", err, res.Bindings[0])
 				}

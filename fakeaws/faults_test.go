@@ -31,7 +31,7 @@ func callAction(ctx context.Context, w *World, action string) error {
 		_, err := w.Describe(ctx, testARN)
 		return err
 	case ActionRegister:
-		_, _, err := w.Register(ctx, testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false)
+		_, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false)
 		return err
 	default:
 		_, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: tgt("10.0.0.1:443")}})
@@ -75,7 +75,7 @@ func TestFaultErrors(t *testing.T) {
 			t.Run(tc.kind.String()+"/"+action, func(t *testing.T) {
 				w, _ := newTestWorld(t, GroupSpec{}, Options{})
 				// Deregister needs a registered target.
-				if _, _, err := w.Register(context.Background(), testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false); err != nil {
+				if _, _, err := RegisterTargets(context.Background(), w, testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false); err != nil {
 					t.Fatal(err)
 				}
 				if err := w.Inject(Fault{Kind: tc.kind, Action: action, ARN: testARN, Times: 2}); err != nil {
@@ -143,7 +143,7 @@ func TestFaultSelection(t *testing.T) {
 			}
 			ctx := context.Background()
 			for _, arn := range []string{testARN, other} {
-				if _, _, err := w.Register(ctx, arn, targets(10), false); err != nil {
+				if _, _, err := RegisterTargets(ctx, w, arn, targets(10), false); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -160,7 +160,7 @@ func TestFaultSelection(t *testing.T) {
 				case ActionDescribe:
 					_, err = w.Describe(ctx, arn)
 				case ActionRegister:
-					_, _, err = w.Register(ctx, arn, targets(1), false)
+					_, _, err = RegisterTargets(ctx, w, arn, targets(1), false)
 				default:
 					_, err = w.Deregister(ctx, arn, changes(targets(10)[i:i+1]))
 				}

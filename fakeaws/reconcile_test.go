@@ -131,7 +131,7 @@ func TestReconcilerOnTheWorld(t *testing.T) {
 	for i, s := range steps {
 		clock.Advance(s.advance)
 		src.set(s.source...)
-		res, err := r.Run(ctx)
+		res, err := r.Run(ctx, tgsync.RunOptions{})
 		if err != nil {
 			t.Fatalf("step %d (%s): %v", i, s.name, err)
 		}

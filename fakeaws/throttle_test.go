@@ -50,7 +50,7 @@ func TestThrottleBuckets(t *testing.T) {
 					_, err := w.Describe(ctx, testARN)
 					return err
 				case ActionRegister:
-					_, _, err := w.Register(ctx, testARN, []tgsync.Target{target}, false)
+					_, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{target}, false)
 					return err
 				}
 				// Deregistering an absent target is InvalidTarget, which

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -271,9 +272,7 @@ func (w *World) Calls() map[string]int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := make(map[string]int, len(w.calls))
-	for k, v := range w.calls {
-		out[k] = v
-	}
+	maps.Copy(out, w.calls)
 	return out
 }
 

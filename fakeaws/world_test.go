@@ -62,7 +62,7 @@ func TestHealthStateMachine(t *testing.T) {
 	target := tgt("10.0.0.1:443")
 	var alive atomic.Bool
 	register := func(t *testing.T, w *World) {
-		if _, _, err := w.Register(context.Background(), testARN, []tgsync.Target{target}, false); err != nil {
+		if _, _, err := RegisterTargets(context.Background(), w, testARN, []tgsync.Target{target}, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestTwoPortsOfOneIPAreTwoTargets(t *testing.T) {
 	w, clock := newTestWorld(t, GroupSpec{}, Options{})
 	ctx := context.Background()
 	a, b := tgt("10.0.0.1:80"), tgt("10.0.0.1:443")
-	if _, _, err := w.Register(ctx, testARN, []tgsync.Target{b, a}, false); err != nil {
+	if _, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{b, a}, false); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10 * time.Second)
@@ -200,7 +200,7 @@ func TestTwoPortsOfOneIPAreTwoTargets(t *testing.T) {
 func TestDescribeIsSortedWithDescriptions(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{}, Options{})
 	in := []tgsync.Target{tgt("10.0.0.10:443"), tgt("10.0.0.2:443"), tgt("[fd00::1]:443"), tgt("10.0.0.2:80")}
-	if _, _, err := w.Register(context.Background(), testARN, in, false); err != nil {
+	if _, _, err := RegisterTargets(context.Background(), w, testARN, in, false); err != nil {
 		t.Fatal(err)
 	}
 	obs, err := w.Describe(context.Background(), testARN)
@@ -224,7 +224,7 @@ func TestHistoryAndCalls(t *testing.T) {
 	w, clock := newTestWorld(t, GroupSpec{DrainDelay: time.Minute}, Options{})
 	ctx := context.Background()
 	a := tgt("10.0.0.1:443")
-	if _, _, err := w.Register(ctx, testARN, []tgsync.Target{a}, false); err != nil {
+	if _, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{a}, false); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10 * time.Second)
@@ -335,7 +335,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			target := tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(g)}), Port: 443}
 			for range 50 {
-				if _, _, err := w.Register(ctx, testARN, []tgsync.Target{target}, false); err != nil {
+				if _, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{target}, false); err != nil {
 					t.Error(err)
 					return
 				}

@@ -166,7 +166,7 @@ func (m *memBackend) remove(t testing.TB, arn string) {
 
 func (m *memBackend) seed(t testing.TB, arn string, ts ...tgsync.Target) {
 	t.Helper()
-	if _, _, err := m.World.Register(context.Background(), arn, ts, false); err != nil {
+	if _, _, err := fakeaws.RegisterTargets(context.Background(), m.World, arn, ts, false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -225,7 +225,8 @@ type env struct {
 	stored     func() *tgsync.State
 	bindings   []*binding
 	recs       []*tgsync.Reconciler
-	active     int // reconcilers that run in a step
+	margin     time.Duration // the runs' DeadlineMargin
+	active     int           // reconcilers that run in a step
 	runTimeout time.Duration
 	runs       int
 	spurious   int // runs with a source failure no fault caused
@@ -297,9 +298,10 @@ func newEnv(t testing.TB, s setup) *env {
 		domain = append(domain, tgsync.Binding{Name: b.name, Source: resolver.Source(b.host, nil),
 			TargetGroupARN: b.arn, Ports: b.ports, Policy: policy})
 	}
+	e.margin = s.margin
 	for range max(1, s.reconcilers) {
 		e.recs = append(e.recs, &tgsync.Reconciler{Bindings: slices.Clone(domain), Groups: e.elb, Store: e.store,
-			Now: e.recClock.Now, DeadlineMargin: s.margin, Concurrency: s.concurrency})
+			Now: e.recClock.Now, Concurrency: s.concurrency})
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -412,7 +414,7 @@ func (e *env) step(f *fault) outcome {
 	o := outcome{results: make([]tgsync.RunResult, e.active), errs: make([]error, e.active)}
 	var wg sync.WaitGroup
 	for i := range e.active {
-		wg.Go(func() { o.results[i], o.errs[i] = e.recs[i].Run(ctx) })
+		wg.Go(func() { o.results[i], o.errs[i] = e.recs[i].Run(ctx, tgsync.RunOptions{DeadlineMargin: e.margin}) })
 	}
 	wg.Wait()
 	cancel()

@@ -75,28 +75,24 @@ func (g mortalGroups) Describe(ctx context.Context, arn string) ([]tgsync.Observ
 	return out, err
 }
 
-func (g mortalGroups) Register(ctx context.Context, arn string, ts []tgsync.Target, all bool) (int, bool, error) {
-	proceed, kills := g.k.enter()
-	if !proceed {
-		return 0, false, errKilled
-	}
-	n, used, err := g.TargetGroups.Register(ctx, arn, ts, all)
-	if kills {
-		return 0, false, errKilled
-	}
-	return n, used, err
+func (g mortalGroups) Register(ctx context.Context, arn string, cs []tgsync.Change) ([]tgsync.Change, error) {
+	return g.change(func() ([]tgsync.Change, error) { return g.TargetGroups.Register(ctx, arn, cs) })
 }
 
-func (g mortalGroups) Deregister(ctx context.Context, arn string, cs []tgsync.Change) (int, error) {
+func (g mortalGroups) Deregister(ctx context.Context, arn string, cs []tgsync.Change) ([]tgsync.Change, error) {
+	return g.change(func() ([]tgsync.Change, error) { return g.TargetGroups.Deregister(ctx, arn, cs) })
+}
+
+func (g mortalGroups) change(call func() ([]tgsync.Change, error)) ([]tgsync.Change, error) {
 	proceed, kills := g.k.enter()
 	if !proceed {
-		return 0, errKilled
+		return nil, errKilled
 	}
-	n, err := g.TargetGroups.Deregister(ctx, arn, cs)
+	applied, err := call()
 	if kills {
-		return 0, errKilled
+		return nil, errKilled
 	}
-	return n, err
+	return applied, err
 }
 
 type mortalStore struct {
@@ -246,7 +242,7 @@ func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := rec.Run(context.Background())
+				res, err := rec.Run(context.Background(), tgsync.RunOptions{})
 				conflicts.Add(int64(res.Conflicts))
 				if k.killed() {
 					kills.Add(1)

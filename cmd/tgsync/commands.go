@@ -88,7 +88,7 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 			// it waits for the state or observes; changes made are saved.
 			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runTimeout)
 			defer cancel()
-			res, err := a.reconciler.RunWith(runCtx, tgsync.RunOptions{DryRun: dryRun, Only: only, Interrupt: ctx})
+			res, err := a.reconciler.Run(runCtx, tgsync.RunOptions{DryRun: dryRun, Only: only, Interrupt: ctx})
 			if errors.Is(err, tgsync.ErrUnknownBinding) {
 				fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 				return exitUsage
@@ -151,7 +151,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 			// any.
 			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval+daemonSaveMargin)
 			before := a.calls.Snapshot()
-			res, err := a.reconciler.RunWith(runCtx, tgsync.RunOptions{DeadlineMargin: daemonSaveMargin, Interrupt: ctx})
+			res, err := a.reconciler.Run(runCtx, tgsync.RunOptions{DeadlineMargin: daemonSaveMargin, Interrupt: ctx})
 			cancel()
 			live.Record(res, err)
 			metrics.Observe(res, obs.DiffCalls(before, a.calls.Snapshot()))

@@ -218,7 +218,7 @@ func (d *demoWorld) play(ctx context.Context, out io.Writer, step time.Duration)
 		}
 		fmt.Fprintf(out, "\n[+%02d:00] %s\n", int(d.clock.Now().Sub(start).Minutes()), st.story)
 		before := d.elb.Calls()
-		res, err := d.rec.Run(ctx)
+		res, err := d.rec.Run(ctx, tgsync.RunOptions{})
 		d.live.Record(res, err)
 		d.metrics.Observe(res, obs.DiffCalls(before, d.elb.Calls()))
 		if err != nil {

@@ -66,7 +66,7 @@ func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error)
 		before = f.calls.Snapshot()
 	}
 	if res.Bindings == nil {
-		res, err = f.reconciler.RunWith(runCtx, opts)
+		res, err = f.reconciler.Run(runCtx, opts)
 	}
 	log := f.log.With("trigger", req.trigger)
 	obs.LogRun(ctx, log, res, req.dryRun)

@@ -44,7 +44,7 @@ func sourceFailed(name, src, arn string, d time.Duration) tgsync.BindingResult {
 	err := errors.New("SERVFAIL from 10.2.0.2:53")
 	return tgsync.BindingResult{Binding: name, Source: src, TargetGroupARN: arn, SourceErr: err,
 		Err:      errors.New("binding " + name + ": source " + src + ": " + err.Error()),
-		Plan:     tgsync.Changes{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: "source failed"}}},
+		Plan:     tgsync.Decision{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: "source failed"}}},
 		Duration: d}
 }
 
@@ -63,12 +63,14 @@ func run1() tgsync.RunResult {
 					{Target: tgt("10.0.2.22:443"), State: tgsync.HealthHealthy},
 					{Target: tgt("10.0.4.99:443"), State: tgsync.HealthDraining, Reason: "Target.DeregistrationInProgress"},
 				},
-				Plan: tgsync.Changes{
-					Desired:    []tgsync.Target{tgt("10.0.1.21:443"), tgt("10.0.2.22:443"), tgt("10.0.3.23:443")},
-					Register:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.3.23:443")}},
-					Deregister: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.3.13:443")}},
-					Refused:    []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: tgt("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: "budget"}},
-					Pending:    []tgsync.Pending{{Target: tgt("10.0.2.12:443"), Misses: 2, MissesLeft: 1, TimeLeft: time.Minute}},
+				Plan: tgsync.Decision{
+					Desired: []tgsync.Target{tgt("10.0.1.21:443"), tgt("10.0.2.22:443"), tgt("10.0.3.23:443")},
+					Changes: tgsync.Changes{
+						Register:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.3.23:443")}},
+						Deregister: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.3.13:443")}},
+					},
+					Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: tgt("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: "budget"}},
+					Pending: []tgsync.Pending{{Target: tgt("10.0.2.12:443"), Misses: 2, MissesLeft: 1, TimeLeft: time.Minute}},
 				},
 				Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.3.23:443")}},
 				Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.3.13:443")}},
@@ -82,10 +84,10 @@ func run1() tgsync.RunResult {
 					{Target: tgt("10.1.1.5:443"), State: tgsync.HealthHealthy},
 					{Target: tgt("10.1.9.9:80"), State: tgsync.HealthHealthy},
 				},
-				Plan: tgsync.Changes{
+				Plan: tgsync.Decision{
 					Desired: []tgsync.Target{tgt("10.1.1.5:80"), tgt("10.1.1.5:443"), tgt("10.1.2.6:80"), tgt("10.1.2.6:443")},
-					Register: []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:80")},
-						{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:443")}},
+					Changes: tgsync.Changes{Register: []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:80")},
+						{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:443")}}},
 					Refused: []tgsync.Refusal{
 						{Action: tgsync.ActionRegister, Target: tgt("203.0.113.7:80"), Rule: tgsync.RuleNotAllowed, Reason: "outside"},
 						{Action: tgsync.ActionRegister, Target: tgt("203.0.113.7:443"), Rule: tgsync.RuleNotAllowed, Reason: "outside"},
@@ -119,7 +121,7 @@ func run2() tgsync.RunResult {
 					{Target: tgt("10.1.2.6:443"), State: tgsync.HealthInitial},
 					{Target: tgt("10.1.9.9:80"), State: tgsync.HealthHealthy},
 				},
-				Plan:     tgsync.Changes{Desired: []tgsync.Target{tgt("10.1.1.5:80"), tgt("10.1.1.5:443"), tgt("10.1.2.6:80"), tgt("10.1.2.6:443")}},
+				Plan:     tgsync.Decision{Desired: []tgsync.Target{tgt("10.1.1.5:80"), tgt("10.1.1.5:443"), tgt("10.1.2.6:80"), tgt("10.1.2.6:443")}},
 				Duration: 90 * time.Millisecond,
 			},
 			sourceFailed("fargate-logstash", srcFarg, arnFarg, 40*time.Millisecond),

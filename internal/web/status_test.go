@@ -59,7 +59,7 @@ func TestBuild(t *testing.T) {
 				{Target: tgt("10.0.1.21:443"), State: tgsync.HealthHealthy},
 				{Target: tgt("10.0.2.22:443"), State: tgsync.HealthHealthy},
 			},
-			Plan: tgsync.Changes{
+			Plan: tgsync.Decision{
 				Desired: []tgsync.Target{tgt("10.0.1.21:443"), tgt("10.0.2.22:443"), tgt("10.0.3.23:443")},
 				Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: tgt("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: reasonMax}},
 			},
@@ -69,7 +69,7 @@ func TestBuild(t *testing.T) {
 		}, {
 			Binding: "fargate-logstash", Source: srcFarg, TargetGroupARN: arnFarg,
 			SourceErr: errors.New("SERVFAIL from 10.2.0.2:53"), Err: errors.New(errFarg),
-			Plan:     tgsync.Changes{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}},
+			Plan:     tgsync.Decision{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}},
 			Duration: 300 * time.Millisecond,
 		}},
 	}
@@ -234,7 +234,7 @@ func TestBuildRunDetails(t *testing.T) {
 		Started: at("03:09:00"), Duration: 2 * time.Second, State: fixState(),
 		Bindings: []tgsync.BindingResult{{Binding: "fargate-logstash", Source: srcFarg, TargetGroupARN: arnFarg,
 			SourceErr: errors.New("SERVFAIL"), Err: errors.New(errFarg), Duration: time.Second,
-			Plan: tgsync.Changes{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}}}},
+			Plan: tgsync.Decision{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}}}},
 	}})
 	r := st.LastRun
 	if r == nil || !r.Finished.Equal(at("03:09:02")) || time.Duration(r.Duration) != 2*time.Second ||
@@ -404,12 +404,12 @@ func TestBuildAgainstReconcilerState(t *testing.T) {
 		Groups:   groups, Store: store, Now: func() time.Time { return now },
 	}
 	ctx := context.Background()
-	if _, err := rec.Run(ctx); err != nil {
+	if _, err := rec.Run(ctx, tgsync.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	src.fail = errors.New("SERVFAIL")
 	now = now.Add(time.Minute)
-	res, err := rec.Run(ctx)
+	res, err := rec.Run(ctx, tgsync.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,17 +472,17 @@ func (g *healthGroups) Describe(context.Context, string) ([]tgsync.ObservedTarge
 	return slices.Clone(g.members), nil
 }
 
-func (g *healthGroups) Register(_ context.Context, _ string, ts []tgsync.Target, _ bool) (int, bool, error) {
+func (g *healthGroups) Register(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, t := range ts {
-		g.members = append(g.members, tgsync.ObservedTarget{Target: t, State: tgsync.HealthInitial, Reason: "Elb.RegistrationInProgress"})
+	for _, c := range cs {
+		g.members = append(g.members, tgsync.ObservedTarget{Target: c.Target, State: tgsync.HealthInitial, Reason: "Elb.RegistrationInProgress"})
 	}
-	return len(ts), false, nil
+	return cs, nil
 }
 
-func (g *healthGroups) Deregister(_ context.Context, _ string, cs []tgsync.Change) (int, error) {
-	return 0, fmt.Errorf("deregister: not expected in this test (%d changes)", len(cs))
+func (g *healthGroups) Deregister(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
+	return nil, fmt.Errorf("deregister: not expected in this test (%d changes)", len(cs))
 }
 
 // stateStore keeps the state in memory with a counter revision.

@@ -61,23 +61,23 @@ func (g *memGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTa
 	return out, nil
 }
 
-func (g *memGroups) Register(_ context.Context, arn string, targets []tgsync.Target, azAll bool) (int, bool, error) {
-	for _, t := range targets {
-		g.add(arn, t, tgsync.HealthInitial)
+func (g *memGroups) Register(_ context.Context, arn string, cs []tgsync.Change) ([]tgsync.Change, error) {
+	for _, c := range cs {
+		g.add(arn, c.Target, tgsync.HealthInitial)
 		g.mu.Lock()
-		g.registered[t]++
+		g.registered[c.Target]++
 		g.mu.Unlock()
 	}
-	return len(targets), false, nil
+	return cs, nil
 }
 
-func (g *memGroups) Deregister(_ context.Context, arn string, changes []tgsync.Change) (int, error) {
+func (g *memGroups) Deregister(_ context.Context, arn string, changes []tgsync.Change) ([]tgsync.Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, c := range changes {
 		delete(g.groups[arn], c.Target)
 	}
-	return len(changes), nil
+	return changes, nil
 }
 
 // gate makes two runs overlap: no Save proceeds until two Loads happened,
@@ -175,7 +175,7 @@ func TestTwoWritersOneWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = r.Run(ctx)
+			results[i], errs[i] = r.Run(ctx, tgsync.RunOptions{})
 		}()
 	}
 	wg.Wait()
