@@ -22,103 +22,130 @@ import (
 // the order it was applied, and plans again.
 func (r *Reconciler) Run(ctx context.Context, o RunOptions) (RunResult, error) {
 	now := r.now()
-	res := RunResult{Started: now}
 	bindings, err := r.selectBindings(o.Only)
 	if err != nil {
-		return res, err
+		return RunResult{Started: now}, err
+	}
+	if o.DeadlineMargin <= 0 {
+		o.DeadlineMargin = DefaultDeadlineMargin
 	}
 	attempts := r.SaveAttempts
 	if attempts <= 0 {
 		attempts = 3
 	}
+	run, cancel := r.start(ctx, o, bindings, now)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		retry, err := r.attempt(run, attempt < attempts)
+		if err != nil {
+			r.keepUnsaved(run.carried, run.applied)
+			return run.res, err
+		}
+		if !retry {
+			return run.res, nil
+		}
+		run.res.Conflicts++
+	}
+}
+
+// runInProgress is one Run: its contexts and what it changed so far.
+type runInProgress struct {
+	o        RunOptions
+	bindings []Binding
+	now      time.Time
+	// ctx is the caller's; early ends with it or at an interrupt, and
+	// bounds what may stop without losing anything; observe and work are
+	// the work contexts of observing and of changing (see workContext).
+	ctx, early, observe, work context.Context
 	// carried is what an earlier run of this reconciler applied but could
 	// not save; applied is what earlier attempts of this run changed. Both
 	// are merged into the state each attempt plans on.
-	if o.DeadlineMargin <= 0 {
-		o.DeadlineMargin = DefaultDeadlineMargin
-	}
-	// early ends with ctx or at an interrupt: it bounds what may stop
-	// without losing anything. work bounds the changes, which an
-	// interrupt does not stop.
-	early := ctx
+	carried, applied appliedLog
+	res              RunResult
+}
+
+func (r *Reconciler) start(ctx context.Context, o RunOptions, bindings []Binding, now time.Time) (*runInProgress, context.CancelFunc) {
+	run := &runInProgress{o: o, bindings: bindings, now: now, ctx: ctx, early: ctx,
+		carried: r.takeUnsaved(), applied: appliedLog{}, res: RunResult{Started: now}}
+	var cancels []context.CancelFunc
 	if o.Interrupt != nil {
 		var stop context.CancelFunc
-		early, stop = context.WithCancel(ctx)
-		defer stop()
-		defer context.AfterFunc(o.Interrupt, stop)()
+		run.early, stop = context.WithCancel(ctx)
+		unhook := context.AfterFunc(o.Interrupt, stop)
+		cancels = append(cancels, func() { unhook(); stop() })
 	}
-	observe, cancelObserve := workContext(early, o.DeadlineMargin)
-	defer cancelObserve()
-	work, cancelWork := workContext(ctx, o.DeadlineMargin)
-	defer cancelWork()
-	interrupted := func() bool { return o.Interrupt != nil && o.Interrupt.Err() != nil }
-	carried := r.takeUnsaved()
-	applied := appliedLog{}
-	fail := func(err error) (RunResult, error) {
-		r.keepUnsaved(carried, applied)
-		return res, err
+	var c1, c2 context.CancelFunc
+	run.observe, c1 = workContext(run.early, o.DeadlineMargin)
+	run.work, c2 = workContext(ctx, o.DeadlineMargin)
+	cancels = append(cancels, c1, c2)
+	return run, func() {
+		for _, c := range cancels {
+			c()
+		}
 	}
-	for attempt := 1; ; attempt++ {
-		loaded, rev, err := r.Store.Load(early)
+}
+
+func (run *runInProgress) interrupted() bool {
+	return run.o.Interrupt != nil && run.o.Interrupt.Err() != nil
+}
+
+// attempt loads, plans, applies and saves once. It reports whether the
+// save lost to another writer and the run should plan again.
+func (r *Reconciler) attempt(run *runInProgress, mayRetry bool) (retry bool, err error) {
+	loaded, rev, err := r.Store.Load(run.early)
+	if err != nil {
+		return false, fmt.Errorf("load state: %w", err)
+	}
+	next := loaded.Clone()
+	r.mergeApplied(next, run.carried, run.now)
+	r.mergeApplied(next, run.applied, run.now)
+	r.seedGroupInfo(next, run.bindings, run.now)
+	runs := r.observeAll(run.observe, run.o, run.bindings, next, run.now)
+	r.keepGroupInfo(next, run.bindings, run.now)
+	if !run.o.DryRun {
+		rev, err = r.saveIntents(run.early, runs, next, loaded, rev, run.now)
+		if errors.Is(err, ErrConflict) && mayRetry && !run.interrupted() {
+			return true, nil // nothing was applied yet: plan again
+		}
 		if err != nil {
-			return fail(fmt.Errorf("load state: %w", err))
+			refuseRegistrations(runs, err)
 		}
-		next := loaded.Clone()
-		r.mergeApplied(next, carried, now)
-		r.mergeApplied(next, applied, now)
-		r.seedGroupInfo(next, bindings, now)
-		runs := r.observeAll(observe, o, bindings, next, now)
-		r.keepGroupInfo(next, bindings, now)
-		if !o.DryRun {
-			rev, err = r.saveIntents(early, runs, next, loaded, rev, now)
-			if errors.Is(err, ErrConflict) && attempt < attempts && !interrupted() {
-				// Nothing was applied yet: plan again on the newer state.
-				res.Conflicts++
-				continue
-			}
-			if err != nil {
-				refuseRegistrations(runs, err)
-			}
-			if interrupted() {
-				skipChanges(runs, fmt.Errorf("interrupted before any change: %w", context.Cause(early)))
-			}
-			r.applyAll(work, o, runs, now)
+		if run.interrupted() {
+			skipChanges(runs, fmt.Errorf("interrupted before any change: %w", context.Cause(run.early)))
 		}
-		res.Bindings = finish(runs, next, applied)
-		res.State = next
-		res.Duration = r.now().Sub(now)
-		if o.DryRun {
-			r.keepUnsaved(carried, nil)
-			return res, nil
-		}
-		if next.Equal(loaded) {
-			return res, nil
-		}
-		// What was changed in AWS must be recorded even when the run was
-		// interrupted; a save of nothing but misses may stop.
-		changedAWS := applied.changed() || carried.changed()
-		base := early
-		if changedAWS {
-			base = ctx
-		}
-		saveCtx, cancel := saveContext(base, changedAWS)
-		_, err = r.Store.Save(saveCtx, next, rev)
-		cancel()
-		switch {
-		case err == nil:
-			res.StateWritten = true
-			res.Duration = r.now().Sub(now)
-			return res, nil
-		case errors.Is(err, ErrConflict) && attempt < attempts:
-			res.Conflicts++
-			continue
-		default:
-			if errors.Is(err, ErrConflict) {
-				res.Conflicts++
-			}
-			return fail(fmt.Errorf("save state: %w", err))
-		}
+		r.applyAll(run.work, run.o, runs, run.now)
 	}
+	run.res.Bindings = finish(runs, next, run.applied)
+	run.res.State = next
+	run.res.Duration = r.now().Sub(run.now)
+	if run.o.DryRun {
+		r.keepUnsaved(run.carried, nil)
+		return false, nil
+	}
+	if next.Equal(loaded) {
+		return false, nil
+	}
+	// What was changed in AWS must be recorded even when the run was
+	// interrupted; a save of nothing but misses may stop.
+	changedAWS := run.applied.changed() || run.carried.changed()
+	base := run.early
+	if changedAWS {
+		base = run.ctx
+	}
+	saveCtx, cancel := saveContext(base, changedAWS)
+	_, err = r.Store.Save(saveCtx, next, rev)
+	cancel()
+	switch {
+	case err == nil:
+		run.res.StateWritten = true
+		run.res.Duration = r.now().Sub(run.now)
+		return false, nil
+	case errors.Is(err, ErrConflict) && mayRetry:
+		return true, nil
+	case errors.Is(err, ErrConflict):
+		run.res.Conflicts++
+	}
+	return false, fmt.Errorf("save state: %w", err)
 }
 
 // saveIntents records, before any RegisterTargets call, the targets shared

@@ -170,10 +170,10 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 	case MetricsEssential:
 		declare = func(name string) bool { return essentialMetrics[name] }
 	}
-	line := func(dims map[string]string, extra map[string]any, ms []metric) error {
+	var line emfLine = func(dims map[string]string, extra map[string]any, ms []metric) error {
 		return writeEMFLine(w, ns, ts, dims, extra, ms, declare)
 	}
-	legacyLine := func(dims map[string]string, extra map[string]any, ms []metric) error {
+	var legacyLine emfLine = func(dims map[string]string, extra map[string]any, ms []metric) error {
 		// Asked for by name: declared whatever the level.
 		return writeEMFLine(w, ns, ts, dims, extra, ms, every)
 	}
@@ -183,44 +183,66 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 		if n.failed {
 			failed++
 		}
-		var ms []metric
-		if n.planned {
-			ms = append(ms,
-				metric{"DesiredTargets", UnitCount, float64(n.desired)},
-				metric{"RegisteredTargets", UnitCount, float64(n.registered)},
-				metric{"HealthyTargets", UnitCount, float64(n.healthy)},
-				metric{"PendingDeregistration", UnitCount, float64(n.pending)})
-		}
-		ms = append(ms,
-			metric{"Registered", UnitCount, float64(n.registeredNow)},
-			metric{"Deregistered", UnitCount, float64(n.deregisteredNow)},
-			metric{"Refused", UnitCount, float64(n.refused)},
-			metric{"SourceFailures", UnitCount, boolFloat(n.sourceFailed)},
-			metric{"ApiCalls", UnitCount, float64(b.APICalls)},
-			metric{"RunDurationMs", UnitMilliseconds, durationMs(b.Duration)})
 		extra := map[string]any{"TargetGroupArn": b.TargetGroupARN, "Source": b.Source, "Failed": n.failed}
 		if b.Err != nil {
 			extra["Error"] = b.Err.Error()
 		}
-		if err := line(map[string]string{"Binding": b.Binding}, extra, ms); err != nil {
+		if err := line(map[string]string{"Binding": b.Binding}, extra, bindingMetrics(b, n)); err != nil {
 			return err
 		}
-		if opts.Legacy.LoadBalancerIPCount && n.planned && n.addrs > 0 {
-			if err := legacyLine(map[string]string{"LoadBalancerName": b.Source}, map[string]any{"Binding": b.Binding},
-				[]metric{{"LoadBalancerIPCount", UnitCount, float64(n.addrs)}}); err != nil {
-				return err
-			}
-		}
-		if opts.Legacy.HostnameAsTargetIPCount && n.planned && n.addrs > 0 {
-			if err := legacyLine(map[string]string{"HostnameIPCount": b.Source}, map[string]any{"Binding": b.Binding},
-				[]metric{{"HostnameAsTargetIPCount", UnitCount, float64(n.tracked)}}); err != nil {
-				return err
-			}
+		if err := legacyLines(legacyLine, opts.Legacy, b, n); err != nil {
+			return err
 		}
 	}
 	if level != MetricsAll {
 		return nil
 	}
+	return runLines(line, res, apiCalls, failed)
+}
+
+// emfLine writes one EMF line with its dimensions, extra members and
+// metrics.
+type emfLine func(dims map[string]string, extra map[string]any, ms []metric) error
+
+// bindingMetrics are the metrics of one binding's line.
+func bindingMetrics(b tgsync.BindingResult, n bindingNumbers) []metric {
+	var ms []metric
+	if n.planned {
+		ms = append(ms,
+			metric{"DesiredTargets", UnitCount, float64(n.desired)},
+			metric{"RegisteredTargets", UnitCount, float64(n.registered)},
+			metric{"HealthyTargets", UnitCount, float64(n.healthy)},
+			metric{"PendingDeregistration", UnitCount, float64(n.pending)})
+	}
+	return append(ms,
+		metric{"Registered", UnitCount, float64(n.registeredNow)},
+		metric{"Deregistered", UnitCount, float64(n.deregisteredNow)},
+		metric{"Refused", UnitCount, float64(n.refused)},
+		metric{"SourceFailures", UnitCount, boolFloat(n.sourceFailed)},
+		metric{"ApiCalls", UnitCount, float64(b.APICalls)},
+		metric{"RunDurationMs", UnitMilliseconds, durationMs(b.Duration)})
+}
+
+// legacyLines writes the IP-count metrics a legacy variable set asked for.
+func legacyLines(line emfLine, legacy LegacyIPCount, b tgsync.BindingResult, n bindingNumbers) error {
+	if !n.planned || n.addrs == 0 {
+		return nil
+	}
+	if legacy.LoadBalancerIPCount {
+		if err := line(map[string]string{"LoadBalancerName": b.Source}, map[string]any{"Binding": b.Binding},
+			[]metric{{"LoadBalancerIPCount", UnitCount, float64(n.addrs)}}); err != nil {
+			return err
+		}
+	}
+	if legacy.HostnameAsTargetIPCount {
+		return line(map[string]string{"HostnameIPCount": b.Source}, map[string]any{"Binding": b.Binding},
+			[]metric{{"HostnameAsTargetIPCount", UnitCount, float64(n.tracked)}})
+	}
+	return nil
+}
+
+// runLines writes the run's own line and one line per API action.
+func runLines(line emfLine, res tgsync.RunResult, apiCalls map[string]int, failed int) error {
 	actions := slices.Sorted(maps.Keys(apiCalls))
 	totalCalls := 0
 	for _, a := range actions {
