@@ -75,7 +75,7 @@ type Reconciler struct {
 	// Concurrency bounds the target groups worked on at once; 0 means 4.
 	Concurrency int
 	// SaveAttempts bounds the reload-and-replan loop on ErrConflict; 0
-	// means 3.
+	// means DefaultSaveAttempts.
 	SaveAttempts int
 
 	mu      sync.Mutex
@@ -157,6 +157,13 @@ func CountAPICall(ctx context.Context) {
 		n.Add(1)
 	}
 }
+
+// DefaultSaveAttempts is how many times a run plans and saves before it
+// gives up on conflicts. A run of a shared binding that registers saves
+// twice (its intent, then its result), so runs at once meet twice the
+// conflicts of dedicated ones; a replan before any change costs no AWS
+// call.
+const DefaultSaveAttempts = 5
 
 // ErrUnknownBinding is returned when Run is asked for a binding that is not
 // configured.

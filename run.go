@@ -31,7 +31,7 @@ func (r *Reconciler) Run(ctx context.Context, o RunOptions) (RunResult, error) {
 	}
 	attempts := r.SaveAttempts
 	if attempts <= 0 {
-		attempts = 3
+		attempts = DefaultSaveAttempts
 	}
 	run, cancel := r.start(ctx, o, bindings, now)
 	defer cancel()
