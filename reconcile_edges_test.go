@@ -1,4 +1,4 @@
-package tgsync
+package tgsync_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/tgsync/tgsync"
 )
 
 // scriptedSource answers from a list, one answer per Resolve, repeating
@@ -176,7 +178,7 @@ func TestReconcileSharedBindingsKeepEachOthersTargets(t *testing.T) {
 	for i := range 8 {
 		res := w.run(t)
 		for _, b := range res.Bindings {
-			if containsTarget(b.Deregistered, tg("10.0.0.9:443")) {
+			if ContainsTarget(b.Deregistered, tg("10.0.0.9:443")) {
 				t.Fatalf("run %d: %s deregistered X although foo's answer holds it", i, b.Binding)
 			}
 		}

@@ -1,4 +1,4 @@
-package tgsync
+package tgsync_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/tgsync/tgsync"
 )
 
 // fakeSource answers from a settable list of addresses, or fails.
