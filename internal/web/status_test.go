@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
+	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // targetRow is what a test checks of one target line.
@@ -395,9 +395,16 @@ func TestLiveKeepsStateAcrossFailedLoad(t *testing.T) {
 // state Build reads is the one the reconciler writes, in particular how it
 // remembers ongoing refusals.
 func TestBuildAgainstReconcilerState(t *testing.T) {
-	src := &scriptedSource{name: "app.internal.example", answers: [][]string{{"10.5.0.1", "10.5.0.2", "198.51.100.9"}}}
-	groups := &healthGroups{}
-	store := &stateStore{}
+	src := mock.NewAnswers("app.internal.example", "10.5.0.1", "10.5.0.2", "198.51.100.9")
+	// The group stands in for ELBv2 where moto cannot: a registered target
+	// starts as initial (moto makes it healthy at once).
+	mem := mock.NewMemGroups("arn:tg/app")
+	mem.Joined, mem.JoinedReason = tgsync.HealthInitial, "Elb.RegistrationInProgress"
+	groups := mock.TargetGroupsOf(mem)
+	groups.DeregisterFn = func(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
+		return nil, fmt.Errorf("deregister: not expected in this test (%d changes)", len(cs))
+	}
+	store := memstore.New()
 	now := fixNow
 	rec := &tgsync.Reconciler{
 		Bindings: []tgsync.Binding{{Name: "app", Source: src, TargetGroupARN: "arn:tg/app", Ports: []uint16{8443}, Policy: tgsync.DefaultPolicy()}},
@@ -407,7 +414,7 @@ func TestBuildAgainstReconcilerState(t *testing.T) {
 	if _, err := rec.Run(ctx, tgsync.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	src.fail = errors.New("SERVFAIL")
+	src.Fail(errors.New("SERVFAIL"))
 	now = now.Add(time.Minute)
 	res, err := rec.Run(ctx, tgsync.RunOptions{})
 	if err != nil {
@@ -437,81 +444,4 @@ func TestBuildAgainstReconcilerState(t *testing.T) {
 	if kinds["register "] != 2 || kinds["refused not-allowed"] != 1 || kinds["refused source-failed"] != 1 {
 		t.Errorf("events by kind = %v", kinds)
 	}
-}
-
-// scriptedSource answers from a script, or fails.
-type scriptedSource struct {
-	name    string
-	answers [][]string
-	fail    error
-}
-
-func (s *scriptedSource) String() string { return s.name }
-
-func (s *scriptedSource) Resolve(context.Context) (tgsync.Answer, error) {
-	if s.fail != nil {
-		return tgsync.Answer{}, s.fail
-	}
-	var a []netip.Addr
-	for _, ip := range s.answers[0] {
-		a = append(a, netip.MustParseAddr(ip))
-	}
-	return tgsync.Answer{Addrs: a, TTL: time.Minute, Queries: 1}, nil
-}
-
-// healthGroups stands in for ELBv2 where moto cannot: a registered target
-// starts as initial (moto makes it healthy at once).
-type healthGroups struct {
-	mu      sync.Mutex
-	members []tgsync.ObservedTarget
-}
-
-func (g *healthGroups) Describe(context.Context, string) ([]tgsync.ObservedTarget, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.members), nil
-}
-
-func (g *healthGroups) Register(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range cs {
-		g.members = append(g.members, tgsync.ObservedTarget{Target: c.Target, State: tgsync.HealthInitial, Reason: "Elb.RegistrationInProgress"})
-	}
-	return cs, nil
-}
-
-func (g *healthGroups) Deregister(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
-	return nil, fmt.Errorf("deregister: not expected in this test (%d changes)", len(cs))
-}
-
-// stateStore keeps the state in memory with a counter revision.
-type stateStore struct {
-	mu   sync.Mutex
-	data []byte
-	rev  int
-}
-
-func (s *stateStore) Load(context.Context) (*tgsync.State, string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data == nil {
-		return tgsync.NewState(), "", nil
-	}
-	st, err := tgsync.DecodeState(s.data)
-	return st, fmt.Sprint(s.rev), err
-}
-
-func (s *stateStore) Save(_ context.Context, st *tgsync.State, rev string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if (s.data == nil && rev != "") || (s.data != nil && rev != fmt.Sprint(s.rev)) {
-		return "", tgsync.ErrConflict
-	}
-	b, err := tgsync.EncodeState(st)
-	if err != nil {
-		return "", err
-	}
-	s.data, s.rev = b, s.rev+1
-	return fmt.Sprint(s.rev), nil
 }
