@@ -12,6 +12,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -404,22 +405,6 @@ func TestDrainerRejectsUnusableInput(t *testing.T) {
 	}
 }
 
-// conflictStore lets another writer save just before the drainer's first
-// save, as a second invocation for another task would.
-type conflictStore struct {
-	*memstore.Store
-	other func()
-}
-
-func (s *conflictStore) Save(ctx context.Context, st *tgsync.State, rev string) (string, error) {
-	if s.other != nil {
-		f := s.other
-		s.other = nil
-		f()
-	}
-	return s.Store.Save(ctx, st, rev)
-}
-
 func TestDrainerStateConflictAndBounds(t *testing.T) {
 	ctx := context.Background()
 	w := newDrainWorld(t)
@@ -434,7 +419,9 @@ func TestDrainerStateConflictAndBounds(t *testing.T) {
 	if _, err := mem.Save(ctx, old, ""); err != nil {
 		t.Fatal(err)
 	}
-	store := &conflictStore{Store: mem, other: func() {
+	// Another writer saves just before the drainer's first save, as a
+	// second invocation for another task would.
+	other := func() {
 		st, rev, err := mem.Load(ctx)
 		if err != nil {
 			t.Error(err)
@@ -444,7 +431,16 @@ func TestDrainerStateConflictAndBounds(t *testing.T) {
 		if _, err := mem.Save(ctx, st, rev); err != nil {
 			t.Error(err)
 		}
-	}}
+	}
+	store := mock.StoreOf(mem)
+	store.SaveFn = func(ctx context.Context, st *tgsync.State, rev string) (string, error) {
+		if other != nil {
+			f := other
+			other = nil
+			f()
+		}
+		return mem.Save(ctx, st, rev)
+	}
 	res, err := w.drainer(store).Drain(ctx, task(4, start))
 	if err != nil || !res.StateWritten {
 		t.Fatalf("Drain: %v, state written %v", err, res.StateWritten)
@@ -478,20 +474,18 @@ func TestDrainerStateConflictAndBounds(t *testing.T) {
 	}
 }
 
-// failingStore fails every load, like an S3 outage.
-type failingStore struct{}
-
-func (failingStore) Load(context.Context) (*tgsync.State, string, error) {
-	return nil, "", errors.New("s3: service unavailable")
-}
-
-func (failingStore) Save(context.Context, *tgsync.State, string) (string, error) {
-	return "", errors.New("s3: service unavailable")
-}
-
 func TestDrainerDrainsWhenStateFails(t *testing.T) {
 	w := newDrainWorld(t)
-	res, err := w.drainer(failingStore{}).Drain(context.Background(), task(4, start))
+	// The store fails every load and save, like an S3 outage.
+	failing := &mock.Store{
+		LoadFn: func(context.Context) (*tgsync.State, string, error) {
+			return nil, "", errors.New("s3: service unavailable")
+		},
+		SaveFn: func(context.Context, *tgsync.State, string) (string, error) {
+			return "", errors.New("s3: service unavailable")
+		},
+	}
+	res, err := w.drainer(failing).Drain(context.Background(), task(4, start))
 	if err == nil || !strings.Contains(err.Error(), "load state") {
 		t.Fatalf("error %v: want the state failure reported", err)
 	}

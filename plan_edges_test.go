@@ -1,4 +1,4 @@
-package tgsync
+package tgsync_test
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	. "github.com/tgsync/tgsync"
 )
 
 // TestPlanNeverRegistersReservedAddresses: loopback, link-local, multicast,

@@ -1,4 +1,4 @@
-package tgsync
+package tgsync_test
 
 import (
 	"errors"
@@ -7,17 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/tgsync/tgsync"
 )
 
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-
-func addrs(ss ...string) []netip.Addr {
-	out := make([]netip.Addr, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParseAddr(s)
-	}
-	return out
-}
 
 func tg(s string) Target {
 	t, err := ParseTarget(s)
@@ -25,10 +19,6 @@ func tg(s string) Target {
 		panic(err)
 	}
 	return t
-}
-
-func obs(s string, h HealthState) ObservedTarget {
-	return ObservedTarget{Target: tg(s), State: h, AvailabilityZone: "us-east-1a"}
 }
 
 func targetsOf(cs []Change) []string {

@@ -1,4 +1,4 @@
-package tgsync
+package tgsync_test
 
 import (
 	"context"
@@ -6,52 +6,31 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	. "github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
-
-// scriptedSource answers from a list, one answer per Resolve, repeating
-// the last.
-type scriptedSource struct {
-	mu      sync.Mutex
-	name    string
-	answers [][]string
-	calls   int
-}
-
-func (s *scriptedSource) Resolve(context.Context) (Answer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.answers[min(s.calls, len(s.answers)-1)]
-	s.calls++
-	return Answer{Addrs: addrs(a...), TTL: time.Minute}, nil
-}
-
-func (s *scriptedSource) String() string { return s.name }
 
 // racedGroups lets another writer save the state after every change call,
 // as a concurrent run that saves while this one applies its changes.
-type racedGroups struct {
-	*fakeGroups
-	store *testStore
-}
-
-func (g racedGroups) Register(ctx context.Context, arn string, cs []Change) ([]Change, error) {
-	defer g.store.bump()
-	return g.fakeGroups.Register(ctx, arn, cs)
-}
-
-func (g racedGroups) Deregister(ctx context.Context, arn string, cs []Change) ([]Change, error) {
-	defer g.store.bump()
-	return g.fakeGroups.Deregister(ctx, arn, cs)
-}
-
-// bump is another writer saving the same state: the revision moves on.
-func (s *testStore) bump() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rev++
+func racedGroups(t *testing.T, w *world) *mock.TargetGroups {
+	otherWriter := func(ctx context.Context) {
+		if err := w.store.OtherWriter(ctx); err != nil {
+			t.Errorf("the other writer: %v", err)
+		}
+	}
+	g := mock.TargetGroupsOf(w.groups)
+	g.RegisterFn = func(ctx context.Context, arn string, cs []Change) ([]Change, error) {
+		defer otherWriter(ctx)
+		return w.groups.Register(ctx, arn, cs)
+	}
+	g.DeregisterFn = func(ctx context.Context, arn string, cs []Change) ([]Change, error) {
+		defer otherWriter(ctx)
+		return w.groups.Deregister(ctx, arn, cs)
+	}
+	return g
 }
 
 // TestReconcileConflictsMergeInOrder is rule 9 across save conflicts: a run
@@ -62,21 +41,21 @@ func TestReconcileConflictsMergeInOrder(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	src := &scriptedSource{name: "db.example.internal", answers: [][]string{{"10.0.0.1", "10.0.0.9"}}}
+	src := mock.NewAnswers("db.example.internal", "10.0.0.1", "10.0.0.9")
 	w.r.Bindings[0].Source = src
 	w.run(t)
 	// X (10.0.0.9) leaves the answer and its grace runs out.
-	src.answers, src.calls = [][]string{{"10.0.0.1"}}, 0
+	src.Set("10.0.0.1")
 	for range 3 {
 		w.run(t)
 	}
-	if got := w.groups.members(arnA); !slices.Contains(got, "10.0.0.9:443") {
+	if got := w.groups.Members(arnA); !slices.Contains(got, "10.0.0.9:443") {
 		t.Fatalf("X left before its grace: %v", got)
 	}
 	// Attempt 1 sees X missing a 4th time and deregisters it; attempt 2
 	// sees it back and registers it; each save is beaten by another writer.
-	w.r.Groups = racedGroups{w.groups, w.store}
-	src.answers, src.calls = [][]string{{"10.0.0.1"}, {"10.0.0.1", "10.0.0.9"}}, 0
+	w.r.Groups = racedGroups(t, w)
+	src.Script([]string{"10.0.0.1"}, []string{"10.0.0.1", "10.0.0.9"})
 	res := w.run(t)
 	if res.Conflicts != 2 || !res.StateWritten {
 		t.Fatalf("conflicts=%d written=%v, want 2 conflicts and a save", res.Conflicts, res.StateWritten)
@@ -94,11 +73,11 @@ func TestReconcileConflictsMergeInOrder(t *testing.T) {
 		t.Fatalf("X registered again but not owned: it would stay forever")
 	}
 	w.r.Groups = w.groups
-	src.answers, src.calls = [][]string{{"10.0.0.1"}}, 0
+	src.Set("10.0.0.1")
 	for range 5 {
 		w.run(t)
 	}
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
 		t.Fatalf("group = %v, want X removed after its grace", got)
 	}
 }
@@ -112,18 +91,6 @@ func mustLoad(t *testing.T, s Store) *State {
 	return st
 }
 
-// dyingGroups stops every later save once a RegisterTargets call
-// returns, as a process killed right after the call.
-type dyingGroups struct {
-	*fakeGroups
-	store *failingSaves
-}
-
-func (g dyingGroups) Register(ctx context.Context, arn string, cs []Change) ([]Change, error) {
-	defer func() { g.store.fail = true }()
-	return g.fakeGroups.Register(ctx, arn, cs)
-}
-
 // TestReconcileDeathAfterRegisterLosesNothing is rule 9 when the process
 // dies between RegisterTargets and its state save: a new process (nothing
 // carried in memory) still knows the shared binding registered the target,
@@ -132,24 +99,29 @@ func TestReconcileDeathAfterRegisterLosesNothing(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	w.groups.groups[arnA][tg("10.0.5.5:443")] = HealthHealthy // someone else's
+	w.groups.Put(arnA, tg("10.0.5.5:443"), HealthHealthy) // someone else's
 	// The process dies once RegisterTargets returns: no save after it.
-	fs := &failingSaves{testStore: w.store}
-	w.r.Store = fs
-	w.r.Groups = dyingGroups{w.groups, fs}
-	w.src.set(nil, "10.0.0.1", "10.0.0.9")
+	fs := &outage{}
+	w.r.Store = fs.saves(w.store)
+	dying := mock.TargetGroupsOf(w.groups)
+	dying.RegisterFn = func(ctx context.Context, arn string, cs []Change) ([]Change, error) {
+		defer func() { fs.on = true }()
+		return w.groups.Register(ctx, arn, cs)
+	}
+	w.r.Groups = dying
+	w.src.Set("10.0.0.1", "10.0.0.9")
 	_, _ = w.r.Run(context.Background(), RunOptions{})
-	if got := w.groups.members(arnA); !slices.Contains(got, "10.0.0.9:443") {
+	if got := w.groups.Members(arnA); !slices.Contains(got, "10.0.0.9:443") {
 		t.Fatalf("not registered: %v", got)
 	}
 	// A new process: nothing of the dead one's memory.
 	w.r = &Reconciler{Bindings: w.r.Bindings, Groups: w.groups, Store: w.store, Now: w.r.Now}
 	w.now = w.now.Add(time.Minute)
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	for range 5 {
 		w.run(t)
 	}
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.5.5:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.5.5:443"}) {
 		t.Fatalf("group = %v, want what the dead run registered removed and the foreign target kept", got)
 	}
 }
@@ -162,21 +134,21 @@ func TestReconcileSharedBindingsKeepEachOthersTargets(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	foo := &fakeSource{name: "foo.example.internal"}
-	bar := &fakeSource{name: "bar.example.internal"}
+	foo := mock.NewAnswers("foo.example.internal")
+	bar := mock.NewAnswers("bar.example.internal")
 	w.r.Bindings = []Binding{
 		{Name: "foo", Source: foo, TargetGroupARN: arnA, Ports: []uint16{443}, Policy: p},
 		{Name: "bar", Source: bar, TargetGroupARN: arnA, Ports: []uint16{443}, Policy: p},
 	}
-	foo.set(nil, "10.0.0.1")
-	bar.set(nil, "10.0.0.2", "10.0.0.9")
+	foo.Set("10.0.0.1")
+	bar.Set("10.0.0.2", "10.0.0.9")
 	w.run(t)
-	bar.set(nil, "10.0.0.2")
-	foo.set(nil, "10.0.0.1", "10.0.0.9")
+	bar.Set("10.0.0.2")
+	foo.Set("10.0.0.1", "10.0.0.9")
 	for i := range 8 {
 		res := w.run(t)
 		for _, b := range res.Bindings {
-			if containsTarget(b.Deregistered, tg("10.0.0.9:443")) {
+			if ContainsTarget(b.Deregistered, tg("10.0.0.9:443")) {
 				t.Fatalf("run %d: %s deregistered X although foo's answer holds it", i, b.Binding)
 			}
 		}
@@ -189,18 +161,18 @@ func TestReconcileSharedBindingsKeepEachOthersTargets(t *testing.T) {
 		t.Errorf("bar still owns X: %v", st.Bindings["bar"].Owned)
 	}
 	// foo's source fails: its last answer still holds X, and X stays.
-	foo.set(errors.New("SERVFAIL"))
+	foo.Fail(errors.New("SERVFAIL"))
 	for range 5 {
 		w.run(t)
 	}
-	if got := w.groups.members(arnA); !slices.Contains(got, "10.0.0.9:443") {
+	if got := w.groups.Members(arnA); !slices.Contains(got, "10.0.0.9:443") {
 		t.Fatalf("X removed while foo's source failed: %v", got)
 	}
-	foo.set(nil, "10.0.0.1")
+	foo.Set("10.0.0.1")
 	for range 5 {
 		w.run(t)
 	}
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.0.2:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.0.2:443"}) {
 		t.Fatalf("group = %v, want X gone once no binding wants it", got)
 	}
 }
@@ -209,9 +181,9 @@ func TestReconcileSharedBindingsKeepEachOthersTargets(t *testing.T) {
 // refused is a failed binding (an alarm must fire), and removes nothing.
 func TestReconcileRefusedAnswerFails(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	w.run(t)
-	w.src.set(nil, "203.0.113.7", "169.254.169.254")
+	w.src.Set("203.0.113.7", "169.254.169.254")
 	for range 5 {
 		res := w.run(t)
 		b := res.Bindings[0]
@@ -219,41 +191,11 @@ func TestReconcileRefusedAnswerFails(t *testing.T) {
 			t.Fatalf("binding failed=%v err=%v, want a failure naming the refusals", b.Failed(), b.Err)
 		}
 	}
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
 		t.Fatalf("group = %v", got)
 	}
 	if e := mustLoad(t, w.store).Bindings["db"].LastError; !strings.Contains(e, "refused") {
 		t.Errorf("last error = %q", e)
-	}
-}
-
-// slowStore delays saves, honouring the context as S3 calls do.
-type slowStore struct {
-	Store
-	delay time.Duration
-}
-
-func (s slowStore) Save(ctx context.Context, st *State, rev string) (string, error) {
-	select {
-	case <-time.After(s.delay):
-		return s.Store.Save(ctx, st, rev)
-	case <-ctx.Done():
-		return "", fmt.Errorf("save: %w", ctx.Err())
-	}
-}
-
-// slowGroups delays describes, honouring the context.
-type slowGroups struct {
-	*fakeGroups
-	delay time.Duration
-}
-
-func (g slowGroups) Describe(ctx context.Context, arn string) ([]ObservedTarget, error) {
-	select {
-	case <-time.After(g.delay):
-		return g.fakeGroups.Describe(ctx, arn)
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 
@@ -262,9 +204,28 @@ func (g slowGroups) Describe(ctx context.Context, arn string) ([]ObservedTarget,
 // a slow save make the run report that it could not save, in time.
 func TestReconcileAnswersBeforeItsDeadline(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
-	w.r.Groups = slowGroups{w.groups, 700 * time.Millisecond}
-	w.r.Store = slowStore{w.store, 500 * time.Millisecond}
+	w.src.Set("10.0.0.1")
+	// A describe takes 700ms and a save 500ms, and both end with their
+	// context, as AWS calls do.
+	slowGroups := mock.TargetGroupsOf(w.groups)
+	slowGroups.DescribeFn = func(ctx context.Context, arn string) ([]ObservedTarget, error) {
+		select {
+		case <-time.After(700 * time.Millisecond):
+			return w.groups.Describe(ctx, arn)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	slowStore := mock.StoreOf(w.store)
+	slowStore.SaveFn = func(ctx context.Context, st *State, rev string) (string, error) {
+		select {
+		case <-time.After(500 * time.Millisecond):
+			return w.store.Save(ctx, st, rev)
+		case <-ctx.Done():
+			return "", fmt.Errorf("save: %w", ctx.Err())
+		}
+	}
+	w.r.Groups, w.r.Store = slowGroups, slowStore
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -279,29 +240,24 @@ func TestReconcileAnswersBeforeItsDeadline(t *testing.T) {
 	}
 }
 
-// flakySource fails with a message that, like a real network error,
-// carries a different port and request ID every time.
-type flakySource struct{ n int }
-
-func (s *flakySource) Resolve(context.Context) (Answer, error) {
-	s.n++
-	return Answer{}, fmt.Errorf("lookup db A via 10.0.0.2:53: read udp 10.0.0.5:%d->10.0.0.2:53: i/o timeout, RequestID: %08x-aaaa", 40000+s.n, s.n)
-}
-
-func (s *flakySource) String() string { return "db.example.internal" }
-
 // TestReconcileLastingFailureWritesOnce: a failure that lasts is written to
 // the state once, not every run.
 func TestReconcileLastingFailureWritesOnce(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	w.run(t)
-	w.r.Bindings[0].Source = &flakySource{}
-	saves := w.store.saves
+	// The source fails with a message that, like a real network error,
+	// carries a different port and request ID every time.
+	n := 0
+	w.r.Bindings[0].Source = &mock.Source{Name: "db.example.internal", ResolveFn: func(context.Context) (Answer, error) {
+		n++
+		return Answer{}, fmt.Errorf("lookup db A via 10.0.0.2:53: read udp 10.0.0.5:%d->10.0.0.2:53: i/o timeout, RequestID: %08x-aaaa", 40000+n, n)
+	}}
+	saves := w.store.Saves()
 	for range 5 {
 		w.run(t)
 	}
-	if n := w.store.saves - saves; n != 1 {
+	if n := w.store.Saves() - saves; n != 1 {
 		t.Errorf("5 runs of the same failure saved the state %d times, want 1", n)
 	}
 	if e := mustLoad(t, w.store).Bindings["db"].LastError; strings.Contains(e, "40001") || strings.Contains(e, "RequestID") {

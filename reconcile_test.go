@@ -1,4 +1,4 @@
-package tgsync
+package tgsync_test
 
 import (
 	"context"
@@ -6,165 +6,21 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	. "github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
-
-// fakeSource answers from a settable list of addresses, or fails.
-type fakeSource struct {
-	mu    sync.Mutex
-	name  string
-	addrs []string
-	err   error
-}
-
-func (s *fakeSource) set(err error, a ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.addrs, s.err = a, err
-}
-
-func (s *fakeSource) Resolve(context.Context) (Answer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return Answer{}, s.err
-	}
-	return Answer{Addrs: addrs(s.addrs...), TTL: time.Minute, Queries: 1}, nil
-}
-
-func (s *fakeSource) String() string { return s.name }
-
-// fakeGroups stands in for the elbv2 API: targets turn healthy at once (as in
-// moto) and leave at once; failures can be injected per action.
-type fakeGroups struct {
-	mu      sync.Mutex
-	groups  map[string]map[Target]HealthState
-	calls   map[string]int
-	failReg error
-	regCap  int // register at most this many, then fail with failReg
-}
-
-var _ TargetGroups = (*fakeGroups)(nil)
-
-func newFakeGroups(arns ...string) *fakeGroups {
-	g := &fakeGroups{groups: map[string]map[Target]HealthState{}, calls: map[string]int{}}
-	for _, a := range arns {
-		g.groups[a] = map[Target]HealthState{}
-	}
-	return g
-}
-
-func (g *fakeGroups) Describe(_ context.Context, arn string) ([]ObservedTarget, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls["DescribeTargetHealth"]++
-	grp, ok := g.groups[arn]
-	if !ok {
-		return nil, fmt.Errorf("target group %s not found", arn)
-	}
-	var out []ObservedTarget
-	for t, h := range grp {
-		out = append(out, ObservedTarget{Target: t, State: h})
-	}
-	slices.SortFunc(out, func(a, b ObservedTarget) int { return a.Target.Compare(b.Target) })
-	return out, nil
-}
-
-func (g *fakeGroups) Register(_ context.Context, arn string, cs []Change) ([]Change, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls["RegisterTargets"]++
-	n := len(cs)
-	if g.failReg != nil && g.regCap < n {
-		n = g.regCap
-	}
-	for _, c := range cs[:n] {
-		g.groups[arn][c.Target] = HealthHealthy
-	}
-	if n < len(cs) {
-		return cs[:n], g.failReg
-	}
-	return cs, nil
-}
-
-func (g *fakeGroups) Deregister(_ context.Context, arn string, cs []Change) ([]Change, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls["DeregisterTargets"]++
-	for _, c := range cs {
-		delete(g.groups[arn], c.Target)
-	}
-	return cs, nil
-}
-
-// members lists a group without counting a call.
-func (g *fakeGroups) members(arn string) []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []string
-	for t := range g.groups[arn] {
-		out = append(out, t.String())
-	}
-	slices.Sort(out)
-	return out
-}
-
-// testStore is a minimal in-memory Store with revisions and an optional
-// number of forced conflicts.
-type testStore struct {
-	mu        sync.Mutex
-	data      []byte
-	rev       int
-	saves     int
-	conflicts int // fail this many saves with ErrConflict
-	onLoad    func()
-}
-
-func (s *testStore) Load(context.Context) (*State, string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.onLoad != nil {
-		s.onLoad()
-	}
-	if s.data == nil {
-		return NewState(), "", nil
-	}
-	st, err := DecodeState(s.data)
-	return st, fmt.Sprint(s.rev), err
-}
-
-func (s *testStore) Save(_ context.Context, st *State, rev string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conflicts > 0 {
-		s.conflicts--
-		s.rev++
-		return "", ErrConflict
-	}
-	cur := ""
-	if s.data != nil {
-		cur = fmt.Sprint(s.rev)
-	}
-	if rev != cur {
-		return "", ErrConflict
-	}
-	b, err := EncodeState(st)
-	if err != nil {
-		return "", err
-	}
-	s.data, s.saves = b, s.saves+1
-	s.rev++
-	return fmt.Sprint(s.rev), nil
-}
 
 const arnA, arnB = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/a/1", "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/b/2"
 
+// world is one binding on target groups and a state in memory: what the
+// reconciler decides does not depend on how AWS stores them.
 type world struct {
-	src    *fakeSource
-	groups *fakeGroups
-	store  *testStore
+	src    *mock.Answers
+	groups *mock.MemGroups
+	store  *mock.MemStore
 	now    time.Time
 	r      *Reconciler
 	dryRun bool
@@ -172,7 +28,7 @@ type world struct {
 }
 
 func newWorld(policy Policy) *world {
-	w := &world{src: &fakeSource{name: "db.example.internal"}, groups: newFakeGroups(arnA, arnB), store: &testStore{}, now: t0}
+	w := &world{src: mock.NewAnswers("db.example.internal"), groups: mock.NewMemGroups(arnA, arnB), store: mock.NewMemStore(), now: t0}
 	w.r = &Reconciler{
 		Bindings: []Binding{{Name: "db", Source: w.src, TargetGroupARN: arnA, Ports: []uint16{443}, Policy: policy}},
 		Groups:   w.groups, Store: w.store,
@@ -193,24 +49,24 @@ func (w *world) run(t *testing.T, only ...string) RunResult {
 
 func TestReconcileMovesTargetsAfterGrace(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1", "10.0.0.2")
+	w.src.Set("10.0.0.1", "10.0.0.2")
 	res := w.run(t)
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.0.2:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.0.2:443"}) {
 		t.Fatalf("after first run: %v", got)
 	}
 	if !res.StateWritten || res.Bindings[0].Failed() {
 		t.Fatalf("first run: written=%v failed=%v err=%v", res.StateWritten, res.Bindings[0].Failed(), res.Bindings[0].Err)
 	}
 
-	w.src.set(nil, "10.0.0.1", "10.0.0.3")
+	w.src.Set("10.0.0.1", "10.0.0.3")
 	for i := 1; i <= 3; i++ {
 		w.run(t)
-		if got := w.groups.members(arnA); !slices.Contains(got, "10.0.0.2:443") {
+		if got := w.groups.Members(arnA); !slices.Contains(got, "10.0.0.2:443") {
 			t.Fatalf("run %d removed 10.0.0.2 before its grace ran out: %v", i, got)
 		}
 	}
 	res = w.run(t)
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.0.3:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.0.3:443"}) {
 		t.Fatalf("after grace: %v", got)
 	}
 	if d := res.Bindings[0].Deregistered; len(d) != 1 || d[0].Reason == "" {
@@ -225,37 +81,37 @@ func TestReconcileMovesTargetsAfterGrace(t *testing.T) {
 
 func TestReconcileSteadyStateWritesNothing(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	w.run(t)
-	saves := w.store.saves
-	w.groups.calls = map[string]int{}
+	saves := w.store.Saves()
+	w.groups.ResetCalls()
 	res := w.run(t)
-	if res.StateWritten || w.store.saves != saves {
+	if res.StateWritten || w.store.Saves() != saves {
 		t.Errorf("steady run wrote state")
 	}
 	want := map[string]int{"DescribeTargetHealth": 1}
-	if fmt.Sprint(w.groups.calls) != fmt.Sprint(want) {
-		t.Errorf("calls = %v, want %v", w.groups.calls, want)
+	if fmt.Sprint(w.groups.Calls()) != fmt.Sprint(want) {
+		t.Errorf("calls = %v, want %v", w.groups.Calls(), want)
 	}
 }
 
 func TestReconcileSourceFailureChangesNothing(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	w.run(t)
-	w.src.set(errors.New("SERVFAIL"))
-	w.groups.calls = map[string]int{}
+	w.src.Fail(errors.New("SERVFAIL"))
+	w.groups.ResetCalls()
 	for i := 0; i < 5; i++ {
 		res := w.run(t)
 		if !res.Bindings[0].Failed() || res.Bindings[0].SourceErr == nil {
 			t.Fatalf("run %d: failure not reported", i)
 		}
 	}
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
 		t.Fatalf("group changed during a DNS outage: %v", got)
 	}
-	if len(w.groups.calls) != 0 {
-		t.Errorf("a failed source still made calls: %v", w.groups.calls)
+	if len(w.groups.Calls()) != 0 {
+		t.Errorf("a failed source still made calls: %v", w.groups.Calls())
 	}
 	st, _, _ := w.store.Load(context.Background())
 	if st.Bindings["db"].LastError == "" {
@@ -274,8 +130,8 @@ func TestReconcileSourceFailureChangesNothing(t *testing.T) {
 
 func TestReconcileReplansOnConflict(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
-	w.store.conflicts = 1
+	w.src.Set("10.0.0.1")
+	w.store.LoseSaves(1)
 	res := w.run(t)
 	if res.Conflicts != 1 || !res.StateWritten {
 		t.Fatalf("conflicts=%d written=%v", res.Conflicts, res.StateWritten)
@@ -283,8 +139,8 @@ func TestReconcileReplansOnConflict(t *testing.T) {
 	if len(res.Bindings[0].Registered) != 1 {
 		t.Errorf("registration of the first attempt not reported: %+v", res.Bindings[0].Registered)
 	}
-	if w.groups.calls["RegisterTargets"] != 1 {
-		t.Errorf("registered twice: %v", w.groups.calls)
+	if w.groups.Calls()["RegisterTargets"] != 1 {
+		t.Errorf("registered twice: %v", w.groups.Calls())
 	}
 	st, _, _ := w.store.Load(context.Background())
 	if h := st.Bindings["db"].History; len(h) != 1 || h[0].Action != ActionRegister {
@@ -296,8 +152,8 @@ func TestReconcileConflictKeepsSharedOwnership(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	w.src.set(nil, "10.0.0.1")
-	w.store.conflicts = 1
+	w.src.Set("10.0.0.1")
+	w.store.LoseSaves(1)
 	w.run(t)
 	st, _, _ := w.store.Load(context.Background())
 	if _, ok := st.Bindings["db"].Owned[tg("10.0.0.1:443")]; !ok {
@@ -307,20 +163,37 @@ func TestReconcileConflictKeepsSharedOwnership(t *testing.T) {
 
 func TestReconcileGivesUpAfterRepeatedConflicts(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
-	w.store.conflicts = 10
+	w.src.Set("10.0.0.1")
+	w.store.LoseSaves(10)
 	_, err := w.r.Run(context.Background(), RunOptions{})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("err = %v, want ErrConflict", err)
 	}
 }
 
+// registersOnly registers the first n targets of every call and then
+// fails with err, as a call cut off between two batches.
+func registersOnly(base *mock.MemGroups, n int, err error) *mock.TargetGroups {
+	g := mock.TargetGroupsOf(base)
+	g.RegisterFn = func(ctx context.Context, arn string, cs []Change) ([]Change, error) {
+		if len(cs) <= n {
+			return base.Register(ctx, arn, cs)
+		}
+		applied, baseErr := base.Register(ctx, arn, cs[:n])
+		if baseErr != nil {
+			return applied, baseErr
+		}
+		return applied, err
+	}
+	return g
+}
+
 func TestReconcilePartialRegistration(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	w.src.set(nil, "10.0.0.1", "10.0.0.2", "10.0.0.3")
-	w.groups.failReg, w.groups.regCap = errors.New("InternalFailure"), 2
+	w.src.Set("10.0.0.1", "10.0.0.2", "10.0.0.3")
+	w.r.Groups = registersOnly(w.groups, 2, errors.New("InternalFailure"))
 	res := w.run(t)
 	b := res.Bindings[0]
 	if b.Err == nil || len(b.Registered) != 2 {
@@ -332,46 +205,45 @@ func TestReconcilePartialRegistration(t *testing.T) {
 	if n := len(st.Bindings["db"].Owned); n != 3 {
 		t.Errorf("owned %d targets, want the 2 registered and the 1 intended", n)
 	}
-	w.groups.failReg = nil
+	w.r.Groups = w.groups
 	w.run(t)
-	if got := w.groups.members(arnA); len(got) != 3 {
+	if got := w.groups.Members(arnA); len(got) != 3 {
 		t.Errorf("next run did not finish: %v", got)
 	}
 }
 
 func TestReconcileDescribesEachGroupOnce(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	other := &fakeSource{name: "other.example.internal"}
-	other.set(nil, "10.0.9.9")
+	other := mock.NewAnswers("other.example.internal", "10.0.9.9")
 	shared := DefaultPolicy()
 	shared.Shared = true
 	w.r.Bindings[0].Policy = shared
 	w.r.Bindings = append(w.r.Bindings,
 		Binding{Name: "other", Source: other, TargetGroupARN: arnA, Ports: []uint16{443}, Policy: shared},
 		Binding{Name: "b", Source: other, TargetGroupARN: arnB, Ports: []uint16{8080}, Policy: DefaultPolicy()})
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	w.run(t)
-	if w.groups.calls["DescribeTargetHealth"] != 2 {
-		t.Errorf("DescribeTargetHealth calls = %d, want one per group (2)", w.groups.calls["DescribeTargetHealth"])
+	if w.groups.Calls()["DescribeTargetHealth"] != 2 {
+		t.Errorf("DescribeTargetHealth calls = %d, want one per group (2)", w.groups.Calls()["DescribeTargetHealth"])
 	}
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.9.9:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443", "10.0.9.9:443"}) {
 		t.Errorf("group a = %v", got)
 	}
 }
 
 func TestReconcileDryRunChangesNothing(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	w.dryRun = true
 	res := w.run(t)
-	if len(res.Bindings[0].Plan.Register) != 1 || len(w.groups.members(arnA)) != 0 || w.store.saves != 0 {
-		t.Fatalf("dry run: plan=%+v members=%v saves=%d", res.Bindings[0].Plan, w.groups.members(arnA), w.store.saves)
+	if len(res.Bindings[0].Plan.Register) != 1 || len(w.groups.Members(arnA)) != 0 || w.store.Saves() != 0 {
+		t.Fatalf("dry run: plan=%+v members=%v saves=%d", res.Bindings[0].Plan, w.groups.Members(arnA), w.store.Saves())
 	}
 }
 
 func TestReconcileOnlyNamedBindings(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	if _, err := w.r.Run(context.Background(), RunOptions{Only: []string{"nope"}}); !errors.Is(err, ErrUnknownBinding) {
 		t.Fatalf("err = %v", err)
 	}
@@ -383,7 +255,7 @@ func TestReconcileOnlyNamedBindings(t *testing.T) {
 
 func TestReconcileDeadline(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -394,27 +266,31 @@ func TestReconcileDeadline(t *testing.T) {
 	if !res.Bindings[0].Unfinished || !slices.Equal(res.Failed(), []string{"db"}) {
 		t.Fatalf("result = %+v", res.Bindings[0])
 	}
-	if len(w.groups.calls) != 0 {
-		t.Errorf("calls made with too little time left: %v", w.groups.calls)
+	if len(w.groups.Calls()) != 0 {
+		t.Errorf("calls made with too little time left: %v", w.groups.Calls())
 	}
 }
 
-// failingSaves fails every save after the first ok ones while fail is
-// set, as an S3 outage that starts mid-run would.
-type failingSaves struct {
-	*testStore
-	fail bool
-	ok   int // saves that still succeed before the outage
+// outage fails every save after the first ok ones while on, as an S3
+// outage that starts mid-run would.
+type outage struct {
+	on bool
+	ok int // saves that still succeed before the outage
 }
 
-func (f *failingSaves) Save(ctx context.Context, st *State, rev string) (string, error) {
-	if f.fail && f.ok == 0 {
-		return "", errors.New("SlowDown: please reduce your request rate")
+// saves is base with the outage.
+func (o *outage) saves(base Store) *mock.Store {
+	s := mock.StoreOf(base)
+	s.SaveFn = func(ctx context.Context, st *State, rev string) (string, error) {
+		if o.on && o.ok == 0 {
+			return "", errors.New("SlowDown: please reduce your request rate")
+		}
+		if o.on {
+			o.ok--
+		}
+		return base.Save(ctx, st, rev)
 	}
-	if f.fail {
-		f.ok--
-	}
-	return f.testStore.Save(ctx, st, rev)
+	return s
 }
 
 // TestReconcileFailedSaveIsCarried: what a run applied but could not save is
@@ -425,14 +301,14 @@ func TestReconcileFailedSaveIsCarried(t *testing.T) {
 	p.Shared = true
 	w := newWorld(p)
 	// The intent is saved, the run's final save fails.
-	fs := &failingSaves{testStore: w.store, fail: true, ok: 1}
-	w.r.Store = fs
-	w.src.set(nil, "10.0.0.1")
+	fs := &outage{on: true, ok: 1}
+	w.r.Store = fs.saves(w.store)
+	w.src.Set("10.0.0.1")
 	if _, err := w.r.Run(context.Background(), RunOptions{}); err == nil {
 		t.Fatal("a failed save was not reported")
 	}
 	w.now = w.now.Add(time.Minute)
-	fs.fail = false
+	fs.on = false
 	res := w.run(t)
 	if !res.StateWritten || len(res.Bindings[0].Registered) != 0 {
 		t.Fatalf("second run: written=%v registered=%v", res.StateWritten, res.Bindings[0].Registered)
@@ -443,11 +319,11 @@ func TestReconcileFailedSaveIsCarried(t *testing.T) {
 		t.Fatalf("after the failed save: owned=%v history=%+v", b.Owned, b.History)
 	}
 	// The target leaves the source: being owned, it is removed after grace.
-	w.src.set(nil, "10.0.0.2")
+	w.src.Set("10.0.0.2")
 	for i := 0; i < 4; i++ {
 		w.run(t)
 	}
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.2:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.2:443"}) {
 		t.Fatalf("group = %v, want the owned old target removed", got)
 	}
 }
@@ -459,9 +335,9 @@ func TestReconcileUnsavedIntentRegistersNothing(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	fs := &failingSaves{testStore: w.store, fail: true}
-	w.r.Store = fs
-	w.src.set(nil, "10.0.0.1")
+	fs := &outage{on: true}
+	w.r.Store = fs.saves(w.store)
+	w.src.Set("10.0.0.1")
 	res, err := w.r.Run(context.Background(), RunOptions{})
 	if err == nil {
 		t.Fatal("the failed saves were not reported")
@@ -469,29 +345,26 @@ func TestReconcileUnsavedIntentRegistersNothing(t *testing.T) {
 	if b := res.Bindings[0]; b.Err == nil || !strings.Contains(b.Err.Error(), "not registering") || len(b.Registered) != 0 {
 		t.Fatalf("binding: err=%v registered=%v", b.Err, b.Registered)
 	}
-	if got := w.groups.members(arnA); len(got) != 0 {
+	if got := w.groups.Members(arnA); len(got) != 0 {
 		t.Fatalf("registered without a saved intent: %v", got)
 	}
-	fs.fail = false
+	fs.on = false
 	w.now = w.now.Add(time.Minute)
 	w.run(t)
-	if got := w.groups.members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
+	if got := w.groups.Members(arnA); !slices.Equal(got, []string{"10.0.0.1:443"}) {
 		t.Fatalf("after the store came back: %v", got)
 	}
 }
 
-// slowSource takes a moment to answer, so that a binding's duration shows.
-type slowSource struct{ fakeSource }
-
-func (s *slowSource) Resolve(ctx context.Context) (Answer, error) {
-	time.Sleep(5 * time.Millisecond)
-	return s.fakeSource.Resolve(ctx)
-}
-
 func TestReconcileReportsBindingDuration(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	src := &slowSource{fakeSource{name: "slow.example.internal"}}
-	src.set(nil, "10.0.0.1")
+	// The source takes a moment to answer, so that the duration shows.
+	answers := mock.NewAnswers("slow.example.internal", "10.0.0.1")
+	src := mock.SourceOf(answers)
+	src.ResolveFn = func(ctx context.Context) (Answer, error) {
+		time.Sleep(5 * time.Millisecond)
+		return answers.Resolve(ctx)
+	}
 	w.r.Bindings[0].Source = src
 	res := w.run(t)
 	if d := res.Bindings[0].Duration; d < 5*time.Millisecond {
@@ -499,27 +372,23 @@ func TestReconcileReportsBindingDuration(t *testing.T) {
 	}
 }
 
-// countingGroups reports every call with CountAPICall, as the SDK
-// middleware does.
-type countingGroups struct{ *fakeGroups }
-
-func (g countingGroups) Describe(ctx context.Context, arn string) ([]ObservedTarget, error) {
-	CountAPICall(ctx)
-	return g.fakeGroups.Describe(ctx, arn)
-}
-
-func (g countingGroups) Register(ctx context.Context, arn string, cs []Change) ([]Change, error) {
-	CountAPICall(ctx)
-	return g.fakeGroups.Register(ctx, arn, cs)
-}
-
 func TestReconcileCountsAPICallsPerBinding(t *testing.T) {
 	w := newWorld(DefaultPolicy())
-	w.r.Groups = countingGroups{w.groups}
-	other := &fakeSource{name: "other.example.internal"}
-	other.set(nil, "10.0.9.9")
+	// Describe and register report their calls with CountAPICall, as the
+	// SDK middleware does.
+	counting := mock.TargetGroupsOf(w.groups)
+	counting.DescribeFn = func(ctx context.Context, arn string) ([]ObservedTarget, error) {
+		CountAPICall(ctx)
+		return w.groups.Describe(ctx, arn)
+	}
+	counting.RegisterFn = func(ctx context.Context, arn string, cs []Change) ([]Change, error) {
+		CountAPICall(ctx)
+		return w.groups.Register(ctx, arn, cs)
+	}
+	w.r.Groups = counting
+	other := mock.NewAnswers("other.example.internal", "10.0.9.9")
 	w.r.Bindings = append(w.r.Bindings, Binding{Name: "b", Source: other, TargetGroupARN: arnB, Ports: []uint16{443}, Policy: DefaultPolicy()})
-	w.src.set(nil, "10.0.0.1")
+	w.src.Set("10.0.0.1")
 	res := w.run(t)
 	for _, b := range res.Bindings {
 		if b.APICalls != 2 {

@@ -1,10 +1,12 @@
-package tgsync
+package tgsync_test
 
 import (
 	"errors"
 	"strconv"
 	"strings"
 	"testing"
+
+	. "github.com/tgsync/tgsync"
 )
 
 func TestDecodeState(t *testing.T) {
@@ -39,7 +41,7 @@ func TestStateRoundTrip(t *testing.T) {
 	s := NewState()
 	b := s.Binding("db")
 	b.Misses = map[Target]Miss{tg("10.0.0.1:443"): missed(2, 0), tg("[fd00::1]:80"): missed(1, 0)}
-	b.record(Event{Time: t0, Action: ActionRegister, Target: "10.0.0.2:443", Reason: "r"})
+	b.Record(Event{Time: t0, Action: ActionRegister, Target: "10.0.0.2:443", Reason: "r"})
 	data, err := EncodeState(s)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func TestStateRoundTrip(t *testing.T) {
 func TestHistoryIsBounded(t *testing.T) {
 	var b BindingState
 	for i := 0; i < 3*HistoryLimit; i++ {
-		b.record(Event{Reason: strconv.Itoa(i)})
+		b.Record(Event{Reason: strconv.Itoa(i)})
 	}
 	if len(b.History) != HistoryLimit || b.History[HistoryLimit-1].Reason != strconv.Itoa(3*HistoryLimit-1) {
 		t.Fatalf("history len %d, last %+v", len(b.History), b.History[len(b.History)-1])

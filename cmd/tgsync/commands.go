@@ -12,6 +12,7 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/web"
 )
 
@@ -130,7 +131,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 		if !ok {
 			return exitUsage
 		}
-		live := web.NewLive(web.SpecsFrom(a.reconciler.Bindings), nil)
+		live := status.NewLive(status.SpecsFrom(a.reconciler.Bindings), nil)
 		metrics := newDaemonMetrics()
 		if *listen != "" {
 			_, stop, err := serveStatus(g.log, *listen, web.Options{Status: live.Status, Metrics: metrics.Handler(),

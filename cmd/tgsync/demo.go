@@ -21,6 +21,7 @@ import (
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/fakeaws"
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/web"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -124,7 +125,7 @@ type demoWorld struct {
 	rec   *tgsync.Reconciler
 	store *memstore.Store
 	// live and metrics feed the status page of --listen.
-	live    *web.Live
+	live    *status.Live
 	metrics *obs.Metrics
 }
 
@@ -179,7 +180,7 @@ func newDemoWorld() (*demoWorld, error) {
 		Store:  d.store,
 		Now:    d.clock.Now,
 	}
-	d.live = web.NewLive(web.SpecsFrom(d.rec.Bindings), d.clock.Now)
+	d.live = status.NewLive(status.SpecsFrom(d.rec.Bindings), d.clock.Now)
 	d.metrics = obs.NewMetrics()
 	return d, nil
 }

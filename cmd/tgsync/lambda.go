@@ -19,6 +19,7 @@ import (
 
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/web"
 )
 
@@ -157,7 +158,7 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 // TGSYNC_STATUS_PATH_PREFIX strips a listener rule's path prefix.
 func statusPageHandler(a *app, getenv func(string) string) (func(context.Context, json.RawMessage) (any, error), error) {
 	h, err := web.NewHandler(web.Options{
-		Status:        func(ctx context.Context) (web.Status, error) { return gatherStatus(ctx, a, true) },
+		Status:        func(ctx context.Context) (status.Status, error) { return gatherStatus(ctx, a, true) },
 		ALBPathPrefix: getenv("TGSYNC_STATUS_PATH_PREFIX"),
 		Title:         "tgsync",
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -13,37 +12,25 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
-// slowSaves delays every save, honouring the context as an S3 PUT does.
-type slowSaves struct {
-	tgsync.Store
-	delay time.Duration
-}
-
-func (s slowSaves) Save(ctx context.Context, st *tgsync.State, rev string) (string, error) {
-	select {
-	case <-time.After(s.delay):
-		return s.Store.Save(ctx, st, rev)
-	case <-ctx.Done():
-		return "", fmt.Errorf("put state: %w", ctx.Err())
+// slowSaves delays every save of base, honouring the context as an S3
+// PUT does.
+func slowSaves(base tgsync.Store, delay time.Duration) *mock.Store {
+	s := mock.StoreOf(base)
+	s.SaveFn = func(ctx context.Context, st *tgsync.State, rev string) (string, error) {
+		select {
+		case <-time.After(delay):
+			return base.Save(ctx, st, rev)
+		case <-ctx.Done():
+			return "", fmt.Errorf("put state: %w", ctx.Err())
+		}
 	}
+	return s
 }
-
-// fixedAnswer always answers the same addresses.
-type fixedAnswer []string
-
-func (a fixedAnswer) Resolve(context.Context) (tgsync.Answer, error) {
-	var out tgsync.Answer
-	for _, s := range a {
-		out.Addrs = append(out.Addrs, netip.MustParseAddr(s))
-	}
-	return out, nil
-}
-
-func (a fixedAnswer) String() string { return "fixed.example.internal" }
 
 // TestInvocationAnswersBeforeItsDeadline: an invocation whose describe
 // takes 80% of its time and whose state save would take 40% more answers
@@ -64,8 +51,8 @@ func TestInvocationAnswersBeforeItsDeadline(t *testing.T) {
 	logs := &syncBuffer{}
 	f := &lambdaFunc{
 		reconciler: &tgsync.Reconciler{
-			Bindings: []tgsync.Binding{{Name: "db", Source: fixedAnswer{"10.0.0.1"}, TargetGroupARN: arn, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-			Groups:   world, Store: slowSaves{memstore.New(), deadline * 4 / 10},
+			Bindings: []tgsync.Binding{{Name: "db", Source: mock.Fixed("fixed.example.internal", "10.0.0.1"), TargetGroupARN: arn, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
+			Groups:   world, Store: slowSaves(memstore.New(), deadline*4/10),
 		},
 		log: obs.NewLogger(logs, obs.FormatJSON, 0),
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -17,18 +16,9 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/fakeaws"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/store/memstore"
 )
-
-// fixedSource answers with the same addresses every time; it needs no
-// network, so that every event the fuzzer routes to a reconcile runs one.
-type fixedSource string
-
-func (s fixedSource) Resolve(context.Context) (tgsync.Answer, error) {
-	return tgsync.Answer{Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.12")}, TTL: time.Minute, Queries: 1}, nil
-}
-
-func (s fixedSource) String() string { return string(s) }
 
 // fuzzFunc is the Lambda function with nothing behind it that reaches the
 // network: its bindings resolve from memory, its target groups are a fakeaws
@@ -45,7 +35,9 @@ func fuzzFunc(t *testing.T) (*lambdaFunc, *fakeaws.World) {
 	log := slog.New(slog.DiscardHandler)
 	var bindings []tgsync.Binding
 	for _, name := range []string{"search", "dashboards"} {
-		bindings = append(bindings, tgsync.Binding{Name: name, Source: fixedSource(name + ".internal"), TargetGroupARN: fuzzGroup,
+		// Fixed sources need no network, so that every event the fuzzer
+		// routes to a reconcile runs one.
+		bindings = append(bindings, tgsync.Binding{Name: name, Source: mock.Fixed(name+".internal", "10.0.0.11", "10.0.0.12"), TargetGroupARN: fuzzGroup,
 			Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()})
 	}
 	h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: []string{fuzzGroup},

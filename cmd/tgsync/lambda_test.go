@@ -24,6 +24,7 @@ import (
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/memstore"
@@ -379,10 +380,11 @@ func TestInvokeRecoversPanic(t *testing.T) {
 // the margin starts no AWS work and names every binding as unfinished.
 func TestReconcileNotStarted(t *testing.T) {
 	f := &lambdaFunc{
-		// No Groups and no Store: touching them would panic.
+		// No Groups, no Store, sources without ResolveFn: touching them
+		// would panic.
 		reconciler: &tgsync.Reconciler{Bindings: []tgsync.Binding{
-			{Name: "a", Source: staticName("a.internal"), TargetGroupARN: "arn-a"},
-			{Name: "b", Source: staticName("b.internal"), TargetGroupARN: "arn-b"}}},
+			{Name: "a", Source: &mock.Source{Name: "a.internal"}, TargetGroupARN: "arn-a"},
+			{Name: "b", Source: &mock.Source{Name: "b.internal"}, TargetGroupARN: "arn-b"}}},
 		log: obs.NewLogger(&syncBuffer{}, obs.FormatJSON, 0),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
@@ -401,14 +403,6 @@ func TestReconcileNotStarted(t *testing.T) {
 		t.Errorf("message names a binding that was not asked for: %s", ie.Message)
 	}
 }
-
-// staticName is a source that is never asked: its name only.
-type staticName string
-
-func (s staticName) Resolve(context.Context) (tgsync.Answer, error) {
-	panic("resolve " + string(s))
-}
-func (s staticName) String() string { return string(s) }
 
 func TestDeadlineBudget(t *testing.T) {
 	tests := []struct {

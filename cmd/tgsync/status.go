@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/web"
 )
 
@@ -46,10 +47,10 @@ func serveStatus(log *slog.Logger, addr string, opts web.Options) (listening str
 // DescribeTargetHealth per target group, as 'tgsync status' and the
 // Lambda's status page see it. A group that cannot be described is shown
 // with the reason; only a state that cannot be loaded is an error.
-func gatherStatus(ctx context.Context, a *app, describe bool) (web.Status, error) {
+func gatherStatus(ctx context.Context, a *app, describe bool) (status.Status, error) {
 	state, _, err := a.store.Load(ctx)
 	if err != nil {
-		return web.Status{}, fmt.Errorf("load state: %w", err)
+		return status.Status{}, fmt.Errorf("load state: %w", err)
 	}
 	observed := map[string][]tgsync.ObservedTarget{}
 	failed := map[string]error{}
@@ -68,7 +69,7 @@ func gatherStatus(ctx context.Context, a *app, describe bool) (web.Status, error
 		}
 	}
 	now := time.Now()
-	return web.Build(web.Input{Bindings: web.SpecsFrom(a.reconciler.Bindings), State: state,
+	return status.Build(status.Input{Bindings: status.SpecsFrom(a.reconciler.Bindings), State: state,
 		Observed: observed, ObservedAt: now, ObserveErrors: failed, Now: now}), nil
 }
 
@@ -102,7 +103,7 @@ func statusFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []strin
 			if n <= 0 {
 				n = -1 // WriteText reads 0 as its default
 			}
-			err = web.WriteText(c.Stdout, st, web.TextOptions{Events: n})
+			err = status.WriteText(c.Stdout, st, status.TextOptions{Events: n})
 		}
 		if err != nil {
 			fmt.Fprintf(c.Stderr, "tgsync status: %v\n", err)

@@ -48,7 +48,7 @@ func TestBootstrapDeps(t *testing.T) {
 		// A binary that can do that makes the linker keep every exported
 		// method of every reachable type, so each AWS client stays whole
 		// with all its operations: 23 MB instead of 14 MB. html/template
-		// uses it; internal/web writes its page by hand instead.
+		// uses it; internal/status writes its page by hand instead.
 		"text/template": "method calls by name keep every AWS client whole",
 		"html/template": "it runs on text/template",
 		// The daemon's /metrics (Prometheus with protobuf, 1.8 MB) and the

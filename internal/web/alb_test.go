@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tgsync/tgsync/internal/status"
+	"github.com/tgsync/tgsync/internal/status/statustest"
 )
 
 // albRequest reads a request as the load balancer sends it to Lambda, in
@@ -32,11 +35,11 @@ func albRequest(t *testing.T, method, path string, multiValue bool) events.ALBTa
 }
 
 func TestALB(t *testing.T) {
-	st := fixStatus(t)
+	st := statustest.Status()
 	calls := 0
-	h := newHandler(t, Options{ALBPathPrefix: "/tgsync", Status: func(context.Context) (Status, error) { calls++; return st, nil }})
-	failing := newHandler(t, Options{Status: func(context.Context) (Status, error) {
-		return Status{}, errors.New("describe target health: Throttling: Rate exceeded")
+	h := newHandler(t, Options{ALBPathPrefix: "/tgsync", Status: func(context.Context) (status.Status, error) { calls++; return st, nil }})
+	failing := newHandler(t, Options{Status: func(context.Context) (status.Status, error) {
+		return status.Status{}, errors.New("describe target health: Throttling: Rate exceeded")
 	}})
 	tests := []struct {
 		name       string
@@ -129,10 +132,10 @@ func TestALB(t *testing.T) {
 }
 
 func TestALBJSONIsTheStatus(t *testing.T) {
-	st := fixStatus(t)
+	st := statustest.Status()
 	h := newHandler(t, Options{Status: fixedStatus(st)})
 	resp := h.ALB(context.Background(), albRequest(t, "GET", "/api/status", false))
-	var got Status
+	var got status.Status
 	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -142,15 +145,15 @@ func TestALBJSONIsTheStatus(t *testing.T) {
 }
 
 func TestALBTooLarge(t *testing.T) {
-	st := fixStatus(t)
+	st := statustest.Status()
 	// A status larger than a Lambda may return: many bindings with long
 	// reasons. The load balancer would answer 502; tgsync says why.
 	big := st.Bindings[0]
 	big.Events = nil
 	for i := 0; i < 3000; i++ {
-		big.Events = append(big.Events, EventStatus{Kind: KindRefused, Reason: strings.Repeat("x", 400)})
+		big.Events = append(big.Events, status.EventStatus{Kind: status.KindRefused, Reason: strings.Repeat("x", 400)})
 	}
-	st.Bindings = []BindingStatus{big}
+	st.Bindings = []status.BindingStatus{big}
 	h := newHandler(t, Options{Status: fixedStatus(st)})
 	resp := h.ALB(context.Background(), albRequest(t, "GET", "/api/status", false))
 	if resp.StatusCode != 500 || !strings.Contains(resp.Body, "more than a Lambda may return") || len(resp.Body) > 1000 {

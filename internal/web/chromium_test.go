@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tgsync/tgsync/internal/status/statustest"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
@@ -19,7 +20,7 @@ import (
 // Set TGSYNC_SCREENSHOT_DIR to keep the screenshot for a look.
 func TestPageInChromium(t *testing.T) {
 	browser := testenv.NeedChromium(t)
-	url := startServer(t, newHandler(t, Options{Status: fixedStatus(fixStatus(t)), Now: func() time.Time { return fixNow }}))
+	url := startServer(t, newHandler(t, Options{Status: fixedStatus(statustest.Status()), Now: func() time.Time { return statustest.Now }}))
 
 	dom := browser.DumpDOM(t, url+"/")
 	text := visibleText(dom)
@@ -29,7 +30,7 @@ func TestPageInChromium(t *testing.T) {
 		"10.1.2.6:443", "10.1.9.9:80", "10.2.0.10:5044", "10.2.0.11:5044",
 		"healthy", "unhealthy", "draining", "initial", "unused", "not registered",
 		"Target.Timeout: Request timed out", "Elb.InitialHealthChecking", "Target.DeregistrationInProgress",
-		reasonMax, reasonPub, reasonSF, errFarg,
+		statustest.ReasonMaxFraction, statustest.ReasonNotAllowed, statustest.ReasonSourceFailed, statustest.FargateError,
 		"<script>alert(1)</script>", // shown as text, never run
 	} {
 		if !strings.Contains(text, want) {

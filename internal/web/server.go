@@ -1,3 +1,7 @@
+// Package web serves the status: the page for people, the same status as
+// JSON, a health check and the metrics endpoint, for a daemon over HTTP
+// and for a Lambda behind an Application Load Balancer. internal/status
+// builds and renders what it serves.
 package web
 
 import (
@@ -5,14 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
-	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/status"
 )
 
 // StatusFunc produces the status to show, at the time of the request.
-type StatusFunc func(ctx context.Context) (Status, error)
+type StatusFunc func(ctx context.Context) (status.Status, error)
+
+// Content types of the responses.
+const (
+	ContentTypeHTML = "text/html; charset=utf-8"
+	ContentTypeJSON = "application/json"
+)
 
 // Options configure the handler.
 type Options struct {
@@ -101,9 +110,9 @@ func (h *Handler) render(ctx context.Context, asJSON bool) (body []byte, content
 	contentType = ContentTypeHTML
 	if asJSON {
 		contentType = ContentTypeJSON
-		body, err = RenderJSON(st)
+		body, err = status.RenderJSON(st)
 	} else {
-		body, err = RenderHTML(st, PageOptions{Title: h.opts.Title, Refresh: h.opts.Refresh})
+		body, err = status.RenderHTML(st, status.PageOptions{Title: h.opts.Title, Refresh: h.opts.Refresh})
 	}
 	if err != nil {
 		return nil, "", http.StatusInternalServerError, err
@@ -140,7 +149,7 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 // Health decides /healthz: 200 while the last run finished less than
 // staleAfter ago, or while no run finished yet but the process started
 // less than staleAfter ago; 503 otherwise. The message says why.
-func Health(st Status, now time.Time, staleAfter time.Duration, started time.Time) (int, string) {
+func Health(st status.Status, now time.Time, staleAfter time.Duration, started time.Time) (int, string) {
 	if st.LastRun == nil {
 		age := now.Sub(started)
 		if age < staleAfter {
@@ -160,44 +169,4 @@ func Health(st Status, now time.Time, staleAfter time.Duration, started time.Tim
 		return http.StatusServiceUnavailable, fmt.Sprintf("stale: last run finished %s ago, limit %s%s", age.Round(time.Second), staleAfter, detail)
 	}
 	return http.StatusOK, fmt.Sprintf("ok: last run finished %s ago, limit %s%s", age.Round(time.Second), staleAfter, detail)
-}
-
-// Live keeps the latest run of a long-running process for the handler.
-// The daemon calls Record after every run; Status builds the page at
-// request time, so that countdowns move between runs.
-type Live struct {
-	mu     sync.Mutex
-	specs  []BindingSpec
-	now    func() time.Time
-	state  *tgsync.State
-	run    *tgsync.RunResult
-	runErr error
-}
-
-// NewLive returns a Live for the configured bindings; now nil means
-// time.Now.
-func NewLive(specs []BindingSpec, now func() time.Time) *Live {
-	if now == nil {
-		now = time.Now
-	}
-	return &Live{specs: specs, now: now}
-}
-
-// Record keeps a run and the error Reconciler.Run returned with it. A run
-// without state (it could not load any) keeps the state seen before.
-func (l *Live) Record(res tgsync.RunResult, err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if res.State != nil {
-		l.state = res.State.Clone()
-	}
-	res.State = nil
-	l.run, l.runErr = &res, err
-}
-
-// Status builds the current status.
-func (l *Live) Status(context.Context) (Status, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return Build(Input{Bindings: l.specs, State: l.state, Run: l.run, RunErr: l.runErr, Now: l.now()}), nil
 }

@@ -4,81 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
-
-// staticSource answers with fixed addresses, like a DNS name whose records
-// do not change during the test.
-type staticSource struct {
-	name  string
-	addrs []netip.Addr
-}
-
-func (s staticSource) Resolve(context.Context) (tgsync.Answer, error) {
-	return tgsync.Answer{Addrs: s.addrs, TTL: time.Minute, Queries: 1}, nil
-}
-
-func (s staticSource) String() string { return s.name }
-
-// memGroups is an in-memory target group per ARN. The elbv2 adapter and
-// moto are not needed to show what the store must get right; this only
-// counts registrations so that double work after a replan shows.
-type memGroups struct {
-	mu         sync.Mutex
-	groups     map[string]map[tgsync.Target]tgsync.HealthState
-	registered map[tgsync.Target]int
-}
-
-func newMemGroups() *memGroups {
-	return &memGroups{groups: map[string]map[tgsync.Target]tgsync.HealthState{}, registered: map[tgsync.Target]int{}}
-}
-
-func (g *memGroups) add(arn string, t tgsync.Target, h tgsync.HealthState) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.groups[arn] == nil {
-		g.groups[arn] = map[tgsync.Target]tgsync.HealthState{}
-	}
-	g.groups[arn][t] = h
-}
-
-func (g *memGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTarget, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []tgsync.ObservedTarget
-	for t, h := range g.groups[arn] {
-		out = append(out, tgsync.ObservedTarget{Target: t, State: h, AvailabilityZone: "us-east-1a"})
-	}
-	slices.SortFunc(out, func(a, b tgsync.ObservedTarget) int { return a.IP.Compare(b.IP) })
-	return out, nil
-}
-
-func (g *memGroups) Register(_ context.Context, arn string, cs []tgsync.Change) ([]tgsync.Change, error) {
-	for _, c := range cs {
-		g.add(arn, c.Target, tgsync.HealthInitial)
-		g.mu.Lock()
-		g.registered[c.Target]++
-		g.mu.Unlock()
-	}
-	return cs, nil
-}
-
-func (g *memGroups) Deregister(_ context.Context, arn string, changes []tgsync.Change) ([]tgsync.Change, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range changes {
-		delete(g.groups[arn], c.Target)
-	}
-	return changes, nil
-}
 
 // gate makes two runs overlap: no Save proceeds until two Loads happened,
 // so both runs plan from the same revision. Saves then go one at a time.
@@ -87,34 +21,37 @@ func (g *memGroups) Deregister(_ context.Context, arn string, changes []tgsync.C
 // truly simultaneous conditional PUTs could both succeed there, which S3
 // never allows.
 type gate struct {
-	tgsync.Store
 	loads      atomic.Int32
 	bothLoaded chan struct{}
 	saveMu     sync.Mutex
 	conflicts  atomic.Int32
 }
 
-func (g *gate) Load(ctx context.Context) (*tgsync.State, string, error) {
-	s, rev, err := g.Store.Load(ctx)
-	if g.loads.Add(1) == 2 {
-		close(g.bothLoaded)
+// store is base behind the gate.
+func (g *gate) store(base tgsync.Store) *mock.Store {
+	return &mock.Store{
+		LoadFn: func(ctx context.Context) (*tgsync.State, string, error) {
+			s, rev, err := base.Load(ctx)
+			if g.loads.Add(1) == 2 {
+				close(g.bothLoaded)
+			}
+			return s, rev, err
+		},
+		SaveFn: func(ctx context.Context, s *tgsync.State, rev string) (string, error) {
+			select {
+			case <-g.bothLoaded:
+			case <-ctx.Done():
+				return "", fmt.Errorf("waiting for the other run to load: %w", ctx.Err())
+			}
+			g.saveMu.Lock()
+			defer g.saveMu.Unlock()
+			next, err := base.Save(ctx, s, rev)
+			if errors.Is(err, tgsync.ErrConflict) {
+				g.conflicts.Add(1)
+			}
+			return next, err
+		},
 	}
-	return s, rev, err
-}
-
-func (g *gate) Save(ctx context.Context, s *tgsync.State, rev string) (string, error) {
-	select {
-	case <-g.bothLoaded:
-	case <-ctx.Done():
-		return "", fmt.Errorf("waiting for the other run to load: %w", ctx.Err())
-	}
-	g.saveMu.Lock()
-	defer g.saveMu.Unlock()
-	next, err := g.Store.Save(ctx, s, rev)
-	if errors.Is(err, tgsync.ErrConflict) {
-		g.conflicts.Add(1)
-	}
-	return next, err
 }
 
 func mustTarget(t *testing.T, s string) tgsync.Target {
@@ -148,24 +85,41 @@ func TestTwoWritersOneWins(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	groups := newMemGroups()
+	// The elbv2 adapter and moto are not needed to show what the store
+	// must get right: the groups are in memory, and registrations are
+	// counted so that double work after a replan shows.
+	mem := mock.NewMemGroups()
+	mem.Joined, mem.Zone = tgsync.HealthInitial, "us-east-1a"
 	const arnA, arnB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/alpha/1", "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/beta/2"
-	groups.add(arnA, staleA, tgsync.HealthHealthy)
-	groups.add(arnB, staleB, tgsync.HealthHealthy)
+	mem.Put(arnA, staleA, tgsync.HealthHealthy)
+	mem.Put(arnB, staleB, tgsync.HealthHealthy)
 	foreign := mustTarget(t, "10.2.0.50:5044") // not beta's: it is shared
-	groups.add(arnB, foreign, tgsync.HealthHealthy)
+	mem.Put(arnB, foreign, tgsync.HealthHealthy)
+	var registeredMu sync.Mutex
+	registered := map[tgsync.Target]int{}
+	groups := mock.TargetGroupsOf(mem)
+	groups.RegisterFn = func(ctx context.Context, arn string, cs []tgsync.Change) ([]tgsync.Change, error) {
+		applied, err := mem.Register(ctx, arn, cs)
+		registeredMu.Lock()
+		defer registeredMu.Unlock()
+		for _, c := range applied {
+			registered[c.Target]++
+		}
+		return applied, err
+	}
 
 	shared := tgsync.DefaultPolicy()
 	shared.Shared = true
-	g := &gate{Store: New(client, bucket, key), bothLoaded: make(chan struct{})}
+	g := &gate{bothLoaded: make(chan struct{})}
+	store := g.store(New(client, bucket, key))
 	recs := []*tgsync.Reconciler{
-		{Groups: groups, Store: g, Bindings: []tgsync.Binding{{
+		{Groups: groups, Store: store, Bindings: []tgsync.Binding{{
 			Name: "alpha", TargetGroupARN: arnA, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy(),
-			Source: staticSource{"vpc-search-abc.us-east-1.es.amazonaws.com", []netip.Addr{netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.1.0.2")}},
+			Source: mock.Fixed("vpc-search-abc.us-east-1.es.amazonaws.com", "10.1.0.1", "10.1.0.2"),
 		}}},
-		{Groups: groups, Store: g, Bindings: []tgsync.Binding{{
+		{Groups: groups, Store: store, Bindings: []tgsync.Binding{{
 			Name: "beta", TargetGroupARN: arnB, Ports: []uint16{5044}, Policy: shared,
-			Source: staticSource{"internal-alb-123.us-east-1.elb.amazonaws.com", []netip.Addr{netip.MustParseAddr("10.2.0.1")}},
+			Source: mock.Fixed("internal-alb-123.us-east-1.elb.amazonaws.com", "10.2.0.1"),
 		}}},
 	}
 	results := make([]tgsync.RunResult, len(recs))
@@ -232,7 +186,7 @@ func TestTwoWritersOneWins(t *testing.T) {
 	}
 	// The registrations happened once, although one run planned twice.
 	for _, s := range []string{"10.1.0.1:443", "10.1.0.2:443", "10.2.0.1:5044"} {
-		if n := groups.registered[mustTarget(t, s)]; n != 1 {
+		if n := registered[mustTarget(t, s)]; n != 1 {
 			t.Errorf("%s registered %d times, want once", s, n)
 		}
 	}

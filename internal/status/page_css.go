@@ -1,4 +1,4 @@
-package web
+package status
 
 // pageCSS is the status page's only style sheet, inline so that the page is
 // one response and the Content-Security-Policy can forbid everything else.

@@ -1,12 +1,12 @@
-// Package web shows what tgsync believes and did: a status page for people,
-// the same status as JSON, a health check and the metrics endpoint, for a
-// daemon over HTTP and for a Lambda behind an Application Load Balancer.
+// Package status is what tgsync believes and did, for people and programs
+// to read: the Status model and its renderings, an HTML page, JSON, and
+// the text of 'tgsync status'. internal/web serves them.
 //
-// Everything the page shows comes from Status, which Build derives from the
+// Everything shown comes from Status, which Build derives from the
 // configured bindings, the stored state and, where there is one, the latest
 // target group observation and run result. A Lambda has only the first
-// three; a daemon has all four.
-package web
+// three; a daemon has all four, which Live keeps.
+package status
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package web
+package status_test
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	. "github.com/tgsync/tgsync/internal/status"
+	"github.com/tgsync/tgsync/internal/status/statustest"
 )
 
 // evil is what a hostile DNS answer, AWS error or config name could carry.
@@ -35,7 +38,7 @@ func fillStrings(v reflect.Value, s string) {
 		}
 	case reflect.Struct:
 		if v.Type() == reflect.TypeFor[time.Time]() {
-			v.Set(reflect.ValueOf(fixNow.Add(-time.Minute)))
+			v.Set(reflect.ValueOf(statustest.Now.Add(-time.Minute)))
 			return
 		}
 		for i := range v.NumField() {
@@ -53,7 +56,7 @@ func hostileStatus(t *testing.T, s string) Status {
 	t.Helper()
 	var st Status
 	fillStrings(reflect.ValueOf(&st).Elem(), s)
-	st.Generated = fixNow
+	st.Generated = statustest.Now
 	if len(st.Bindings) != 1 || len(st.Bindings[0].Targets) != 1 || st.Bindings[0].Targets[0].Pending == nil ||
 		st.Bindings[0].Answer == nil || st.Bindings[0].Answer.Addrs[0] != s || st.LastRun.Error != s {
 		t.Fatalf("fillStrings left parts of the status empty: %+v", st)
@@ -61,7 +64,7 @@ func hostileStatus(t *testing.T, s string) Status {
 	// Eleven events: ten shown and one folded away, so that both lists
 	// are rendered.
 	b := &st.Bindings[0]
-	for len(b.Events) < shownEvents+1 {
+	for len(b.Events) < ShownEvents+1 {
 		b.Events = append(b.Events, b.Events[0])
 	}
 	return st
@@ -168,7 +171,7 @@ func TestEsc(t *testing.T) {
 		{"&amp;", "&amp;amp;"},
 		{"ünïcode → ok", "ünïcode → ok"},
 	} {
-		if got := esc(tc.in); got != tc.want {
+		if got := Esc(tc.in); got != tc.want {
 			t.Errorf("esc(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -177,7 +180,7 @@ func TestEsc(t *testing.T) {
 // TestPageSections checks the parts of the page that only some statuses
 // have, by the elements they add.
 func TestPageSections(t *testing.T) {
-	full := fixStatus(t)
+	full := statustest.Status()
 	for _, tc := range []struct {
 		name string
 		st   Status
@@ -189,10 +192,10 @@ func TestPageSections(t *testing.T) {
 			[]string{`<meta http-equiv="refresh" content="3">`, "reloads every 3s", "<title>tgsync status</title>", "port 443</p>", "ports 80, 443</p>",
 				`<h3>Refusing now</h3>`, `<span class="count">unhealthy <b>2</b></span>`, "no run result in this process"},
 			[]string{"<details>", "No bindings are configured"}},
-		{"no bindings, no refresh", Status{Generated: fixNow}, PageOptions{Title: "demo"},
+		{"no bindings, no refresh", Status{Generated: statustest.Now}, PageOptions{Title: "demo"},
 			[]string{"<title>demo status</title>", `<p class="muted">No bindings are configured.</p>`},
 			[]string{"http-equiv", "reloads every", "<section"}},
-		{"failed run", Status{Generated: fixNow, LastRun: &RunInfo{Finished: fixNow.Add(-90 * time.Second), Duration: 2500 * 1e6,
+		{"failed run", Status{Generated: statustest.Now, LastRun: &RunInfo{Finished: statustest.Now.Add(-90 * time.Second), Duration: 2500 * 1e6,
 			Failed: []string{"a", "b"}, Error: "save state: conflict"}}, PageOptions{},
 			[]string{"last run 1m30s ago, took 3s, <b>2 failed</b>", `<div class="alert"><b>The last run failed:</b> save state: conflict</div>`},
 			[]string{"no run result"}},
@@ -217,5 +220,15 @@ func TestPageSections(t *testing.T) {
 			}
 			parsePage(t, page)
 		})
+	}
+}
+
+func TestPageWithoutRefreshOrBindings(t *testing.T) {
+	body, err := RenderHTML(Status{Generated: statustest.Now}, PageOptions{Refresh: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), "http-equiv") || !strings.Contains(string(body), "No bindings are configured") {
+		t.Errorf("page:\n%s", body)
 	}
 }

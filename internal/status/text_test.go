@@ -1,15 +1,18 @@
-package web
+package status_test
 
 import (
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
+
+	. "github.com/tgsync/tgsync/internal/status"
+	"github.com/tgsync/tgsync/internal/status/statustest"
 )
 
 func TestWriteText(t *testing.T) {
 	var b strings.Builder
-	if err := WriteText(&b, fixStatus(t), TextOptions{Events: 3}); err != nil {
+	if err := WriteText(&b, statustest.Status(), TextOptions{Events: 3}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -29,13 +32,13 @@ func TestWriteText(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"binding opensearch-dashboards: " + srcOS + " -> targetgroup/os-dash/4ab4dba084c2bb5c",
+		"binding opensearch-dashboards: " + statustest.OpenSearchSource + " -> targetgroup/os-dash/4ab4dba084c2bb5c",
 		"desired 3, registered 5, healthy 2, unhealthy 2, draining 1, pending 2, refusing 1",
 		"answer   10.0.1.21 10.0.2.22 10.0.3.23 (ttl 1m0s, since 2026-11-21 03:04:00Z, 6m00s ago)",
-		"refusing deregister 10.0.1.11:443 [max-fraction]: " + reasonMax,
-		"refusing deregister [source-failed]: " + reasonSF,
-		"error    " + errFarg,
-		"2026-11-21 03:09:00Z  refused [max-fraction] 10.0.1.11:443  " + reasonMax,
+		"refusing deregister 10.0.1.11:443 [max-fraction]: " + statustest.ReasonMaxFraction,
+		"refusing deregister [source-failed]: " + statustest.ReasonSourceFailed,
+		"error    " + statustest.FargateError,
+		"2026-11-21 03:09:00Z  refused [max-fraction] 10.0.1.11:443  " + statustest.ReasonMaxFraction,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -52,7 +55,7 @@ func TestWriteText(t *testing.T) {
 
 func TestWriteTextUnknownGroup(t *testing.T) {
 	var b strings.Builder
-	st := Build(Input{Bindings: fixSpecs(), Now: fixNow})
+	st := Build(Input{Bindings: statustest.Specs(), Now: statustest.Now})
 	if err := WriteText(&b, st, TextOptions{Events: -1}); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
 
 func TestWriteTextReportsWriteErrors(t *testing.T) {
-	if err := WriteText(failingWriter{}, fixStatus(t), TextOptions{}); err == nil || !strings.Contains(err.Error(), "broken pipe") {
+	if err := WriteText(failingWriter{}, statustest.Status(), TextOptions{}); err == nil || !strings.Contains(err.Error(), "broken pipe") {
 		t.Errorf("err = %v, want the write error", err)
 	}
 }

@@ -1,4 +1,4 @@
-package web
+package status
 
 import (
 	"encoding/json"
@@ -7,12 +7,6 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
-)
-
-// Content types of the responses.
-const (
-	ContentTypeHTML = "text/html; charset=utf-8"
-	ContentTypeJSON = "application/json"
 )
 
 // PageOptions shape the HTML page.

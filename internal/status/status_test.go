@@ -1,17 +1,19 @@
-package web
+package status_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
+	. "github.com/tgsync/tgsync/internal/status"
+	"github.com/tgsync/tgsync/internal/status/statustest"
+	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // targetRow is what a test checks of one target line.
@@ -47,29 +49,29 @@ func TestBuild(t *testing.T) {
 	// A run of the OpenSearch binding that registered 10.0.3.23 and
 	// deregistered 10.0.3.13, as the daemon records it.
 	run := &tgsync.RunResult{
-		Started: at("03:09:00"), Duration: 1500 * time.Millisecond, StateWritten: true,
-		State: fixState(),
+		Started: statustest.At("03:09:00"), Duration: 1500 * time.Millisecond, StateWritten: true,
+		State: statustest.State(),
 		Bindings: []tgsync.BindingResult{{
-			Binding: "opensearch-dashboards", Source: srcOS, TargetGroupARN: arnOS,
-			Answer: tgsync.Answer{Addrs: addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: time.Minute},
+			Binding: "opensearch-dashboards", Source: statustest.OpenSearchSource, TargetGroupARN: statustest.OpenSearchARN,
+			Answer: tgsync.Answer{Addrs: statustest.Addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: time.Minute},
 			Observed: []tgsync.ObservedTarget{
-				{Target: tgt("10.0.1.11:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
-				{Target: tgt("10.0.2.12:443"), State: tgsync.HealthUnhealthy, Reason: "Target.ResponseCodeMismatch"},
-				{Target: tgt("10.0.3.13:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
-				{Target: tgt("10.0.1.21:443"), State: tgsync.HealthHealthy},
-				{Target: tgt("10.0.2.22:443"), State: tgsync.HealthHealthy},
+				{Target: statustest.Target("10.0.1.11:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+				{Target: statustest.Target("10.0.2.12:443"), State: tgsync.HealthUnhealthy, Reason: "Target.ResponseCodeMismatch"},
+				{Target: statustest.Target("10.0.3.13:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+				{Target: statustest.Target("10.0.1.21:443"), State: tgsync.HealthHealthy},
+				{Target: statustest.Target("10.0.2.22:443"), State: tgsync.HealthHealthy},
 			},
 			Plan: tgsync.Decision{
-				Desired: []tgsync.Target{tgt("10.0.1.21:443"), tgt("10.0.2.22:443"), tgt("10.0.3.23:443")},
-				Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: tgt("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: reasonMax}},
+				Desired: []tgsync.Target{statustest.Target("10.0.1.21:443"), statustest.Target("10.0.2.22:443"), statustest.Target("10.0.3.23:443")},
+				Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: statustest.Target("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: statustest.ReasonMaxFraction}},
 			},
-			Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.3.23:443")}},
-			Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.3.13:443")}},
+			Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: statustest.Target("10.0.3.23:443")}},
+			Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: statustest.Target("10.0.3.13:443")}},
 			Duration:     1200 * time.Millisecond,
 		}, {
-			Binding: "fargate-logstash", Source: srcFarg, TargetGroupARN: arnFarg,
-			SourceErr: errors.New("SERVFAIL from 10.2.0.2:53"), Err: errors.New(errFarg),
-			Plan:     tgsync.Decision{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}},
+			Binding: "fargate-logstash", Source: statustest.FargateSource, TargetGroupARN: statustest.FargateARN,
+			SourceErr: errors.New("SERVFAIL from 10.2.0.2:53"), Err: errors.New(statustest.FargateError),
+			Plan:     tgsync.Decision{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: statustest.ReasonSourceFailed}}},
 			Duration: 300 * time.Millisecond,
 		}},
 	}
@@ -95,7 +97,7 @@ func TestBuild(t *testing.T) {
 	}{
 		{
 			name:     "state only: desired targets, nothing known of the group",
-			in:       Input{Bindings: fixSpecs(), State: fixState(), Now: fixNow},
+			in:       Input{Bindings: statustest.Specs(), State: statustest.State(), Now: statustest.Now},
 			binding:  "opensearch-dashboards",
 			wantFrom: "",
 			wantTargets: []targetRow{
@@ -107,7 +109,7 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			name:        "state and a describe: every member with its health",
-			in:          Input{Bindings: fixSpecs(), State: fixState(), Observed: fixObserved(), ObservedAt: at("03:09:58"), Now: fixNow},
+			in:          Input{Bindings: statustest.Specs(), State: statustest.State(), Observed: statustest.Observed(), ObservedAt: statustest.At("03:09:58"), Now: statustest.Now},
 			binding:     "opensearch-dashboards",
 			wantFrom:    "describe",
 			wantTargets: osTargets(tgsync.HealthUnhealthy, tgsync.HealthDraining),
@@ -115,7 +117,7 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			name:     "shared group: foreign target, missing desired target, refused public address",
-			in:       Input{Bindings: fixSpecs(), State: fixState(), Observed: fixObserved(), Now: fixNow},
+			in:       Input{Bindings: statustest.Specs(), State: statustest.State(), Observed: statustest.Observed(), Now: statustest.Now},
 			binding:  "internal-alb-static-ip",
 			wantFrom: "describe",
 			wantTargets: []targetRow{
@@ -129,7 +131,7 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			name:     "run result: the group after the run's changes",
-			in:       Input{Bindings: fixSpecs(), Run: run, Now: fixNow},
+			in:       Input{Bindings: statustest.Specs(), Run: run, Now: statustest.Now},
 			binding:  "opensearch-dashboards",
 			wantFrom: "run",
 			// 10.0.3.13 was deregistered by the run: draining. 10.0.1.11
@@ -137,12 +139,12 @@ func TestBuild(t *testing.T) {
 			wantTargets: osTargets(tgsync.HealthUnhealthy, tgsync.HealthDraining),
 			wantCounts:  Counts{Desired: 3, Registered: 5, Healthy: 2, Unhealthy: 2, Initial: 1, Draining: 1, Pending: 2, Refusing: 1},
 			wantLastRun: true,
-			wantSeenAt:  at("03:09:00"),
+			wantSeenAt:  statustest.At("03:09:00"),
 		},
 		{
 			name: "a describe wins over the run's observation",
-			in: Input{Bindings: fixSpecs(), Run: run, Now: fixNow, Observed: map[string][]tgsync.ObservedTarget{
-				arnOS: {{Target: tgt("10.0.1.21:443"), State: tgsync.HealthHealthy}},
+			in: Input{Bindings: statustest.Specs(), Run: run, Now: statustest.Now, Observed: map[string][]tgsync.ObservedTarget{
+				statustest.OpenSearchARN: {{Target: statustest.Target("10.0.1.21:443"), State: tgsync.HealthHealthy}},
 			}},
 			binding:  "opensearch-dashboards",
 			wantFrom: "describe",
@@ -153,11 +155,11 @@ func TestBuild(t *testing.T) {
 			},
 			wantCounts:  Counts{Desired: 3, Registered: 1, Healthy: 1, Missing: 2, Pending: 2, Refusing: 1},
 			wantLastRun: true,
-			wantSeenAt:  at("03:09:00"),
+			wantSeenAt:  statustest.At("03:09:00"),
 		},
 		{
 			name:     "run whose source failed: last known answer, group unknown",
-			in:       Input{Bindings: fixSpecs(), Run: run, Now: fixNow},
+			in:       Input{Bindings: statustest.Specs(), Run: run, Now: statustest.Now},
 			binding:  "fargate-logstash",
 			wantFrom: "",
 			wantTargets: []targetRow{
@@ -169,7 +171,7 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			name:        "no state at all",
-			in:          Input{Bindings: fixSpecs(), Now: fixNow},
+			in:          Input{Bindings: statustest.Specs(), Now: statustest.Now},
 			binding:     "fargate-logstash",
 			wantTargets: []targetRow{},
 		},
@@ -196,17 +198,17 @@ func TestBuild(t *testing.T) {
 			if b.Answer != nil && !b.Answer.SeenAt.Equal(tt.wantSeenAt) {
 				t.Errorf("Answer.SeenAt = %s, want %s", b.Answer.SeenAt, tt.wantSeenAt)
 			}
-			if !st.Generated.Equal(fixNow) {
-				t.Errorf("Generated = %s, want %s", st.Generated, fixNow)
+			if !st.Generated.Equal(statustest.Now) {
+				t.Errorf("Generated = %s, want %s", st.Generated, statustest.Now)
 			}
 		})
 	}
 }
 
 func TestBuildObserveError(t *testing.T) {
-	st := Build(Input{Bindings: fixSpecs(), State: fixState(), Observed: map[string][]tgsync.ObservedTarget{arnALB: fixObserved()[arnALB]},
-		ObserveErrors: map[string]error{arnOS: errors.New("describe " + arnOS + ": AccessDenied: not authorized to perform elasticloadbalancing:DescribeTargetHealth")},
-		Now:           fixNow})
+	st := Build(Input{Bindings: statustest.Specs(), State: statustest.State(), Observed: map[string][]tgsync.ObservedTarget{statustest.ALBARN: statustest.Observed()[statustest.ALBARN]},
+		ObserveErrors: map[string]error{statustest.OpenSearchARN: errors.New("describe " + statustest.OpenSearchARN + ": AccessDenied: not authorized to perform elasticloadbalancing:DescribeTargetHealth")},
+		Now:           statustest.Now})
 	os := findBinding(t, st, "opensearch-dashboards")
 	if !strings.Contains(os.ObserveError, "AccessDenied") || os.TargetsFrom != "" {
 		t.Errorf("ObserveError = %q, TargetsFrom = %q", os.ObserveError, os.TargetsFrom)
@@ -230,45 +232,45 @@ func TestBuildObserveError(t *testing.T) {
 }
 
 func TestBuildRunDetails(t *testing.T) {
-	st := Build(Input{Bindings: fixSpecs(), Now: fixNow, RunErr: errors.New("save state: conflict"), Run: &tgsync.RunResult{
-		Started: at("03:09:00"), Duration: 2 * time.Second, State: fixState(),
-		Bindings: []tgsync.BindingResult{{Binding: "fargate-logstash", Source: srcFarg, TargetGroupARN: arnFarg,
-			SourceErr: errors.New("SERVFAIL"), Err: errors.New(errFarg), Duration: time.Second,
-			Plan: tgsync.Decision{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}}}},
+	st := Build(Input{Bindings: statustest.Specs(), Now: statustest.Now, RunErr: errors.New("save state: conflict"), Run: &tgsync.RunResult{
+		Started: statustest.At("03:09:00"), Duration: 2 * time.Second, State: statustest.State(),
+		Bindings: []tgsync.BindingResult{{Binding: "fargate-logstash", Source: statustest.FargateSource, TargetGroupARN: statustest.FargateARN,
+			SourceErr: errors.New("SERVFAIL"), Err: errors.New(statustest.FargateError), Duration: time.Second,
+			Plan: tgsync.Decision{Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: statustest.ReasonSourceFailed}}}}},
 	}})
 	r := st.LastRun
-	if r == nil || !r.Finished.Equal(at("03:09:02")) || time.Duration(r.Duration) != 2*time.Second ||
+	if r == nil || !r.Finished.Equal(statustest.At("03:09:02")) || time.Duration(r.Duration) != 2*time.Second ||
 		!slices.Equal(r.Failed, []string{"fargate-logstash"}) || r.Error != "save state: conflict" {
 		t.Fatalf("LastRun = %+v", r)
 	}
 	b := findBinding(t, st, "fargate-logstash")
-	if b.LastRun == nil || b.LastRun.SourceError != "SERVFAIL" || b.LastRun.Error != errFarg {
+	if b.LastRun == nil || b.LastRun.SourceError != "SERVFAIL" || b.LastRun.Error != statustest.FargateError {
 		t.Errorf("binding LastRun = %+v", b.LastRun)
 	}
 	// The refusal comes from the plan, dated by the history event that
 	// first reported it.
-	want := EventStatus{Time: at("03:08:00"), Kind: KindRefused, Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}
+	want := EventStatus{Time: statustest.At("03:08:00"), Kind: KindRefused, Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: statustest.ReasonSourceFailed}
 	if !slices.Equal(b.Refusing, []EventStatus{want}) {
 		t.Errorf("Refusing = %+v, want %+v", b.Refusing, want)
 	}
-	if b.LastError != errFarg {
+	if b.LastError != statustest.FargateError {
 		t.Errorf("LastError = %q", b.LastError)
 	}
 }
 
 func TestBuildFromState(t *testing.T) {
-	st := Build(Input{Bindings: fixSpecs(), State: fixState(), Now: fixNow})
+	st := Build(Input{Bindings: statustest.Specs(), State: statustest.State(), Now: statustest.Now})
 	os := findBinding(t, st, "opensearch-dashboards")
 	if !slices.Equal(os.Desired, []string{"10.0.1.21:443", "10.0.2.22:443", "10.0.3.23:443"}) {
 		t.Errorf("Desired = %v", os.Desired)
 	}
 	if a := os.Answer; a == nil || !slices.Equal(a.Addrs, []string{"10.0.1.21", "10.0.2.22", "10.0.3.23"}) ||
-		time.Duration(a.TTL) != time.Minute || !a.Since.Equal(at("03:04:00")) || !a.SeenAt.IsZero() {
+		time.Duration(a.TTL) != time.Minute || !a.Since.Equal(statustest.At("03:04:00")) || !a.SeenAt.IsZero() {
 		t.Errorf("Answer = %+v", a)
 	}
 	// Events newest first, all of them.
-	if len(os.Events) != 9 || !os.Events[0].Time.Equal(at("03:09:00")) || os.Events[0].Kind != KindRefused ||
-		os.Events[1].Kind != KindDeregister || os.Events[8].Kind != KindRegister || !os.Events[8].Time.Equal(at("03:00:00")) {
+	if len(os.Events) != 9 || !os.Events[0].Time.Equal(statustest.At("03:09:00")) || os.Events[0].Kind != KindRefused ||
+		os.Events[1].Kind != KindDeregister || os.Events[8].Kind != KindRegister || !os.Events[8].Time.Equal(statustest.At("03:00:00")) {
 		t.Errorf("Events = %+v", os.Events)
 	}
 	alb := findBinding(t, st, "internal-alb-static-ip")
@@ -280,24 +282,24 @@ func TestBuildFromState(t *testing.T) {
 	}
 	// Ongoing refusals carry the reason of the event that reported them.
 	wantRefusing := []EventStatus{
-		{Time: at("03:07:30"), Kind: KindRefused, Action: tgsync.ActionRegister, Target: "203.0.113.7:443", Rule: tgsync.RuleNotAllowed,
-			Reason: "203.0.113.7 from " + srcALB + " is outside the allowed ranges; <script>alert(1)</script> not registering it"},
-		{Time: at("03:07:30"), Kind: KindRefused, Action: tgsync.ActionRegister, Target: "203.0.113.7:80", Rule: tgsync.RuleNotAllowed, Reason: reasonPub},
+		{Time: statustest.At("03:07:30"), Kind: KindRefused, Action: tgsync.ActionRegister, Target: "203.0.113.7:443", Rule: tgsync.RuleNotAllowed,
+			Reason: "203.0.113.7 from " + statustest.ALBSource + " is outside the allowed ranges; <script>alert(1)</script> not registering it"},
+		{Time: statustest.At("03:07:30"), Kind: KindRefused, Action: tgsync.ActionRegister, Target: "203.0.113.7:80", Rule: tgsync.RuleNotAllowed, Reason: statustest.ReasonNotAllowed},
 	}
 	if !slices.Equal(alb.Refusing, wantRefusing) {
 		t.Errorf("Refusing =\n %+v\nwant\n %+v", alb.Refusing, wantRefusing)
 	}
 	farg := findBinding(t, st, "fargate-logstash")
-	wantWhole := []EventStatus{{Time: at("03:08:00"), Kind: KindRefused, Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: reasonSF}}
+	wantWhole := []EventStatus{{Time: statustest.At("03:08:00"), Kind: KindRefused, Action: tgsync.ActionDeregister, Rule: tgsync.RuleSourceFailed, Reason: statustest.ReasonSourceFailed}}
 	if !slices.Equal(farg.Refusing, wantWhole) {
 		t.Errorf("whole-binding refusal = %+v, want %+v", farg.Refusing, wantWhole)
 	}
 }
 
 func TestBuildRefusalWithoutHistory(t *testing.T) {
-	st := fixState()
+	st := statustest.State()
 	st.Bindings["opensearch-dashboards"].History = nil
-	b := findBinding(t, Build(Input{Bindings: fixSpecs(), State: st, Now: fixNow}), "opensearch-dashboards")
+	b := findBinding(t, Build(Input{Bindings: statustest.Specs(), State: st, Now: statustest.Now}), "opensearch-dashboards")
 	if len(b.Refusing) != 1 || b.Refusing[0].Target != "10.0.1.11:443" || b.Refusing[0].Rule != tgsync.RuleMaxFraction ||
 		!strings.Contains(b.Refusing[0].Reason, "left the history") || !b.Refusing[0].Time.IsZero() {
 		t.Errorf("Refusing = %+v", b.Refusing)
@@ -316,34 +318,34 @@ func TestPendingArithmetic(t *testing.T) {
 		wantDue        bool
 		wantText       string
 	}{
-		{"first miss just now", tgsync.Miss{Count: 1, Since: fixNow}, false, 2, 0, 3 * time.Minute, false,
+		{"first miss just now", tgsync.Miss{Count: 1, Since: statustest.Now}, false, 2, 0, 3 * time.Minute, false,
 			"absent from 1 answer over 0s (leaves after 3 and 3m0s); 2 more misses and 3m0s to go"},
-		{"two misses over 90s", tgsync.Miss{Count: 2, Since: fixNow.Add(-90 * time.Second)}, false, 1, 90 * time.Second, 90 * time.Second, false,
+		{"two misses over 90s", tgsync.Miss{Count: 2, Since: statustest.Now.Add(-90 * time.Second)}, false, 1, 90 * time.Second, 90 * time.Second, false,
 			"absent from 2 answers over 1m30s (leaves after 3 and 3m0s); 1 more miss and 1m30s to go"},
-		{"enough misses, not long enough", tgsync.Miss{Count: 3, Since: fixNow.Add(-2 * time.Minute)}, false, 0, 2 * time.Minute, time.Minute, false,
+		{"enough misses, not long enough", tgsync.Miss{Count: 3, Since: statustest.Now.Add(-2 * time.Minute)}, false, 0, 2 * time.Minute, time.Minute, false,
 			"; 1m0s to go"},
-		{"long enough, too few misses", tgsync.Miss{Count: 1, Since: fixNow.Add(-10 * time.Minute)}, false, 2, 10 * time.Minute, 0, false,
+		{"long enough, too few misses", tgsync.Miss{Count: 1, Since: statustest.Now.Add(-10 * time.Minute)}, false, 2, 10 * time.Minute, 0, false,
 			"; 2 more misses to go"},
-		{"both ran out exactly", tgsync.Miss{Count: 3, Since: fixNow.Add(-3 * time.Minute)}, false, 0, 3 * time.Minute, 0, true,
+		{"both ran out exactly", tgsync.Miss{Count: 3, Since: statustest.Now.Add(-3 * time.Minute)}, false, 0, 3 * time.Minute, 0, true,
 			"grace over: the next run deregisters it if it is still absent"},
-		{"ran out and refused", tgsync.Miss{Count: 5, Since: fixNow.Add(-7 * time.Minute)}, true, 0, 7 * time.Minute, 0, true,
+		{"ran out and refused", tgsync.Miss{Count: 5, Since: statustest.Now.Add(-7 * time.Minute)}, true, 0, 7 * time.Minute, 0, true,
 			"grace over, kept by rule last-healthy"},
-		{"first miss in the future (clock skew)", tgsync.Miss{Count: 1, Since: fixNow.Add(time.Minute)}, false, 2, 0, 3 * time.Minute, false,
+		{"first miss in the future (clock skew)", tgsync.Miss{Count: 1, Since: statustest.Now.Add(time.Minute)}, false, 2, 0, 3 * time.Minute, false,
 			"2 more misses and 3m0s to go"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			target := tgt("10.9.0.1:443")
+			target := statustest.Target("10.9.0.1:443")
 			bs := &tgsync.BindingState{Misses: map[tgsync.Target]tgsync.Miss{target: tt.miss}}
 			if tt.refused {
-				bs.Refusing = []string{refusingKey(tgsync.ActionDeregister, target.String(), tgsync.RuleLastHealthy)}
-				bs.History = []tgsync.Event{{Time: fixNow, Action: tgsync.ActionDeregister, Target: target.String(), Refused: true,
+				bs.Refusing = []string{statustest.RefusingKey(tgsync.ActionDeregister, target.String(), tgsync.RuleLastHealthy)}
+				bs.History = []tgsync.Event{{Time: statustest.Now, Action: tgsync.ActionDeregister, Target: target.String(), Refused: true,
 					Rule: tgsync.RuleLastHealthy, Reason: "it is the last healthy target"}}
 			}
 			state := tgsync.NewState()
 			state.Bindings["b"] = bs
 			st := Build(Input{Bindings: []BindingSpec{{Name: "b", Source: "x.example", Ports: []uint16{443}, Policy: policy}},
-				State: state, Observed: map[string][]tgsync.ObservedTarget{"": {{Target: target, State: tgsync.HealthHealthy}}}, Now: fixNow})
+				State: state, Observed: map[string][]tgsync.ObservedTarget{"": {{Target: target, State: tgsync.HealthHealthy}}}, Now: statustest.Now})
 			b := st.Bindings[0]
 			if len(b.Pending) != 1 {
 				t.Fatalf("Pending = %+v", b.Pending)
@@ -357,7 +359,7 @@ func TestPendingArithmetic(t *testing.T) {
 			if tt.refused != (p.BlockedBy == tgsync.RuleLastHealthy && p.BlockedReason != "") {
 				t.Errorf("blocked = %q %q, want refused=%v", p.BlockedBy, p.BlockedReason, tt.refused)
 			}
-			if got := pendingText(p); !strings.Contains(got, tt.wantText) {
+			if got := PendingText(p); !strings.Contains(got, tt.wantText) {
 				t.Errorf("pendingText = %q, want it to contain %q", got, tt.wantText)
 			}
 			if len(b.Targets) != 1 || b.Targets[0].Pending == nil || *b.Targets[0].Pending != p {
@@ -368,25 +370,25 @@ func TestPendingArithmetic(t *testing.T) {
 }
 
 func TestLiveKeepsStateAcrossFailedLoad(t *testing.T) {
-	now := fixNow
-	l := NewLive(fixSpecs(), func() time.Time { return now })
+	now := statustest.Now
+	l := NewLive(statustest.Specs(), func() time.Time { return now })
 	if st, _ := l.Status(context.Background()); st.LastRun != nil || st.Bindings[0].Answer != nil {
 		t.Fatalf("before any run: %+v", st)
 	}
-	l.Record(tgsync.RunResult{Started: at("03:09:00"), Duration: time.Second, State: fixState()}, nil)
-	l.Record(tgsync.RunResult{Started: at("03:09:30"), Duration: time.Second}, errors.New("load state: access denied"))
-	now = fixNow.Add(time.Minute)
+	l.Record(tgsync.RunResult{Started: statustest.At("03:09:00"), Duration: time.Second, State: statustest.State()}, nil)
+	l.Record(tgsync.RunResult{Started: statustest.At("03:09:30"), Duration: time.Second}, errors.New("load state: access denied"))
+	now = statustest.Now.Add(time.Minute)
 	st, err := l.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.LastRun == nil || st.LastRun.Error != "load state: access denied" || !st.LastRun.Started.Equal(at("03:09:30")) {
+	if st.LastRun == nil || st.LastRun.Error != "load state: access denied" || !st.LastRun.Started.Equal(statustest.At("03:09:30")) {
 		t.Errorf("LastRun = %+v", st.LastRun)
 	}
 	if st.Bindings[0].Answer == nil {
 		t.Error("a run that loaded no state dropped the state seen before")
 	}
-	if !st.Generated.Equal(fixNow.Add(time.Minute)) {
+	if !st.Generated.Equal(statustest.Now.Add(time.Minute)) {
 		t.Errorf("Generated = %s: the status must be built at request time", st.Generated)
 	}
 }
@@ -395,10 +397,17 @@ func TestLiveKeepsStateAcrossFailedLoad(t *testing.T) {
 // state Build reads is the one the reconciler writes, in particular how it
 // remembers ongoing refusals.
 func TestBuildAgainstReconcilerState(t *testing.T) {
-	src := &scriptedSource{name: "app.internal.example", answers: [][]string{{"10.5.0.1", "10.5.0.2", "198.51.100.9"}}}
-	groups := &healthGroups{}
-	store := &stateStore{}
-	now := fixNow
+	src := mock.NewAnswers("app.internal.example", "10.5.0.1", "10.5.0.2", "198.51.100.9")
+	// The group stands in for ELBv2 where moto cannot: a registered target
+	// starts as initial (moto makes it healthy at once).
+	mem := mock.NewMemGroups("arn:tg/app")
+	mem.Joined, mem.JoinedReason = tgsync.HealthInitial, "Elb.RegistrationInProgress"
+	groups := mock.TargetGroupsOf(mem)
+	groups.DeregisterFn = func(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
+		return nil, fmt.Errorf("deregister: not expected in this test (%d changes)", len(cs))
+	}
+	store := memstore.New()
+	now := statustest.Now
 	rec := &tgsync.Reconciler{
 		Bindings: []tgsync.Binding{{Name: "app", Source: src, TargetGroupARN: "arn:tg/app", Ports: []uint16{8443}, Policy: tgsync.DefaultPolicy()}},
 		Groups:   groups, Store: store, Now: func() time.Time { return now },
@@ -407,7 +416,7 @@ func TestBuildAgainstReconcilerState(t *testing.T) {
 	if _, err := rec.Run(ctx, tgsync.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	src.fail = errors.New("SERVFAIL")
+	src.Fail(errors.New("SERVFAIL"))
 	now = now.Add(time.Minute)
 	res, err := rec.Run(ctx, tgsync.RunOptions{})
 	if err != nil {
@@ -437,81 +446,4 @@ func TestBuildAgainstReconcilerState(t *testing.T) {
 	if kinds["register "] != 2 || kinds["refused not-allowed"] != 1 || kinds["refused source-failed"] != 1 {
 		t.Errorf("events by kind = %v", kinds)
 	}
-}
-
-// scriptedSource answers from a script, or fails.
-type scriptedSource struct {
-	name    string
-	answers [][]string
-	fail    error
-}
-
-func (s *scriptedSource) String() string { return s.name }
-
-func (s *scriptedSource) Resolve(context.Context) (tgsync.Answer, error) {
-	if s.fail != nil {
-		return tgsync.Answer{}, s.fail
-	}
-	var a []netip.Addr
-	for _, ip := range s.answers[0] {
-		a = append(a, netip.MustParseAddr(ip))
-	}
-	return tgsync.Answer{Addrs: a, TTL: time.Minute, Queries: 1}, nil
-}
-
-// healthGroups stands in for ELBv2 where moto cannot: a registered target
-// starts as initial (moto makes it healthy at once).
-type healthGroups struct {
-	mu      sync.Mutex
-	members []tgsync.ObservedTarget
-}
-
-func (g *healthGroups) Describe(context.Context, string) ([]tgsync.ObservedTarget, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.members), nil
-}
-
-func (g *healthGroups) Register(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range cs {
-		g.members = append(g.members, tgsync.ObservedTarget{Target: c.Target, State: tgsync.HealthInitial, Reason: "Elb.RegistrationInProgress"})
-	}
-	return cs, nil
-}
-
-func (g *healthGroups) Deregister(_ context.Context, _ string, cs []tgsync.Change) ([]tgsync.Change, error) {
-	return nil, fmt.Errorf("deregister: not expected in this test (%d changes)", len(cs))
-}
-
-// stateStore keeps the state in memory with a counter revision.
-type stateStore struct {
-	mu   sync.Mutex
-	data []byte
-	rev  int
-}
-
-func (s *stateStore) Load(context.Context) (*tgsync.State, string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data == nil {
-		return tgsync.NewState(), "", nil
-	}
-	st, err := tgsync.DecodeState(s.data)
-	return st, fmt.Sprint(s.rev), err
-}
-
-func (s *stateStore) Save(_ context.Context, st *tgsync.State, rev string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if (s.data == nil && rev != "") || (s.data != nil && rev != fmt.Sprint(s.rev)) {
-		return "", tgsync.ErrConflict
-	}
-	b, err := tgsync.EncodeState(st)
-	if err != nil {
-		return "", err
-	}
-	s.data, s.rev = b, s.rev+1
-	return fmt.Sprint(s.rev), nil
 }

@@ -1,0 +1,141 @@
+package mock
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/tgsync/tgsync"
+)
+
+// The API actions MemGroups counts, one per call.
+const (
+	ActionDescribe   = "DescribeTargetHealth"
+	ActionRegister   = "RegisterTargets"
+	ActionDeregister = "DeregisterTargets"
+)
+
+// MemGroups is target groups in memory. It stands in for the elbv2 API
+// where a test needs the groups to keep what they were told and not AWS's
+// rules: a registered target is in the group at once, healthy unless
+// Joined says otherwise (as moto does; AWS starts it initial), and a
+// deregistered one leaves at once (AWS drains it first). It counts the
+// calls by the API action each stands for. It is safe for concurrent use;
+// set Joined and Zone before the first call.
+type MemGroups struct {
+	// Joined is the state a registered target is in, JoinedReason its
+	// reason; "" means healthy.
+	Joined       tgsync.HealthState
+	JoinedReason string
+	// Zone is the Availability Zone reported for a target that carried
+	// none.
+	Zone string
+
+	mu     sync.Mutex
+	groups map[string]map[tgsync.Target]tgsync.ObservedTarget
+	calls  map[string]int
+}
+
+var _ tgsync.TargetGroups = (*MemGroups)(nil)
+
+// NewMemGroups returns empty target groups with the given ARNs.
+func NewMemGroups(arns ...string) *MemGroups {
+	g := &MemGroups{groups: map[string]map[tgsync.Target]tgsync.ObservedTarget{}, calls: map[string]int{}}
+	for _, arn := range arns {
+		g.groups[arn] = map[tgsync.Target]tgsync.ObservedTarget{}
+	}
+	return g
+}
+
+// Put adds t to the group arn in state h, or sets its state, without
+// counting a call. The group is made if it does not exist.
+func (g *MemGroups) Put(arn string, t tgsync.Target, h tgsync.HealthState) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.groups[arn] == nil {
+		g.groups[arn] = map[tgsync.Target]tgsync.ObservedTarget{}
+	}
+	g.groups[arn][t] = tgsync.ObservedTarget{Target: t, State: h, AvailabilityZone: g.Zone}
+}
+
+// Describe returns the members of the group, ordered by target.
+func (g *MemGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTarget, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls[ActionDescribe]++
+	group, ok := g.groups[arn]
+	if !ok {
+		return nil, notFound(arn)
+	}
+	return slices.SortedFunc(maps.Values(group), func(a, b tgsync.ObservedTarget) int { return a.Target.Compare(b.Target) }), nil
+}
+
+// Register adds every target to the group, in the Joined state.
+func (g *MemGroups) Register(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls[ActionRegister]++
+	group, ok := g.groups[arn]
+	if !ok {
+		return nil, notFound(arn)
+	}
+	state := g.Joined
+	if state == "" {
+		state = tgsync.HealthHealthy
+	}
+	for _, c := range targets {
+		zone := c.AvailabilityZone
+		if zone == "" {
+			zone = g.Zone
+		}
+		group[c.Target] = tgsync.ObservedTarget{Target: c.Target, AvailabilityZone: zone, State: state, Reason: g.JoinedReason}
+	}
+	return targets, nil
+}
+
+// Deregister removes every target from the group at once.
+func (g *MemGroups) Deregister(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls[ActionDeregister]++
+	group, ok := g.groups[arn]
+	if !ok {
+		return nil, notFound(arn)
+	}
+	for _, c := range targets {
+		delete(group, c.Target)
+	}
+	return targets, nil
+}
+
+// Members lists the targets of a group as ip:port, in order, without
+// counting a call.
+func (g *MemGroups) Members(arn string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for t := range g.groups[arn] {
+		out = append(out, t.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Calls returns how many calls of each action were made since the start
+// or ResetCalls.
+func (g *MemGroups) Calls() map[string]int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.calls)
+}
+
+// ResetCalls sets every count back to zero.
+func (g *MemGroups) ResetCalls() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	clear(g.calls)
+}
+
+func notFound(arn string) error { return fmt.Errorf("target group %s not found", arn) }
