@@ -247,21 +247,23 @@ func fromConfig(env map[string]string, name string) (*Config, LegacyInfo, error)
 	return cfg, info, err
 }
 
-// legacyBuild collects what one legacy set says, then builds the Config
-// from the raw form YAML would give, so that defaults and checks are the
-// ones a file gets.
+// legacyBuild collects what one legacy set says into a Config that starts
+// from the defaults a file gets, and checks it as a file is checked.
 type legacyBuild struct {
 	env      map[string]string
 	info     LegacyInfo
 	problems []EnvProblem
-	raw      rawConfig
-	binding  rawBinding
+	cfg      *Config
+	binding  Binding
+	// ps holds the config's problems, by key path.
+	ps *problems
 	// vars maps a config key path to the variable it came from.
 	vars map[string]string
 }
 
 func newLegacyBuild(env map[string]string, set LegacySet) *legacyBuild {
-	b := &legacyBuild{env: env, info: LegacyInfo{From: string(set), Set: set}, vars: map[string]string{}}
+	b := &legacyBuild{env: env, info: LegacyInfo{From: string(set), Set: set}, vars: map[string]string{},
+		cfg: newConfig(), binding: newBinding(), ps: &problems{}}
 	for name := range env {
 		b.info.Variables = append(b.info.Variables, name)
 	}
@@ -318,7 +320,7 @@ func (b *legacyBuild) dnsName(name, what string) string {
 	if strings.Contains(v, "://") {
 		b.problem("must be a host name without a scheme or path", name)
 	}
-	b.binding.Source = &rawSource{DNS: &v}
+	b.binding.Source.DNS = &DNSSource{Name: v, Families: slices.Clone(b.cfg.DNS.Families)}
 	b.vars["bindings[0].source.dns"] = name
 	return v
 }
@@ -341,8 +343,8 @@ func (b *legacyBuild) targetGroup(name string) {
 func (b *legacyBuild) invocations() {
 	const name = "INVOCATIONS_BEFORE_DEREGISTRATION"
 	n := b.integer(name, legacyDefaultInvocations, 1, 10000)
-	d := duration(time.Duration(n-1) * legacyMissInterval)
-	b.binding.Deregister = &rawDeregister{AfterMisses: &n, AfterDuration: &d}
+	b.binding.Deregister.AfterMisses = n
+	b.binding.Deregister.AfterDuration = time.Duration(n-1) * legacyMissInterval
 	b.vars["bindings[0].deregister.afterMisses"] = name
 	b.vars["bindings[0].deregister.afterDuration"] = name
 }
@@ -355,7 +357,7 @@ func (b *legacyBuild) lookups() {
 		b.info.Notes = append(b.info.Notes, fmt.Sprintf("%s=%d is more than tgsync's maximum of %d lookups per name and run; using %d", name, n, maxLookups, maxLookups))
 		n = maxLookups
 	}
-	b.raw.DNS = &rawDNS{Lookups: &n}
+	b.cfg.DNS.Lookups = n
 	b.vars["dns.lookups"] = name
 }
 
@@ -367,17 +369,15 @@ func (b *legacyBuild) s3State(dnsName string) {
 	if dnsName != "" && !strings.Contains(dnsName, "/") {
 		url += strings.TrimSuffix(dnsName, ".") + "/"
 	}
-	b.raw.State = &rawState{S3: &url}
+	b.cfg.State = State{S3: s3State(url, b.ps)}
 	b.vars["state.s3"] = "S3_BUCKET"
 	b.vars["state"] = "S3_BUCKET"
 }
 
-// finish builds and checks the config, naming the variable behind every
-// problem.
+// finish checks the config, naming the variable behind every problem.
 func (b *legacyBuild) finish() (*Config, LegacyInfo, error) {
-	b.raw.Bindings = []rawBinding{b.binding}
-	ps := &problems{}
-	cfg := build(&b.raw, ps)
+	cfg, ps := b.cfg, b.ps
+	cfg.Bindings = []Binding{b.binding}
 	cfg.check(ps)
 	for _, p := range ps.list {
 		if b.info.PortFromTargetGroup != "" && p.Path == "bindings[0].ports" {
@@ -443,11 +443,10 @@ func fromGo(env map[string]string) (*Config, LegacyInfo, error) {
 		b.info.LoadBalancerARN = lb
 	}
 	if url, ok := env[EnvStateS3]; ok {
-		b.raw.State = &rawState{S3: &url}
+		b.cfg.State = State{S3: s3State(url, b.ps)}
 		b.vars["state.s3"] = EnvStateS3
 	} else {
-		file := LegacyStateFile
-		b.raw.State = &rawState{File: &file}
+		b.cfg.State = State{File: LegacyStateFile}
 	}
 	return b.finish()
 }
@@ -490,7 +489,7 @@ func fromHostname(env map[string]string) (*Config, LegacyInfo, error) {
 	b.invocations()
 	if servers, ok := env["DNS_SERVER"]; ok {
 		for s := range strings.FieldsFuncSeq(servers, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' }) {
-			b.raw.DNS.Servers = append(b.raw.DNS.Servers, s)
+			b.cfg.DNS.Servers = append(b.cfg.DNS.Servers, normalizeServer(s))
 		}
 		b.vars["dns.servers"] = "DNS_SERVER"
 	}

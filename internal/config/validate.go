@@ -15,16 +15,16 @@ import (
 // above it is capped, not refused.
 const maxLookups = 16
 
-// build turns the raw config into a Config with defaults filled in. It
-// reports only what the typed Config cannot hold (unparsable ranges and
-// URLs, keys set to an empty list or string); check does the rest.
-func build(raw *rawConfig, ps *problems) *Config {
-	c := &Config{
+// newConfig returns a Config with every default filled in and no
+// bindings; build and FromEnv start from it.
+func newConfig() *Config {
+	return &Config{
 		DNS: DNS{
 			Lookups:  DefaultLookups,
 			Timeout:  DefaultTimeout,
 			Families: []string{FamilyIPv4},
 		},
+		State: State{File: DefaultStateFile},
 		Limits: Limits{
 			DescribePerSecond: DefaultDescribePerSecond,
 			DescribeBurst:     DefaultDescribeBurst,
@@ -32,6 +32,26 @@ func build(raw *rawConfig, ps *problems) *Config {
 			ChangesBurst:      DefaultChangesBurst,
 		},
 	}
+}
+
+// newBinding returns a binding with tgsync.DefaultPolicy's safety rules.
+func newBinding() Binding {
+	def := tgsync.DefaultPolicy()
+	return Binding{
+		Deregister: Deregister{
+			AfterMisses:   def.AfterMisses,
+			AfterDuration: def.AfterDuration,
+			MaxFraction:   def.MaxFraction,
+		},
+		AllowedCIDRs: def.AllowedPrefixes,
+	}
+}
+
+// build turns the raw config into a Config with defaults filled in. It
+// reports only what the typed Config cannot hold (unparsable ranges and
+// URLs, keys set to an empty list or string); check does the rest.
+func build(raw *rawConfig, ps *problems) *Config {
+	c := newConfig()
 	if d := raw.DNS; d != nil {
 		for _, s := range d.Servers {
 			c.DNS.Servers = append(c.DNS.Servers, normalizeServer(s))
@@ -108,11 +128,7 @@ func buildState(raw *rawState, ps *problems) State {
 		}
 	}
 	if raw.S3 != nil {
-		loc, msg := parseS3URL(*raw.S3)
-		if msg != "" {
-			ps.add("state.s3", msg)
-		}
-		st.S3 = &loc
+		st.S3 = s3State(*raw.S3, ps)
 	}
 	if raw.Memory != nil {
 		st.Memory = *raw.Memory
@@ -123,21 +139,20 @@ func buildState(raw *rawState, ps *problems) State {
 	return st
 }
 
-func buildBinding(raw *rawBinding, path string, families []string, ps *problems) Binding {
-	def := tgsync.DefaultPolicy()
-	b := Binding{
-		Name:             raw.Name,
-		TargetGroupARN:   raw.TargetGroupARN,
-		Ports:            raw.Ports,
-		Shared:           raw.Shared,
-		AvailabilityZone: raw.AvailabilityZone,
-		Deregister: Deregister{
-			AfterMisses:   def.AfterMisses,
-			AfterDuration: def.AfterDuration,
-			MaxFraction:   def.MaxFraction,
-		},
-		AllowedCIDRs: def.AllowedPrefixes,
+// s3State reads state.s3; a URL that does not parse is reported, and
+// gives an empty location.
+func s3State(url string, ps *problems) *S3Location {
+	loc, msg := parseS3URL(url)
+	if msg != "" {
+		ps.add("state.s3", msg)
 	}
+	return &loc
+}
+
+func buildBinding(raw *rawBinding, path string, families []string, ps *problems) Binding {
+	b := newBinding()
+	b.Name, b.TargetGroupARN, b.Ports = raw.Name, raw.TargetGroupARN, raw.Ports
+	b.Shared, b.AvailabilityZone = raw.Shared, raw.AvailabilityZone
 	if s := raw.Source; s != nil {
 		if s.DNS != nil {
 			b.Source.DNS = &DNSSource{Name: *s.DNS, Families: slices.Clone(families)}
