@@ -30,13 +30,14 @@ func envBindingName(env map[string]string) (name, note string, err error) {
 // EnvBindingName; a config with another number of bindings, or whose
 // binding has a name, is a problem, so that the name is set in one place.
 func nameOnlyBinding(raw *rawConfig, name string, ps *problems) {
+	items := raw.Bindings.items
 	switch {
-	case len(raw.Bindings) != 1:
+	case len(items) != 1:
 		ps.add("bindings", fmt.Sprintf("%s names the config's one binding, but it has %d: name the bindings in the config and remove %s",
-			EnvBindingName, len(raw.Bindings), EnvBindingName))
-	case raw.Bindings[0].Name != "":
-		ps.add(join(index("bindings", 0), "name"), fmt.Sprintf("is %s, and %s names the binding too: name it in one place", quote(raw.Bindings[0].Name), EnvBindingName))
+			EnvBindingName, len(items), EnvBindingName))
+	case items[0].v.Name.v != "":
+		ps.add(join(index("bindings", 0), "name"), fmt.Sprintf("is %s, and %s names the binding too: name it in one place", quote(items[0].v.Name.v), EnvBindingName))
 	default:
-		raw.Bindings[0].Name = name
+		items[0].v.Name = value[string]{at: at{set: true}, v: name}
 	}
 }

@@ -254,8 +254,8 @@ func Parse(data []byte) (*Config, error) { return parse(data, "") }
 // one binding, which must have none (see EnvBindingName).
 func parse(data []byte, binding string) (*Config, error) {
 	ps := &problems{lines: map[string]int{}}
-	raw, empty := readYAML(data, ps)
-	if empty {
+	var raw section[rawConfig]
+	if empty := readYAML(data, &raw, ps); empty {
 		ps.add("", "config is empty: it needs at least one binding, or a spotDrain section")
 		return nil, ps.err()
 	}
@@ -263,9 +263,9 @@ func parse(data []byte, binding string) (*Config, error) {
 		return nil, ps.err()
 	}
 	if binding != "" {
-		nameOnlyBinding(&raw, binding, ps)
+		nameOnlyBinding(&raw.v, binding, ps)
 	}
-	cfg := build(&raw, ps)
+	cfg := build(&raw.v, ps)
 	cfg.check(ps)
 	if err := ps.err(); err != nil {
 		return nil, err

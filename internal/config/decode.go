@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
+	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,136 +15,117 @@ import (
 )
 
 // The raw types mirror the file. Their yaml tags are the key names, which
-// are part of tgsync's interface. Pointers and nil slices tell an absent
-// key from one set to its zero value, so that defaults apply only to what
-// the file leaves out.
+// are part of tgsync's interface. Every field is a value, list or section
+// (values.go), which tells an absent key from one set to its zero value,
+// so that defaults apply only to what the file leaves out.
 type rawConfig struct {
-	DNS       *rawDNS       `yaml:"dns"`
-	State     *rawState     `yaml:"state"`
-	Limits    *rawLimits    `yaml:"limits"`
-	Bindings  []rawBinding  `yaml:"bindings"`
-	SpotDrain *rawSpotDrain `yaml:"spotDrain"`
+	DNS       section[rawDNS]           `yaml:"dns"`
+	State     section[rawState]         `yaml:"state"`
+	Limits    section[rawLimits]        `yaml:"limits"`
+	Bindings  list[section[rawBinding]] `yaml:"bindings"`
+	SpotDrain section[rawSpotDrain]     `yaml:"spotDrain"`
 }
 
 type rawDNS struct {
-	Servers  []string  `yaml:"servers"`
-	Lookups  *int      `yaml:"lookups"`
-	Timeout  *duration `yaml:"timeout"`
-	Families []string  `yaml:"families"`
+	Servers  list[value[string]]  `yaml:"servers"`
+	Lookups  value[int]           `yaml:"lookups"`
+	Timeout  value[time.Duration] `yaml:"timeout"`
+	Families list[value[string]]  `yaml:"families"`
 }
 
 type rawState struct {
-	File   *string `yaml:"file"`
-	S3     *string `yaml:"s3"`
-	Memory *bool   `yaml:"memory"`
+	File   value[string] `yaml:"file"`
+	S3     value[string] `yaml:"s3"`
+	Memory value[bool]   `yaml:"memory"`
 }
 
 type rawLimits struct {
-	DescribePerSecond *float64 `yaml:"describePerSecond"`
-	DescribeBurst     *int     `yaml:"describeBurst"`
-	ChangesPerSecond  *float64 `yaml:"changesPerSecond"`
-	ChangesBurst      *int     `yaml:"changesBurst"`
+	DescribePerSecond value[float64] `yaml:"describePerSecond"`
+	DescribeBurst     value[int]     `yaml:"describeBurst"`
+	ChangesPerSecond  value[float64] `yaml:"changesPerSecond"`
+	ChangesBurst      value[int]     `yaml:"changesBurst"`
 }
 
 type rawBinding struct {
-	Name             string         `yaml:"name"`
-	Source           *rawSource     `yaml:"source"`
-	TargetGroupARN   string         `yaml:"targetGroupArn"`
-	Ports            []int          `yaml:"ports"`
-	Shared           bool           `yaml:"shared"`
-	AvailabilityZone string         `yaml:"availabilityZone"`
-	Deregister       *rawDeregister `yaml:"deregister"`
-	AllowedCIDRs     []string       `yaml:"allowedCidrs"`
+	Name             value[string]             `yaml:"name"`
+	Source           section[rawSource]        `yaml:"source"`
+	TargetGroupARN   value[string]             `yaml:"targetGroupArn"`
+	Ports            list[value[int]]          `yaml:"ports"`
+	Shared           strictBool                `yaml:"shared"`
+	AvailabilityZone value[string]             `yaml:"availabilityZone"`
+	Deregister       section[rawDeregister]    `yaml:"deregister"`
+	AllowedCIDRs     list[value[netip.Prefix]] `yaml:"allowedCidrs"`
 }
 
 // rawSource holds one field per source kind; a new kind is a new field
-// here, in Source and in sourceKinds.
+// here and in Source.
 type rawSource struct {
-	DNS      *string  `yaml:"dns"`
-	Families []string `yaml:"families"`
+	DNS      value[string]       `yaml:"dns"`
+	Families list[value[string]] `yaml:"families"`
 }
 
 type rawDeregister struct {
-	AfterMisses   *int      `yaml:"afterMisses"`
-	AfterDuration *duration `yaml:"afterDuration"`
-	MaxFraction   *float64  `yaml:"maxFraction"`
+	AfterMisses   value[int]           `yaml:"afterMisses"`
+	AfterDuration value[time.Duration] `yaml:"afterDuration"`
+	MaxFraction   value[float64]       `yaml:"maxFraction"`
 }
 
 type rawSpotDrain struct {
-	TargetGroupARNs []string `yaml:"targetGroupArns"`
-	StopCodes       []string `yaml:"stopCodes"`
-	Clusters        []string `yaml:"clusters"`
-	Group           string   `yaml:"group"`
-	ContainerName   string   `yaml:"containerName"`
+	TargetGroupARNs list[value[string]] `yaml:"targetGroupArns"`
+	StopCodes       list[value[string]] `yaml:"stopCodes"`
+	Clusters        list[value[string]] `yaml:"clusters"`
+	Group           value[string]       `yaml:"group"`
+	ContainerName   value[string]       `yaml:"containerName"`
 }
 
-// duration is written as a Go duration string ("3m", "90s").
-type duration time.Duration
-
-var durationType = reflect.TypeFor[duration]()
-
-// maxNodes bounds the values the walker visits, so that aliases that
+// maxNodes bounds the values decoding visits, so that aliases that
 // expand a small file into a huge one are refused instead of followed.
 const maxNodes = 100_000
 
 // maxSize bounds the config file; real configs are a few kilobytes.
 const maxSize = 1 << 20
 
-// decoder walks a yaml.Node tree against the raw types, so that every
-// unknown key and wrong type is reported with its exact path, and fills
-// the raw values as it goes.
-type decoder struct {
-	ps     *problems
-	visits int
-	// active holds the mappings being decoded, so that a mapping merged
-	// into itself is refused instead of followed forever.
-	active map[*yaml.Node]bool
-}
-
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// readYAML parses data into raw, reporting syntax errors with their line.
-func readYAML(data []byte, ps *problems) (raw rawConfig, empty bool) {
+// readYAML decodes data into raw and adds every problem to ps: syntax
+// errors with their line, and what the raw types found, with key paths.
+func readYAML(data []byte, raw *section[rawConfig], ps *problems) (empty bool) {
 	if len(data) > maxSize {
 		ps.add("", fmt.Sprintf("config is %d bytes, more than the %d allowed", len(data), maxSize))
-		return raw, false
+		return false
 	}
 	// Line numbers are counted in the file as written, so only UTF-8 is
 	// read (YAML also allows UTF-16, which editors rarely produce).
 	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
 		ps.add("", "config is UTF-16; save it as UTF-8")
-		return raw, false
+		return false
 	}
 	var doc yaml.Node
 	err := yamlDecode(data, &doc)
 	if errors.Is(err, io.EOF) || (err == nil && (len(doc.Content) == 0 || isNull(doc.Content[0]))) {
-		return raw, true
+		return true
 	}
 	if err != nil {
 		syntaxProblem(ps, data, err)
-		return raw, false
+		return false
 	}
-	ps.lines[""] = doc.Content[0].Line
-	d := decoder{ps: ps}
-	d.decode(doc.Content[0], reflect.ValueOf(&raw).Elem(), "")
-	return raw, false
+	root := doc.Content[0]
+	ps.lines[""] = root.Line
+	raw.bind(&decoding{problems: ps}, "")
+	if decode(root, raw) != nil {
+		ps.add("", yamlFailed)
+	}
+	return false
 }
 
-// yamlDecode parses the single YAML document in data. The parser is
-// third-party code fed with untrusted input; a panic in it becomes an
-// error rather than a crash.
-func yamlDecode(data []byte, doc *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %s%v", panicked, r)
-		}
-	}()
+// yamlDecode parses the single YAML document in data.
+func yamlDecode(data []byte, doc *yaml.Node) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(doc); err != nil {
+	if err := decode(dec, doc); err != nil {
 		return err
 	}
 	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
+	switch err := decode(dec, &extra); {
 	case errors.Is(err, io.EOF):
 		return nil
 	case err != nil:
@@ -154,6 +134,22 @@ func yamlDecode(data []byte, doc *yaml.Node) (err error) {
 		return fmt.Errorf("yaml: line %d: %s starts here; put the whole config in one document", extra.Line, secondDocument)
 	}
 }
+
+// decode decodes with d, a *yaml.Node or *yaml.Decoder. yaml.v3 is
+// third-party code fed with untrusted input, and it runs the raw types'
+// UnmarshalYAML; a panic in either becomes an error rather than a crash.
+func decode(d interface{ Decode(any) error }, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: %s%v", panicked, r)
+		}
+	}()
+	return d.Decode(v)
+}
+
+// yamlFailed is the problem when yaml.v3 fails on a value in a way the raw
+// types do not foresee.
+const yamlFailed = "the YAML parser failed on this value"
 
 // syntaxProblem reports a YAML syntax error. The parser's own line is the
 // start of the enclosing block (0-based) for many errors, so the line is
@@ -238,41 +234,6 @@ func locate(data []byte, msg string, from int) int {
 	return lo
 }
 
-// visit counts a value and reports whether the walk may go on.
-func (d *decoder) visit() bool {
-	d.visits++
-	if d.visits == maxNodes {
-		d.ps.add("", fmt.Sprintf("more than %d values after expanding aliases", maxNodes))
-	}
-	return d.visits < maxNodes
-}
-
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	if !d.visit() {
-		return
-	}
-	n = resolve(n)
-	if v.Type() == durationType {
-		d.duration(n, v, path)
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		if isNull(n) {
-			return
-		}
-		p := reflect.New(v.Type().Elem())
-		d.decode(n, p.Elem(), path)
-		v.Set(p)
-	case reflect.Struct:
-		d.mapping(n, v, path)
-	case reflect.Slice:
-		d.sequence(n, v, path)
-	default:
-		d.scalar(n, v, path)
-	}
-}
-
 // resolve follows aliases to the node they name.
 func resolve(n *yaml.Node) *yaml.Node {
 	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
@@ -284,196 +245,4 @@ func resolve(n *yaml.Node) *yaml.Node {
 func isNull(n *yaml.Node) bool {
 	n = resolve(n)
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-// mapping decodes a mapping into a struct and returns the keys it set.
-func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) map[string]int {
-	seen := map[string]int{}
-	if n.Kind != yaml.MappingNode {
-		d.ps.add(path, "must be a mapping of keys, "+describe(n))
-		return seen
-	}
-	if d.active == nil {
-		d.active = map[*yaml.Node]bool{}
-	}
-	d.active[n] = true
-	defer delete(d.active, n)
-	merged := d.merges(n, v, path)
-	known, fields := keys(v.Type())
-	var hinted []string
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			continue
-		}
-		if k.Kind != yaml.ScalarNode || isNull(k) {
-			d.ps.addLine(path, k.Line, "keys must be plain names, "+describe(k))
-			continue
-		}
-		kp := join(path, clip(k.Value))
-		if first, dup := seen[k.Value]; dup {
-			d.ps.lines[kp] = k.Line
-			d.ps.add(kp, fmt.Sprintf("key is set twice; it was first set on line %d", first))
-			continue
-		}
-		seen[k.Value] = k.Line
-		d.ps.lines[kp] = k.Line
-		f, ok := fields[k.Value]
-		if !ok {
-			msg := "unknown key " + quote(k.Value)
-			if s := suggest(k.Value, known); s != "" {
-				msg += "; did you mean " + quote(s) + "?"
-				hinted = append(hinted, s)
-			} else {
-				msg += "; known keys here: " + strings.Join(known, ", ")
-			}
-			// Two long unknown keys may clip to the same path; each is
-			// reported.
-			d.ps.addLine(kp, k.Line, msg)
-			continue
-		}
-		d.decode(val, v.Field(f), kp)
-	}
-	// A misspelt key is not reported a second time as missing.
-	for _, h := range hinted {
-		_, set := seen[h]
-		_, inherited := merged[h]
-		if !set && !inherited {
-			d.ps.quiet(join(path, h))
-		}
-	}
-	for k, line := range merged {
-		if _, ok := seen[k]; !ok {
-			seen[k] = line
-		}
-	}
-	return seen
-}
-
-// merges decodes the mappings merged into n (<<: *anchor) and returns the
-// keys they set. They come first so that the keys written in n win, as
-// YAML says; of several merged mappings the first wins.
-func (d *decoder) merges(n *yaml.Node, v reflect.Value, path string) map[string]int {
-	merged := map[string]int{}
-	for i := len(n.Content) - 2; i >= 0; i -= 2 {
-		k, val := resolve(n.Content[i]), resolve(n.Content[i+1])
-		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!merge" {
-			continue
-		}
-		items := []*yaml.Node{val}
-		if val.Kind == yaml.SequenceNode {
-			items = val.Content
-		}
-		for j := len(items) - 1; j >= 0; j-- {
-			item := resolve(items[j])
-			switch {
-			case item.Kind != yaml.MappingNode:
-				d.ps.addLine(path, k.Line, "<< can merge only mappings, "+describe(item))
-			case d.active[item]:
-				d.ps.addLine(path, k.Line, "<< merges a mapping into itself")
-			case !d.visit():
-				return merged
-			default:
-				for key, line := range d.mapping(item, v, path) {
-					merged[key] = line
-				}
-			}
-		}
-	}
-	return merged
-}
-
-// keys lists the yaml keys of a struct type in declaration order, and maps
-// them to field indexes.
-func keys(t reflect.Type) ([]string, map[string]int) {
-	var names []string
-	fields := map[string]int{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		names = append(names, name)
-		fields[name] = i
-	}
-	return names, fields
-}
-
-func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.SequenceNode {
-		d.ps.add(path, "must be a list, "+describe(n))
-		return
-	}
-	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-	for i, item := range n.Content {
-		ip := index(path, i)
-		d.ps.lines[ip] = item.Line
-		if isNull(item) {
-			d.ps.add(ip, "is empty")
-			continue
-		}
-		d.decode(item, s.Index(i), ip)
-	}
-	v.Set(s)
-}
-
-func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.ScalarNode {
-		d.ps.add(path, "must be a single value, "+describe(n))
-		return
-	}
-	tag := n.ShortTag()
-	switch v.Kind() {
-	case reflect.String:
-		switch tag {
-		case "!!str", "!!int", "!!float", "!!timestamp":
-			v.SetString(n.Value)
-		case "!!null":
-		default:
-			d.ps.add(path, "must be a string, "+describe(n)+"; quote it if you mean the text")
-		}
-	case reflect.Int:
-		d.typed(n, v, path, "must be a whole number", "must be a whole number, got one too large to use", "!!int")
-	case reflect.Float64:
-		d.typed(n, v, path, "must be a number", "must be a number, got one out of range", "!!int", "!!float")
-	case reflect.Bool:
-		d.typed(n, v, path, "must be true or false", "must be true or false", "!!bool")
-	default:
-		panic("config: no decoder for " + v.Type().String())
-	}
-}
-
-// typed decodes a scalar that must carry one of tags; want says what the
-// key takes, and fits what a value of the right tag that still does not
-// decode must be.
-func (d *decoder) typed(n *yaml.Node, v reflect.Value, path, want, fits string, tags ...string) {
-	if !slices.Contains(tags, n.ShortTag()) {
-		d.ps.add(path, want+", "+describe(n))
-		return
-	}
-	if err := n.Decode(v.Addr().Interface()); err != nil {
-		d.ps.add(path, fits)
-	}
-}
-
-// duration reads a Go duration string. A bare number is refused because
-// its unit would be a guess.
-func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.ScalarNode {
-		d.ps.add(path, "must be a duration such as 3m or 180s, "+describe(n))
-		return
-	}
-	switch n.ShortTag() {
-	case "!!str":
-		dur, err := time.ParseDuration(n.Value)
-		if err != nil {
-			d.ps.add(path, "must be a duration such as 3m, 90s or 1h30m, got a string that is not one")
-			return
-		}
-		v.SetInt(int64(dur))
-	case "!!int", "!!float":
-		d.ps.add(path, "must be a duration with a unit, got a bare number: write 3m or 180s")
-	default:
-		d.ps.add(path, "must be a duration such as 3m or 180s, "+describe(n))
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tgsync/tgsync"
 )
 
 // minimal is the smallest valid config: one binding, everything else
@@ -106,6 +108,12 @@ func TestWrongTypes(t *testing.T) {
 			[]want{{"bindings[0].deregister", 8, "<< merges a mapping into itself"}, {"bindings[0].deregister.afterMisses", 9, "at least 1, got 0"}}},
 		{"merge of a scalar", "x: &x 3\n" + minimal + "    <<: *x\n",
 			[]want{{"x", 1, "unknown key"}, {"bindings[0]", 8, "<< can merge only mappings"}}},
+		{"merge of the enclosing binding", edit(t, minimal, "  - name: web", "  - &b\n    name: web") + "    deregister: {<<: *b}\n",
+			[]want{{"bindings[0].deregister", 8, "<< merges a mapping into itself"}}},
+		{"boolean written without a value", minimal + "    shared:\n",
+			[]want{{"bindings[0].shared", 7, "must be true or false, got nothing"}}},
+		{"list written without a value", edit(t, minimal, "ports: [443]", "ports:"),
+			[]want{{"bindings[0].ports", 6, "must be a list, got nothing"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assertProblems(t, tt.data, tt.want) })
@@ -207,6 +215,23 @@ bindings:
 	if cfg.Bindings[0].Deregister.AfterMisses != 5 {
 		t.Errorf("anchored deregister afterMisses = %d, want 5", cfg.Bindings[0].Deregister.AfterMisses)
 	}
+}
+
+// TestMergesFollowYAML: a merge (<<) fills in only the keys the mapping
+// does not write itself, even as null, and what is wrong with a merged
+// mapping says nothing about the keys written next to the merge.
+func TestMergesFollowYAML(t *testing.T) {
+	cfg, err := Parse([]byte(minimal + "    deregister:\n      <<: {afterMisses: 10}\n      afterMisses:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, def := cfg.Bindings[0].Deregister.AfterMisses, tgsync.DefaultPolicy().AfterMisses; got != def {
+		t.Errorf("afterMisses written empty next to a merge of 10 = %d, want the default %d", got, def)
+	}
+	assertProblems(t, minimal+"    <<: {deregistr: {}}\n    deregister: 3\n", []want{
+		{"bindings[0].deregistr", 7, `did you mean "deregister"?`},
+		{"bindings[0].deregister", 8, "must be a mapping of keys, got a number"},
+	})
 }
 
 func TestAliasBombIsRefused(t *testing.T) {

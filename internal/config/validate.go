@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tgsync/tgsync"
 )
@@ -15,16 +14,16 @@ import (
 // above it is capped, not refused.
 const maxLookups = 16
 
-// build turns the raw config into a Config with defaults filled in. It
-// reports only what the typed Config cannot hold (unparsable ranges and
-// URLs, keys set to an empty list or string); check does the rest.
-func build(raw *rawConfig, ps *problems) *Config {
-	c := &Config{
+// newConfig returns a Config with every default filled in and no
+// bindings; build and FromEnv start from it.
+func newConfig() *Config {
+	return &Config{
 		DNS: DNS{
 			Lookups:  DefaultLookups,
 			Timeout:  DefaultTimeout,
 			Families: []string{FamilyIPv4},
 		},
+		State: State{File: DefaultStateFile},
 		Limits: Limits{
 			DescribePerSecond: DefaultDescribePerSecond,
 			DescribeBurst:     DefaultDescribeBurst,
@@ -32,54 +31,62 @@ func build(raw *rawConfig, ps *problems) *Config {
 			ChangesBurst:      DefaultChangesBurst,
 		},
 	}
-	if d := raw.DNS; d != nil {
-		for _, s := range d.Servers {
-			c.DNS.Servers = append(c.DNS.Servers, normalizeServer(s))
-		}
-		if d.Lookups != nil {
-			c.DNS.Lookups = *d.Lookups
-		}
-		if d.Timeout != nil {
-			c.DNS.Timeout = time.Duration(*d.Timeout)
-		}
-		if d.Families != nil {
-			if len(d.Families) == 0 {
-				ps.add("dns.families", "must list ipv4, ipv6 or both; leave the key out for ipv4")
-			}
-			c.DNS.Families = d.Families
-		}
+}
+
+// newBinding returns a binding with tgsync.DefaultPolicy's safety rules.
+func newBinding() Binding {
+	def := tgsync.DefaultPolicy()
+	return Binding{
+		Deregister: Deregister{
+			AfterMisses:   def.AfterMisses,
+			AfterDuration: def.AfterDuration,
+			MaxFraction:   def.MaxFraction,
+		},
+		AllowedCIDRs: def.AllowedPrefixes,
 	}
-	c.State = buildState(raw.State, ps)
-	if l := raw.Limits; l != nil {
-		set(&c.Limits.DescribePerSecond, l.DescribePerSecond)
-		set(&c.Limits.DescribeBurst, l.DescribeBurst)
-		set(&c.Limits.ChangesPerSecond, l.ChangesPerSecond)
-		set(&c.Limits.ChangesBurst, l.ChangesBurst)
+}
+
+// build turns the raw config into a Config with defaults filled in. It
+// reports only what the typed Config cannot hold (unparsable URLs, keys
+// set to an empty list or string); check does the rest.
+func build(raw *rawConfig, ps *problems) *Config {
+	c := newConfig()
+	d := &raw.DNS.v
+	for _, s := range values(&d.Servers) {
+		c.DNS.Servers = append(c.DNS.Servers, normalizeServer(s))
 	}
-	for i := range raw.Bindings {
-		c.Bindings = append(c.Bindings, buildBinding(&raw.Bindings[i], index("bindings", i), c.DNS.Families, ps))
+	d.Lookups.to(&c.DNS.Lookups)
+	d.Timeout.to(&c.DNS.Timeout)
+	if fams := values(&d.Families); fams != nil {
+		if len(fams) == 0 {
+			ps.add("dns.families", "must list ipv4, ipv6 or both; leave the key out for ipv4")
+		}
+		c.DNS.Families = fams
 	}
-	if s := raw.SpotDrain; s != nil {
+	c.State = buildState(&raw.State.v, ps)
+	l := &raw.Limits.v
+	l.DescribePerSecond.to(&c.Limits.DescribePerSecond)
+	l.DescribeBurst.to(&c.Limits.DescribeBurst)
+	l.ChangesPerSecond.to(&c.Limits.ChangesPerSecond)
+	l.ChangesBurst.to(&c.Limits.ChangesBurst)
+	for i := range raw.Bindings.items {
+		c.Bindings = append(c.Bindings, buildBinding(&raw.Bindings.items[i].v, index("bindings", i), c.DNS.Families, ps))
+	}
+	if s := &raw.SpotDrain; s.set {
 		c.SpotDrain = &SpotDrain{
-			TargetGroupARNs: s.TargetGroupARNs,
-			StopCodes:       s.StopCodes,
-			Clusters:        s.Clusters,
-			Group:           s.Group,
-			ContainerName:   s.ContainerName,
+			TargetGroupARNs: values(&s.v.TargetGroupARNs),
+			StopCodes:       values(&s.v.StopCodes),
+			Clusters:        values(&s.v.Clusters),
+			Group:           s.v.Group.v,
+			ContainerName:   s.v.ContainerName.v,
 		}
-		if s.StopCodes == nil {
+		if c.SpotDrain.StopCodes == nil {
 			c.SpotDrain.StopCodes = []string{StopCodeSpotInterruption, StopCodeTerminationNotice}
-		} else if len(s.StopCodes) == 0 {
+		} else if len(c.SpotDrain.StopCodes) == 0 {
 			ps.add("spotDrain.stopCodes", "must list at least one stop code; leave the key out for SpotInterruption and TerminationNotice")
 		}
 	}
 	return c
-}
-
-func set[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
 }
 
 // normalizeServer gives a bare IP address the DNS port. What does not
@@ -97,87 +104,67 @@ func normalizeServer(s string) string {
 
 func buildState(raw *rawState, ps *problems) State {
 	var st State
-	if raw == nil {
-		return State{File: DefaultStateFile}
-	}
-	if raw.File != nil {
-		st.File = *raw.File
+	if raw.File.set {
+		st.File = raw.File.v
 		if st.File == "" {
 			ps.add("state.file", "must not be empty; leave the key out for "+DefaultStateFile)
 			ps.quiet("state")
 		}
 	}
-	if raw.S3 != nil {
-		loc, msg := parseS3URL(*raw.S3)
-		if msg != "" {
-			ps.add("state.s3", msg)
-		}
-		st.S3 = &loc
+	if raw.S3.set {
+		st.S3 = s3State(raw.S3.v, ps)
 	}
-	if raw.Memory != nil {
-		st.Memory = *raw.Memory
-	}
-	if raw.File == nil && raw.S3 == nil && !st.Memory {
+	raw.Memory.to(&st.Memory)
+	if !raw.File.set && !raw.S3.set && !st.Memory {
 		st.File = DefaultStateFile
 	}
 	return st
 }
 
+// s3State reads state.s3; a URL that does not parse is reported, and
+// gives an empty location.
+func s3State(url string, ps *problems) *S3Location {
+	loc, msg := parseS3URL(url)
+	if msg != "" {
+		ps.add("state.s3", msg)
+	}
+	return &loc
+}
+
 func buildBinding(raw *rawBinding, path string, families []string, ps *problems) Binding {
-	def := tgsync.DefaultPolicy()
-	b := Binding{
-		Name:             raw.Name,
-		TargetGroupARN:   raw.TargetGroupARN,
-		Ports:            raw.Ports,
-		Shared:           raw.Shared,
-		AvailabilityZone: raw.AvailabilityZone,
-		Deregister: Deregister{
-			AfterMisses:   def.AfterMisses,
-			AfterDuration: def.AfterDuration,
-			MaxFraction:   def.MaxFraction,
-		},
-		AllowedCIDRs: def.AllowedPrefixes,
+	b := newBinding()
+	b.Name, b.TargetGroupARN = raw.Name.v, raw.TargetGroupARN.v
+	b.Ports = values(&raw.Ports)
+	b.Shared, b.AvailabilityZone = raw.Shared.v, raw.AvailabilityZone.v
+	if s := &raw.Source.v; s.DNS.set {
+		b.Source.DNS = &DNSSource{Name: s.DNS.v, Families: slices.Clone(families)}
 	}
-	if s := raw.Source; s != nil {
-		if s.DNS != nil {
-			b.Source.DNS = &DNSSource{Name: *s.DNS, Families: slices.Clone(families)}
+	if fams := values(&raw.Source.v.Families); fams != nil {
+		if len(fams) == 0 {
+			ps.add(path+".source.families", "must list ipv4, ipv6 or both; leave the key out for the dns section's default")
 		}
-		if s.Families != nil {
-			if len(s.Families) == 0 {
-				ps.add(path+".source.families", "must list ipv4, ipv6 or both; leave the key out for the dns section's default")
-			}
-			if b.Source.DNS != nil {
-				b.Source.DNS.Families = s.Families
-			} else {
-				ps.add(path+".source.families", "applies only to a dns source")
-			}
+		if b.Source.DNS != nil {
+			b.Source.DNS.Families = fams
+		} else {
+			ps.add(path+".source.families", "applies only to a dns source")
 		}
 	}
-	if d := raw.Deregister; d != nil {
-		set(&b.Deregister.AfterMisses, d.AfterMisses)
-		if d.AfterDuration != nil {
-			b.Deregister.AfterDuration = time.Duration(*d.AfterDuration)
-		}
-		set(&b.Deregister.MaxFraction, d.MaxFraction)
-	}
-	if raw.AllowedCIDRs != nil {
+	d := &raw.Deregister.v
+	d.AfterMisses.to(&b.Deregister.AfterMisses)
+	d.AfterDuration.to(&b.Deregister.AfterDuration)
+	d.MaxFraction.to(&b.Deregister.MaxFraction)
+	if cidrs := &raw.AllowedCIDRs; cidrs.ok() {
 		b.AllowedCIDRs = nil
-		if len(raw.AllowedCIDRs) == 0 {
+		if len(cidrs.items) == 0 {
 			ps.add(path+".allowedCidrs", "must hold at least one range; leave the key out for the private ranges")
 		}
-		bad := false
-		for j, s := range raw.AllowedCIDRs {
-			p, msg := parsePrefix(s)
-			if msg != "" {
-				ps.add(index(path+".allowedCidrs", j), msg)
-				bad = true
+		for _, p := range cidrs.items {
+			if !p.ok() {
+				// Reported item by item; the list is not empty.
+				ps.quiet(path + ".allowedCidrs")
 				continue
 			}
-			b.AllowedCIDRs = append(b.AllowedCIDRs, p)
-		}
-		if bad {
-			// The ranges are reported one by one; the list is not empty.
-			ps.quiet(path + ".allowedCidrs")
+			b.AllowedCIDRs = append(b.AllowedCIDRs, p.v)
 		}
 	}
 	return b
