@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 func TestExampleParses(t *testing.T) {
@@ -139,19 +139,13 @@ bindings:
 	if p.AfterDuration != 0 || p.AfterMisses != 3 || !p.Shared || p.MaxFraction != 0.5 {
 		t.Errorf("policy = %+v, want afterDuration 0 as written, other defaults, shared", p)
 	}
-	var src tgsync.Source = fakeSource("dns db")
+	var src tgsync.Source = &mock.Source{Name: "dns db"}
 	d := db.Domain(src)
 	if d.Name != "2024" || d.Source != src || d.TargetGroupARN != db.TargetGroupARN || !d.AZAll ||
 		!reflect.DeepEqual(d.Ports, []uint16{5432, 8080}) || !reflect.DeepEqual(d.Policy, p) {
 		t.Errorf("Domain = %+v", d)
 	}
 }
-
-type fakeSource string
-
-// Resolve is never called: the config package only carries the source.
-func (fakeSource) Resolve(context.Context) (tgsync.Answer, error) { return tgsync.Answer{}, nil }
-func (s fakeSource) String() string                               { return string(s) }
 
 func TestStateKinds(t *testing.T) {
 	tests := []struct {
