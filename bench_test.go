@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -28,7 +28,7 @@ func (s instantSource) Resolve(context.Context) (tgsync.Answer, error) {
 func (s instantSource) String() string { return s.name }
 
 // BenchmarkSteadyStateRun is one scheduled run when nothing changed: N
-// bindings, each with its own converged target group in the fakeaws world
+// bindings, each with its own converged target group in the elbv2fake world
 // (which stands in for ELB's API and health checks). A steady run must cost
 // exactly one DescribeTargetHealth per group, no RegisterTargets or
 // DeregisterTargets and no state write; the benchmark fails when it does
@@ -49,12 +49,12 @@ func BenchmarkSteadyStateRun(b *testing.B) {
 }
 
 func benchmarkSteadyState(b *testing.B, n int, latency time.Duration) {
-	clock := fakeaws.NewManualClock(scenarioStart)
-	world := fakeaws.New(clock, fakeaws.Options{})
+	clock := elbv2fake.NewManualClock(scenarioStart)
+	world := elbv2fake.New(clock, elbv2fake.Options{})
 	var bindings []tgsync.Binding
 	for i := range n {
 		arn := fmt.Sprintf("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/bench-%03d/%016x", i, i)
-		if err := world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: 443}); err != nil {
+		if err := world.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: 443}); err != nil {
 			b.Fatal(err)
 		}
 		src := instantSource{name: fmt.Sprintf("bench-%03d.internal.example", i)}
@@ -82,7 +82,7 @@ func benchmarkSteadyState(b *testing.B, n int, latency time.Duration) {
 		}
 	}
 	if latency > 0 {
-		if err := world.Inject(fakeaws.Fault{Kind: fakeaws.FaultLatency, Latency: latency}); err != nil {
+		if err := world.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Latency: latency}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -99,8 +99,8 @@ func benchmarkSteadyState(b *testing.B, n int, latency time.Duration) {
 		runs++
 	}
 	calls := world.Calls()
-	describes := calls[fakeaws.ActionDescribe]
-	changes := calls[fakeaws.ActionRegister] + calls[fakeaws.ActionDeregister]
+	describes := calls[elbv2fake.ActionDescribe]
+	changes := calls[elbv2fake.ActionRegister] + calls[elbv2fake.ActionDeregister]
 	writes := revision(b, store) - rev
 	b.ReportMetric(float64(describes)/float64(runs*n), "describes/group/run")
 	b.ReportMetric(float64(changes)/float64(runs), "changes/run")

@@ -5,7 +5,7 @@
 // prints one Markdown table, and docs/performance.md explains the figures.
 //
 // The AWS side is moto_server (through internal/testenv) where its wire
-// protocol is what is measured, and fakeaws with injected latency where
+// protocol is what is measured, and elbv2fake with injected latency where
 // the time of a round trip to AWS matters, which moto on loopback cannot
 // show. DNS is a dnstest server on loopback. Where a figure has a goal the
 // benchmark fails when the goal is missed, so that a regression shows up

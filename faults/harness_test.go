@@ -14,13 +14,13 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // The world every fault runs in: one run a minute on a manual clock, the
 // real Reconciler, the real DNS resolver asking an in-process DNS server,
-// a state store, and target groups that are either a fakeaws World (for
+// a state store, and target groups that are either an elbv2fake World (for
 // what moto cannot show: faults, health that moves, draining) or moto
 // through the real elbv2 adapter.
 
@@ -117,7 +117,7 @@ func (b *binding) wrongful(ip netip.Addr, now time.Time) bool {
 	return false
 }
 
-// backend is a place target groups live: fakeaws or moto.
+// backend is a place target groups live: elbv2fake or moto.
 type backend interface {
 	tgsync.TargetGroups
 	kind() string
@@ -139,11 +139,11 @@ var groupIDs atomic.Uint64
 // report.
 var uncleanRuns atomic.Int64
 
-// memBackend is a fakeaws World: it stands in for AWS where moto shows
+// memBackend is an elbv2fake World: it stands in for AWS where moto shows
 // nothing (faults, initial health, draining).
 type memBackend struct {
-	*fakeaws.World
-	spec fakeaws.GroupSpec
+	*elbv2fake.World
+	spec elbv2fake.GroupSpec
 }
 
 func (m *memBackend) kind() string { return "in-memory" }
@@ -166,7 +166,7 @@ func (m *memBackend) remove(t testing.TB, arn string) {
 
 func (m *memBackend) seed(t testing.TB, arn string, ts ...tgsync.Target) {
 	t.Helper()
-	if _, _, err := fakeaws.RegisterTargets(context.Background(), m.World, arn, ts, false); err != nil {
+	if _, _, err := elbv2fake.RegisterTargets(context.Background(), m.World, arn, ts, false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -179,9 +179,9 @@ func (m *memBackend) changes(arn string, now time.Time, _, _ []tgsync.ObservedTa
 			continue
 		}
 		switch e.Action {
-		case fakeaws.ActionRegister:
+		case elbv2fake.ActionRegister:
 			reg = append(reg, e.Target)
-		case fakeaws.ActionDeregister:
+		case elbv2fake.ActionDeregister:
 			dereg = append(dereg, e.Target)
 		}
 	}
@@ -217,8 +217,8 @@ type setup struct {
 // env is one world under test.
 type env struct {
 	t          testing.TB
-	clock      *fakeaws.ManualClock // AWS's clock and the schedule
-	recClock   *fakeaws.ManualClock // tgsync's clock
+	clock      *elbv2fake.ManualClock // AWS's clock and the schedule
+	recClock   *elbv2fake.ManualClock // tgsync's clock
 	elb        backend
 	dns        *dnstest.Server
 	store      tgsync.Store
@@ -237,10 +237,10 @@ type env struct {
 
 func newEnv(t testing.TB, s setup) *env {
 	t.Helper()
-	e := &env{t: t, clock: fakeaws.NewManualClock(start), runTimeout: s.runTimeout, active: 1}
+	e := &env{t: t, clock: elbv2fake.NewManualClock(start), runTimeout: s.runTimeout, active: 1}
 	e.recClock = e.clock
 	if s.skewed {
-		e.recClock = fakeaws.NewManualClock(start)
+		e.recClock = elbv2fake.NewManualClock(start)
 	}
 	if e.runTimeout == 0 {
 		e.runTimeout = runTimeout
@@ -248,7 +248,7 @@ func newEnv(t testing.TB, s setup) *env {
 	if s.moto {
 		e.elb = newMotoBackend(t)
 	} else {
-		e.elb = &memBackend{World: fakeaws.New(e.clock, fakeaws.Options{}), spec: fakeaws.GroupSpec{Port: 443}}
+		e.elb = &memBackend{World: elbv2fake.New(e.clock, elbv2fake.Options{}), spec: elbv2fake.GroupSpec{Port: 443}}
 	}
 	srv, err := dnstest.Start()
 	if err != nil {

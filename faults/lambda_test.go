@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 )
 
 // TestLambdaDeadline lets the deadline of a run arrive mid-run, as Lambda's
@@ -31,7 +31,7 @@ func TestLambdaDeadline(t *testing.T) {
 		var cut string
 		f := fault{area: "Lambda", name: "deadline while a RegisterTargets batch is in flight (260 new targets)", runs: 1,
 			on: func(e *env) {
-				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionRegister, Latency: 600 * time.Millisecond})
+				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Action: elbv2fake.ActionRegister, Latency: 600 * time.Millisecond})
 				owned = map[tgsync.Target]bool{}
 				for _, o := range e.elb.view(e.t, e.bindings[0].arn) {
 					owned[o.Target] = !e.bindings[0].foreign[o.Target]
@@ -72,7 +72,7 @@ func TestLambdaDeadline(t *testing.T) {
 		// and it must not start at all.
 		f := fault{area: "Lambda", name: "deadline between two bindings", runs: 2,
 			on: func(e *env) {
-				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionDescribe, ARN: e.bindings[0].arn, Latency: 1400 * time.Millisecond})
+				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Action: elbv2fake.ActionDescribe, ARN: e.bindings[0].arn, Latency: 1400 * time.Millisecond})
 			},
 			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
 			fired: func(e *env, o outcome) bool {
@@ -91,7 +91,7 @@ func TestLambdaDeadline(t *testing.T) {
 		// must go on counting in the saved state.
 		f := fault{area: "Lambda", name: "deadline while DeregisterTargets is in flight", runs: 3,
 			on: func(e *env) {
-				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultHang, Action: fakeaws.ActionDeregister})
+				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultHang, Action: elbv2fake.ActionDeregister})
 			},
 			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
 			fired: func(e *env, o outcome) bool {
@@ -115,7 +115,7 @@ func TestLambdaDeadline(t *testing.T) {
 	})
 }
 
-func mustInject(e *env, f fakeaws.Fault) {
+func mustInject(e *env, f elbv2fake.Fault) {
 	if err := e.elb.(*memBackend).Inject(f); err != nil {
 		e.t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -49,16 +49,16 @@ func (a fixedAnswer) String() string { return "fixed.example.internal" }
 // takes 80% of its time and whose state save would take 40% more answers
 // before its deadline, and says the state could not be saved. The slow
 // calls stand in for a throttled ELB API and a slow S3, which moto does not
-// show; the fakeaws world and a delayed memstore play them.
+// show; the elbv2fake world and a delayed memstore play them.
 func TestInvocationAnswersBeforeItsDeadline(t *testing.T) {
 	t.Parallel()
 	const deadline = 2 * time.Second
-	world := fakeaws.New(nil, fakeaws.Options{})
+	world := elbv2fake.New(nil, elbv2fake.Options{})
 	const arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/slow/0000000000000001"
-	if err := world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: 443}); err != nil {
+	if err := world.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: 443}); err != nil {
 		t.Fatal(err)
 	}
-	if err := world.Inject(fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionDescribe, Latency: deadline * 8 / 10}); err != nil {
+	if err := world.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Action: elbv2fake.ActionDescribe, Latency: deadline * 8 / 10}); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}

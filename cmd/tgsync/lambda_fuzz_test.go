@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -31,14 +31,14 @@ func (s fixedSource) Resolve(context.Context) (tgsync.Answer, error) {
 func (s fixedSource) String() string { return string(s) }
 
 // fuzzFunc is the Lambda function with nothing behind it that reaches the
-// network: its bindings resolve from memory, its target groups are a fakeaws
+// network: its bindings resolve from memory, its target groups are an elbv2fake
 // world (which stands in for ELB), its state a memstore, and its Spot drain
 // is the real handler over the same world. Each call builds a fresh one, so
 // that an input's outcome does not depend on the inputs before it. The
 // world's target group starts empty: a run that changed it registered.
-func fuzzFunc(t *testing.T) (*lambdaFunc, *fakeaws.World) {
-	world := fakeaws.New(fakeaws.NewManualClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)), fakeaws.Options{})
-	if err := world.CreateTargetGroup(fuzzGroup, fakeaws.GroupSpec{Port: 443}); err != nil {
+func fuzzFunc(t *testing.T) (*lambdaFunc, *elbv2fake.World) {
+	world := elbv2fake.New(elbv2fake.NewManualClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)), elbv2fake.Options{})
+	if err := world.CreateTargetGroup(fuzzGroup, elbv2fake.GroupSpec{Port: 443}); err != nil {
 		t.Fatal(err)
 	}
 	store := memstore.New()

@@ -1,4 +1,4 @@
-// Package fakeaws is an in-memory Elastic Load Balancing v2 world for what
+// Package elbv2fake is an in-memory Elastic Load Balancing v2 world for what
 // moto cannot show: target health that moves through initial, healthy,
 // unhealthy, unused and draining on a clock the caller controls, the
 // deregistration delay, AWS's API throttling, and injected faults
@@ -43,4 +43,4 @@
 // making a call, and History lists every registration, deregistration,
 // end of a drain and health verdict, so that a test can assert for
 // instance that no target was deregistered while it was in the source.
-package fakeaws
+package elbv2fake
