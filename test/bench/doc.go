@@ -11,6 +11,6 @@
 // benchmark fails when the goal is missed, so that a regression shows up
 // as a failure, not as a number nobody reads.
 //
-// Without -bench, `go test ./bench/` runs only the unit tests of the
+// Without -bench, `go test ./test/bench/` runs only the unit tests of the
 // helpers, in well under a second.
 package bench

@@ -1,4 +1,4 @@
-package tgsync_test
+package bench
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func BenchmarkSteadyStateRun(b *testing.B) {
 }
 
 func benchmarkSteadyState(b *testing.B, n int, latency time.Duration) {
-	clock := elbv2fake.NewManualClock(scenarioStart)
+	clock := elbv2fake.NewManualClock(t0)
 	world := elbv2fake.New(clock, elbv2fake.Options{})
 	var bindings []tgsync.Binding
 	for i := range n {
@@ -77,8 +77,14 @@ func benchmarkSteadyState(b *testing.B, n int, latency time.Duration) {
 	}
 	for _, bd := range bindings {
 		obs := world.Targets(bd.TargetGroupARN)
-		if len(obs) != 8 || count(obs, isHealthy) != 8 {
-			b.Fatalf("%s did not converge: %s", bd.TargetGroupARN, groupString(obs))
+		healthy := 0
+		for _, o := range obs {
+			if o.State == tgsync.HealthHealthy {
+				healthy++
+			}
+		}
+		if len(obs) != 8 || healthy != 8 {
+			b.Fatalf("%s did not converge: %d targets, %d healthy; want 8 healthy", bd.TargetGroupARN, len(obs), healthy)
 		}
 	}
 	if latency > 0 {

@@ -1,4 +1,4 @@
-package tgsync_test
+package scenario
 
 import (
 	"context"
@@ -194,7 +194,7 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 	t.Logf("seed %d", seed)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("seed %d; reproduce with: go test -run '%s$' -scenario.seed=%d -v .\nrun history:\n%s",
+			t.Logf("seed %d; reproduce with: go test -run '%s$' -scenario.seed=%d -v ./test/scenario\nrun history:\n%s",
 				seed, s.name, seed, strings.Join(s.log, "\n"))
 		}
 	})

@@ -1,4 +1,4 @@
-package tgsync_test
+package scenario
 
 import (
 	"context"
