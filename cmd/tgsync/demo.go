@@ -19,6 +19,7 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/internal/web"
@@ -115,7 +116,8 @@ func demoFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string)
 }
 
 // demoWorld is the embedded world: a DNS server, ELB in memory with health
-// checks against real HTTP servers, and the real reconciler.
+// checks against real HTTP servers, and the real elbv2 adapter and
+// reconciler on them.
 type demoWorld struct {
 	clock *elbv2fake.ManualClock
 	dns   *dnstest.Server
@@ -175,7 +177,9 @@ func newDemoWorld() (*demoWorld, error) {
 			Ports:          []uint16{demoPort},
 			Policy:         tgsync.DefaultPolicy(),
 		}},
-		Groups: d.elb,
+		// The adapter as tgsync runs it, default rate limits included:
+		// the story's few calls fit in their bursts.
+		Groups: elbv2.New(d.elb, elbv2.Options{}),
 		Store:  d.store,
 		Now:    d.clock.Now,
 	}

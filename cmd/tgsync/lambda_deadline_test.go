@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/store/memstore"
@@ -49,7 +51,8 @@ func (a fixedAnswer) String() string { return "fixed.example.internal" }
 // takes 80% of its time and whose state save would take 40% more answers
 // before its deadline, and says the state could not be saved. The slow
 // calls stand in for a throttled ELB API and a slow S3, which moto does not
-// show; the elbv2fake world and a delayed memstore play them.
+// show; the elbv2fake world behind the real adapter and a delayed memstore
+// play them.
 func TestInvocationAnswersBeforeItsDeadline(t *testing.T) {
 	t.Parallel()
 	const deadline = 2 * time.Second
@@ -65,7 +68,7 @@ func TestInvocationAnswersBeforeItsDeadline(t *testing.T) {
 	f := &lambdaFunc{
 		reconciler: &tgsync.Reconciler{
 			Bindings: []tgsync.Binding{{Name: "db", Source: fixedAnswer{"10.0.0.1"}, TargetGroupARN: arn, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-			Groups:   world, Store: slowSaves{memstore.New(), deadline * 4 / 10},
+			Groups:   elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}), Store: slowSaves{memstore.New(), deadline * 4 / 10},
 		},
 		log: obs.NewLogger(logs, obs.FormatJSON, 0),
 	}

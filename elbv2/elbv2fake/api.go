@@ -2,234 +2,230 @@ package elbv2fake
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
+
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/elbv2"
 )
 
-var _ tgsync.TargetGroups = (*World)(nil)
+// A World is what the elbv2 adapter calls, in place of the SDK client.
+var _ elbv2.API = (*World)(nil)
 
-// Describe is DescribeTargetHealth: one call, no pagination (AWS returns
-// every target of the group at once), targets sorted by IP, then port.
-// Health is evaluated lazily at the clock's time; the prober gets ctx.
-func (w *World) Describe(ctx context.Context, arn string) ([]tgsync.ObservedTarget, error) {
-	if err := w.begin(ctx, ActionDescribe, arn, false); err != nil {
-		return nil, fmt.Errorf("describe target health of %s: %w", arn, err)
+// VPCID is the VPC DescribeTargetGroups reports for every group.
+const VPCID = "vpc-0fa4e7b2c91d35a68"
+
+// DescribeTargetHealth answers with every target of the group in one page
+// (AWS does not paginate it), sorted by IP, then port, or with the targets
+// in.Targets names, in their order: one that is not registered is unused
+// with Target.NotRegistered. Health is evaluated lazily at the clock's
+// time; the prober gets ctx.
+func (w *World) DescribeTargetHealth(ctx context.Context, in *elb.DescribeTargetHealthInput, _ ...func(*elb.Options)) (*elb.DescribeTargetHealthOutput, error) {
+	if in == nil {
+		in = &elb.DescribeTargetHealthInput{}
 	}
-	out, ok := w.observe(ctx, arn)
+	if err := checkParams(ActionDescribe, in.TargetGroupArn, in.Targets, false); err != nil {
+		return nil, err
+	}
+	arn := *in.TargetGroupArn
+	if err := w.begin(ctx, ActionDescribe, arn); err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	g := w.groups[arn]
+	w.mu.Unlock()
+	if g == nil {
+		return nil, w.notFound(ActionDescribe)
+	}
+	asked := make([]tgsync.Target, len(in.Targets))
+	for i, d := range in.Targets {
+		t, invalid := target(d, g.spec.Port) // the spec never changes
+		if invalid != "" {
+			return nil, w.validation(ActionDescribe, invalid)
+		}
+		asked[i] = t
+	}
+	obs, ok := w.observe(ctx, arn)
 	if !ok {
-		return nil, fmt.Errorf("describe target health of %s: %w", arn, w.notFound(ActionDescribe))
+		return nil, w.notFound(ActionDescribe)
+	}
+	out := &elb.DescribeTargetHealthOutput{}
+	if len(asked) == 0 {
+		for _, o := range obs {
+			out.TargetHealthDescriptions = append(out.TargetHealthDescriptions, healthDescription(o))
+		}
+		return out, nil
+	}
+	for _, t := range asked {
+		i := slices.IndexFunc(obs, func(o tgsync.ObservedTarget) bool { return o.Target == t })
+		o := tgsync.ObservedTarget{Target: t, State: tgsync.HealthUnused, Reason: ReasonNotRegistered,
+			Description: descriptions[ReasonNotRegistered]}
+		if i >= 0 {
+			o = obs[i]
+		}
+		out.TargetHealthDescriptions = append(out.TargetHealthDescriptions, healthDescription(o))
 	}
 	return out, nil
 }
 
-// Register is RegisterTargets as the real adapter does it: batches of at
-// most MaxBatch targets in order, returning how many leading targets were
-// registered. Targets without a valid IP fail before any call. A target
-// with port 0 is registered on the group's port, as AWS does when Port is
-// omitted.
-//
-// With azAll every target is sent with AvailabilityZone "all". Without it,
-// a batch holding an IP outside the group's VPC fails with AWS's
-// ValidationError; like the real adapter (rule 7), Register then sends the
-// batch again with "all", keeps "all" for the rest, and reports usedAZAll.
-// When "all" is refused for an IP inside the VPC (GroupSpec.
-// StrictZoneOverride), the batch is registered one target at a time with
-// "all" only where AWS asks for it, as the adapter does. Every attempt is
-// a call. Unlike the adapter, the world does not remember between calls
-// that a group needed "all"; the reconciler's state does (rule 7).
+// healthDescription renders a target as DescribeTargetHealth does; a
+// healthy one has no reason and no description.
+func healthDescription(o tgsync.ObservedTarget) types.TargetHealthDescription {
+	h := &types.TargetHealth{State: types.TargetHealthStateEnum(o.State), Reason: types.TargetHealthReasonEnum(o.Reason)}
+	if o.Description != "" {
+		h.Description = aws.String(o.Description)
+	}
+	port := strconv.Itoa(int(o.Target.Port))
+	d := types.TargetHealthDescription{
+		Target:          &types.TargetDescription{Id: aws.String(o.Target.IP.String()), Port: aws.Int32(int32(o.Target.Port))},
+		HealthCheckPort: aws.String(port),
+		TargetHealth:    h,
+	}
+	if o.AvailabilityZone != "" {
+		d.Target.AvailabilityZone = aws.String(o.AvailabilityZone)
+	}
+	return d
+}
+
+// RegisterTargets registers the targets, each on its port or, without one,
+// on the group's, as AWS does. AWS checks the whole call before it changes
+// anything: an IP outside the group's VPC without an Availability Zone
+// fails it with the ValidationError that asks for one, and so does "all"
+// for an IP inside the VPC when GroupSpec.StrictZoneOverride is set; going
+// past MaxTargets fails it with TooManyTargets.
 //
 // Registering a registered target changes nothing. Registering a draining
 // target makes it a new registration: AWS cancels the deregistration and
 // the target is initial again and goes through health checks from the
 // start.
-func (w *World) Register(ctx context.Context, arn string, changes []tgsync.Change) ([]tgsync.Change, error) {
-	targets := make([]tgsync.Target, len(changes))
-	azAll := len(changes) > 0
-	for i, c := range changes {
-		if !c.Target.Valid() {
-			return nil, fmt.Errorf("register in %s: target %d (%s) has no valid IP address", arn, i, c.Target)
-		}
-		targets[i] = c.Target
-		azAll = azAll && c.AvailabilityZone == tgsync.AvailabilityZoneAll
+func (w *World) RegisterTargets(ctx context.Context, in *elb.RegisterTargetsInput, _ ...func(*elb.Options)) (*elb.RegisterTargetsOutput, error) {
+	if in == nil {
+		in = &elb.RegisterTargetsInput{}
 	}
-	if len(targets) == 0 {
-		return nil, nil
+	if err := checkParams(ActionRegister, in.TargetGroupArn, in.Targets, true); err != nil {
+		return nil, err
 	}
-	failAt := w.batchFault(ActionRegister, arn)
-	all, done := azAll, 0
-	var applied []tgsync.Change
-	for i, start := 1, 0; start < len(targets); i, start = i+1, start+MaxBatch {
-		batch := targets[start:min(start+MaxBatch, len(targets))]
-		n, used, err := w.registerBatch(ctx, arn, batch, all, i == failAt)
-		for _, c := range changes[done : done+n] {
-			c.AvailabilityZone = ""
-			if used {
-				c.AvailabilityZone = tgsync.AvailabilityZoneAll
-			}
-			applied = append(applied, c)
-		}
-		done += n
-		if used {
-			all = true
-		}
-		if err != nil {
-			return applied, fmt.Errorf("register %d targets in %s: %w", len(batch)-n, arn, err)
-		}
-	}
-	return applied, nil
-}
-
-// registerBatch sends one batch with the Availability Zone rule applied and
-// returns how many leading targets of it were registered.
-func (w *World) registerBatch(ctx context.Context, arn string, batch []tgsync.Target, all, fail bool) (int, bool, error) {
-	err := w.registerCall(ctx, arn, batch, all, fail)
-	if err == nil {
-		return len(batch), all, nil
-	}
-	if !all && isAZRequired(err) {
-		all = true
-		if err = w.registerCall(ctx, arn, batch, true, false); err == nil {
-			return len(batch), true, nil
-		}
-	}
-	if all && isAZAllRefused(err) {
-		return w.registerOneByOne(ctx, arn, batch)
-	}
-	return 0, false, err
-}
-
-// registerOneByOne is the slow path for a batch that mixes addresses inside
-// the VPC, which refuse "all", with addresses outside it, which need it.
-func (w *World) registerOneByOne(ctx context.Context, arn string, batch []tgsync.Target) (int, bool, error) {
-	used, all := false, false
-	for i := range batch {
-		err := w.registerCall(ctx, arn, batch[i:i+1], all, false)
-		switch {
-		case err != nil && !all && isAZRequired(err):
-			all = true
-			err = w.registerCall(ctx, arn, batch[i:i+1], true, false)
-		case err != nil && all && isAZAllRefused(err):
-			all = false
-			err = w.registerCall(ctx, arn, batch[i:i+1], false, false)
-		}
-		if err != nil {
-			return i, used, err
-		}
-		used = used || all
-	}
-	return len(batch), used, nil
-}
-
-// Deregister is DeregisterTargets in batches of at most MaxBatch, returning
-// how many leading changes were applied. Each target starts draining for the
-// group's DrainDelay and then leaves. A target outside the VPC must be
-// deregistered with an Availability Zone (the "all" it was registered
-// with, which Change.AvailabilityZone carries), else the batch fails with
-// the ValidationError RegisterTargets gives; a zone other than the one the
-// target was registered in fails it with InvalidTarget, and so does a target
-// that is not registered (as moto does). Deregistering a draining target
-// changes nothing.
-func (w *World) Deregister(ctx context.Context, arn string, changes []tgsync.Change) ([]tgsync.Change, error) {
-	for i, c := range changes {
-		if c.Action != tgsync.ActionDeregister && c.Action != "" {
-			return nil, fmt.Errorf("deregister from %s: change %d (%s) is a %s", arn, i, c.Target, c.Action)
-		}
-		if !c.Target.Valid() {
-			return nil, fmt.Errorf("deregister from %s: change %d (%s) has no valid IP address", arn, i, c.Target)
-		}
-	}
-	if len(changes) == 0 {
-		return nil, nil
-	}
-	failAt := w.batchFault(ActionDeregister, arn)
-	var applied []tgsync.Change
-	for i, start := 1, 0; start < len(changes); i, start = i+1, start+MaxBatch {
-		batch := changes[start:min(start+MaxBatch, len(changes))]
-		if err := w.deregisterBatch(ctx, arn, batch, i == failAt); err != nil {
-			return applied, fmt.Errorf("deregister %d targets from %s: %w", len(batch), arn, err)
-		}
-		applied = append(applied, batch...)
-	}
-	return applied, nil
-}
-
-func (w *World) registerCall(ctx context.Context, arn string, batch []tgsync.Target, azAll, fail bool) error {
-	if err := w.begin(ctx, ActionRegister, arn, fail); err != nil {
-		return err
+	arn := *in.TargetGroupArn
+	if err := w.begin(ctx, ActionRegister, arn); err != nil {
+		return nil, err
 	}
 	now := w.clock.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	g := w.groups[arn]
 	if g == nil {
-		return w.notFound(ActionRegister)
+		return nil, w.notFound(ActionRegister)
 	}
 	w.expire(arn, g, now)
-	resolved := make([]tgsync.Target, len(batch))
+	type registration struct {
+		target tgsync.Target
+		zone   string
+	}
+	regs := make([]registration, 0, len(in.Targets))
 	added := 0
-	for i, t := range batch {
-		t := g.resolve(t)
-		in := g.inVPC(t.IP)
-		switch {
-		case !in && !azAll:
-			return w.validation(ActionRegister, fmt.Sprintf(azRequiredMessage, t.IP))
-		case in && azAll && g.spec.StrictZoneOverride:
-			return w.validation(ActionRegister, fmt.Sprintf(azOverrideMessage, t.IP, g.zoneOf(t.IP)))
+	for _, d := range in.Targets {
+		t, invalid := target(d, g.spec.Port)
+		if invalid != "" {
+			return nil, w.validation(ActionRegister, invalid)
 		}
-		if _, ok := g.targets[t]; !ok && !containsBefore(resolved, i, t) {
+		zone, invalid := g.registrationZone(t.IP, aws.ToString(d.AvailabilityZone))
+		if invalid != "" {
+			return nil, w.validation(ActionRegister, invalid)
+		}
+		seen := slices.ContainsFunc(regs, func(r registration) bool { return r.target == t })
+		if _, ok := g.targets[t]; !ok && !seen {
 			added++
 		}
-		resolved[i] = t
+		regs = append(regs, registration{t, zone})
 	}
 	if len(g.targets)+added > MaxTargets {
-		return w.tooManyTargets(ActionRegister)
+		return nil, w.tooManyTargets(ActionRegister)
 	}
-	for _, t := range resolved {
-		old := g.targets[t]
+	for _, r := range regs {
+		old := g.targets[r.target]
 		if old != nil && old.drainingAt.IsZero() {
 			continue
 		}
-		zone := tgsync.AvailabilityZoneAll
-		if !azAll {
-			zone = g.zoneOf(t.IP)
-		}
-		g.targets[t] = &member{zone: zone, registeredAt: now}
+		m := &member{zone: r.zone, registeredAt: now}
+		g.targets[r.target] = m
 		reason := "registered"
 		if old != nil {
 			reason = "registered again while draining"
 		}
-		state, _ := g.state(g.targets[t], now)
-		w.record(Event{Time: now, Action: ActionRegister, ARN: arn, Target: t, State: state, Reason: reason})
+		state, _ := g.state(m, now)
+		w.record(Event{Time: now, Action: ActionRegister, ARN: arn, Target: r.target, State: state, Reason: reason})
 	}
-	return nil
+	return &elb.RegisterTargetsOutput{}, nil
 }
 
-func (w *World) deregisterBatch(ctx context.Context, arn string, batch []tgsync.Change, fail bool) error {
-	if err := w.begin(ctx, ActionDeregister, arn, fail); err != nil {
-		return err
+// registrationZone is the zone a target registers in: the one AWS detects
+// for an IP inside the VPC, "all" or a zone of the group for an IP outside
+// it, which must name one. A zone AWS refuses gives the ValidationError's
+// message instead.
+func (g *group) registrationZone(ip netip.Addr, az string) (zone, invalid string) {
+	inside := g.inVPC(ip)
+	switch {
+	case az == "" && inside:
+		return g.zoneOf(ip), ""
+	case az == "":
+		return "", fmt.Sprintf(azRequiredMessage, ip)
+	case az != tgsync.AvailabilityZoneAll && !slices.Contains(g.spec.Zones, az):
+		return "", fmt.Sprintf(azInvalidMessage, az)
+	case inside && az != g.zoneOf(ip) && g.spec.StrictZoneOverride:
+		return "", fmt.Sprintf(azOverrideMessage, ip, az, g.zoneOf(ip))
+	}
+	return az, ""
+}
+
+// DeregisterTargets starts the drain of each target, for the group's
+// DrainDelay, after which it leaves. A target outside the VPC must be
+// deregistered with an Availability Zone (the "all" it was registered
+// with), else the call fails with the ValidationError RegisterTargets
+// gives; a zone other than the one the target was registered in fails it
+// with InvalidTarget, and so does a target that is not registered (as moto
+// does). Deregistering a draining target changes nothing.
+func (w *World) DeregisterTargets(ctx context.Context, in *elb.DeregisterTargetsInput, _ ...func(*elb.Options)) (*elb.DeregisterTargetsOutput, error) {
+	if in == nil {
+		in = &elb.DeregisterTargetsInput{}
+	}
+	if err := checkParams(ActionDeregister, in.TargetGroupArn, in.Targets, true); err != nil {
+		return nil, err
+	}
+	arn := *in.TargetGroupArn
+	if err := w.begin(ctx, ActionDeregister, arn); err != nil {
+		return nil, err
 	}
 	now := w.clock.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	g := w.groups[arn]
 	if g == nil {
-		return w.notFound(ActionDeregister)
+		return nil, w.notFound(ActionDeregister)
 	}
 	w.expire(arn, g, now)
-	resolved := make([]tgsync.Target, len(batch))
-	for i, c := range batch {
-		t := g.resolve(c.Target)
-		if !g.inVPC(t.IP) && c.AvailabilityZone == "" {
-			return w.validation(ActionDeregister, fmt.Sprintf(azRequiredMessage, t.IP))
+	resolved := make([]tgsync.Target, len(in.Targets))
+	for i, d := range in.Targets {
+		t, invalid := target(d, g.spec.Port)
+		if invalid != "" {
+			return nil, w.validation(ActionDeregister, invalid)
+		}
+		az := aws.ToString(d.AvailabilityZone)
+		if !g.inVPC(t.IP) && az == "" {
+			return nil, w.validation(ActionDeregister, fmt.Sprintf(azRequiredMessage, t.IP))
 		}
 		m := g.targets[t]
-		if m == nil || c.AvailabilityZone != "" && c.AvailabilityZone != m.zone {
-			return w.invalidTarget(ActionDeregister)
+		if m == nil || az != "" && az != m.zone {
+			return nil, w.invalidTarget(ActionDeregister)
 		}
 		resolved[i] = t
 	}
@@ -243,47 +239,121 @@ func (w *World) deregisterBatch(ctx context.Context, arn string, batch []tgsync.
 			State: tgsync.HealthDraining, Reason: ReasonDeregistrationInProgress})
 	}
 	w.expire(arn, g, now) // a zero delay ends the drain at once
+	return &elb.DeregisterTargetsOutput{}, nil
+}
+
+// DescribeTargetGroups describes the groups in.TargetGroupArns or in.Names
+// name, or every group when neither is given, in one page: HTTP target
+// groups of type ip and address type ipv4 in VPC VPCID, on the port of
+// their GroupSpec. A name or ARN that matches no group fails the call with
+// TargetGroupNotFound, as in AWS. The world has no load balancers:
+// LoadBalancerArns is empty, and filtering by LoadBalancerArn is refused.
+func (w *World) DescribeTargetGroups(ctx context.Context, in *elb.DescribeTargetGroupsInput, _ ...func(*elb.Options)) (*elb.DescribeTargetGroupsOutput, error) {
+	if in == nil {
+		in = &elb.DescribeTargetGroupsInput{}
+	}
+	// Faults limited to a group apply to a call that asks for it alone.
+	arn := ""
+	if len(in.TargetGroupArns) == 1 {
+		arn = in.TargetGroupArns[0]
+	}
+	if err := w.begin(ctx, ActionDescribeGroups, arn); err != nil {
+		return nil, err
+	}
+	switch {
+	case in.LoadBalancerArn != nil:
+		return nil, w.validation(ActionDescribeGroups, "elbv2fake has no load balancers: describe target groups by ARN or name")
+	case len(in.TargetGroupArns) > 0 && len(in.Names) > 0:
+		return nil, w.validation(ActionDescribeGroups, "Target group names and target group ARNs cannot be specified at the same time")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	all := slices.Sorted(maps.Keys(w.groups))
+	arns := slices.Clone(in.TargetGroupArns)
+	for _, name := range in.Names {
+		i := slices.IndexFunc(all, func(a string) bool { return groupName(a) == name })
+		if i < 0 {
+			return nil, w.notFound(ActionDescribeGroups)
+		}
+		arns = append(arns, all[i])
+	}
+	if len(in.TargetGroupArns)+len(in.Names) == 0 {
+		arns = all
+	}
+	out := &elb.DescribeTargetGroupsOutput{}
+	for _, a := range arns {
+		g := w.groups[a]
+		if g == nil {
+			return nil, w.notFound(ActionDescribeGroups)
+		}
+		out.TargetGroups = append(out.TargetGroups, types.TargetGroup{
+			TargetGroupArn:  aws.String(a),
+			TargetGroupName: aws.String(groupName(a)),
+			TargetType:      types.TargetTypeEnumIp,
+			Protocol:        types.ProtocolEnumHttp,
+			Port:            aws.Int32(int32(g.spec.Port)),
+			VpcId:           aws.String(VPCID),
+			IpAddressType:   types.TargetGroupIpAddressTypeEnumIpv4,
+		})
+	}
+	return out, nil
+}
+
+// groupName is the name part of a target group ARN,
+// arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID, or the
+// ARN itself when it has none.
+func groupName(arn string) string {
+	_, rest, ok := strings.Cut(arn, ":targetgroup/")
+	if !ok {
+		return arn
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	return name
+}
+
+// checkParams does what the SDK client's parameter validation does before
+// it sends anything: a call without its required fields fails with
+// smithy.InvalidParamsError, and counts as no call.
+func checkParams(action string, arn *string, targets []types.TargetDescription, targetsRequired bool) error {
+	invalid := smithy.InvalidParamsError{Context: action + "Input"}
+	if arn == nil {
+		invalid.Add(smithy.NewErrParamRequired("TargetGroupArn"))
+	}
+	if targets == nil && targetsRequired {
+		invalid.Add(smithy.NewErrParamRequired("Targets"))
+	}
+	for i, d := range targets {
+		if d.Id == nil {
+			invalid.Add(smithy.NewErrParamRequired(fmt.Sprintf("Targets[%d].Id", i)))
+		}
+	}
+	if invalid.Len() > 0 {
+		return &smithy.OperationError{ServiceID: ServiceID, OperationName: action, Err: invalid}
+	}
 	return nil
 }
 
-// resolve fills in the group's port, as AWS does when Port is omitted.
-func (g *group) resolve(t tgsync.Target) tgsync.Target {
-	t.IP = t.IP.Unmap()
-	if t.Port == 0 {
-		t.Port = g.spec.Port
+// target reads a target description: an IP address and a port, the
+// group's when it has none. One AWS refuses gives the ValidationError's
+// message instead.
+func target(d types.TargetDescription, groupPort uint16) (t tgsync.Target, invalid string) {
+	id := aws.ToString(d.Id)
+	ip, err := netip.ParseAddr(id)
+	if err != nil || ip.Zone() != "" {
+		return tgsync.Target{}, fmt.Sprintf(ipInvalidMessage, id)
 	}
-	return t
-}
-
-func containsBefore(ts []tgsync.Target, n int, t tgsync.Target) bool {
-	for _, u := range ts[:n] {
-		if u == t {
-			return true
-		}
+	if d.Port == nil {
+		return tgsync.Target{IP: ip.Unmap(), Port: groupPort}, ""
 	}
-	return false
+	if p := *d.Port; p < 1 || p > 65535 {
+		return tgsync.Target{}, fmt.Sprintf(portInvalidMessage, p)
+	}
+	return tgsync.Target{IP: ip.Unmap(), Port: uint16(*d.Port)}, ""
 }
 
-// isAZRequired reports whether err is the ValidationError that asks for an
-// Availability Zone for an IP outside the VPC.
-func isAZRequired(err error) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode() == CodeValidation &&
-		strings.Contains(apiErr.ErrorMessage(), "Availability Zone") &&
-		!strings.Contains(apiErr.ErrorMessage(), "is within the VPC")
-}
-
-// isAZAllRefused reports whether err refuses "all" for an IP inside the VPC.
-func isAZAllRefused(err error) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode() == CodeValidation &&
-		strings.Contains(apiErr.ErrorMessage(), "is within the VPC")
-}
-
-// begin is what every API call goes through before it touches the group:
-// the context, the call count, injected faults, the forced failure of a
-// partial-batch fault, and throttling.
-func (w *World) begin(ctx context.Context, action, arn string, fail bool) error {
+// begin is what every API call goes through before it touches the world:
+// the context, the call count, injected faults and throttling.
+func (w *World) begin(ctx context.Context, action, arn string) error {
 	if ctx.Err() != nil {
 		return canceled(ctx, action) // the SDK sends nothing on a done context
 	}
@@ -303,7 +373,7 @@ func (w *World) begin(ctx context.Context, action, arn string, fail bool) error 
 	switch kind {
 	case FaultThrottle:
 		return w.throttling(action)
-	case FaultInternalError:
+	case FaultInternalError, FaultPartialBatch:
 		return w.internalFailure(action)
 	case FaultUnavailable:
 		return w.serviceUnavailable(action)
@@ -315,33 +385,22 @@ func (w *World) begin(ctx context.Context, action, arn string, fail bool) error 
 	case FaultNotFound:
 		return w.notFound(action)
 	}
-	if fail {
-		return w.internalFailure(action)
-	}
 	if !w.take(action) {
 		return w.throttling(action)
 	}
 	return nil
 }
 
-// RegisterTargets registers targets with g, each with the zone "all" when
-// azAll, and reports how many leading ones were registered and whether
-// any went with "all": the shape tests that count targets want.
-func RegisterTargets(ctx context.Context, g tgsync.TargetGroups, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
-	cs := make([]tgsync.Change, len(targets))
-	for i, t := range targets {
-		cs[i] = tgsync.Change{Action: tgsync.ActionRegister, Target: t}
-		if azAll {
-			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
+// Descriptions renders targets as the API takes them, without an
+// Availability Zone, for tests that call the world as another client of
+// ELB would (seeding targets that tgsync did not register).
+func Descriptions(ts ...tgsync.Target) []types.TargetDescription {
+	out := make([]types.TargetDescription, len(ts))
+	for i, t := range ts {
+		out[i] = types.TargetDescription{Id: aws.String(t.IP.String()), Port: aws.Int32(int32(t.Port))}
+		if t.Port == 0 {
+			out[i].Port = nil
 		}
 	}
-	applied, err := g.Register(ctx, arn, cs)
-	for _, c := range applied {
-		usedAZAll = usedAZAll || c.AvailabilityZone == tgsync.AvailabilityZoneAll
-	}
-	return len(applied), usedAZAll, err
+	return out
 }
-
-// Count turns what Register or Deregister returned into how many targets
-// were applied.
-func Count(applied []tgsync.Change, err error) (int, error) { return len(applied), err }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -51,7 +52,7 @@ func BenchmarkDNSQueries(b *testing.B) {
 			store := &slowStore{Store: memstore.New()} // no latency: it counts
 			r := &tgsync.Reconciler{
 				Bindings: []tgsync.Binding{binding("dns", w.resolver(b, c.lookups).Source(name, c.fams), arn)},
-				Groups:   world, Store: store, Now: world.Now,
+				Groups:   elbv2.New(world, unlimited), Store: store, Now: world.Now,
 			}
 			run(b, r) // registers
 			w.dns.ResetQueries()

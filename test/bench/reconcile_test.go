@@ -9,6 +9,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -65,7 +66,7 @@ func BenchmarkReconcile(b *testing.B) {
 				bindings[i] = binding(fmt.Sprintf("b%d", i), res.Source(name, dns.Families{dns.IPv4}), arn)
 			}
 			store := &slowStore{Store: memstore.New()}
-			r := &tgsync.Reconciler{Bindings: bindings, Groups: aws, Store: store}
+			r := &tgsync.Reconciler{Bindings: bindings, Groups: elbv2.New(aws, unlimited), Store: store}
 			run(b, r) // registers, without latency
 			if err := aws.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Latency: apiLatency}); err != nil {
 				b.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 )
 
@@ -13,7 +14,9 @@ import (
 // world, which stands in for AWS where moto cannot misbehave: moto never
 // throttles, fails with 5xx, hangs, resets a connection or fails a batch
 // partway. The world fails each call the way aws-sdk-go-v2 reports it after
-// its retries ran out, so the reconciler sees what it would see from AWS.
+// its retries ran out, and the real adapter on it has no retryer of its own
+// (retries live in the SDK client), so the reconciler sees what it would
+// see from AWS.
 func TestELBFaults(t *testing.T) {
 	// big moves need more than one batch of 200 targets per call.
 	bigBefore := ips(1, 1, 20)                               // 40 targets
@@ -63,8 +66,9 @@ func TestELBFaults(t *testing.T) {
 	}
 }
 
-// batchFault fails the second batch of every Register or Deregister of
-// its runs with InternalFailure, after the first was applied.
+// batchFault fails the second RegisterTargets or DeregisterTargets call of
+// each of its runs with InternalFailure: the second batch of 200 the
+// adapter sends, after the first was applied.
 func batchFault(name, action string, runs int) fault {
 	f := elbFault(name, elbv2fake.FaultPartialBatch, action, runs, false, apiCode(elbv2fake.CodeInternalFailure))
 	// The fault shows as InternalFailure with the first batch's 200
@@ -75,14 +79,14 @@ func batchFault(name, action string, runs int) fault {
 			if action == elbv2fake.ActionDeregister {
 				done = len(r.Deregistered)
 			}
-			if r.Err != nil && apiCode(elbv2fake.CodeInternalFailure)(r.Err) && done == elbv2fake.MaxBatch {
+			if r.Err != nil && apiCode(elbv2fake.CodeInternalFailure)(r.Err) && done == elbv2.MaxBatchSize {
 				return true
 			}
 		}
 		return false
 	}
 	f.on = func(e *env) {
-		if err := e.elb.(*memBackend).Inject(elbv2fake.Fault{Kind: elbv2fake.FaultPartialBatch, Action: action, Batch: 2}); err != nil {
+		if err := e.elb.(*memBackend).world.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultPartialBatch, Action: action, Batch: 2}); err != nil {
 			e.t.Fatal(err)
 		}
 	}

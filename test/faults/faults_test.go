@@ -166,10 +166,10 @@ func elbFault(name string, kind elbv2fake.FaultKind, action string, runs int, ev
 	return fault{
 		area: "ELB", name: name, runs: runs, everyRun: everyRun, fired: failedWith(is),
 		on: func(e *env) {
-			if err := e.elb.(*memBackend).Inject(elbv2fake.Fault{Kind: kind, Action: action}); err != nil {
+			if err := e.elb.(*memBackend).world.Inject(elbv2fake.Fault{Kind: kind, Action: action}); err != nil {
 				e.t.Fatal(err)
 			}
 		},
-		off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+		off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 	}
 }

@@ -37,7 +37,7 @@ func TestLambdaDeadline(t *testing.T) {
 					owned[o.Target] = !e.bindings[0].foreign[o.Target]
 				}
 			},
-			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 			fired: func(e *env, o outcome) bool {
 				r := o.of(e.bindings[0].name)[0]
 				return isDeadline(r.Err) && len(r.Registered) > 0 && len(r.Registered) < len(r.Plan.Register)
@@ -74,7 +74,7 @@ func TestLambdaDeadline(t *testing.T) {
 			on: func(e *env) {
 				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Action: elbv2fake.ActionDescribe, ARN: e.bindings[0].arn, Latency: 1400 * time.Millisecond})
 			},
-			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 			fired: func(e *env, o outcome) bool {
 				first, second := o.of(e.bindings[0].name)[0], o.of(e.bindings[1].name)[0]
 				return first.Err == nil && second.Unfinished && strings.Contains(second.Err.Error(), "deadline near")
@@ -93,7 +93,7 @@ func TestLambdaDeadline(t *testing.T) {
 			on: func(e *env) {
 				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultHang, Action: elbv2fake.ActionDeregister})
 			},
-			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 			fired: func(e *env, o outcome) bool {
 				r := o.of(e.bindings[0].name)[0]
 				return isDeadline(r.Err) && len(r.Plan.Deregister) > 0 && len(r.Deregistered) == 0
@@ -116,7 +116,7 @@ func TestLambdaDeadline(t *testing.T) {
 }
 
 func mustInject(e *env, f elbv2fake.Fault) {
-	if err := e.elb.(*memBackend).Inject(f); err != nil {
+	if err := e.elb.(*memBackend).world.Inject(f); err != nil {
 		e.t.Fatal(err)
 	}
 }

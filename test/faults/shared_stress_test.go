@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -237,7 +240,10 @@ func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 			if killing && rng.IntN(3) == 0 {
 				k.at, k.before = 1+rng.IntN(5), rng.IntN(2) == 0
 			}
-			rec := &tgsync.Reconciler{Bindings: bindings, Groups: mortalGroups{world, k}, Store: mortalStore{store, k},
+			// Each process has its own adapter, as each has its own
+			// SDK client.
+			groups := elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+			rec := &tgsync.Reconciler{Bindings: bindings, Groups: mortalGroups{groups, k}, Store: mortalStore{store, k},
 				Now: clock.Now, SaveAttempts: 3}
 			wg.Add(1)
 			go func() {

@@ -12,18 +12,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"golang.org/x/time/rate"
+
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // The scenario drives the real Reconciler with the real DNS resolver against
 // an in-process DNS server and a memstore. The target group is an elbv2fake
-// World: it stands in for the AWS behaviour moto cannot show (health that
-// moves on a clock, draining, and API faults: throttling, 5xx, connection
-// resets, batches failing partway, calls slower than the run's deadline).
+// World behind the real elbv2 adapter: it stands in for the AWS behaviour
+// moto cannot show (health that moves on a clock, draining, and API faults:
+// throttling, 5xx, connection resets, batches failing partway, calls slower
+// than the run's deadline).
+
+// adapter is the real elbv2 adapter on the world, without its client-side
+// rate limits: the world's faults alone decide what fails.
+func adapter(w *elbv2fake.World) *elbv2.Adapter {
+	return elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+}
 
 var scenarioSeed = flag.Uint64("scenario.seed", 0, "run TestScenarioRandomChurn with this seed only")
 
@@ -164,7 +176,8 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 	if err := s.world.CreateTargetGroup(scenarioARN, spec); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := elbv2fake.RegisterTargets(context.Background(), s.world, scenarioARN, preexisting, false); err != nil {
+	in := &elb.RegisterTargetsInput{TargetGroupArn: aws.String(scenarioARN), Targets: elbv2fake.Descriptions(preexisting...)}
+	if _, err := s.world.RegisterTargets(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	if shared {
@@ -188,7 +201,7 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 	s.rec = &tgsync.Reconciler{
 		Bindings: []tgsync.Binding{{Name: "search", Source: resolver.Source(scenarioName, nil),
 			TargetGroupARN: scenarioARN, Ports: scenarioPorts, Policy: s.policy}},
-		Groups: s.world, Store: s.store, Now: s.clock.Now,
+		Groups: adapter(s.world), Store: s.store, Now: s.clock.Now,
 	}
 	s.answer = s.pick(1+s.rng.IntN(6), nil)
 	t.Logf("seed %d", seed)
@@ -408,7 +421,7 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 			rec := &tgsync.Reconciler{
 				Bindings: []tgsync.Binding{{Name: "search", Source: resolver.Source(scenarioName, nil),
 					TargetGroupARN: scenarioARN, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-				Groups: world, Store: memstore.New(), Now: clock.Now,
+				Groups: adapter(world), Store: memstore.New(), Now: clock.Now,
 			}
 			for i, st := range steps {
 				clock.Advance(runEvery)
