@@ -57,7 +57,7 @@ clean:
 
 FORCE:
 
-# make bench: the benchmark suite (bench/, and the Spot drain and Lambda
+# make bench: the benchmark suite (test/bench/, and the Spot drain and Lambda
 # cold start benchmarks of cmd/tgsync) as one Markdown table; needs
 # moto_server and takes about a minute. Cheap benchmarks run for a
 # second each; those that start processes or replay runs on moto run a
@@ -72,8 +72,8 @@ BENCH_CMD   := ^Benchmark(DrainEvent|LambdaColdStart)$$
 bench:
 	@mkdir -p $(DIST)
 	@st=0; : > $(DIST)/bench.txt; \
-	$(GO) test -run '^$$' -bench '$(BENCH_TIMED)' -benchmem ./bench/ >> $(DIST)/bench.txt 2>&1 || st=1; \
-	$(GO) test -run '^$$' -bench '$(BENCH_FIXED)' -benchtime 10x ./bench/ >> $(DIST)/bench.txt 2>&1 || st=1; \
+	$(GO) test -run '^$$' -bench '$(BENCH_TIMED)' -benchmem ./test/bench/ >> $(DIST)/bench.txt 2>&1 || st=1; \
+	$(GO) test -run '^$$' -bench '$(BENCH_FIXED)' -benchtime 10x ./test/bench/ >> $(DIST)/bench.txt 2>&1 || st=1; \
 	$(GO) test -run '^$$' -bench '$(BENCH_CMD)' -benchtime 20x ./cmd/tgsync/ >> $(DIST)/bench.txt 2>&1 || st=1; \
 	$(GO) build -o $(DIST)/benchtable ./internal/tools/benchtable && $(DIST)/benchtable < $(DIST)/bench.txt || st=1; \
 	exit $$st

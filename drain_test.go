@@ -10,8 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"golang.org/x/time/rate"
+
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/store/memstore"
 )
@@ -95,9 +100,10 @@ func TestPlanDrain(t *testing.T) {
 	}
 }
 
-// The drainer runs on fakeaws because moto cannot show what matters here:
-// a deregistered target stays draining (moto removes it at once), and two
-// ports of one IP are two members of a group (moto keeps one per IP).
+// The drainer runs on elbv2fake, through the real elbv2 adapter, because
+// moto cannot show what matters here: a deregistered target stays draining
+// (moto removes it at once), and two ports of one IP are two members of a
+// group (moto keeps one per IP).
 
 const (
 	tg1 = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/one/1"
@@ -107,29 +113,32 @@ const (
 var start = time.Date(2026, 3, 4, 9, 15, 22, 0, time.UTC)
 
 type drainWorld struct {
-	clock *fakeaws.ManualClock
-	world *fakeaws.World
+	clock  *elbv2fake.ManualClock
+	world  *elbv2fake.World
+	groups *elbv2.Adapter // on world, without client-side rate limits
 }
 
 // newDrainWorld has the task IP 10.0.3.41 on two ports in tg1 and on one in
 // tg2, next to unrelated members.
 func newDrainWorld(t *testing.T) *drainWorld {
 	t.Helper()
-	w := &drainWorld{clock: fakeaws.NewManualClock(start)}
-	w.world = fakeaws.New(w.clock, fakeaws.Options{})
+	w := &drainWorld{clock: elbv2fake.NewManualClock(start)}
+	w.world = elbv2fake.New(w.clock, elbv2fake.Options{})
+	w.groups = elbv2.New(w.world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
 	ctx := context.Background()
 	for arn, targets := range map[string][]string{
 		tg1: {"10.0.3.41:5044", "10.0.3.41:9600", "10.0.3.42:5044", "10.0.3.42:9600"},
 		tg2: {"10.0.3.41:5044", "10.0.9.9:5044"},
 	} {
-		if err := w.world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: 5044, HealthyAfter: -1}); err != nil {
+		if err := w.world.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: 5044, HealthyAfter: -1}); err != nil {
 			t.Fatal(err)
 		}
 		var ts []tgsync.Target
 		for _, s := range targets {
 			ts = append(ts, tgt(s))
 		}
-		if _, _, err := fakeaws.RegisterTargets(ctx, w.world, arn, ts, false); err != nil {
+		in := &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: elbv2fake.Descriptions(ts...)}
+		if _, err := w.world.RegisterTargets(ctx, in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,7 +147,7 @@ func newDrainWorld(t *testing.T) *drainWorld {
 }
 
 func (w *drainWorld) drainer(store tgsync.Store) *tgsync.Drainer {
-	return &tgsync.Drainer{Groups: w.world, Store: store, TargetGroupARNs: []string{tg1, tg2}, Now: w.clock.Now}
+	return &tgsync.Drainer{Groups: w.groups, Store: store, TargetGroupARNs: []string{tg1, tg2}, Now: w.clock.Now}
 }
 
 // members renders a group as "ip:port state" lines.
@@ -152,7 +161,7 @@ func (w *drainWorld) members(arn string) []string {
 
 func (w *drainWorld) calls() (describe, deregister int) {
 	c := w.world.Calls()
-	return c[fakeaws.ActionDescribe], c[fakeaws.ActionDeregister]
+	return c[elbv2fake.ActionDescribe], c[elbv2fake.ActionDeregister]
 }
 
 func task(version int64, sent time.Time) tgsync.Task {
@@ -271,7 +280,7 @@ func TestDrainerSoftErrors(t *testing.T) {
 	store := memstore.New()
 	d := w.drainer(store)
 	ctx := context.Background()
-	if err := w.world.Inject(fakeaws.Fault{Kind: fakeaws.FaultNotFound, ARN: tg1, Action: fakeaws.ActionDescribe, Times: 1}); err != nil {
+	if err := w.world.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultNotFound, ARN: tg1, Action: elbv2fake.ActionDescribe, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := d.Drain(ctx, task(4, start))
@@ -303,7 +312,7 @@ func TestDrainerSoftErrors(t *testing.T) {
 
 	// A failing deregistration is a soft error too.
 	w2 := newDrainWorld(t)
-	if err := w2.world.Inject(fakeaws.Fault{Kind: fakeaws.FaultInternalError, ARN: tg2, Action: fakeaws.ActionDeregister}); err != nil {
+	if err := w2.world.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultInternalError, ARN: tg2, Action: elbv2fake.ActionDeregister}); err != nil {
 		t.Fatal(err)
 	}
 	res, err = w2.drainer(nil).Drain(ctx, task(4, start))
@@ -389,7 +398,7 @@ func TestDrainerRejectsUnusableInput(t *testing.T) {
 		{"no IP", w.drainer(nil), tgsync.Task{ARN: "arn:t"}, "no IP address"},
 		{"invalid IP", w.drainer(nil), tgsync.Task{ARN: "arn:t", IPs: []netip.Addr{{}}}, "not a usable IP"},
 		{"no ARN", w.drainer(nil), tgsync.Task{IPs: addrs("10.0.0.1")}, "no ARN"},
-		{"no groups", &tgsync.Drainer{Groups: w.world}, task(1, time.Time{}), "no target group configured"},
+		{"no groups", &tgsync.Drainer{Groups: w.groups}, task(1, time.Time{}), "no target group configured"},
 		{"no API", &tgsync.Drainer{TargetGroupARNs: []string{tg1}}, task(1, time.Time{}), "no target group API"},
 	}
 	for _, tc := range tests {

@@ -20,7 +20,7 @@ import (
 
 // API is the part of the ELBv2 SDK client the adapter calls. It is declared
 // here, at the consumer, so that tests can stand in a fake for what moto
-// cannot show.
+// cannot show (elbv2/elbv2fake).
 type API interface {
 	DescribeTargetHealth(ctx context.Context, in *elasticloadbalancingv2.DescribeTargetHealthInput, optFns ...func(*elasticloadbalancingv2.Options)) (*elasticloadbalancingv2.DescribeTargetHealthOutput, error)
 	RegisterTargets(ctx context.Context, in *elasticloadbalancingv2.RegisterTargetsInput, optFns ...func(*elasticloadbalancingv2.Options)) (*elasticloadbalancingv2.RegisterTargetsOutput, error)

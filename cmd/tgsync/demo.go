@@ -19,7 +19,8 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/web"
@@ -116,11 +117,12 @@ func demoFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string)
 }
 
 // demoWorld is the embedded world: a DNS server, ELB in memory with health
-// checks against real HTTP servers, and the real reconciler.
+// checks against real HTTP servers, and the real elbv2 adapter and
+// reconciler on them.
 type demoWorld struct {
-	clock *fakeaws.ManualClock
+	clock *elbv2fake.ManualClock
 	dns   *dnstest.Server
-	elb   *fakeaws.World
+	elb   *elbv2fake.World
 	nodes *demoNodes
 	rec   *tgsync.Reconciler
 	store *memstore.Store
@@ -139,7 +141,7 @@ func (d *demoWorld) answer(ips ...string) {
 }
 
 func newDemoWorld() (*demoWorld, error) {
-	d := &demoWorld{clock: fakeaws.NewManualClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC))}
+	d := &demoWorld{clock: elbv2fake.NewManualClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC))}
 	var err error
 	if d.dns, err = dnstest.Start(); err != nil {
 		return nil, fmt.Errorf("start DNS server: %w", err)
@@ -151,8 +153,8 @@ func newDemoWorld() (*demoWorld, error) {
 			return nil, err
 		}
 	}
-	d.elb = fakeaws.New(d.clock, fakeaws.Options{Prober: d.nodes.probe})
-	if err := d.elb.CreateTargetGroup(demoARN, fakeaws.GroupSpec{
+	d.elb = elbv2fake.New(d.clock, elbv2fake.Options{Prober: d.nodes.probe})
+	if err := d.elb.CreateTargetGroup(demoARN, elbv2fake.GroupSpec{
 		Port:         demoPort,
 		VPCPrefixes:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
 		Zones:        []string{"ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"},
@@ -176,7 +178,9 @@ func newDemoWorld() (*demoWorld, error) {
 			Ports:          []uint16{demoPort},
 			Policy:         tgsync.DefaultPolicy(),
 		}},
-		Groups: d.elb,
+		// The adapter as tgsync runs it, default rate limits included:
+		// the story's few calls fit in their bursts.
+		Groups: elbv2.New(d.elb, elbv2.Options{}),
 		Store:  d.store,
 		Now:    d.clock.Now,
 	}

@@ -40,7 +40,7 @@ const (
 // drainWorld is two ip target groups in the shared moto server. moto keeps
 // one target per IP in a group and deregisters by IP whatever the port, so
 // the task's IP is on port A in the first group and on port B in the
-// second; two ports in one group are covered against fakeaws in the root
+// second; two ports in one group are covered against elbv2fake in the root
 // package.
 type drainWorld struct {
 	cfg  aws.Config

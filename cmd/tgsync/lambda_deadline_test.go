@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/store/memstore"
@@ -36,23 +38,24 @@ func slowSaves(base tgsync.Store, delay time.Duration) *mock.Store {
 // takes 80% of its time and whose state save would take 40% more answers
 // before its deadline, and says the state could not be saved. The slow
 // calls stand in for a throttled ELB API and a slow S3, which moto does not
-// show; the fakeaws world and a delayed memstore play them.
+// show; the elbv2fake world behind the real adapter and a delayed memstore
+// play them.
 func TestInvocationAnswersBeforeItsDeadline(t *testing.T) {
 	t.Parallel()
 	const deadline = 2 * time.Second
-	world := fakeaws.New(nil, fakeaws.Options{})
+	world := elbv2fake.New(nil, elbv2fake.Options{})
 	const arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/slow/0000000000000001"
-	if err := world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: 443}); err != nil {
+	if err := world.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: 443}); err != nil {
 		t.Fatal(err)
 	}
-	if err := world.Inject(fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionDescribe, Latency: deadline * 8 / 10}); err != nil {
+	if err := world.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Action: elbv2fake.ActionDescribe, Latency: deadline * 8 / 10}); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	f := &lambdaFunc{
 		reconciler: &tgsync.Reconciler{
 			Bindings: []tgsync.Binding{{Name: "db", Source: mock.Fixed("fixed.example.internal", "10.0.0.1"), TargetGroupARN: arn, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-			Groups:   world, Store: slowSaves(memstore.New(), deadline*4/10),
+			Groups:   elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}), Store: slowSaves(memstore.New(), deadline*4/10),
 		},
 		log: obs.NewLogger(logs, obs.FormatJSON, 0),
 	}

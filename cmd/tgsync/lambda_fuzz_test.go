@@ -12,25 +12,29 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // fuzzFunc is the Lambda function with nothing behind it that reaches the
-// network: its bindings resolve from memory, its target groups are a fakeaws
-// world (which stands in for ELB), its state a memstore, and its Spot drain
-// is the real handler over the same world. Each call builds a fresh one, so
-// that an input's outcome does not depend on the inputs before it. The
-// world's target group starts empty: a run that changed it registered.
-func fuzzFunc(t *testing.T) (*lambdaFunc, *fakeaws.World) {
-	world := fakeaws.New(fakeaws.NewManualClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)), fakeaws.Options{})
-	if err := world.CreateTargetGroup(fuzzGroup, fakeaws.GroupSpec{Port: 443}); err != nil {
+// network: its bindings resolve from memory, its target groups are an
+// elbv2fake world (which stands in for ELB) behind the real adapter, its
+// state a memstore, and its Spot drain is the real handler over the same
+// adapter. Each call builds a fresh one, so that an input's outcome does
+// not depend on the inputs before it. The world's target group starts
+// empty: a run that changed it registered.
+func fuzzFunc(t *testing.T) (*lambdaFunc, *elbv2fake.World) {
+	world := elbv2fake.New(elbv2fake.NewManualClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)), elbv2fake.Options{})
+	if err := world.CreateTargetGroup(fuzzGroup, elbv2fake.GroupSpec{Port: 443}); err != nil {
 		t.Fatal(err)
 	}
+	groups := elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
 	store := memstore.New()
 	log := slog.New(slog.DiscardHandler)
 	var bindings []tgsync.Binding
@@ -41,12 +45,12 @@ func fuzzFunc(t *testing.T) (*lambdaFunc, *fakeaws.World) {
 			Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()})
 	}
 	h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: []string{fuzzGroup},
-		StopCodes: []string{config.StopCodeSpotInterruption, config.StopCodeTerminationNotice}}, world, store, log)
+		StopCodes: []string{config.StopCodeSpotInterruption, config.StopCodeTerminationNotice}}, groups, store, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &lambdaFunc{
-		reconciler: &tgsync.Reconciler{Bindings: bindings, Groups: world, Store: store},
+		reconciler: &tgsync.Reconciler{Bindings: bindings, Groups: groups, Store: store},
 		log:        log,
 		ecs:        ecsHandler(h),
 	}, world

@@ -53,10 +53,10 @@ func TestBootstrapDeps(t *testing.T) {
 		"html/template": "it runs on text/template",
 		// The daemon's /metrics (Prometheus with protobuf, 1.8 MB) and the
 		// demo's embedded world are not part of the Lambda package.
-		"github.com/prometheus/":               "the daemon's /metrics is not part of the Lambda package: whatever imports it needs //go:build !tgsync_lambda",
-		"google.golang.org/protobuf/":          "Prometheus's wire format: the daemon's /metrics only",
-		"github.com/tgsync/tgsync/fakeaws":     "the demo is not part of the Lambda package",
-		"github.com/tgsync/tgsync/dns/dnstest": "the demo is not part of the Lambda package",
+		"github.com/prometheus/":                   "the daemon's /metrics is not part of the Lambda package: whatever imports it needs //go:build !tgsync_lambda",
+		"google.golang.org/protobuf/":              "Prometheus's wire format: the daemon's /metrics only",
+		"github.com/tgsync/tgsync/elbv2/elbv2fake": "the demo is not part of the Lambda package",
+		"github.com/tgsync/tgsync/dns/dnstest":     "the demo is not part of the Lambda package",
 	}
 	for _, tc := range []struct {
 		build, tags string
@@ -64,7 +64,7 @@ func TestBootstrapDeps(t *testing.T) {
 	}{
 		{"make build", "lambda.norpc", []string{"text/template", "html/template"}},
 		{"make package", makefileVar(t, "PKGTAGS"), []string{"text/template", "html/template", "github.com/prometheus/",
-			"google.golang.org/protobuf/", "github.com/tgsync/tgsync/fakeaws", "github.com/tgsync/tgsync/dns/dnstest"}},
+			"google.golang.org/protobuf/", "github.com/tgsync/tgsync/elbv2/elbv2fake", "github.com/tgsync/tgsync/dns/dnstest"}},
 	} {
 		t.Run(tc.build, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", "-tags", tc.tags, ".").CombinedOutput()

@@ -10,7 +10,7 @@
 //
 // Usage:
 //
-//	go test -run '^$' -bench . ./bench/ | go run ./internal/tools/benchtable
+//	go test -run '^$' -bench . ./test/bench/ | go run ./internal/tools/benchtable
 //	go run ./internal/tools/benchtable -group < bench.txt   # a table per benchmark
 package main
 

@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 	"github.com/tgsync/tgsync"
 )
 
-// This test runs the real tgsync.Reconciler on a World, standing in for an
-// AWS target group whose targets take time to turn healthy and drain for
-// the deregistration delay, which moto cannot show.
+// This test runs the real tgsync.Reconciler and the real elbv2 adapter on a
+// World, standing in for an AWS target group whose targets take time to
+// turn healthy and drain for the deregistration delay, which moto cannot
+// show.
 
 // listSource is a tgsync.Source whose answer the test changes.
 type listSource struct {
@@ -96,7 +97,7 @@ func TestReconcilerOnTheWorld(t *testing.T) {
 			Name: "search", Source: src, TargetGroupARN: testARN,
 			Ports: []uint16{443, 9200}, Policy: tgsync.DefaultPolicy(),
 		}},
-		Groups: w,
+		Groups: adapter(w),
 		Store:  store,
 		Now:    clock.Now,
 	}
@@ -183,6 +184,11 @@ func TestReconcilerOnTheWorld(t *testing.T) {
 	// the re-registration of 10.0.0.2 is the third.
 	if calls[ActionRegister] != 3 || calls[ActionDeregister] != 2 {
 		t.Errorf("calls %v, want 3 RegisterTargets and 2 DeregisterTargets", calls)
+	}
+	// The adapter asks for the group's port and type once, at the first
+	// run; the state remembers them too.
+	if calls[ActionDescribeGroups] != 1 {
+		t.Errorf("DescribeTargetGroups calls = %d, want 1", calls[ActionDescribeGroups])
 	}
 }
 

@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"fmt"
@@ -30,10 +30,11 @@ const (
 	// FaultConnReset fails calls with a connection reset (ECONNRESET inside
 	// a net.OpError, as the SDK's transport reports it).
 	FaultConnReset
-	// FaultPartialBatch fails the Batch-th batch (from 1) of the next
-	// Register or Deregister with InternalFailure, after the earlier
-	// batches were applied. Times counts Register/Deregister invocations,
-	// not API calls.
+	// FaultPartialBatch lets Batch-1 RegisterTargets or DeregisterTargets
+	// calls through and fails the next with InternalFailure, then counts
+	// again: the adapter sends a change of more than 200 targets in calls
+	// of 200, so a large change fails partway, after its first batches
+	// were applied. Times counts the failures.
 	FaultPartialBatch
 	// FaultNotFound fails calls with TargetGroupNotFound, as if the group
 	// had been deleted behind tgsync's back.
@@ -63,8 +64,10 @@ func (k FaultKind) String() string {
 // and then the first matching failing fault, so a script is deterministic.
 type Fault struct {
 	Kind FaultKind
-	// Action limits the fault to ActionDescribe, ActionRegister or
-	// ActionDeregister; empty means every action.
+	// Action limits the fault to ActionDescribe, ActionDescribeGroups,
+	// ActionRegister or ActionDeregister; empty means every action (the
+	// adapter calls DescribeTargetGroups once per group and process, for
+	// the group's port and type, before its first DescribeTargetHealth).
 	Action string
 	// ARN limits the fault to one target group; empty means every group.
 	ARN string
@@ -73,13 +76,14 @@ type Fault struct {
 	Times int
 	// Latency is the delay of a FaultLatency.
 	Latency time.Duration
-	// Batch is the failing batch of a FaultPartialBatch, from 1.
+	// Batch is the failing call of a FaultPartialBatch, from 1.
 	Batch int
 }
 
 type activeFault struct {
 	Fault
 	left int // calls left; -1 means unlimited
+	seen int // change calls a partial-batch fault saw since it last failed one
 }
 
 // Inject adds a fault. It rejects a fault that could never fire or is
@@ -89,10 +93,10 @@ func (w *World) Inject(f Fault) error {
 		return fmt.Errorf("inject fault: unknown kind %d", int(f.Kind))
 	}
 	switch f.Action {
-	case "", ActionDescribe, ActionRegister, ActionDeregister:
+	case "", ActionDescribe, ActionDescribeGroups, ActionRegister, ActionDeregister:
 	default:
-		return fmt.Errorf("inject %s fault: unknown action %q: want %s, %s, %s or empty for all",
-			f.Kind, f.Action, ActionDescribe, ActionRegister, ActionDeregister)
+		return fmt.Errorf("inject %s fault: unknown action %q: want %s, %s, %s, %s or empty for all",
+			f.Kind, f.Action, ActionDescribe, ActionDescribeGroups, ActionRegister, ActionDeregister)
 	}
 	switch {
 	case f.Times < 0:
@@ -103,8 +107,8 @@ func (w *World) Inject(f Fault) error {
 		return fmt.Errorf("inject %s fault: latency is only for latency faults", f.Kind)
 	case f.Kind == FaultPartialBatch && f.Batch < 1:
 		return fmt.Errorf("inject partial-batch fault: batch must be at least 1, got %d", f.Batch)
-	case f.Kind == FaultPartialBatch && f.Action == ActionDescribe:
-		return fmt.Errorf("inject partial-batch fault: %s has no batches", ActionDescribe)
+	case f.Kind == FaultPartialBatch && !isChange(f.Action) && f.Action != "":
+		return fmt.Errorf("inject partial-batch fault: %s has no batches", f.Action)
 	case f.Kind != FaultPartialBatch && f.Batch != 0:
 		return fmt.Errorf("inject %s fault: batch is only for partial-batch faults", f.Kind)
 	}
@@ -137,19 +141,37 @@ func (f *activeFault) use() {
 	}
 }
 
+// isChange reports whether action changes targets: what a partial-batch
+// fault counts.
+func isChange(action string) bool { return action == ActionRegister || action == ActionDeregister }
+
 // pickFaults returns the total latency and the failing fault for one API
-// call, spending their uses. w.mu must be held.
+// call, spending their uses. A partial-batch fault whose turn it is is
+// spent even when an earlier fault decides how the call fails. w.mu must
+// be held.
 func (w *World) pickFaults(action, arn string) (time.Duration, FaultKind) {
 	var latency time.Duration
 	var kind FaultKind
 	for _, f := range w.faults {
-		if f.Kind == FaultPartialBatch || !f.matches(action, arn) {
+		if !f.matches(action, arn) {
 			continue
 		}
 		switch {
 		case f.Kind == FaultLatency:
 			latency += f.Latency
 			f.use()
+		case f.Kind == FaultPartialBatch:
+			if !isChange(action) {
+				continue
+			}
+			if f.seen++; f.seen < f.Batch {
+				continue
+			}
+			f.seen = 0
+			f.use()
+			if kind == 0 {
+				kind = f.Kind
+			}
 		case kind == 0:
 			kind = f.Kind
 			f.use()
@@ -157,21 +179,6 @@ func (w *World) pickFaults(action, arn string) (time.Duration, FaultKind) {
 	}
 	w.dropSpent()
 	return latency, kind
-}
-
-// batchFault returns the batch (from 1) that the next Register or
-// Deregister must fail, or 0.
-func (w *World) batchFault(action, arn string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, f := range w.faults {
-		if f.Kind == FaultPartialBatch && f.matches(action, arn) {
-			f.use()
-			w.dropSpent()
-			return f.Batch
-		}
-	}
-	return 0
 }
 
 func (w *World) dropSpent() {

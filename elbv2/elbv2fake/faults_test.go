@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"context"
@@ -9,33 +9,29 @@ import (
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/tgsync/tgsync"
 )
 
 // These tests stand in for AWS misbehaving, which moto never does on
 // demand: throttling, 5xx, slow and hung calls, connection resets and
 // target groups deleted behind tgsync's back.
 
-func hasCode(err error, code string) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode() == code
-}
-
 // callAction makes one call of the action against testARN.
 func callAction(ctx context.Context, w *World, action string) error {
 	switch action {
 	case ActionDescribe:
-		_, err := w.Describe(ctx, testARN)
+		_, err := describeTargets(ctx, w, testARN)
+		return err
+	case ActionDescribeGroups:
+		_, err := w.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{testARN}})
 		return err
 	case ActionRegister:
-		_, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false)
-		return err
+		return register(ctx, w, testARN, "", tgt("10.0.0.1:443"))
 	default:
-		_, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: tgt("10.0.0.1:443")}})
-		return err
+		return deregister(ctx, w, testARN, "", tgt("10.0.0.1:443"))
 	}
 }
 
@@ -71,11 +67,11 @@ func TestFaultErrors(t *testing.T) {
 		}, "canceled, context deadline exceeded"},
 	}
 	for _, tc := range tests {
-		for _, action := range []string{ActionDescribe, ActionRegister, ActionDeregister} {
+		for _, action := range []string{ActionDescribe, ActionDescribeGroups, ActionRegister, ActionDeregister} {
 			t.Run(tc.kind.String()+"/"+action, func(t *testing.T) {
 				w, _ := newTestWorld(t, GroupSpec{}, Options{})
 				// Deregister needs a registered target.
-				if _, _, err := RegisterTargets(context.Background(), w, testARN, []tgsync.Target{tgt("10.0.0.1:443")}, false); err != nil {
+				if err := register(context.Background(), w, testARN, "", tgt("10.0.0.1:443")); err != nil {
 					t.Fatal(err)
 				}
 				if err := w.Inject(Fault{Kind: tc.kind, Action: action, ARN: testARN, Times: 2}); err != nil {
@@ -134,6 +130,13 @@ func TestFaultSelection(t *testing.T) {
 			[]string{ActionDescribe, ActionDescribe}, []string{testARN, other}, []bool{false, true}},
 		{"until cleared", Fault{Kind: FaultUnavailable, Action: ActionDescribe},
 			[]string{ActionDescribe, ActionDescribe, ActionDescribe}, nil, []bool{true, true, true}},
+		{"every action is DescribeTargetGroups too", Fault{Kind: FaultThrottle, Times: 2},
+			[]string{ActionDescribeGroups, ActionDescribe, ActionDescribeGroups}, nil, []bool{true, true, false}},
+		{"one group's DescribeTargetGroups", Fault{Kind: FaultNotFound, ARN: other},
+			[]string{ActionDescribeGroups, ActionDescribeGroups}, []string{testARN, other}, []bool{false, true}},
+		{"a partial batch counts change calls only, and again after failing", Fault{Kind: FaultPartialBatch, Batch: 2},
+			[]string{ActionRegister, ActionDescribe, ActionDescribeGroups, ActionDeregister, ActionRegister, ActionRegister},
+			nil, []bool{false, false, false, true, false, true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,7 +146,7 @@ func TestFaultSelection(t *testing.T) {
 			}
 			ctx := context.Background()
 			for _, arn := range []string{testARN, other} {
-				if _, _, err := RegisterTargets(ctx, w, arn, targets(10), false); err != nil {
+				if err := register(ctx, w, arn, "", targets(10)...); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -158,18 +161,20 @@ func TestFaultSelection(t *testing.T) {
 				var err error
 				switch action {
 				case ActionDescribe:
-					_, err = w.Describe(ctx, arn)
+					_, err = describeTargets(ctx, w, arn)
+				case ActionDescribeGroups:
+					_, err = w.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
 				case ActionRegister:
-					_, _, err = RegisterTargets(ctx, w, arn, targets(1), false)
+					err = register(ctx, w, arn, "", targets(1)...)
 				default:
-					_, err = w.Deregister(ctx, arn, changes(targets(10)[i:i+1]))
+					err = deregister(ctx, w, arn, "", targets(10)[i])
 				}
 				if (err != nil) != tc.want[i] {
 					t.Errorf("call %d (%s on %s): err %v, want failure %v", i+1, action, arn, err, tc.want[i])
 				}
 			}
 			w.ClearFaults()
-			if _, err := w.Describe(ctx, testARN); err != nil {
+			if _, err := describeTargets(ctx, w, testARN); err != nil {
 				t.Errorf("after ClearFaults: %v", err)
 			}
 		})
@@ -195,7 +200,7 @@ func TestLatency(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
 			defer cancel()
 			start := time.Now()
-			_, err := w.Describe(ctx, testARN)
+			_, err := describeTargets(ctx, w, testARN)
 			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
 				t.Fatalf("Describe: %v, want %v", err, tc.wantErr)
 			}
@@ -213,7 +218,7 @@ func TestLatency(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := w.Describe(ctx, testARN); !errors.Is(err, context.Canceled) {
+		if _, err := describeTargets(ctx, w, testARN); !errors.Is(err, context.Canceled) {
 			t.Errorf("Describe on a canceled context: %v", err)
 		}
 		if n := w.Calls()[ActionDescribe]; n != 0 {
@@ -235,6 +240,7 @@ func TestInjectRejects(t *testing.T) {
 		{"latency on another kind", Fault{Kind: FaultThrottle, Latency: time.Second}},
 		{"partial batch without batch", Fault{Kind: FaultPartialBatch}},
 		{"partial batch of describe", Fault{Kind: FaultPartialBatch, Action: ActionDescribe, Batch: 1}},
+		{"partial batch of describe groups", Fault{Kind: FaultPartialBatch, Action: ActionDescribeGroups, Batch: 1}},
 		{"batch on another kind", Fault{Kind: FaultThrottle, Batch: 2}},
 	}
 	w := New(nil, Options{})

@@ -10,7 +10,7 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/elbv2"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 )
 
 // actions are the API actions a run may call, in the order the table
@@ -108,7 +108,7 @@ type scenario struct {
 	name  string
 	addrs []netip.Addr
 	pool  addrPool
-	clock *fakeaws.ManualClock
+	clock *elbv2fake.ManualClock
 	calls *callCounter
 	r     *tgsync.Reconciler
 }
@@ -120,7 +120,7 @@ type runCalls struct {
 
 func newScenario(b testing.TB) *scenario {
 	b.Helper()
-	s := &scenario{w: newWorld(b), clock: fakeaws.NewManualClock(t0), calls: &callCounter{}}
+	s := &scenario{w: newWorld(b), clock: elbv2fake.NewManualClock(t0), calls: &callCounter{}}
 	s.addrs = s.pool.take(groupSize)
 	s.name = s.w.name("calls", s.addrs)
 	src := s.w.resolver(b, 0).Source(s.name, dns.Families{dns.IPv4})

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 )
 
 // fault is one misbehaviour: on before each of its runs, off after.
@@ -161,15 +161,15 @@ var (
 	isConnReset = isErr(syscall.ECONNRESET)
 )
 
-// elbFault injects a fakeaws fault for each of its runs.
-func elbFault(name string, kind fakeaws.FaultKind, action string, runs int, everyRun bool, is func(error) bool) fault {
+// elbFault injects an elbv2fake fault for each of its runs.
+func elbFault(name string, kind elbv2fake.FaultKind, action string, runs int, everyRun bool, is func(error) bool) fault {
 	return fault{
 		area: "ELB", name: name, runs: runs, everyRun: everyRun, fired: failedWith(is),
 		on: func(e *env) {
-			if err := e.elb.(*memBackend).Inject(fakeaws.Fault{Kind: kind, Action: action}); err != nil {
+			if err := e.elb.(*memBackend).world.Inject(elbv2fake.Fault{Kind: kind, Action: action}); err != nil {
 				e.t.Fatal(err)
 			}
 		},
-		off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+		off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 	}
 }

@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"context"
@@ -19,11 +19,11 @@ func BenchmarkDescribe(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			if _, _, err := RegisterTargets(ctx, w, testARN, targets(n), false); err != nil {
+			if err := register(ctx, w, testARN, "", targets(n)...); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if _, err := w.Describe(ctx, testARN); err != nil {
+				if _, err := describeTargets(ctx, w, testARN); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -32,7 +32,8 @@ func BenchmarkDescribe(b *testing.B) {
 }
 
 // BenchmarkReconcileSteadyState is one reconcile run with nothing to change
-// on a group of 100 targets, without and with 20 ms of API latency.
+// on a group of 100 targets, through the real adapter, without and with
+// 20 ms of API latency.
 func BenchmarkReconcileSteadyState(b *testing.B) {
 	for _, latency := range []time.Duration{0, 20 * time.Millisecond} {
 		b.Run("latency="+latency.String(), func(b *testing.B) {
@@ -48,7 +49,7 @@ func BenchmarkReconcileSteadyState(b *testing.B) {
 			r := &tgsync.Reconciler{
 				Bindings: []tgsync.Binding{{Name: "b", Source: src, TargetGroupARN: testARN,
 					Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-				Groups: w, Store: &memStore{}, Now: clock.Now,
+				Groups: adapter(w), Store: &memStore{}, Now: clock.Now,
 			}
 			ctx := context.Background()
 			if _, err := r.Run(ctx, tgsync.RunOptions{}); err != nil {

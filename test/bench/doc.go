@@ -5,12 +5,12 @@
 // prints one Markdown table, and docs/performance.md explains the figures.
 //
 // The AWS side is moto_server (through internal/testenv) where its wire
-// protocol is what is measured, and fakeaws with injected latency where
-// the time of a round trip to AWS matters, which moto on loopback cannot
-// show. DNS is a dnstest server on loopback. Where a figure has a goal the
+// protocol is what is measured, and elbv2fake behind the real elbv2
+// adapter, with injected latency, where the time of a round trip to AWS
+// matters, which moto on loopback cannot show. DNS is a dnstest server on loopback. Where a figure has a goal the
 // benchmark fails when the goal is missed, so that a regression shows up
 // as a failure, not as a number nobody reads.
 //
-// Without -bench, `go test ./bench/` runs only the unit tests of the
+// Without -bench, `go test ./test/bench/` runs only the unit tests of the
 // helpers, in well under a second.
 package bench

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 )
 
 // TestLambdaDeadline lets the deadline of a run arrive mid-run, as Lambda's
@@ -31,13 +31,13 @@ func TestLambdaDeadline(t *testing.T) {
 		var cut string
 		f := fault{area: "Lambda", name: "deadline while a RegisterTargets batch is in flight (260 new targets)", runs: 1,
 			on: func(e *env) {
-				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionRegister, Latency: 600 * time.Millisecond})
+				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Action: elbv2fake.ActionRegister, Latency: 600 * time.Millisecond})
 				owned = map[tgsync.Target]bool{}
 				for _, o := range e.elb.view(e.t, e.bindings[0].arn) {
 					owned[o.Target] = !e.bindings[0].foreign[o.Target]
 				}
 			},
-			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 			fired: func(e *env, o outcome) bool {
 				r := o.of(e.bindings[0].name)[0]
 				return isDeadline(r.Err) && len(r.Registered) > 0 && len(r.Registered) < len(r.Plan.Register)
@@ -72,9 +72,9 @@ func TestLambdaDeadline(t *testing.T) {
 		// and it must not start at all.
 		f := fault{area: "Lambda", name: "deadline between two bindings", runs: 2,
 			on: func(e *env) {
-				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultLatency, Action: fakeaws.ActionDescribe, ARN: e.bindings[0].arn, Latency: 1400 * time.Millisecond})
+				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Action: elbv2fake.ActionDescribe, ARN: e.bindings[0].arn, Latency: 1400 * time.Millisecond})
 			},
-			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 			fired: func(e *env, o outcome) bool {
 				first, second := o.of(e.bindings[0].name)[0], o.of(e.bindings[1].name)[0]
 				return first.Err == nil && second.Unfinished && strings.Contains(second.Err.Error(), "deadline near")
@@ -91,9 +91,9 @@ func TestLambdaDeadline(t *testing.T) {
 		// must go on counting in the saved state.
 		f := fault{area: "Lambda", name: "deadline while DeregisterTargets is in flight", runs: 3,
 			on: func(e *env) {
-				mustInject(e, fakeaws.Fault{Kind: fakeaws.FaultHang, Action: fakeaws.ActionDeregister})
+				mustInject(e, elbv2fake.Fault{Kind: elbv2fake.FaultHang, Action: elbv2fake.ActionDeregister})
 			},
-			off: func(e *env) { e.elb.(*memBackend).ClearFaults() },
+			off: func(e *env) { e.elb.(*memBackend).world.ClearFaults() },
 			fired: func(e *env, o outcome) bool {
 				r := o.of(e.bindings[0].name)[0]
 				return isDeadline(r.Err) && len(r.Plan.Deregister) > 0 && len(r.Deregistered) == 0
@@ -115,8 +115,8 @@ func TestLambdaDeadline(t *testing.T) {
 	})
 }
 
-func mustInject(e *env, f fakeaws.Fault) {
-	if err := e.elb.(*memBackend).Inject(f); err != nil {
+func mustInject(e *env, f elbv2fake.Fault) {
+	if err := e.elb.(*memBackend).world.Inject(f); err != nil {
 		e.t.Fatal(err)
 	}
 }

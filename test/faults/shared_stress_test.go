@@ -12,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -166,10 +169,10 @@ func TestSharedGroupStress(t *testing.T) {
 
 func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	clock := fakeaws.NewManualClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	world := fakeaws.New(clock, fakeaws.Options{})
+	clock := elbv2fake.NewManualClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	world := elbv2fake.New(clock, elbv2fake.Options{})
 	const arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/stress/0000000000000001"
-	if err := world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: 443, DrainDelay: -1, HealthyAfter: -1}); err != nil {
+	if err := world.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: 443, DrainDelay: -1, HealthyAfter: -1}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := dnstest.Start()
@@ -237,7 +240,10 @@ func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 			if killing && rng.IntN(3) == 0 {
 				k.at, k.before = 1+rng.IntN(5), rng.IntN(2) == 0
 			}
-			rec := &tgsync.Reconciler{Bindings: bindings, Groups: mortalGroups{world, k}, Store: mortalStore{store, k},
+			// Each process has its own adapter, as each has its own
+			// SDK client.
+			groups := elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+			rec := &tgsync.Reconciler{Bindings: bindings, Groups: mortalGroups{groups, k}, Store: mortalStore{store, k},
 				Now: clock.Now, SaveAttempts: 3}
 			wg.Add(1)
 			go func() {
@@ -255,7 +261,7 @@ func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 		f.kills += int(kills.Load())
 		f.conflicts += int(conflicts.Load())
 		for _, e := range world.History()[mark:] {
-			if e.Action == fakeaws.ActionDeregister {
+			if e.Action == elbv2fake.ActionDeregister {
 				if who, ok := want[e.Target]; ok {
 					f.wrongful++
 					t.Errorf("minute %s: %s deregistered although %s's answer holds it", clock.Now().Format("15:04"), e.Target, who)

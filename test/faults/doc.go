@@ -9,5 +9,5 @@
 //
 // Each test records a row; docs/reliability.md holds the table of a real run:
 //
-//	go test ./faults -run . -count=1 -args -reliability.out=$PWD/docs/reliability.md
+//	go test ./test/faults -run . -count=1 -args -reliability.out=$PWD/docs/reliability.md
 package faults

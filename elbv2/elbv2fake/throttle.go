@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import "time"
 
@@ -10,7 +10,7 @@ type Bucket struct {
 
 // RateLimits are the API token buckets of one account and Region.
 type RateLimits struct {
-	// Describe limits DescribeTargetHealth.
+	// Describe limits DescribeTargetHealth and DescribeTargetGroups.
 	Describe Bucket
 	// Change limits RegisterTargets and DeregisterTargets together.
 	Change Bucket
@@ -18,8 +18,8 @@ type RateLimits struct {
 
 // AWSRateLimits returns the ELB API throttling AWS documents: describe
 // calls bucket 40, refill 10/s; RegisterTargets/DeregisterTargets bucket
-// 20, refill 4/s (DESIGN.md, "AWS facts"). AWS shares the buckets with
-// everything else in the account; a World is one account.
+// 20, refill 4/s. AWS shares the buckets with everything else in the
+// account; a World is one account.
 func AWSRateLimits() RateLimits {
 	return RateLimits{
 		Describe: Bucket{Size: 40, PerSecond: 10},
@@ -36,7 +36,7 @@ type bucket struct {
 func newBuckets(l RateLimits, now time.Time) map[string]*bucket {
 	d := &bucket{Bucket: l.Describe, tokens: float64(l.Describe.Size), at: now}
 	c := &bucket{Bucket: l.Change, tokens: float64(l.Change.Size), at: now}
-	return map[string]*bucket{ActionDescribe: d, ActionRegister: c, ActionDeregister: c}
+	return map[string]*bucket{ActionDescribe: d, ActionDescribeGroups: d, ActionRegister: c, ActionDeregister: c}
 }
 
 // take spends a token of the action's bucket, refilled on the world's

@@ -1,4 +1,4 @@
-package tgsync_test
+package scenario
 
 import (
 	"context"
@@ -12,18 +12,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"golang.org/x/time/rate"
+
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // The scenario drives the real Reconciler with the real DNS resolver against
-// an in-process DNS server and a memstore. The target group is a fakeaws
-// World: it stands in for the AWS behaviour moto cannot show (health that
-// moves on a clock, draining, and API faults: throttling, 5xx, connection
-// resets, batches failing partway, calls slower than the run's deadline).
+// an in-process DNS server and a memstore. The target group is an elbv2fake
+// World behind the real elbv2 adapter: it stands in for the AWS behaviour
+// moto cannot show (health that moves on a clock, draining, and API faults:
+// throttling, 5xx, connection resets, batches failing partway, calls slower
+// than the run's deadline).
+
+// adapter is the real elbv2 adapter on the world, without its client-side
+// rate limits: the world's faults alone decide what fails.
+func adapter(w *elbv2fake.World) *elbv2.Adapter {
+	return elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+}
 
 var scenarioSeed = flag.Uint64("scenario.seed", 0, "run TestScenarioRandomChurn with this seed only")
 
@@ -94,8 +106,8 @@ type scenario struct {
 	t       *testing.T
 	name    string
 	rng     *rand.Rand
-	clock   *fakeaws.ManualClock
-	world   *fakeaws.World
+	clock   *elbv2fake.ManualClock
+	world   *elbv2fake.World
 	dns     *dnstest.Server
 	store   *memstore.Store
 	rec     *tgsync.Reconciler
@@ -124,7 +136,7 @@ type observation struct {
 // runFaults are the faults of one run; they are cleared after it.
 type runFaults struct {
 	dns dnstest.Fault
-	elb *fakeaws.Fault
+	elb *elbv2fake.Fault
 }
 
 func (f runFaults) String() string {
@@ -152,19 +164,20 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 	s := &scenario{
 		t: t, name: t.Name(),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x5ce1a210)),
-		clock:   fakeaws.NewManualClock(scenarioStart),
+		clock:   elbv2fake.NewManualClock(scenarioStart),
 		sick:    map[netip.Addr]bool{},
 		foreign: map[tgsync.Target]bool{},
 	}
-	s.world = fakeaws.New(s.clock, fakeaws.Options{Prober: s.probe})
+	s.world = elbv2fake.New(s.clock, elbv2fake.Options{Prober: s.probe})
 	// 10.0.1.x lies outside the group's VPC: registering it needs
 	// AvailabilityZone "all" (rule 7).
-	spec := fakeaws.GroupSpec{Port: 443, VPCPrefixes: []netip.Prefix{
+	spec := elbv2fake.GroupSpec{Port: 443, VPCPrefixes: []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("10.250.0.0/16")}}
 	if err := s.world.CreateTargetGroup(scenarioARN, spec); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := fakeaws.RegisterTargets(context.Background(), s.world, scenarioARN, preexisting, false); err != nil {
+	in := &elb.RegisterTargetsInput{TargetGroupArn: aws.String(scenarioARN), Targets: elbv2fake.Descriptions(preexisting...)}
+	if _, err := s.world.RegisterTargets(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	if shared {
@@ -188,13 +201,13 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 	s.rec = &tgsync.Reconciler{
 		Bindings: []tgsync.Binding{{Name: "search", Source: resolver.Source(scenarioName, nil),
 			TargetGroupARN: scenarioARN, Ports: scenarioPorts, Policy: s.policy}},
-		Groups: s.world, Store: s.store, Now: s.clock.Now,
+		Groups: adapter(s.world), Store: s.store, Now: s.clock.Now,
 	}
 	s.answer = s.pick(1+s.rng.IntN(6), nil)
 	t.Logf("seed %d", seed)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("seed %d; reproduce with: go test -run '%s$' -scenario.seed=%d -v .\nrun history:\n%s",
+			t.Logf("seed %d; reproduce with: go test -run '%s$' -scenario.seed=%d -v ./test/scenario\nrun history:\n%s",
 				seed, s.name, seed, strings.Join(s.log, "\n"))
 		}
 	})
@@ -325,11 +338,11 @@ var dnsFaults = []dnstest.Fault{dnstest.FaultServFail, dnstest.FaultRefused, dns
 
 // elbFaults lists a hung call once and the cheap faults twice: a hung call
 // costs the run's whole deadline in wall time.
-var elbFaults = []fakeaws.FaultKind{fakeaws.FaultHang,
-	fakeaws.FaultThrottle, fakeaws.FaultInternalError, fakeaws.FaultUnavailable, fakeaws.FaultConnReset, fakeaws.FaultPartialBatch,
-	fakeaws.FaultThrottle, fakeaws.FaultInternalError, fakeaws.FaultUnavailable, fakeaws.FaultConnReset, fakeaws.FaultPartialBatch}
+var elbFaults = []elbv2fake.FaultKind{elbv2fake.FaultHang,
+	elbv2fake.FaultThrottle, elbv2fake.FaultInternalError, elbv2fake.FaultUnavailable, elbv2fake.FaultConnReset, elbv2fake.FaultPartialBatch,
+	elbv2fake.FaultThrottle, elbv2fake.FaultInternalError, elbv2fake.FaultUnavailable, elbv2fake.FaultConnReset, elbv2fake.FaultPartialBatch}
 
-var elbActions = []string{fakeaws.ActionDescribe, fakeaws.ActionRegister, fakeaws.ActionDeregister}
+var elbActions = []string{elbv2fake.ActionDescribe, elbv2fake.ActionRegister, elbv2fake.ActionDeregister}
 
 func (s *scenario) faults() runFaults {
 	var f runFaults
@@ -337,9 +350,9 @@ func (s *scenario) faults() runFaults {
 		f.dns = dnsFaults[s.rng.IntN(len(dnsFaults))]
 	}
 	if s.rng.IntN(100) < 20 {
-		e := fakeaws.Fault{Kind: elbFaults[s.rng.IntN(len(elbFaults))], Times: 1}
+		e := elbv2fake.Fault{Kind: elbFaults[s.rng.IntN(len(elbFaults))], Times: 1}
 		e.Action = elbActions[s.rng.IntN(len(elbActions))]
-		if e.Kind == fakeaws.FaultPartialBatch {
+		if e.Kind == elbv2fake.FaultPartialBatch {
 			e.Action = elbActions[1+s.rng.IntN(2)]
 			e.Batch = 1 + s.rng.IntN(2)
 		}
@@ -368,11 +381,11 @@ func (s *scenario) churnRun() {
 func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 	tests := []struct {
 		name  string
-		fault fakeaws.Fault
+		fault elbv2fake.Fault
 	}{
-		{"describe throttled", fakeaws.Fault{Kind: fakeaws.FaultThrottle, Action: fakeaws.ActionDescribe}},
-		{"describe slower than the run", fakeaws.Fault{Kind: fakeaws.FaultHang, Action: fakeaws.ActionDescribe}},
-		{"describe reset", fakeaws.Fault{Kind: fakeaws.FaultConnReset, Action: fakeaws.ActionDescribe}},
+		{"describe throttled", elbv2fake.Fault{Kind: elbv2fake.FaultThrottle, Action: elbv2fake.ActionDescribe}},
+		{"describe slower than the run", elbv2fake.Fault{Kind: elbv2fake.FaultHang, Action: elbv2fake.ActionDescribe}},
+		{"describe reset", elbv2fake.Fault{Kind: elbv2fake.FaultConnReset, Action: elbv2fake.ActionDescribe}},
 	}
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	steps := []struct {
@@ -391,9 +404,9 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := fakeaws.NewManualClock(scenarioStart)
-			world := fakeaws.New(clock, fakeaws.Options{})
-			if err := world.CreateTargetGroup(scenarioARN, fakeaws.GroupSpec{Port: 443}); err != nil {
+			clock := elbv2fake.NewManualClock(scenarioStart)
+			world := elbv2fake.New(clock, elbv2fake.Options{})
+			if err := world.CreateTargetGroup(scenarioARN, elbv2fake.GroupSpec{Port: 443}); err != nil {
 				t.Fatal(err)
 			}
 			srv, err := dnstest.Start()
@@ -408,7 +421,7 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 			rec := &tgsync.Reconciler{
 				Bindings: []tgsync.Binding{{Name: "search", Source: resolver.Source(scenarioName, nil),
 					TargetGroupARN: scenarioARN, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-				Groups: world, Store: memstore.New(), Now: clock.Now,
+				Groups: adapter(world), Store: memstore.New(), Now: clock.Now,
 			}
 			for i, st := range steps {
 				clock.Advance(runEvery)

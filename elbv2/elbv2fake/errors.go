@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -18,13 +19,14 @@ import (
 
 // ServiceID is the name aws-sdk-go-v2 gives the elbv2 service in its
 // operation errors.
-const ServiceID = "Elastic Load Balancing v2"
+const ServiceID = elb.ServiceID
 
 // The AWS action names, as Calls counts them and faults select them.
 const (
-	ActionDescribe   = "DescribeTargetHealth"
-	ActionRegister   = "RegisterTargets"
-	ActionDeregister = "DeregisterTargets"
+	ActionDescribe       = "DescribeTargetHealth"
+	ActionDescribeGroups = "DescribeTargetGroups"
+	ActionRegister       = "RegisterTargets"
+	ActionDeregister     = "DeregisterTargets"
 )
 
 // The error codes the world returns, as AWS spells them.
@@ -52,8 +54,17 @@ const (
 const azRequiredMessage = "The Availability Zone is required for IP address '%s' because it is not in the VPC"
 
 // azOverrideMessage is what AWS said when AvailabilityZone "all" was given
-// for an IP address inside the VPC (aws-load-balancer-controller issue 561).
-const azOverrideMessage = "The IP address '%s' is within the VPC, and cannot have its Availability Zone overridden to 'all' from '%s'"
+// for an IP address inside the VPC (aws-load-balancer-controller issue 561):
+// the address, the zone given, the zone AWS detected.
+const azOverrideMessage = "The IP address '%s' is within the VPC, and cannot have its Availability Zone overridden to '%s' from '%s'"
+
+// The ValidationErrors for input the adapter never sends. AWS's wording of
+// them is not on record; these say the same in the style of the others.
+const (
+	azInvalidMessage   = "The Availability Zone '%s' is not enabled for the target group"
+	ipInvalidMessage   = "The IP address '%s' is not a valid IPv4 or IPv6 address"
+	portInvalidMessage = "The port %d is not between 1 and 65535"
+)
 
 // apiError wraps an API error the way aws-sdk-go-v2 hands it to a caller:
 // an OperationError around an HTTP ResponseError around the API error, so

@@ -6,7 +6,8 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -43,15 +44,15 @@ func BenchmarkDNSQueries(b *testing.B) {
 				addrs = append(addrs, netip.AddrFrom16([16]byte{0: 0xfd, 15: byte(i + 1)}))
 			}
 			name := w.name("dns", addrs)
-			world := fakeaws.New(fakeaws.NewManualClock(t0), fakeaws.Options{})
+			world := elbv2fake.New(elbv2fake.NewManualClock(t0), elbv2fake.Options{})
 			const arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/dns/0123456789abcdef"
-			if err := world.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: port, HealthyAfter: -1}); err != nil {
+			if err := world.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: port, HealthyAfter: -1}); err != nil {
 				b.Fatal(err)
 			}
 			store := &slowStore{Store: memstore.New()} // no latency: it counts
 			r := &tgsync.Reconciler{
 				Bindings: []tgsync.Binding{binding("dns", w.resolver(b, c.lookups).Source(name, c.fams), arn)},
-				Groups:   world, Store: store, Now: world.Now,
+				Groups:   elbv2.New(world, unlimited), Store: store, Now: world.Now,
 			}
 			run(b, r) // registers
 			w.dns.ResetQueries()

@@ -1,11 +1,11 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/tgsync/tgsync"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 )
 
 // TestThrottleBuckets stands in for AWS's per-account API throttling,
@@ -33,6 +33,11 @@ func TestThrottleBuckets(t *testing.T) {
 			{time.Second, ActionRegister, 4},
 			{time.Minute, ActionDeregister, 20},
 		}},
+		{"describe bucket shared by DescribeTargetGroups", []step{
+			{0, ActionDescribeGroups, 40},
+			{0, ActionDescribe, 0},
+			{time.Second, ActionDescribe, 10},
+		}},
 		{"buckets are separate", []step{
 			{0, ActionRegister, 20},
 			{0, ActionDescribe, 40},
@@ -47,15 +52,17 @@ func TestThrottleBuckets(t *testing.T) {
 			call := func(action string) error {
 				switch action {
 				case ActionDescribe:
-					_, err := w.Describe(ctx, testARN)
+					_, err := describeTargets(ctx, w, testARN)
+					return err
+				case ActionDescribeGroups:
+					_, err := w.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{testARN}})
 					return err
 				case ActionRegister:
-					_, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{target}, false)
-					return err
+					return register(ctx, w, testARN, "", target)
 				}
 				// Deregistering an absent target is InvalidTarget, which
 				// is not throttling; what matters is the bucket.
-				_, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: target}})
+				err := deregister(ctx, w, testARN, "", target)
 				if hasCode(err, CodeInvalidTarget) {
 					return nil
 				}
@@ -79,7 +86,7 @@ func TestThrottleBuckets(t *testing.T) {
 func TestNoThrottlingByDefault(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{}, Options{})
 	for i := range 500 {
-		if _, err := w.Describe(context.Background(), testARN); err != nil {
+		if _, err := describeTargets(context.Background(), w, testARN); err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
 	}

@@ -1,18 +1,23 @@
-// Package fakeaws is an in-memory Elastic Load Balancing v2 world for what
+// Package elbv2fake is an in-memory Elastic Load Balancing v2 world for what
 // moto cannot show: target health that moves through initial, healthy,
 // unhealthy, unused and draining on a clock the caller controls, the
 // deregistration delay, AWS's API throttling, and injected faults
 // (throttling bursts, 5xx, latency, hung calls, connection resets, batches
 // failing partway, target groups that disappear).
 //
-// A World implements tgsync.TargetGroups directly, with the semantics of
-// the real elbv2 adapter (batches of at most 200 targets per call, leading
-// counts, the AvailabilityZone "all" retry of rule 7), so that the real
-// tgsync.Reconciler runs on it in scenario tests, fault tests, benchmarks
-// and the demo. It stands in for AWS, not for the adapter; what the SDK
-// itself does (retries, client-side rate limiting) is not modelled, so
-// every Describe, and every batch of Register and Deregister, is exactly
-// one API call.
+// A World speaks the ELBv2 API: it implements elbv2.API, the part of the
+// SDK client the elbv2 adapter calls (DescribeTargetHealth, RegisterTargets,
+// DeregisterTargets, DescribeTargetGroups), with the SDK's input and output
+// types, and answers as AWS does, errors in the shapes aws-sdk-go-v2 hands
+// to its caller: the ValidationError that asks for an Availability Zone
+// for an IP outside the VPC, InvalidTarget, TooManyTargets,
+// TargetGroupNotFound, Throttling. Tests and the demo run the real adapter
+// on it, elbv2.New(world, elbv2.Options{...}), under the real
+// tgsync.Reconciler, so that batching and the Availability Zone rule
+// (rule 7) are the adapter's own. The SDK client's middleware is not there:
+// no retries (a fault is what the SDK hands its caller once its retries
+// ran out) and no signing, so every call the adapter makes is exactly one
+// call to the world.
 //
 // Targets are identified by ip:port: two ports of one IP are two targets,
 // as in AWS (moto keeps one per IP).
@@ -30,6 +35,7 @@
 //	group not attached to a load balancer        | unused   | Target.NotInUse
 //	deregistered, less than DrainDelay ago       | draining | Target.DeregistrationInProgress
 //	deregistered, DrainDelay passed              | gone     |
+//	never registered, asked for by address       | unused   | Target.NotRegistered
 //
 // The prober is asked again on every describe, so a node that dies turns
 // unhealthy on the next one. Registering a draining target registers it
@@ -39,8 +45,10 @@
 //
 // # Observation
 //
-// Calls counts API calls by AWS action name, Targets shows a group without
-// making a call, and History lists every registration, deregistration,
-// end of a drain and health verdict, so that a test can assert for
-// instance that no target was deregistered while it was in the source.
-package fakeaws
+// Calls counts API calls by AWS action name (DescribeTargetGroups among
+// them: the adapter asks once per group and process), Targets shows a
+// group without making a call, and History lists every registration,
+// deregistration, end of a drain and health verdict, so that a test can
+// assert for instance that no target was deregistered while it was in the
+// source.
+package elbv2fake

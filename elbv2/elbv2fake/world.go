@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"context"
@@ -14,16 +14,13 @@ import (
 	"github.com/tgsync/tgsync"
 )
 
-// Defaults taken from AWS (see DESIGN.md, "AWS facts").
+// Defaults taken from AWS.
 const (
 	// DefaultDrainDelay is AWS's default deregistration delay.
 	DefaultDrainDelay = 300 * time.Second
 	// DefaultHealthyAfter is how long a new target stays initial before its
 	// first verdict; real ALBs take at least interval × healthy threshold.
 	DefaultHealthyAfter = 10 * time.Second
-	// MaxBatch is the most targets tgsync sends in one RegisterTargets or
-	// DeregisterTargets call.
-	MaxBatch = 200
 	// MaxTargets is AWS's quota of targets per target group.
 	MaxTargets = 1000
 )
@@ -37,6 +34,7 @@ const (
 	ReasonResponseCodeMismatch     = "Target.ResponseCodeMismatch"
 	ReasonNotInUse                 = "Target.NotInUse"
 	ReasonDeregistrationInProgress = "Target.DeregistrationInProgress"
+	ReasonNotRegistered            = "Target.NotRegistered"
 )
 
 var descriptions = map[string]string{
@@ -47,6 +45,7 @@ var descriptions = map[string]string{
 	ReasonResponseCodeMismatch:     "Health checks failed with these codes: [502]",
 	ReasonNotInUse:                 "Target group is not configured to receive traffic from the load balancer",
 	ReasonDeregistrationInProgress: "Target deregistration is in progress",
+	ReasonNotRegistered:            "Target is not registered to the target group",
 }
 
 // Event kinds in History besides the API actions that cause them.
@@ -79,12 +78,13 @@ type GroupSpec struct {
 	// Port is the group's port, used for targets registered without one.
 	Port uint16
 	// VPCPrefixes are the CIDRs of the group's VPC subnets. When set, an IP
-	// outside them needs AvailabilityZone "all" (rule 7). AWS compares with
-	// the subnets, not the VPC's CIDR blocks. Empty means every IP is in
-	// the VPC.
+	// outside them needs an Availability Zone, "all" or one of Zones (rule
+	// 7). AWS compares with the subnets, not the VPC's CIDR blocks. Empty
+	// means every IP is in the VPC.
 	VPCPrefixes []netip.Prefix
 	// Zones are the Availability Zones an in-VPC target is reported in,
-	// picked by a hash of its IP; empty means us-east-1a, b and c.
+	// picked by a hash of its IP, and those a target may name; empty means
+	// us-east-1a, b and c.
 	Zones []string
 	// DrainDelay is the deregistration delay (AWS: 0–3600 s). Zero means
 	// DefaultDrainDelay; negative means none (AWS's 0).
@@ -96,9 +96,10 @@ type GroupSpec struct {
 	// Target.Timeout (the default: a dead node does not answer),
 	// Target.FailedHealthChecks or Target.ResponseCodeMismatch.
 	UnhealthyReason string
-	// StrictZoneOverride rejects AvailabilityZone "all" for an IP inside
-	// the VPC with the ValidationError AWS returned for that in 2018; off,
-	// "all" is accepted for every IP.
+	// StrictZoneOverride rejects an Availability Zone other than the one
+	// AWS detects, such as "all", for an IP inside the VPC with the
+	// ValidationError AWS returned for that in 2018; off, "all" and the
+	// zones of Zones are accepted for every IP.
 	StrictZoneOverride bool
 }
 
@@ -259,8 +260,8 @@ func (w *World) SetAttached(arn string, attached bool) error {
 
 // Targets returns the group's targets as DescribeTargetHealth would, sorted,
 // without counting a call or consulting faults and throttling; nil for an
-// unknown group. It evaluates health like Describe (the prober gets a
-// background context), so verdicts it sees enter History.
+// unknown group. It evaluates health like DescribeTargetHealth (the prober
+// gets a background context), so verdicts it sees enter History.
 func (w *World) Targets(arn string) []tgsync.ObservedTarget {
 	out, _ := w.observe(context.Background(), arn)
 	return out

@@ -1,4 +1,4 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"sync"

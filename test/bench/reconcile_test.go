@@ -9,7 +9,8 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -51,23 +52,23 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("aws-20ms/bindings=%d", n), func(b *testing.B) {
-			w := newWorld(b) // its DNS server; the AWS side is fakeaws
-			aws := fakeaws.New(nil, fakeaws.Options{})
+			w := newWorld(b) // its DNS server; the AWS side is elbv2fake
+			aws := elbv2fake.New(nil, elbv2fake.Options{})
 			res := w.resolver(b, 0)
 			var pool addrPool
 			bindings := make([]tgsync.Binding, n)
 			for i := range bindings {
 				arn := fmt.Sprintf("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/b%d/%016x", i, i)
-				if err := aws.CreateTargetGroup(arn, fakeaws.GroupSpec{Port: port, HealthyAfter: -1, DrainDelay: -1}); err != nil {
+				if err := aws.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: port, HealthyAfter: -1, DrainDelay: -1}); err != nil {
 					b.Fatal(err)
 				}
 				name := w.name(fmt.Sprintf("b%d", i), pool.take(addrsPerBinding))
 				bindings[i] = binding(fmt.Sprintf("b%d", i), res.Source(name, dns.Families{dns.IPv4}), arn)
 			}
 			store := &slowStore{Store: memstore.New()}
-			r := &tgsync.Reconciler{Bindings: bindings, Groups: aws, Store: store}
+			r := &tgsync.Reconciler{Bindings: bindings, Groups: elbv2.New(aws, unlimited), Store: store}
 			run(b, r) // registers, without latency
-			if err := aws.Inject(fakeaws.Fault{Kind: fakeaws.FaultLatency, Latency: apiLatency}); err != nil {
+			if err := aws.Inject(elbv2fake.Fault{Kind: elbv2fake.FaultLatency, Latency: apiLatency}); err != nil {
 				b.Fatal(err)
 			}
 			store.latency = apiLatency

@@ -1,4 +1,4 @@
-package tgsync_test
+package scenario
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 )
 
 // The invariants of the randomized scenario (scenario_test.go), checked
@@ -62,7 +62,7 @@ func (s *scenario) step(what string, served []netip.Addr, f runFaults) stepResul
 	}
 	b := res.Bindings[0]
 	sr := stepResult{binding: b, written: s.store.Revision() != rev,
-		changes: callsAfter[fakeaws.ActionRegister] + callsAfter[fakeaws.ActionDeregister] - calls[fakeaws.ActionRegister] - calls[fakeaws.ActionDeregister]}
+		changes: callsAfter[elbv2fake.ActionRegister] + callsAfter[elbv2fake.ActionDeregister] - calls[elbv2fake.ActionRegister] - calls[elbv2fake.ActionDeregister]}
 
 	// The source: a fault or an empty name fails it, with the right kind;
 	// otherwise it returns exactly what is served. This machine may be
@@ -102,7 +102,7 @@ func (s *scenario) step(what string, served []netip.Addr, f runFaults) stepResul
 	s.obs = append(s.obs, observation{at: now, addrs: servedSet, usable: usable})
 
 	// One DescribeTargetHealth per run that got an answer, none otherwise.
-	if d := callsAfter[fakeaws.ActionDescribe] - calls[fakeaws.ActionDescribe]; b.SourceErr == nil && d != 1 && !b.Unfinished || b.SourceErr != nil && d != 0 {
+	if d := callsAfter[elbv2fake.ActionDescribe] - calls[elbv2fake.ActionDescribe]; b.SourceErr == nil && d != 1 && !b.Unfinished || b.SourceErr != nil && d != 0 {
 		fail("%d DescribeTargetHealth calls (source error %v)", d, b.SourceErr)
 	}
 
@@ -111,21 +111,21 @@ func (s *scenario) step(what string, served []netip.Addr, f runFaults) stepResul
 	// only after the grace (rule 2) of a target the binding owns (rule 3).
 	deregistering := false
 	for _, e := range s.world.History() {
-		if !e.Time.Equal(now) || e.Action != fakeaws.ActionRegister && e.Action != fakeaws.ActionDeregister {
+		if !e.Time.Equal(now) || e.Action != elbv2fake.ActionRegister && e.Action != elbv2fake.ActionDeregister {
 			continue
 		}
 		if !usable {
 			fail("%s %s although the source failed (rule 1)", e.Action, e.Target)
 		}
 		switch e.Action {
-		case fakeaws.ActionRegister:
+		case elbv2fake.ActionRegister:
 			if deregistering {
 				fail("registered %s after a deregistration of the same run", e.Target)
 			}
 			if !servedSet[e.Target.IP] || !s.policy.Allows(e.Target.IP) || !slices.Contains(scenarioPorts, e.Target.Port) {
 				fail("registered %s, which is not an allowed target of the answer", e.Target)
 			}
-		case fakeaws.ActionDeregister:
+		case elbv2fake.ActionDeregister:
 			deregistering = true
 			if s.foreign[e.Target] {
 				fail("deregistered %s, which a shared binding does not own (rule 3)", e.Target)

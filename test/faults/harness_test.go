@@ -11,18 +11,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awselb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"golang.org/x/time/rate"
+
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
-	"github.com/tgsync/tgsync/fakeaws"
+	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/elbv2/elbv2fake"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // The world every fault runs in: one run a minute on a manual clock, the
 // real Reconciler, the real DNS resolver asking an in-process DNS server,
-// a state store, and target groups that are either a fakeaws World (for
-// what moto cannot show: faults, health that moves, draining) or moto
-// through the real elbv2 adapter.
+// a state store, and target groups reached through the real elbv2 adapter,
+// either on an elbv2fake World (for what moto cannot show: faults, health
+// that moves, draining) or on moto.
 
 const (
 	// every is the schedule: one run a minute, as an EventBridge rule.
@@ -117,7 +122,7 @@ func (b *binding) wrongful(ip netip.Addr, now time.Time) bool {
 	return false
 }
 
-// backend is a place target groups live: fakeaws or moto.
+// backend is a place target groups live: elbv2fake or moto.
 type backend interface {
 	tgsync.TargetGroups
 	kind() string
@@ -139,11 +144,19 @@ var groupIDs atomic.Uint64
 // report.
 var uncleanRuns atomic.Int64
 
-// memBackend is a fakeaws World: it stands in for AWS where moto shows
-// nothing (faults, initial health, draining).
+// memBackend is an elbv2fake World reached through the real elbv2 adapter:
+// it stands in for AWS where moto shows nothing (faults, initial health,
+// draining).
 type memBackend struct {
-	*fakeaws.World
-	spec fakeaws.GroupSpec
+	*elbv2.Adapter
+	world *elbv2fake.World
+	spec  elbv2fake.GroupSpec
+}
+
+func newMemBackend(clock elbv2fake.Clock) *memBackend {
+	w := elbv2fake.New(clock, elbv2fake.Options{})
+	return &memBackend{Adapter: elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}),
+		world: w, spec: elbv2fake.GroupSpec{Port: 443}}
 }
 
 func (m *memBackend) kind() string { return "in-memory" }
@@ -151,7 +164,7 @@ func (m *memBackend) kind() string { return "in-memory" }
 func (m *memBackend) create(t testing.TB, name string) string {
 	t.Helper()
 	arn := fmt.Sprintf("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/%s/%016x", name, groupIDs.Add(1))
-	if err := m.CreateTargetGroup(arn, m.spec); err != nil {
+	if err := m.world.CreateTargetGroup(arn, m.spec); err != nil {
 		t.Fatal(err)
 	}
 	return arn
@@ -159,29 +172,32 @@ func (m *memBackend) create(t testing.TB, name string) string {
 
 func (m *memBackend) remove(t testing.TB, arn string) {
 	t.Helper()
-	if err := m.DeleteTargetGroup(arn); err != nil {
+	if err := m.world.DeleteTargetGroup(arn); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (m *memBackend) seed(t testing.TB, arn string, ts ...tgsync.Target) {
 	t.Helper()
-	if _, _, err := fakeaws.RegisterTargets(context.Background(), m.World, arn, ts, false); err != nil {
+	in := &awselb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: elbv2fake.Descriptions(ts...)}
+	if _, err := m.world.RegisterTargets(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (m *memBackend) view(_ testing.TB, arn string) []tgsync.ObservedTarget { return m.Targets(arn) }
+func (m *memBackend) view(_ testing.TB, arn string) []tgsync.ObservedTarget {
+	return m.world.Targets(arn)
+}
 
 func (m *memBackend) changes(arn string, now time.Time, _, _ []tgsync.ObservedTarget) (reg, dereg []tgsync.Target) {
-	for _, e := range m.History() {
+	for _, e := range m.world.History() {
 		if e.ARN != arn || !e.Time.Equal(now) {
 			continue
 		}
 		switch e.Action {
-		case fakeaws.ActionRegister:
+		case elbv2fake.ActionRegister:
 			reg = append(reg, e.Target)
-		case fakeaws.ActionDeregister:
+		case elbv2fake.ActionDeregister:
 			dereg = append(dereg, e.Target)
 		}
 	}
@@ -217,8 +233,8 @@ type setup struct {
 // env is one world under test.
 type env struct {
 	t          testing.TB
-	clock      *fakeaws.ManualClock // AWS's clock and the schedule
-	recClock   *fakeaws.ManualClock // tgsync's clock
+	clock      *elbv2fake.ManualClock // AWS's clock and the schedule
+	recClock   *elbv2fake.ManualClock // tgsync's clock
 	elb        backend
 	dns        *dnstest.Server
 	store      tgsync.Store
@@ -237,10 +253,10 @@ type env struct {
 
 func newEnv(t testing.TB, s setup) *env {
 	t.Helper()
-	e := &env{t: t, clock: fakeaws.NewManualClock(start), runTimeout: s.runTimeout, active: 1}
+	e := &env{t: t, clock: elbv2fake.NewManualClock(start), runTimeout: s.runTimeout, active: 1}
 	e.recClock = e.clock
 	if s.skewed {
-		e.recClock = fakeaws.NewManualClock(start)
+		e.recClock = elbv2fake.NewManualClock(start)
 	}
 	if e.runTimeout == 0 {
 		e.runTimeout = runTimeout
@@ -248,7 +264,7 @@ func newEnv(t testing.TB, s setup) *env {
 	if s.moto {
 		e.elb = newMotoBackend(t)
 	} else {
-		e.elb = &memBackend{World: fakeaws.New(e.clock, fakeaws.Options{}), spec: fakeaws.GroupSpec{Port: 443}}
+		e.elb = newMemBackend(e.clock)
 	}
 	srv, err := dnstest.Start()
 	if err != nil {

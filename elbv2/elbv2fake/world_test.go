@@ -1,13 +1,18 @@
-package fakeaws
+package elbv2fake
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/tgsync/tgsync"
 )
@@ -43,16 +48,17 @@ func newTestWorld(t *testing.T, spec GroupSpec, opts Options) (*World, *ManualCl
 	return w, clock
 }
 
-// stateOf returns the state and reason of one target, "" when it is gone.
+// stateOf returns the state and reason DescribeTargetHealth gives one
+// target, "" when it is gone.
 func stateOf(t *testing.T, w *World, target tgsync.Target) (tgsync.HealthState, string) {
 	t.Helper()
-	obs, err := w.Describe(context.Background(), testARN)
+	out, err := describeTargets(context.Background(), w, testARN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range obs {
-		if o.Target == target {
-			return o.State, o.Reason
+	for _, d := range out.TargetHealthDescriptions {
+		if aws.ToString(d.Target.Id) == target.IP.String() && aws.ToInt32(d.Target.Port) == int32(target.Port) {
+			return tgsync.HealthState(d.TargetHealth.State), string(d.TargetHealth.Reason)
 		}
 	}
 	return "", ""
@@ -62,12 +68,12 @@ func TestHealthStateMachine(t *testing.T) {
 	target := tgt("10.0.0.1:443")
 	var alive atomic.Bool
 	register := func(t *testing.T, w *World) {
-		if _, _, err := RegisterTargets(context.Background(), w, testARN, []tgsync.Target{target}, false); err != nil {
+		if err := register(context.Background(), w, testARN, "", target); err != nil {
 			t.Fatal(err)
 		}
 	}
 	deregister := func(t *testing.T, w *World) {
-		if _, err := w.Deregister(context.Background(), testARN, []tgsync.Change{{Action: tgsync.ActionDeregister, Target: target}}); err != nil {
+		if err := deregister(context.Background(), w, testARN, "", target); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,11 +178,11 @@ func TestTwoPortsOfOneIPAreTwoTargets(t *testing.T) {
 	w, clock := newTestWorld(t, GroupSpec{}, Options{})
 	ctx := context.Background()
 	a, b := tgt("10.0.0.1:80"), tgt("10.0.0.1:443")
-	if _, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{b, a}, false); err != nil {
+	if err := register(ctx, w, testARN, "", b, a); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10 * time.Second)
-	if _, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: a}}); err != nil {
+	if err := deregister(ctx, w, testARN, "", a); err != nil {
 		t.Fatal(err)
 	}
 	got := w.Targets(testARN)
@@ -200,18 +206,23 @@ func TestTwoPortsOfOneIPAreTwoTargets(t *testing.T) {
 func TestDescribeIsSortedWithDescriptions(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{}, Options{})
 	in := []tgsync.Target{tgt("10.0.0.10:443"), tgt("10.0.0.2:443"), tgt("[fd00::1]:443"), tgt("10.0.0.2:80")}
-	if _, _, err := RegisterTargets(context.Background(), w, testARN, in, false); err != nil {
+	if err := register(context.Background(), w, testARN, "", in...); err != nil {
 		t.Fatal(err)
 	}
-	obs, err := w.Describe(context.Background(), testARN)
+	out, err := describeTargets(context.Background(), w, testARN)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, o := range obs {
-		got = append(got, o.Target.String())
-		if o.Description != "Target registration is in progress" {
-			t.Errorf("%s: description %q", o.Target, o.Description)
+	for _, d := range out.TargetHealthDescriptions {
+		ap := netip.AddrPortFrom(netip.MustParseAddr(aws.ToString(d.Target.Id)), uint16(aws.ToInt32(d.Target.Port)))
+		got = append(got, ap.String())
+		if h := d.TargetHealth; h.State != types.TargetHealthStateEnumInitial || h.Reason != types.TargetHealthReasonEnumRegistrationInProgress ||
+			aws.ToString(h.Description) != "Target registration is in progress" {
+			t.Errorf("%s: health %s %s %q", ap, h.State, h.Reason, aws.ToString(h.Description))
+		}
+		if aws.ToString(d.HealthCheckPort) != fmt.Sprint(ap.Port()) || !strings.HasPrefix(aws.ToString(d.Target.AvailabilityZone), "us-east-1") {
+			t.Errorf("%s: health check port %q, zone %q", ap, aws.ToString(d.HealthCheckPort), aws.ToString(d.Target.AvailabilityZone))
 		}
 	}
 	want := []string{"10.0.0.2:80", "10.0.0.2:443", "10.0.0.10:443", "[fd00::1]:443"}
@@ -224,16 +235,16 @@ func TestHistoryAndCalls(t *testing.T) {
 	w, clock := newTestWorld(t, GroupSpec{DrainDelay: time.Minute}, Options{})
 	ctx := context.Background()
 	a := tgt("10.0.0.1:443")
-	if _, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{a}, false); err != nil {
+	if err := register(ctx, w, testARN, "", a); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10 * time.Second)
 	w.Targets(testARN) // probes without counting a call
-	if _, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: a}}); err != nil {
+	if err := deregister(ctx, w, testARN, "", a); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(5 * time.Minute)
-	if _, err := w.Describe(ctx, testARN); err != nil {
+	if _, err := describeTargets(ctx, w, testARN); err != nil {
 		t.Fatal(err)
 	}
 	type ev struct {
@@ -306,7 +317,7 @@ func TestGroupAdministration(t *testing.T) {
 	if err := w.DeleteTargetGroup(testARN); err == nil {
 		t.Error("second delete succeeded")
 	}
-	if _, err := w.Describe(context.Background(), testARN); !hasCode(err, CodeTargetGroupNotFound) {
+	if _, err := describeTargets(context.Background(), w, testARN); !hasCode(err, CodeTargetGroupNotFound) {
 		t.Errorf("describe of a deleted group: %v", err)
 	}
 }
@@ -335,15 +346,15 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			target := tgsync.Target{IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(g)}), Port: 443}
 			for range 50 {
-				if _, _, err := RegisterTargets(ctx, w, testARN, []tgsync.Target{target}, false); err != nil {
+				if err := register(ctx, w, testARN, "", target); err != nil {
 					t.Error(err)
 					return
 				}
-				if _, err := w.Describe(ctx, testARN); err != nil {
+				if _, err := describeTargets(ctx, w, testARN); err != nil {
 					t.Error(err)
 					return
 				}
-				if _, err := w.Deregister(ctx, testARN, []tgsync.Change{{Target: target}}); err != nil {
+				if err := deregister(ctx, w, testARN, "", target); err != nil {
 					t.Error(err)
 					return
 				}
