@@ -16,11 +16,7 @@ import (
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopMoto()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 const patternFile = "../deploy/eventbridge/spot-interruption-pattern.json"
 

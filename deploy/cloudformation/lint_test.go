@@ -2,7 +2,6 @@ package cloudformation
 
 import (
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -11,12 +10,7 @@ import (
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopMoto()
-	testenv.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // TestCfnLint runs cfn-lint on every template here: any error or warning
 // fails (cfn-lint exits 2 for errors, 4 for warnings, 8 for

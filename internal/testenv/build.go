@@ -23,7 +23,7 @@ func NeedMake(t testing.TB) {
 	t.Helper()
 	NeedTool(t, "make")
 	if runtime.GOOS != "linux" {
-		t.Skip("the Lambda package is built for Linux and run here; this host is " + runtime.GOOS)
+		skipped.skip(t, "a Linux host (the Lambda package is built for Linux and run here; this host is "+runtime.GOOS+")")
 	}
 }
 
@@ -106,14 +106,14 @@ var (
 )
 
 // BuildDir returns the directory for what this test process builds, made
-// on first use. A TestMain that lets it be made calls RemoveBuilds.
+// on first use. Run removes it after the tests.
 func BuildDir() (string, error) {
 	buildOnce.Do(func() { buildDir, buildErr = os.MkdirTemp("", "tgsync-test-build-") })
 	return buildDir, buildErr
 }
 
-// RemoveBuilds deletes BuildDir; call it from TestMain after m.Run.
-func RemoveBuilds() {
+// removeBuilds deletes BuildDir; Run calls it after the tests.
+func removeBuilds() {
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -23,12 +22,7 @@ import (
 	"github.com/tgsync/tgsync/store/s3store"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopMoto()
-	testenv.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // port is the one port every binding uses: moto keeps one target per IP,
 // where AWS keeps one per ip:port.
