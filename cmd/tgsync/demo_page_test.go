@@ -18,8 +18,9 @@ import (
 // person would, and renders its status page in headless Chromium once the
 // story has played: the page alone must explain what happened.
 func TestDemoStatusPageInChromium(t *testing.T) {
+	t.Parallel()
 	chrome := testenv.NeedChromium(t)
-	cmd := exec.Command(tgsyncBinary(t), "demo", "--step", "0", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(testenv.CLI(t), "demo", "--step", "0", "--listen", "127.0.0.1:0")
 	cmd.Env = testenv.ChildEnv(t)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()

@@ -142,6 +142,7 @@ func changeEvent(t testing.TB, file string, f func(ev, detail map[string]any)) [
 }
 
 func TestDrainEndToEndOnMoto(t *testing.T) {
+	t.Parallel()
 	for _, withStore := range []bool{false, true} {
 		t.Run(fmt.Sprintf("store=%v", withStore), func(t *testing.T) {
 			w := newDrainWorld(t)

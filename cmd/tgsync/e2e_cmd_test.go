@@ -180,7 +180,7 @@ func TestE2EDaemon(t *testing.T) {
 	const a, b, c = "10.0.6.1", "10.0.6.2", "10.0.6.3"
 	w.answer(a, b)
 	config := w.writeConfig(t, "tgsync.yaml", configOpts{})
-	cmd := exec.Command(tgsyncBinary(t), "--config", config, "run", "--interval", "1s", "--min-interval", "1s")
+	cmd := exec.Command(testenv.CLI(t), "--config", config, "run", "--interval", "1s", "--min-interval", "1s")
 	cmd.Env = w.env
 	cmd.Dir = w.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

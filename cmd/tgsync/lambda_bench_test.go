@@ -10,23 +10,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
-// TestLambdaPackage packages the function twice with the Makefile and
-// checks that the zips are byte-identical and hold exactly an executable
+// TestLambdaPackage checks that the Makefile packages the function
+// reproducibly: a second packaging of both architectures gives zips
+// byte-identical to the first, which hold exactly an executable
 // bootstrap. It logs the sizes (go test -run TestLambdaPackage -v).
 func TestLambdaPackage(t *testing.T) {
+	t.Parallel()
 	archs := []string{"arm64", "amd64"}
-	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
-	makePackage(t, a, archs...)
-	makePackage(t, b, archs...)
+	again := t.TempDir()
+	var zips []string
+	for _, arch := range archs {
+		zips = append(zips, filepath.Join(again, "tgsync-"+arch+".zip"))
+	}
+	testenv.NeedMake(t)
+	if err := testenv.Make(again, testenv.Version, zips...); err != nil {
+		t.Fatal(err)
+	}
 	for _, arch := range archs {
 		name := "tgsync-" + arch + ".zip"
-		za, err := os.ReadFile(filepath.Join(a, name))
+		za, err := os.ReadFile(testenv.LambdaZip(t, arch))
 		if err != nil {
 			t.Fatal(err)
 		}
-		zb, err := os.ReadFile(filepath.Join(b, name))
+		zb, err := os.ReadFile(filepath.Join(again, name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,6 +56,7 @@ func summaryOf(t *testing.T, res lambdatest.Result) obs.RunSummary {
 // bootstrap for every way of configuring it, and checks the target group,
 // the response, the JSON log and the metrics.
 func TestLambdaScheduledEventRegisters(t *testing.T) {
+	t.Parallel()
 	ips := []string{"10.40.0.11", "10.40.0.12"}
 	type setup struct {
 		env    []string
@@ -216,6 +217,7 @@ bindings:
 // TestLambdaDeadline checks that the bootstrap answers before a short
 // deadline and names the bindings that did not finish.
 func TestLambdaDeadline(t *testing.T) {
+	t.Parallel()
 	w := newLambdaWorld(t)
 	tg := w.targetGroup(t, 443)
 	slow := w.name("slow", "10.43.0.1")

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,20 +20,6 @@ import (
 	"github.com/tgsync/tgsync/internal/lambdatest"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
-
-// makePackage runs the Makefile's package rule for the given
-// architectures into dist, as a release would.
-func makePackage(t testing.TB, dist string, archs ...string) {
-	t.Helper()
-	testenv.NeedMake(t)
-	var zips []string
-	for _, a := range archs {
-		zips = append(zips, filepath.Join(dist, "tgsync-"+a+".zip"))
-	}
-	if err := testenv.Make(dist, "test", zips...); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // lambdaBootstrap is the bootstrap of this machine's Lambda package.
 func lambdaBootstrap(t testing.TB) string {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,35 +16,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// tgsyncBinary builds ./cmd/tgsync once per test process, on first use, so
-// that tests of the CLI in process do not pay for it.
-func tgsyncBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := testenv.BuildDir()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		path := filepath.Join(dir, "tgsync")
-		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		buildPath = path
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
-}
 
 // result is what one run of the binary did.
 type result struct {
@@ -61,7 +31,7 @@ func (r result) String() string {
 // environment.
 func runTgsync(t testing.TB, env []string, args ...string) result {
 	t.Helper()
-	return runBinary(t, tgsyncBinary(t), env, args...)
+	return runBinary(t, testenv.CLI(t), env, args...)
 }
 
 // runBinary runs bin to completion with env as its whole environment.

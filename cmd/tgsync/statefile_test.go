@@ -39,7 +39,7 @@ func TestOnceRefusesStatePath(t *testing.T) {
 			}
 			config := unreachableConfig(t, state)
 			env := unreachableEnv(t)
-			bin := tgsyncBinary(t)
+			bin := testenv.CLI(t)
 			start := time.Now()
 			res := runBinary(t, bin, env, "--config", config, "once")
 			took := time.Since(start)
@@ -70,7 +70,7 @@ func TestOnceStopsWaitingForTheLockOnSIGTERM(t *testing.T) {
 	// The lookup fails at once (nothing listens on port 1), so the run has
 	// a failure to save and nothing to change.
 	config := unreachableConfig(t, state)
-	cmd := exec.Command(tgsyncBinary(t), "--config", config, "once")
+	cmd := exec.Command(testenv.CLI(t), "--config", config, "once")
 	cmd.Env = unreachableEnv(t)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr

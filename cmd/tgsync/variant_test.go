@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -96,12 +95,11 @@ func TestVetLambdaPackage(t *testing.T) {
 	}
 }
 
-// TestLambdaPackageSize builds the arm64 package with make and keeps it
-// under its limits.
+// TestLambdaPackageSize keeps the arm64 package that make builds under
+// its limits.
 func TestLambdaPackageSize(t *testing.T) {
-	dist := t.TempDir()
-	makePackage(t, dist, "arm64")
-	zipPath := filepath.Join(dist, "tgsync-arm64.zip")
+	t.Parallel()
+	zipPath := testenv.LambdaZip(t, "arm64")
 	st, err := os.Stat(zipPath)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +168,7 @@ func TestDaemonMetricsByBuild(t *testing.T) {
 		code    int
 		metrics []string
 	}{
-		{"full build", tgsyncBinary, http.StatusOK, []string{"tgsync_run_duration_seconds_count 1", `tgsync_desired_targets{binding="` + w.binding + `"} 1`}},
+		{"full build", testenv.CLI, http.StatusOK, []string{"tgsync_run_duration_seconds_count 1", `tgsync_desired_targets{binding="` + w.binding + `"} 1`}},
 		{"Lambda package", lambdaBootstrap, http.StatusNotFound, []string{"not part of the Lambda package", "make build"}},
 	} {
 		t.Run(tc.build, func(t *testing.T) {

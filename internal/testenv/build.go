@@ -119,6 +119,65 @@ func removeBuilds() {
 	}
 }
 
+// Version is the VERSION the tests build with.
+const Version = "test"
+
+// built memoizes what this test process made, by the path make writes.
+var built struct {
+	sync.Mutex
+	runs map[string]*makeRun
+}
+
+type makeRun struct {
+	once sync.Once
+	err  error
+}
+
+// made runs make's goal once per test process with DIST=<BuildDir>/dist
+// and VERSION=Version, and returns the path out under DIST. Goals for
+// different outputs may run at once.
+func made(t testing.TB, goal, out string) string {
+	t.Helper()
+	NeedMake(t)
+	dir, err := BuildDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := filepath.Join(dir, "dist")
+	path := filepath.Join(dist, out)
+	if goal == "" {
+		goal = path // the file's own rule
+	}
+	built.Lock()
+	if built.runs == nil {
+		built.runs = map[string]*makeRun{}
+	}
+	r := built.runs[path]
+	if r == nil {
+		r = &makeRun{}
+		built.runs[path] = r
+	}
+	built.Unlock()
+	r.once.Do(func() { r.err = Make(dist, Version, goal) })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return path
+}
+
+// CLI is the tgsync binary of make build for this machine.
+func CLI(t testing.TB) string {
+	t.Helper()
+	return made(t, "build", "tgsync")
+}
+
+// LambdaZip is the Lambda package for arch (arm64 or amd64) as make
+// package writes it, <dist>/tgsync-<arch>.zip.
+func LambdaZip(t testing.TB, arch string) string {
+	t.Helper()
+	return made(t, "", "tgsync-"+arch+".zip")
+}
+
 // Package is this machine's Lambda deployment package.
 type Package struct {
 	// Zip is <dist>/tgsync-<GOARCH>.zip, as make package writes it.
@@ -128,34 +187,19 @@ type Package struct {
 }
 
 var (
-	pkgOnce sync.Once
-	pkg     Package
-	pkgErr  error
+	unzipOnce sync.Once
+	unzipErr  error
 )
 
-// LambdaPackage builds the package for this machine's architecture with
-// the rule behind make package, once per test process and under BuildDir,
-// and unpacks its bootstrap.
+// LambdaPackage is LambdaZip for this machine's architecture, with its
+// bootstrap unpacked.
 func LambdaPackage(t testing.TB) Package {
 	t.Helper()
-	NeedMake(t)
-	pkgOnce.Do(func() { pkg, pkgErr = buildPackage() })
-	if pkgErr != nil {
-		t.Fatal(pkgErr)
+	p := Package{Zip: LambdaZip(t, runtime.GOARCH)}
+	p.Bootstrap = filepath.Join(filepath.Dir(p.Zip), "bootstrap-"+runtime.GOARCH)
+	unzipOnce.Do(func() { _, unzipErr = UnzipBootstrap(p.Zip, p.Bootstrap) })
+	if unzipErr != nil {
+		t.Fatal(unzipErr)
 	}
-	return pkg
-}
-
-func buildPackage() (Package, error) {
-	dir, err := BuildDir()
-	if err != nil {
-		return Package{}, err
-	}
-	dist := filepath.Join(dir, "package")
-	p := Package{Zip: filepath.Join(dist, "tgsync-"+runtime.GOARCH+".zip"), Bootstrap: filepath.Join(dist, "bootstrap")}
-	if err := Make(dist, "test", p.Zip); err != nil {
-		return Package{}, err
-	}
-	_, err = UnzipBootstrap(p.Zip, p.Bootstrap)
-	return p, err
+	return p
 }

@@ -93,7 +93,7 @@ type function struct {
 
 func startFunction(b *testing.B, w *world, env ...string) *function {
 	b.Helper()
-	bin := bootstrap(b)
+	bin := testenv.LambdaPackage(b).Bootstrap
 	api, err := lambdatest.Start()
 	if err != nil {
 		b.Fatal(err)

@@ -41,7 +41,7 @@ const maxRSSMiB = 30
 func BenchmarkOnce(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("bindings=%d", n), func(b *testing.B) {
-			bin := cliBinary(b)
+			bin := testenv.CLI(b)
 			w := newWorld(b)
 			config := w.onceConfig(b, n)
 			first := onceRun(b, bin, w, config)
