@@ -270,8 +270,10 @@ func TestPartialFailure(t *testing.T) {
 
 func TestRateLimiterHonoursContext(t *testing.T) {
 	tests := []struct {
-		name     string
-		call     func(ctx context.Context, a *Adapter) (int, error)
+		name string
+		call func(ctx context.Context, a *Adapter) (int, error)
+		// lastCall is the call after which the adapter waits for a token.
+		lastCall string
 		wantDone int
 	}{
 		{
@@ -280,6 +282,7 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 				obs, err := a.Describe(ctx, fakeARN)
 				return len(obs), err
 			},
+			lastCall: "DescribeTargetGroups",
 		},
 		{
 			name: "register stops between batches",
@@ -287,6 +290,7 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 				done, _, err := registerTargets(ctx, a, fakeARN, manyTargets(450, 80), false)
 				return done, err
 			},
+			lastCall: "RegisterTargets",
 			wantDone: 200,
 		},
 		{
@@ -294,6 +298,7 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 			call: func(ctx context.Context, a *Adapter) (int, error) {
 				return count(a.Deregister(ctx, fakeARN, deregistrations(manyTargets(450, 80))))
 			},
+			lastCall: "DeregisterTargets",
 			wantDone: 200,
 		},
 	}
@@ -301,19 +306,25 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeELB()
 			f.addGroup(fakeARN, "ip", 80)
+			// The context ends during the last call the tokens allow: the
+			// adapter's next step is to wait for a token.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			f.fail = func(op string, n int) error {
+				if op == tc.lastCall && n == 1 {
+					cancel()
+				}
+				return nil
+			}
 			// One token each, and the next in about three hours. The
 			// metadata lookup takes the describe token.
 			a := New(f, Options{DescribeRate: 1e-4, DescribeBurst: 1, ChangeRate: 1e-4, ChangeBurst: 1})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			type result struct {
 				done int
 				err  error
 			}
 			ch := make(chan result, 1)
 			go func() { done, err := tc.call(ctx, a); ch <- result{done, err} }()
-			time.Sleep(20 * time.Millisecond)
-			cancel()
 			select {
 			case r := <-ch:
 				if !errors.Is(r.err, context.Canceled) || !strings.Contains(r.err.Error(), "rate limit") {

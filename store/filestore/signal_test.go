@@ -85,8 +85,7 @@ func TestSignalEndsWait(t *testing.T) {
 				}
 				defer unlock()
 			}
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), envSignal+"="+tt.op+"|"+path)
+			cmd := helperCmd(envSignal, tt.op+"|"+path)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			stdout, err := cmd.StdoutPipe()
