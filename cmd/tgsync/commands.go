@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,6 +63,20 @@ func loadApp(ctx context.Context, c *CLI, g *globals) (*app, bool) {
 	return a, true
 }
 
+// loadReportingApp checks the arguments of a command that reports as text
+// or JSON (none, and --output text or json) and loads the app; false
+// means a usage error, told on stderr.
+func loadReportingApp(ctx context.Context, c *CLI, g *globals, name string, args []string, output string) (*app, bool) {
+	if !noArgs(c, name, args) {
+		return nil, false
+	}
+	if output != "text" && output != "json" {
+		fmt.Fprintf(c.Stderr, "tgsync: --output %q: want text or json\n", output)
+		return nil, false
+	}
+	return loadApp(ctx, c, g)
+}
+
 func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 	return func(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 		dryRun := planOnly
@@ -74,14 +87,7 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 		fs.Var(&only, "binding", "reconcile only this binding `name` (repeatable)")
 		output := fs.String("output", "text", "text: print the plan of a dry run; json: print the run's summary (the plan, in a dry run)")
 		return func(ctx context.Context, c *CLI, g *globals, args []string) int {
-			if !noArgs(c, fs.Name(), args) {
-				return exitUsage
-			}
-			if *output != "text" && *output != "json" {
-				fmt.Fprintf(c.Stderr, "tgsync: --output %q: want text or json\n", *output)
-				return exitUsage
-			}
-			a, ok := loadApp(ctx, c, g)
+			a, ok := loadReportingApp(ctx, c, g, fs.Name(), args, *output)
 			if !ok {
 				return exitUsage
 			}
@@ -97,9 +103,7 @@ func onceFlags(planOnly bool) func(fs *flag.FlagSet) func(context.Context, *CLI,
 			obs.LogRun(ctx, g.log, res, dryRun)
 			switch {
 			case *output == "json":
-				enc := json.NewEncoder(c.Stdout)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(obs.Summarize(res, dryRun))
+				_ = printJSON(c.Stdout, obs.Summarize(res, dryRun))
 			case dryRun:
 				printPlan(c.Stdout, res)
 			}

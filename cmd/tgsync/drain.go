@@ -251,9 +251,7 @@ func drainFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string
 		defer cancel()
 		// The handler logged what happened; stdout gets the outcome.
 		out, err := h.handleECSEvent(runCtx, raw)
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(out)
+		_ = printJSON(c.Stdout, out)
 		return drainExitCode(err)
 	}
 }

@@ -227,15 +227,7 @@ type actionEvent struct {
 // EventBridge scheduled event, which it ignores.
 type scheduledAction struct {
 	actionEvent
-	Version    json.RawMessage `json:"version"`
-	ID         json.RawMessage `json:"id"`
-	DetailType json.RawMessage `json:"detail-type"`
-	Source     json.RawMessage `json:"source"`
-	Account    json.RawMessage `json:"account"`
-	Time       json.RawMessage `json:"time"`
-	Region     json.RawMessage `json:"region"`
-	Resources  json.RawMessage `json:"resources"`
-	Detail     json.RawMessage `json:"detail"`
+	ecsevent.Envelope
 }
 
 // serveAction runs the action an event names: "reconcile", or "plan",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -78,14 +77,7 @@ func statusFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []strin
 	events := fs.Int("events", 5, "recent changes and refusals to show per binding (text output)")
 	noDescribe := fs.Bool("no-describe", false, "show the stored state only; call no AWS API but the state store's")
 	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
-		if !noArgs(c, "status", args) {
-			return exitUsage
-		}
-		if *output != "text" && *output != "json" {
-			fmt.Fprintf(c.Stderr, "tgsync: --output %q: want text or json\n", *output)
-			return exitUsage
-		}
-		a, ok := loadApp(ctx, c, g)
+		a, ok := loadReportingApp(ctx, c, g, "status", args, *output)
 		if !ok {
 			return exitUsage
 		}
@@ -95,9 +87,7 @@ func statusFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []strin
 			return exitFailed
 		}
 		if *output == "json" {
-			enc := json.NewEncoder(c.Stdout)
-			enc.SetIndent("", "  ")
-			err = enc.Encode(st)
+			err = printJSON(c.Stdout, st)
 		} else {
 			n := *events
 			if n <= 0 {
