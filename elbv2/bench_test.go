@@ -17,7 +17,7 @@ func BenchmarkDescribeSteadyState(b *testing.B) {
 		w := newMotoWorld(b)
 		arn := w.targetGroup(b, types.TargetTypeEnumIp, 80)
 		a, c := w.adapter(Options{})
-		benchDescribe(b, a, arn, members, c.total, func() int { return c.get("DescribeTargetGroups") })
+		benchDescribe(b, a, arn, members, func() int { return sum(c.Snapshot()) }, func() int { return c.Snapshot()["DescribeTargetGroups"] })
 	})
 	b.Run("fake", func(b *testing.B) {
 		f := newFakeELB()
@@ -26,11 +26,7 @@ func BenchmarkDescribeSteadyState(b *testing.B) {
 		total := func() int {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			n := 0
-			for _, v := range f.calls {
-				n += v
-			}
-			return n
+			return sum(f.calls)
 		}
 		benchDescribe(b, a, fakeARN, members, total, func() int { return f.count("DescribeTargetGroups") })
 	})

@@ -2,6 +2,8 @@ package elbv2
 
 import (
 	"context"
+	"maps"
+	"sync"
 
 	"github.com/aws/smithy-go/middleware"
 )
@@ -35,4 +37,42 @@ func CountCallsContext(record func(ctx context.Context, service, operation strin
 				return next.HandleFinalize(ctx, in)
 			}), middleware.After)
 	}
+}
+
+// Calls counts API calls by operation, retries included: Record feeds
+// CountCalls. The zero value is ready, and it is safe for concurrent use.
+type Calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// Record counts one attempt of operation.
+func (c *Calls) Record(_, operation string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[operation]++
+}
+
+// Snapshot returns the counts so far, in a map of its own.
+func (c *Calls) Snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.n))
+	maps.Copy(out, c.n)
+	return out
+}
+
+// Take returns the counts so far and starts again from zero.
+func (c *Calls) Take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	if n == nil {
+		n = map[string]int{}
+	}
+	return n
 }

@@ -24,35 +24,13 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// calls counts API attempts by operation, fed by CountCalls.
-type calls struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *calls) record(service, operation string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
+// sum is the number of calls in counts by operation.
+func sum(counts map[string]int) int {
+	n := 0
+	for _, v := range counts {
+		n += v
 	}
-	c.n[operation]++
-}
-
-func (c *calls) get(operation string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[operation]
-}
-
-func (c *calls) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := 0
-	for _, v := range c.n {
-		t += v
-	}
-	return t
+	return n
 }
 
 // batchSizes records how many targets each change call carried.
@@ -97,10 +75,10 @@ func (w *motoWorld) targetGroup(t testing.TB, targetType types.TargetTypeEnum, p
 
 // adapter returns an Adapter over moto whose calls are counted. Rates are
 // unlimited unless opts says otherwise, so tests measure the adapter.
-func (w *motoWorld) adapter(opts Options, extra ...func(*middleware.Stack) error) (*Adapter, *calls) {
-	c := &calls{}
+func (w *motoWorld) adapter(opts Options, extra ...func(*middleware.Stack) error) (*Adapter, *Calls) {
+	c := &Calls{}
 	cfg := w.cfg.Copy()
-	cfg.APIOptions = append(append(slices.Clone(cfg.APIOptions), CountCalls(c.record)), extra...)
+	cfg.APIOptions = append(append(slices.Clone(cfg.APIOptions), CountCalls(c.Record)), extra...)
 	if opts.DescribeRate == 0 {
 		opts.DescribeRate = rate.Inf
 	}
@@ -240,7 +218,7 @@ func TestRoundTripMoto(t *testing.T) {
 			if got := observedSet(obs); !slices.Equal(got, tc.wantAfter) {
 				t.Fatalf("after deregister: observed %v, want %v", got, tc.wantAfter)
 			}
-			if got := c.get("RegisterTargets"); got != 1 {
+			if got := c.Snapshot()["RegisterTargets"]; got != 1 {
 				t.Errorf("RegisterTargets calls = %d, want 1", got)
 			}
 		})
@@ -272,7 +250,7 @@ func TestBatchesMoto(t *testing.T) {
 			if err != nil || done != tc.n {
 				t.Fatalf("Register = %d, %v; want %d", done, err, tc.n)
 			}
-			if got := c.get("RegisterTargets"); got != len(tc.want) {
+			if got := c.Snapshot()["RegisterTargets"]; got != len(tc.want) {
 				t.Errorf("RegisterTargets calls = %d, want %d", got, len(tc.want))
 			}
 			if !slices.Equal(sizes.register, tc.want) {
@@ -287,7 +265,7 @@ func TestBatchesMoto(t *testing.T) {
 			if err != nil || n != tc.n {
 				t.Fatalf("Deregister = %d, %v; want %d", n, err, tc.n)
 			}
-			if got := c.get("DeregisterTargets"); got != len(tc.want) {
+			if got := c.Snapshot()["DeregisterTargets"]; got != len(tc.want) {
 				t.Errorf("DeregisterTargets calls = %d, want %d", got, len(tc.want))
 			}
 			if !slices.Equal(sizes.deregister, tc.want) {
@@ -355,7 +333,7 @@ func TestTargetGroupNotFoundMoto(t *testing.T) {
 			if !errors.As(err, &typed) {
 				t.Errorf("error does not unwrap to *types.TargetGroupNotFoundException")
 			}
-			if got := c.get("RegisterTargets") + c.get("DeregisterTargets") + c.get("DescribeTargetHealth"); got != 0 {
+			if got := c.Snapshot()["RegisterTargets"] + c.Snapshot()["DeregisterTargets"] + c.Snapshot()["DescribeTargetHealth"]; got != 0 {
 				t.Errorf("%d target calls were sent for a group that does not exist", got)
 			}
 		})
@@ -380,7 +358,7 @@ func TestInstanceGroupRefusedMoto(t *testing.T) {
 			t.Errorf("%s: error %v; want one containing %q", name, err, want)
 		}
 	}
-	if got, total := c.get("DescribeTargetGroups"), c.total(); got != 1 || total != 1 {
+	if got, total := c.Snapshot()["DescribeTargetGroups"], sum(c.Snapshot()); got != 1 || total != 1 {
 		t.Errorf("calls: %d DescribeTargetGroups of %d in all; want only the one metadata lookup", got, total)
 	}
 }
@@ -428,13 +406,13 @@ func TestSteadyStateMoto(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := c.get("DescribeTargetHealth"); got != describes {
+			if got := c.Snapshot()["DescribeTargetHealth"]; got != describes {
 				t.Errorf("DescribeTargetHealth calls = %d, want %d", got, describes)
 			}
-			if got := c.get("DescribeTargetGroups"); got != 1 {
+			if got := c.Snapshot()["DescribeTargetGroups"]; got != 1 {
 				t.Errorf("DescribeTargetGroups calls = %d, want 1 per process", got)
 			}
-			if got := c.total(); got != describes+1 {
+			if got := sum(c.Snapshot()); got != describes+1 {
 				t.Errorf("%d calls in all, want %d", got, describes+1)
 			}
 		})

@@ -52,12 +52,12 @@ func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil
 
 func TestThrottlingAfterSDKRetries(t *testing.T) {
 	url, requests := throttlingServer(t)
-	c := &calls{}
+	c := &Calls{}
 	cfg := aws.Config{
 		Region:       testenv.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint: aws.String(url),
-		APIOptions:   []func(*middleware.Stack) error{CountCalls(c.record)},
+		APIOptions:   []func(*middleware.Stack) error{CountCalls(c.Record)},
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = DefaultMaxAttempts
@@ -87,7 +87,7 @@ func TestThrottlingAfterSDKRetries(t *testing.T) {
 		t.Errorf("error does not show %d attempts: %v", DefaultMaxAttempts, err)
 	}
 	// CountCalls sits after the retry loop: every attempt counts.
-	if got := c.get("DescribeTargetGroups"); got != DefaultMaxAttempts || int64(got) != requests.Load() {
+	if got := c.Snapshot()["DescribeTargetGroups"]; got != DefaultMaxAttempts || int64(got) != requests.Load() {
 		t.Errorf("counted %d DescribeTargetGroups attempts, server saw %d; want %d", got, requests.Load(), DefaultMaxAttempts)
 	}
 }
@@ -143,5 +143,23 @@ func TestOptionsDefaults(t *testing.T) {
 	a := New(newFakeELB(), Options{})
 	if a.describe.Limit() != 5 || a.describe.Burst() != 20 || a.change.Limit() != 2 || a.change.Burst() != 10 {
 		t.Errorf("limiters: describe %v/%d, change %v/%d", a.describe.Limit(), a.describe.Burst(), a.change.Limit(), a.change.Burst())
+	}
+}
+
+func TestCallsSnapshotAndTake(t *testing.T) {
+	var c Calls
+	if got := c.Snapshot(); got == nil || len(got) != 0 {
+		t.Fatalf("zero Calls: Snapshot = %#v, want an empty map", got)
+	}
+	c.Record("ELBv2", "DescribeTargetHealth")
+	c.Record("ELBv2", "DescribeTargetHealth")
+	c.Record("S3", "GetObject")
+	snap := c.Snapshot()
+	snap["GetObject"] = 99 // the snapshot is the caller's
+	if got := c.Take(); got["DescribeTargetHealth"] != 2 || got["GetObject"] != 1 || len(got) != 2 {
+		t.Errorf("Take = %v, want 2 DescribeTargetHealth and 1 GetObject", got)
+	}
+	if got := c.Take(); got == nil || len(got) != 0 {
+		t.Errorf("Take after Take = %#v, want an empty map", got)
 	}
 }

@@ -190,7 +190,7 @@ func drainExitCode(err error) int {
 // drainAWS builds what a drain needs, the way newApp does for a reconcile:
 // the SDK configuration, the elbv2 adapter under the configured rate
 // limits, and the state store. Unlike newApp it sets up no DNS.
-func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elbv2.Adapter, tgsync.Store, error) {
+func drainAWS(ctx context.Context, cfg *config.Config, calls *elbv2.Calls) (*elbv2.Adapter, tgsync.Store, error) {
 	awsCfg, err := loadAWS(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, err
@@ -232,7 +232,7 @@ func drainFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string
 			fmt.Fprintf(c.Stderr, "tgsync drain: %s: the config has no spotDrain section: add one with the targetGroupArns to drain Fargate Spot tasks from\n", g.config)
 			return exitUsage
 		}
-		groups, store, err := drainAWS(ctx, cfg, &callCounter{})
+		groups, store, err := drainAWS(ctx, cfg, &elbv2.Calls{})
 		if err != nil {
 			fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 			return exitUsage

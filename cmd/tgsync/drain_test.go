@@ -76,29 +76,26 @@ func (w *drainWorld) members(t testing.TB) [2][]string {
 // drainCalls counts API calls by operation and notes when the first
 // DeregisterTargets attempt was sent.
 type drainCalls struct {
+	elbv2.Calls
 	mu         sync.Mutex
-	n          map[string]int
 	deregister time.Time
 }
 
-func (c *drainCalls) record(_, op string) {
+func (c *drainCalls) record(service, op string) {
+	c.Record(service, op)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[op]++
 	if op == "DeregisterTargets" && c.deregister.IsZero() {
 		c.deregister = time.Now()
 	}
 }
 
+// reset returns the counts so far and starts again.
 func (c *drainCalls) reset() map[string]int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n, c.deregister = nil, time.Time{}
-	return n
+	c.deregister = time.Time{}
+	c.mu.Unlock()
+	return c.Take()
 }
 
 // adapter returns a real elbv2 adapter on moto whose calls are counted.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/ecsevent"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/obs"
 )
 
@@ -67,7 +68,7 @@ type lambdaFunc struct {
 	// metrics receives the EMF lines of every reconcile; nil writes none.
 	metrics io.Writer
 	emf     obs.EMFOptions
-	calls   *callCounter // may be nil
+	calls   *elbv2.Calls // may be nil
 	// ecs handles ECS Task State Change events; nil when the config has
 	// no spotDrain section.
 	ecs func(ctx context.Context, raw json.RawMessage) (any, error)

@@ -83,9 +83,9 @@ func newInProc(t *testing.T, bindings ...string) *inProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := &callCounter{}
+	calls := &elbv2.Calls{}
 	p.groups = elbv2.New(elasticloadbalancingv2.NewFromConfig(cfg, func(o *elasticloadbalancingv2.Options) {
-		o.APIOptions = append(o.APIOptions, elbv2.CountCalls(calls.record))
+		o.APIOptions = append(o.APIOptions, elbv2.CountCalls(calls.Record))
 	}), elbv2.Options{})
 	var domain []tgsync.Binding
 	for _, b := range bindings {

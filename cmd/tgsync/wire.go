@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,40 +29,16 @@ type app struct {
 	reconciler *tgsync.Reconciler
 	groups     *elbv2.Adapter
 	store      tgsync.Store
-	calls      *callCounter
+	calls      *elbv2.Calls
 	awsConfig  aws.Config
-}
-
-// callCounter counts AWS API calls by operation, retries included.
-type callCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *callCounter) record(_, op string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.calls == nil {
-		c.calls = map[string]int{}
-	}
-	c.calls[op]++
-}
-
-// Snapshot returns the counts so far.
-func (c *callCounter) Snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.calls))
-	maps.Copy(out, c.calls)
-	return out
 }
 
 // loadAWS loads the SDK's configuration (loadSDKConfig). When no region
 // is set it takes the region of the target groups, so a config alone is
 // enough.
-func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.Config, error) {
+func loadAWS(ctx context.Context, cfg *config.Config, calls *elbv2.Calls) (aws.Config, error) {
 	count := func(ctx context.Context, service, op string) {
-		calls.record(service, op)
+		calls.Record(service, op)
 		tgsync.CountAPICall(ctx) // the binding the call was made for
 	}
 	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count)})
@@ -112,7 +86,7 @@ type appOptions struct {
 // newApp wires a config to real DNS, the real elbv2 API and the configured
 // state store.
 func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string, opts appOptions) (*app, error) {
-	a := &app{cfg: cfg, calls: &callCounter{}}
+	a := &app{cfg: cfg, calls: &elbv2.Calls{}}
 	awsCfg, err := loadAWS(ctx, cfg, a.calls)
 	if err != nil {
 		return nil, err

@@ -109,7 +109,7 @@ type scenario struct {
 	addrs []netip.Addr
 	pool  addrPool
 	clock *elbv2fake.ManualClock
-	calls *callCounter
+	calls *elbv2.Calls
 	r     *tgsync.Reconciler
 }
 
@@ -120,7 +120,7 @@ type runCalls struct {
 
 func newScenario(b testing.TB) *scenario {
 	b.Helper()
-	s := &scenario{w: newWorld(b), clock: elbv2fake.NewManualClock(t0), calls: &callCounter{}}
+	s := &scenario{w: newWorld(b), clock: elbv2fake.NewManualClock(t0), calls: &elbv2.Calls{}}
 	s.addrs = s.pool.take(groupSize)
 	s.name = s.w.name("calls", s.addrs)
 	src := s.w.resolver(b, 0).Source(s.name, dns.Families{dns.IPv4})
@@ -136,9 +136,9 @@ func newScenario(b testing.TB) *scenario {
 func (s *scenario) run(b testing.TB) runCalls {
 	b.Helper()
 	s.clock.Advance(time.Minute)
-	s.calls.take()
+	s.calls.Take()
 	res := run(b, s.r)
-	return runCalls{res, s.calls.take()}
+	return runCalls{res, s.calls.Take()}
 }
 
 // episode is one change of n addresses, from the run that sees it to the

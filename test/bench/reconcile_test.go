@@ -46,8 +46,8 @@ func BenchmarkReconcile(b *testing.B) {
 				name := w.name(fmt.Sprintf("b%d", i), pool.take(addrsPerBinding))
 				bindings[i] = binding(fmt.Sprintf("b%d", i), res.Source(name, dns.Families{dns.IPv4}), w.targetGroup(b))
 			}
-			calls := &callCounter{}
-			benchRuns(b, w.reconciler(bindings, calls, nil), func() map[string]int { return calls.take() })
+			calls := &elbv2.Calls{}
+			benchRuns(b, w.reconciler(bindings, calls, nil), func() map[string]int { return calls.Take() })
 		})
 	}
 	for _, n := range []int{1, 10, 100} {

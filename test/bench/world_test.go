@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,15 +57,15 @@ func newWorld(b testing.TB) *world {
 
 // config returns the SDK config for moto; with calls, every attempt the
 // clients send is counted.
-func (w *world) config(calls *callCounter) aws.Config {
+func (w *world) config(calls *elbv2.Calls) aws.Config {
 	cfg := w.moto.AWSConfig()
 	if calls != nil {
-		cfg.APIOptions = append(slices.Clone(cfg.APIOptions), elbv2.CountCalls(calls.record))
+		cfg.APIOptions = append(slices.Clone(cfg.APIOptions), elbv2.CountCalls(calls.Record))
 	}
 	return cfg
 }
 
-func (w *world) s3(calls *callCounter) *s3.Client { return testenv.S3(w.config(calls)) }
+func (w *world) s3(calls *elbv2.Calls) *s3.Client { return testenv.S3(w.config(calls)) }
 
 // targetGroup creates an ip target group on port.
 func (w *world) targetGroup(b testing.TB) string {
@@ -94,7 +93,7 @@ func (w *world) resolver(b testing.TB, lookups int) *dns.Resolver {
 
 // reconciler wires bindings to the real elbv2 adapter and the S3 store on
 // moto, counting every API call in calls.
-func (w *world) reconciler(bindings []tgsync.Binding, calls *callCounter, now func() time.Time) *tgsync.Reconciler {
+func (w *world) reconciler(bindings []tgsync.Binding, calls *elbv2.Calls, now func() time.Time) *tgsync.Reconciler {
 	return &tgsync.Reconciler{
 		Bindings: bindings,
 		Groups:   elbv2.NewFromConfig(w.config(calls), unlimited),
@@ -123,33 +122,6 @@ func run(b testing.TB, r *tgsync.Reconciler) tgsync.RunResult {
 		}
 	}
 	return res
-}
-
-// callCounter counts API attempts by operation, fed by elbv2.CountCalls.
-type callCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *callCounter) record(_, operation string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[operation]++
-}
-
-// take returns the counts since the last take and starts again from zero.
-func (c *callCounter) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n = nil
-	if n == nil {
-		n = map[string]int{}
-	}
-	return n
 }
 
 // addrPool hands out addresses never handed out before, from 10.128.0.1,
