@@ -66,8 +66,8 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 	w := newLambdaWorld(b)
 	tg := w.targetGroup(b, 443)
 	yaml := fmt.Sprintf("state: {s3: s3://%s/cold/}\nbindings:\n  - {name: web, source: {dns: %s}, targetGroupArn: %s, ports: [443]}\n",
-		w.bucket, w.name("web", "10.50.0.1"), tg)
-	env := append(lambdaEnv(b, w.moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.dns.Addr())
+		w.Bucket, w.name("web", "10.50.0.1"), tg)
+	env := append(lambdaEnv(b, w.Moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.DNS.Addr())
 	lambdaBootstrap(b) // not timed
 	var samples []time.Duration
 	b.ResetTimer()
@@ -88,7 +88,7 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 func BenchmarkLambdaScheduledRun10Bindings(b *testing.B) {
 	w := newLambdaWorld(b)
 	var yaml strings.Builder
-	fmt.Fprintf(&yaml, "state: {s3: s3://%s/ten/}\nbindings:\n", w.bucket)
+	fmt.Fprintf(&yaml, "state: {s3: s3://%s/ten/}\nbindings:\n", w.Bucket)
 	for i := range 10 {
 		tg := w.targetGroup(b, 443)
 		ips := make([]string, 4)
@@ -97,7 +97,7 @@ func BenchmarkLambdaScheduledRun10Bindings(b *testing.B) {
 		}
 		fmt.Fprintf(&yaml, "  - {name: b%d, source: {dns: %s}, targetGroupArn: %s, ports: [443]}\n", i, w.name(fmt.Sprintf("b%d", i), ips...), tg)
 	}
-	p := startLambda(b, append(lambdaEnv(b, w.moto), "TGSYNC_CONFIG_YAML="+yaml.String(), "TGSYNC_DNS_SERVERS="+w.dns.Addr()))
+	p := startLambda(b, append(lambdaEnv(b, w.Moto), "TGSYNC_CONFIG_YAML="+yaml.String(), "TGSYNC_DNS_SERVERS="+w.DNS.Addr()))
 	p.ready(b)
 	b.ResetTimer()
 	for b.Loop() {

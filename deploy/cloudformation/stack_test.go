@@ -252,11 +252,7 @@ func TestStackToTargetGroup(t *testing.T) {
 	if _, err := testenv.S3(cfg).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(codeBucket), Key: aws.String(codeKey), Body: bytes.NewReader(p.zip)}); err != nil {
 		t.Fatalf("upload the package: %v", err)
 	}
-	dns, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dns.Close() })
+	dns := testenv.DNS(t)
 
 	for i, tc := range stackCases(p) {
 		t.Run(tc.name, func(t *testing.T) {

@@ -151,7 +151,7 @@ type episode struct {
 func (s *scenario) episode(b *testing.B, n int) episode {
 	b.Helper()
 	s.addrs = slices.Concat(s.pool.take(n), s.addrs[n:])
-	s.w.dns.SetA(s.name, 60, s.addrs...)
+	s.w.DNS.SetA(s.name, 60, s.addrs...)
 	var e episode
 	first := s.run(b)
 	if br := first.res.Bindings[0]; len(br.Registered) != n || len(br.Deregistered) != 0 {

@@ -50,7 +50,7 @@ func BenchmarkLambdaSteadyRun(b *testing.B) {
 			var yaml strings.Builder
 			// Invocations follow each other at once, not a minute apart:
 			// at the default rate limits the describe bucket would run dry.
-			fmt.Fprintf(&yaml, "state: {s3: s3://%s/%s/}\n%sbindings:\n", w.bucket, testenv.UniqueName("lambda"), noLimits)
+			fmt.Fprintf(&yaml, "state: {s3: s3://%s/%s/}\n%sbindings:\n", w.Bucket, testenv.UniqueName("lambda"), noLimits)
 			for i := range n {
 				name := w.name(fmt.Sprintf("b%d", i), pool.take(addrsPerBinding))
 				fmt.Fprintf(&yaml, "  - {name: b%d, source: {dns: %s}, targetGroupArn: %s, ports: [%d]}\n", i, name, w.targetGroup(b), port)
@@ -109,13 +109,13 @@ func startFunction(b *testing.B, w *world, env ...string) *function {
 		}
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = testenv.ChildEnv(b, slices.Concat(w.moto.Env(), []string{
+	cmd.Env = testenv.ChildEnv(b, slices.Concat(w.Moto.Env(), []string{
 		"AWS_LAMBDA_RUNTIME_API=" + api.Addr(),
 		"AWS_LAMBDA_FUNCTION_NAME=tgsync",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"LAMBDA_TASK_ROOT=/var/task",
-		"TGSYNC_DNS_SERVERS=" + w.dns.Addr(),
+		"TGSYNC_DNS_SERVERS=" + w.DNS.Addr(),
 	}, env)...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = f.stdout, f.stderr

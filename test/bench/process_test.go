@@ -77,7 +77,7 @@ func (w *world) onceConfig(b *testing.B, n int) string {
 	b.Helper()
 	var pool addrPool
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "dns:\n  servers: [%q]\n  timeout: 1s\nstate:\n  s3: s3://%s/%s/\n", w.dns.Addr(), w.bucket, testenv.UniqueName("once"))
+	fmt.Fprintf(&cfg, "dns:\n  servers: [%q]\n  timeout: 1s\nstate:\n  s3: s3://%s/%s/\n", w.DNS.Addr(), w.Bucket, testenv.UniqueName("once"))
 	if n > 20 {
 		cfg.WriteString(noLimits)
 	}
@@ -105,7 +105,7 @@ func onceRun(b *testing.B, bin string, w *world, config string) onceResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--config", config, "--log-format", "json", "once")
-	cmd.Env = testenv.ChildEnv(b, w.moto.Env()...)
+	cmd.Env = testenv.ChildEnv(b, w.Moto.Env()...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

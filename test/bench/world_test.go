@@ -15,7 +15,6 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
-	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/s3store"
@@ -33,32 +32,19 @@ const port = 443
 // docs/performance.md gives that floor separately.
 var unlimited = elbv2.Options{DescribeRate: 1e4, DescribeBurst: 1e4, ChangeRate: 1e4, ChangeBurst: 1e4}
 
-// world is one benchmark's part of the shared moto server (a VPC, a state
-// bucket, target groups) and its own DNS server.
-type world struct {
-	moto   *testenv.Moto
-	vpc    *testenv.VPC
-	bucket string
-	dns    *dnstest.Server
-}
+// world is one benchmark's part of the shared moto server and its own DNS
+// server.
+type world struct{ *testenv.World }
 
 func newWorld(b testing.TB) *world {
 	b.Helper()
-	m := testenv.StartMoto(b)
-	cfg := m.AWSConfig()
-	w := &world{moto: m, vpc: testenv.NewVPC(b, cfg, "10.0.0.0/16"), bucket: testenv.Bucket(b, cfg, "tgsync-bench")}
-	var err error
-	if w.dns, err = dnstest.Start(); err != nil {
-		b.Fatalf("start DNS server: %v", err)
-	}
-	b.Cleanup(func() { _ = w.dns.Close() })
-	return w
+	return &world{testenv.NewWorld(b, "tgsync-bench")}
 }
 
 // config returns the SDK config for moto; with calls, every attempt the
 // clients send is counted.
 func (w *world) config(calls *elbv2.Calls) aws.Config {
-	cfg := w.moto.AWSConfig()
+	cfg := w.Moto.AWSConfig()
 	if calls != nil {
 		cfg.APIOptions = append(slices.Clone(cfg.APIOptions), elbv2.CountCalls(calls.Record))
 	}
@@ -70,13 +56,13 @@ func (w *world) s3(calls *elbv2.Calls) *s3.Client { return testenv.S3(w.config(c
 // targetGroup creates an ip target group on port.
 func (w *world) targetGroup(b testing.TB) string {
 	b.Helper()
-	return w.vpc.IPTargetGroup(b, types.ProtocolEnumHttps, port)
+	return w.VPC.IPTargetGroup(b, types.ProtocolEnumHttps, port)
 }
 
 // name makes a fresh DNS name answer addrs.
 func (w *world) name(label string, addrs []netip.Addr) string {
 	name := label + "." + testenv.UniqueName("n") + ".bench.internal"
-	w.dns.SetA(name, 60, addrs...)
+	w.DNS.SetA(name, 60, addrs...)
 	return name
 }
 
@@ -84,7 +70,7 @@ func (w *world) name(label string, addrs []netip.Addr) string {
 // where answers are capped (0: the default, 4).
 func (w *world) resolver(b testing.TB, lookups int) *dns.Resolver {
 	b.Helper()
-	r, err := dns.New(dns.Config{Servers: []string{w.dns.Addr()}, Lookups: lookups, Timeout: time.Second})
+	r, err := dns.New(dns.Config{Servers: []string{w.DNS.Addr()}, Lookups: lookups, Timeout: time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,7 +83,7 @@ func (w *world) reconciler(bindings []tgsync.Binding, calls *elbv2.Calls, now fu
 	return &tgsync.Reconciler{
 		Bindings: bindings,
 		Groups:   elbv2.NewFromConfig(w.config(calls), unlimited),
-		Store:    s3store.New(w.s3(calls), w.bucket, testenv.UniqueName("state")+"/"+s3store.DefaultObjectName),
+		Store:    s3store.New(w.s3(calls), w.Bucket, testenv.UniqueName("state")+"/"+s3store.DefaultObjectName),
 		Now:      now,
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
+	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -266,11 +267,7 @@ func newEnv(t testing.TB, s setup) *env {
 	} else {
 		e.elb = newMemBackend(e.clock)
 	}
-	srv, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testenv.DNS(t)
 	e.dns = srv
 	resolver, err := dns.New(dns.Config{Servers: []string{srv.Addr()}, Timeout: 200 * time.Millisecond, Attempts: 1, Lookups: 2})
 	if err != nil {

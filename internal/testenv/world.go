@@ -1,0 +1,38 @@
+package testenv
+
+import (
+	"testing"
+
+	"github.com/tgsync/tgsync/dns/dnstest"
+)
+
+// DNS starts a DNS server on loopback for the test; it closes when the
+// test ends.
+func DNS(t testing.TB) *dnstest.Server {
+	t.Helper()
+	srv, err := dnstest.Start()
+	if err != nil {
+		t.Fatalf("start DNS server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// World is what a test of the whole of tgsync runs against: its part of
+// the shared moto server (a VPC of 10.0.0.0/16 and a state bucket) and a
+// DNS server of its own.
+type World struct {
+	Moto   *Moto
+	VPC    *VPC
+	Bucket string
+	DNS    *dnstest.Server
+}
+
+// NewWorld makes the test's World; its bucket is named after
+// bucketPrefix.
+func NewWorld(t testing.TB, bucketPrefix string) *World {
+	t.Helper()
+	m := StartMoto(t)
+	cfg := m.AWSConfig()
+	return &World{Moto: m, VPC: NewVPC(t, cfg, "10.0.0.0/16"), Bucket: Bucket(t, cfg, bucketPrefix), DNS: DNS(t)}
+}
