@@ -21,24 +21,8 @@ import (
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
-func tgt(s string) tgsync.Target {
-	t, err := tgsync.ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func obs(s string, state tgsync.HealthState) tgsync.ObservedTarget {
-	return tgsync.ObservedTarget{Target: tgt(s), State: state, AvailabilityZone: "us-east-1a"}
-}
-
-func addrs(ss ...string) []netip.Addr {
-	out := make([]netip.Addr, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParseAddr(s)
-	}
-	return out
+	return tgsync.ObservedTarget{Target: mock.Target(s), State: state, AvailabilityZone: "us-east-1a"}
 }
 
 func TestPlanDrain(t *testing.T) {
@@ -72,7 +56,7 @@ func TestPlanDrain(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := slices.Clone(tc.observed)
-			dereg, skipped := tgsync.PlanDrain(tc.observed, addrs(tc.ips...), why)
+			dereg, skipped := tgsync.PlanDrain(tc.observed, mock.Addrs(tc.ips...), why)
 			if !slices.Equal(before, tc.observed) {
 				t.Fatal("PlanDrain modified its input")
 			}
@@ -135,7 +119,7 @@ func newDrainWorld(t *testing.T) *drainWorld {
 		}
 		var ts []tgsync.Target
 		for _, s := range targets {
-			ts = append(ts, tgt(s))
+			ts = append(ts, mock.Target(s))
 		}
 		in := &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: elbv2fake.Descriptions(ts...)}
 		if _, err := w.world.RegisterTargets(ctx, in); err != nil {
@@ -166,7 +150,7 @@ func (w *drainWorld) calls() (describe, deregister int) {
 
 func task(version int64, sent time.Time) tgsync.Task {
 	return tgsync.Task{ARN: "arn:aws:ecs:us-east-1:111122223333:task/ingest/abc", Version: version,
-		IPs: addrs("10.0.3.41"), Reason: "Spot interruption", EventTime: sent}
+		IPs: mock.Addrs("10.0.3.41"), Reason: "Spot interruption", EventTime: sent}
 }
 
 func TestDrainerDeregistersEveryPortInEveryGroup(t *testing.T) {
@@ -397,7 +381,7 @@ func TestDrainerRejectsUnusableInput(t *testing.T) {
 	}{
 		{"no IP", w.drainer(nil), tgsync.Task{ARN: "arn:t"}, "no IP address"},
 		{"invalid IP", w.drainer(nil), tgsync.Task{ARN: "arn:t", IPs: []netip.Addr{{}}}, "not a usable IP"},
-		{"no ARN", w.drainer(nil), tgsync.Task{IPs: addrs("10.0.0.1")}, "no ARN"},
+		{"no ARN", w.drainer(nil), tgsync.Task{IPs: mock.Addrs("10.0.0.1")}, "no ARN"},
 		{"no groups", &tgsync.Drainer{Groups: w.groups}, task(1, time.Time{}), "no target group configured"},
 		{"no API", &tgsync.Drainer{TargetGroupARNs: []string{tg1}}, task(1, time.Time{}), "no target group API"},
 	}

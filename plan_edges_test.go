@@ -9,6 +9,7 @@ import (
 	"time"
 
 	. "github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // TestPlanNeverRegistersReservedAddresses: loopback, link-local, multicast,
@@ -44,7 +45,7 @@ func TestPlanNeverRegistersReservedAddresses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.addr, func(t *testing.T) {
-			d := Desired{Source: "db.example.internal", Answer: Answer{Addrs: addrs(tc.addr, "10.0.0.1")}, Ports: []uint16{443}}
+			d := Desired{Source: "db.example.internal", Answer: Answer{Addrs: mock.Addrs(tc.addr, "10.0.0.1")}, Ports: []uint16{443}}
 			got := Plan(d, nil, BindingState{}, tc.policy, t0)
 			if regs := targetsOf(got.Register); !slices.Equal(regs, []string{"10.0.0.1:443"}) {
 				t.Fatalf("register = %v, want only 10.0.0.1:443", regs)
@@ -75,7 +76,7 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 	tight.AfterMisses, tight.AfterDuration = 1, 0
 	x := tg("10.0.0.9:443")
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy)}
-	answer := Answer{Addrs: addrs("10.0.0.1")}
+	answer := Answer{Addrs: mock.Addrs("10.0.0.1")}
 	ownsX := BindingState{
 		Owned:  map[Target]time.Time{tg("10.0.0.1:443"): t0.Add(-time.Hour), x: t0.Add(-time.Hour)},
 		Misses: map[Target]Miss{x: missed(5, time.Hour)},
@@ -120,12 +121,12 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 		{
 			name:   "a target another binding registered and this one wants: owned too",
 			others: Claims{Owned: map[Target]bool{x: true}},
-			answer: Answer{Addrs: addrs("10.0.0.1", "10.0.0.9")},
+			answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.9")},
 			owned:  []string{"10.0.0.9:443"},
 		},
 		{
 			name:   "a foreign target this binding wants is not taken over",
-			answer: Answer{Addrs: addrs("10.0.0.1", "10.0.0.9")},
+			answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.9")},
 			owned:  nil,
 		},
 	}
@@ -158,7 +159,7 @@ func TestPlanKeepsIntentsForTheirGrace(t *testing.T) {
 	shared := DefaultPolicy()
 	shared.Shared = true
 	x := tg("10.0.0.9:443")
-	d := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}}
+	d := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy)}
 	for _, tc := range []struct {
 		age  time.Duration
@@ -184,7 +185,7 @@ func TestPlanKeepsIntentsForTheirGrace(t *testing.T) {
 // estimate of Miss.Absence holds while two runs drift apart by less than
 // 24 s).
 func TestPlanRemovalRunDespiteJitter(t *testing.T) {
-	desired := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}}
+	desired := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy)}
 	for _, jitter := range []time.Duration{0, 500 * time.Millisecond, 5 * time.Second, 12 * time.Second} {
 		for seed := uint64(1); seed <= 50; seed++ {

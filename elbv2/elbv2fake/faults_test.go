@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // These tests stand in for AWS misbehaving, which moto never does on
@@ -29,9 +30,9 @@ func callAction(ctx context.Context, w *World, action string) error {
 		_, err := w.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{testARN}})
 		return err
 	case ActionRegister:
-		return register(ctx, w, testARN, "", tgt("10.0.0.1:443"))
+		return register(ctx, w, testARN, "", mock.Target("10.0.0.1:443"))
 	default:
-		return deregister(ctx, w, testARN, "", tgt("10.0.0.1:443"))
+		return deregister(ctx, w, testARN, "", mock.Target("10.0.0.1:443"))
 	}
 }
 
@@ -71,7 +72,7 @@ func TestFaultErrors(t *testing.T) {
 			t.Run(tc.kind.String()+"/"+action, func(t *testing.T) {
 				w, _ := newTestWorld(t, GroupSpec{}, Options{})
 				// Deregister needs a registered target.
-				if err := register(context.Background(), w, testARN, "", tgt("10.0.0.1:443")); err != nil {
+				if err := register(context.Background(), w, testARN, "", mock.Target("10.0.0.1:443")); err != nil {
 					t.Fatal(err)
 				}
 				if err := w.Inject(Fault{Kind: tc.kind, Action: action, ARN: testARN, Times: 2}); err != nil {

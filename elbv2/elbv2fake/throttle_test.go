@@ -6,6 +6,7 @@ import (
 	"time"
 
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // TestThrottleBuckets stands in for AWS's per-account API throttling,
@@ -48,7 +49,7 @@ func TestThrottleBuckets(t *testing.T) {
 			limits := AWSRateLimits()
 			w, clock := newTestWorld(t, GroupSpec{DrainDelay: -1}, Options{RateLimits: &limits})
 			ctx := context.Background()
-			target := tgt("10.0.0.1:443")
+			target := mock.Target("10.0.0.1:443")
 			call := func(action string) error {
 				switch action {
 				case ActionDescribe:
