@@ -33,10 +33,18 @@ import (
 const (
 	// every is the schedule: one run a minute, as an EventBridge rule.
 	every = time.Minute
-	// runTimeout bounds each run, as the Lambda's timeout would.
-	runTimeout = 300 * time.Millisecond
-	// margin is the reconciler's DeadlineMargin for runTimeout.
-	margin = 75 * time.Millisecond
+	// runTimeout bounds each run, as the Lambda's timeout would, and
+	// margin is the reconciler's DeadlineMargin for it: no AWS work
+	// starts within it, and calls in flight are cut off half of it
+	// before the deadline. Only a hung call waits for the deadline (DNS
+	// faults end with the resolver's own 200ms timeout), so the rest
+	// leaves room to save however loaded the machine; hangTimeout and
+	// hangMargin are those of the runs with a hung call, which costs
+	// hangTimeout-hangMargin/2 of wall time and leaves hangMargin/2.
+	runTimeout  = 2 * time.Second
+	margin      = 500 * time.Millisecond
+	hangTimeout = 1500 * time.Millisecond
+	hangMargin  = time.Second
 	// steadyRuns is how long a binding holds its first answer before a
 	// fault starts.
 	steadyRuns = 3

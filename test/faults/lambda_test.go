@@ -62,7 +62,7 @@ func TestLambdaDeadline(t *testing.T) {
 			},
 		}
 		f.notes = func() string { return cut }
-		runPlay(t, play{setup: setup{shared: true, runTimeout: time.Second}, before: nodesBefore, after: after, move: moveDuring}, f)
+		runPlay(t, play{setup: setup{shared: true, runTimeout: time.Second, margin: 75 * time.Millisecond}, before: nodesBefore, after: after, move: moveDuring}, f)
 	})
 
 	t.Run("between bindings", func(t *testing.T) {
