@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -278,15 +279,7 @@ func (s *scenario) matches(want map[tgsync.Target]bool) bool {
 		}
 		delete(got, ft)
 	}
-	if len(got) != len(want) {
-		return false
-	}
-	for w := range want {
-		if !got[w] {
-			return false
-		}
-	}
-	return true
+	return maps.Equal(got, want)
 }
 
 // timedOut reports whether err is a query or run that ran out of time.
