@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2"
@@ -108,7 +107,7 @@ func newDrainWorld(t *testing.T) *drainWorld {
 	t.Helper()
 	w := &drainWorld{clock: elbv2fake.NewManualClock(start)}
 	w.world = elbv2fake.New(w.clock, elbv2fake.Options{})
-	w.groups = elbv2.New(w.world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+	w.groups = elbv2.New(w.world, elbv2.Unlimited())
 	ctx := context.Background()
 	for arn, targets := range map[string][]string{
 		tg1: {"10.0.3.41:5044", "10.0.3.41:9600", "10.0.3.42:5044", "10.0.3.42:9600"},

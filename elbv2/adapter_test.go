@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 const (
@@ -100,7 +101,7 @@ func TestAZRule(t *testing.T) {
 			}
 			f.addGroup(fakeARN, "ip", 443)
 			a := fakeAdapter(f, Options{})
-			done, used, err := registerTargets(context.Background(), a, fakeARN, targets(t, tc.register...), tc.azAll)
+			done, used, err := mock.RegisterTargets(context.Background(), a, fakeARN, targets(t, tc.register...), tc.azAll)
 			if err != nil || done != len(tc.register) || used != tc.wantUsed {
 				t.Fatalf("Register = %d, %v, %v; want %d, %v, nil", done, used, err, len(tc.register), tc.wantUsed)
 			}
@@ -141,7 +142,7 @@ func TestAZRuleRememberedPerGroup(t *testing.T) {
 	}
 	for i, s := range steps {
 		before := f.count("RegisterTargets")
-		done, used, err := registerTargets(ctx, a, s.arn, targets(t, s.target), false)
+		done, used, err := mock.RegisterTargets(ctx, a, s.arn, targets(t, s.target), false)
 		if err != nil || done != 1 || !used {
 			t.Fatalf("step %d: Register = %d, %v, %v; want 1, true, nil", i, done, used, err)
 		}
@@ -230,12 +231,12 @@ func TestPartialFailure(t *testing.T) {
 			var err error
 			switch tc.op {
 			case "RegisterTargets":
-				done, _, err = registerTargets(context.Background(), a, fakeARN, ts, false)
+				done, _, err = mock.RegisterTargets(context.Background(), a, fakeARN, ts, false)
 			case "DescribeTargetHealth":
 				_, err = a.Describe(context.Background(), fakeARN)
 			default:
 				f.fail = nil
-				if _, _, err := registerTargets(context.Background(), a, fakeARN, ts, false); err != nil {
+				if _, _, err := mock.RegisterTargets(context.Background(), a, fakeARN, ts, false); err != nil {
 					t.Fatal(err)
 				}
 				f.fail = func(op string, n int) error {
@@ -287,7 +288,7 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 		{
 			name: "register stops between batches",
 			call: func(ctx context.Context, a *Adapter) (int, error) {
-				done, _, err := registerTargets(ctx, a, fakeARN, manyTargets(450, 80), false)
+				done, _, err := mock.RegisterTargets(ctx, a, fakeARN, manyTargets(450, 80), false)
 				return done, err
 			},
 			lastCall: "RegisterTargets",
@@ -359,7 +360,7 @@ func TestDescribeMapping(t *testing.T) {
 	f.addGroup(fakeARN, "ip", 9200)
 	a := fakeAdapter(f, Options{})
 	ctx := context.Background()
-	if _, _, err := registerTargets(ctx, a, fakeARN, targets(t, "10.0.3.4:9200", "10.0.3.5:9300", "[fd00::5]:9200"), false); err != nil {
+	if _, _, err := mock.RegisterTargets(ctx, a, fakeARN, targets(t, "10.0.3.4:9200", "10.0.3.5:9300", "[fd00::5]:9200"), false); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -443,7 +444,7 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{"register a zero target", func(a *Adapter) error {
-			_, _, err := registerTargets(context.Background(), a, fakeARN, []tgsync.Target{{Port: 80}}, false)
+			_, _, err := mock.RegisterTargets(context.Background(), a, fakeARN, []tgsync.Target{{Port: 80}}, false)
 			return err
 		}, "has no valid IP address"},
 		{"deregister a register change", func(a *Adapter) error {
@@ -475,7 +476,7 @@ func TestBadInput(t *testing.T) {
 	// Nothing to do costs nothing.
 	f := newFakeELB()
 	a := fakeAdapter(f, Options{})
-	if done, used, err := registerTargets(context.Background(), a, fakeARN, nil, true); done != 0 || used || err != nil {
+	if done, used, err := mock.RegisterTargets(context.Background(), a, fakeARN, nil, true); done != 0 || used || err != nil {
 		t.Errorf("Register(nil) = %d, %v, %v", done, used, err)
 	}
 	if done, err := count(a.Deregister(context.Background(), fakeARN, nil)); done != 0 || err != nil {

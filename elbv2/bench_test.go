@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // BenchmarkDescribeSteadyState measures a Describe once the group's
@@ -34,7 +35,7 @@ func BenchmarkDescribeSteadyState(b *testing.B) {
 
 func benchDescribe(b *testing.B, a *Adapter, arn string, members int, total, metadataCalls func() int) {
 	ctx := context.Background()
-	if _, _, err := registerTargets(ctx, a, arn, manyTargets(members, 80), false); err != nil {
+	if _, _, err := mock.RegisterTargets(ctx, a, arn, manyTargets(members, 80), false); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := a.Describe(ctx, arn); err != nil {

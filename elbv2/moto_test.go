@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
@@ -119,24 +120,6 @@ func deregistrations(ts []tgsync.Target) []tgsync.Change {
 	return out
 }
 
-// registerTargets registers targets through a, each with the zone "all"
-// when azAll, and reports how many leading ones were registered and
-// whether any went with "all".
-func registerTargets(ctx context.Context, a *Adapter, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
-	cs := make([]tgsync.Change, len(targets))
-	for i, t := range targets {
-		cs[i] = tgsync.Change{Action: tgsync.ActionRegister, Target: t}
-		if azAll {
-			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
-		}
-	}
-	applied, err := a.Register(ctx, arn, cs)
-	for _, c := range applied {
-		usedAZAll = usedAZAll || c.AvailabilityZone == tgsync.AvailabilityZoneAll
-	}
-	return len(applied), usedAZAll, err
-}
-
 // count turns what Register or Deregister returned into how many targets
 // were applied.
 func count(applied []tgsync.Change, err error) (int, error) { return len(applied), err }
@@ -187,7 +170,7 @@ func TestRoundTripMoto(t *testing.T) {
 			arn := w.targetGroup(t, types.TargetTypeEnumIp, tc.groupPort)
 			a, c := w.adapter(Options{})
 
-			done, usedAll, err := registerTargets(ctx, a, arn, targets(t, tc.register...), false)
+			done, usedAll, err := mock.RegisterTargets(ctx, a, arn, targets(t, tc.register...), false)
 			if err != nil || done != len(tc.register) || usedAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, false, nil", done, usedAll, err, len(tc.register))
 			}
@@ -246,7 +229,7 @@ func TestBatchesMoto(t *testing.T) {
 			a, c := w.adapter(Options{BatchSize: tc.batchSize}, sizes.option)
 			ts := manyTargets(tc.n, 80)
 
-			done, _, err := registerTargets(ctx, a, arn, ts, false)
+			done, _, err := mock.RegisterTargets(ctx, a, arn, ts, false)
 			if err != nil || done != tc.n {
 				t.Fatalf("Register = %d, %v; want %d", done, err, tc.n)
 			}
@@ -297,7 +280,7 @@ func TestTargetGroupNotFoundMoto(t *testing.T) {
 			name:    "register",
 			binding: func(string) string { return "spot" },
 			call: func(ctx context.Context, a *Adapter) error {
-				_, _, err := registerTargets(ctx, a, missing, targets(t, "10.0.0.1:80"), false)
+				_, _, err := mock.RegisterTargets(ctx, a, missing, targets(t, "10.0.0.1:80"), false)
 				return err
 			},
 			want: "binding spot: target group " + missing + " not found",
@@ -349,7 +332,7 @@ func TestInstanceGroupRefusedMoto(t *testing.T) {
 	for name, call := range map[string]func() error{
 		"describe": func() error { _, err := a.Describe(ctx, arn); return err },
 		"register": func() error {
-			_, _, err := registerTargets(ctx, a, arn, targets(t, "10.0.0.1:80"), false)
+			_, _, err := mock.RegisterTargets(ctx, a, arn, targets(t, "10.0.0.1:80"), false)
 			return err
 		},
 		"deregister": func() error { _, err := a.Deregister(ctx, arn, deregistrations(targets(t, "10.0.0.1:80"))); return err },
@@ -368,7 +351,7 @@ func TestSteadyStateMoto(t *testing.T) {
 	arn := w.targetGroup(t, types.TargetTypeEnumIp, 80)
 	ctx := testenv.Context(t, 30*time.Second)
 	setup, _ := w.adapter(Options{})
-	if _, _, err := registerTargets(ctx, setup, arn, manyTargets(30, 80), false); err != nil {
+	if _, _, err := mock.RegisterTargets(ctx, setup, arn, manyTargets(30, 80), false); err != nil {
 		t.Fatal(err)
 	}
 

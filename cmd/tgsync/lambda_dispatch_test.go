@@ -20,7 +20,6 @@ import (
 	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/store/memstore"
-	"golang.org/x/time/rate"
 )
 
 // fuzzFunc is the Lambda function with nothing behind it that reaches the
@@ -35,7 +34,7 @@ func fuzzFunc(t *testing.T) (*lambdaFunc, *elbv2fake.World) {
 	if err := world.CreateTargetGroup(fuzzGroup, elbv2fake.GroupSpec{Port: 443}); err != nil {
 		t.Fatal(err)
 	}
-	groups := elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+	groups := elbv2.New(world, elbv2.Unlimited())
 	store := memstore.New()
 	log := slog.New(slog.DiscardHandler)
 	var bindings []tgsync.Binding
@@ -161,7 +160,7 @@ func TestInvocationAnswersBeforeItsDeadline(t *testing.T) {
 	f := &lambdaFunc{
 		reconciler: &tgsync.Reconciler{
 			Bindings: []tgsync.Binding{{Name: "db", Source: mock.Fixed("fixed.example.internal", "10.0.0.1"), TargetGroupARN: arn, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}},
-			Groups:   elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}), Store: slowSaves(memstore.New(), deadline*4/10),
+			Groups:   elbv2.New(world, elbv2.Unlimited()), Store: slowSaves(memstore.New(), deadline*4/10),
 		},
 		log: obs.NewLogger(logs, obs.FormatJSON, 0),
 	}

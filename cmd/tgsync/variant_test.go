@@ -188,21 +188,21 @@ func TestDaemonMetricsByBuild(t *testing.T) {
 			// The first run has finished when /api/status has a last run.
 			deadline := time.Now().Add(20 * time.Second)
 			for {
-				code, body := httpGet(t, base+"/api/status")
-				if code == http.StatusOK && strings.Contains(body, `"lastRun"`) {
+				resp, body := testenv.Request(t, http.MethodGet, base+"/api/status")
+				if resp.StatusCode == http.StatusOK && strings.Contains(body, `"lastRun"`) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("no run finished within 20s: /api/status = %d %s", code, body)
+					t.Fatalf("no run finished within 20s: /api/status = %d %s", resp.StatusCode, body)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			if code, body := httpGet(t, base+"/"); code != http.StatusOK || !strings.Contains(body, w.binding) {
-				t.Errorf("GET / = %d, want 200 with the binding:\n%s", code, body)
+			if resp, body := testenv.Request(t, http.MethodGet, base+"/"); resp.StatusCode != http.StatusOK || !strings.Contains(body, w.binding) {
+				t.Errorf("GET / = %d, want 200 with the binding:\n%s", resp.StatusCode, body)
 			}
-			code, body := httpGet(t, base+"/metrics")
-			if code != tc.code {
-				t.Errorf("GET /metrics = %d, want %d:\n%s", code, tc.code, body)
+			resp, body := testenv.Request(t, http.MethodGet, base+"/metrics")
+			if resp.StatusCode != tc.code {
+				t.Errorf("GET /metrics = %d, want %d:\n%s", resp.StatusCode, tc.code, body)
 			}
 			for _, want := range tc.metrics {
 				if !strings.Contains(body, want) {
@@ -236,18 +236,4 @@ func listeningURL(t *testing.T, r io.Reader) string {
 		t.Fatal("the status server did not say where it listens within 15s")
 		return ""
 	}
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
 }

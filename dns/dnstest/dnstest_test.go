@@ -214,15 +214,23 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// TestUDPTruncatesToClientBuffer: a reply larger than the client's buffer
-// is cut to whole records with TC set, and TCP carries all of it.
-func TestUDPTruncatesToClientBuffer(t *testing.T) {
+// startMany starts a server whose many.test holds 100 addresses, more
+// than a 512-byte UDP reply or a 1232-byte EDNS one carries.
+func startMany(t *testing.T) *Server {
+	t.Helper()
 	s := start(t)
 	var addrs []netip.Addr
 	for i := range 100 {
 		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))
 	}
 	s.SetA("many.test", 60, addrs...)
+	return s
+}
+
+// TestUDPTruncatesToClientBuffer: a reply larger than the client's buffer
+// is cut to whole records with TC set, and TCP carries all of it.
+func TestUDPTruncatesToClientBuffer(t *testing.T) {
+	s := startMany(t)
 	tests := []struct {
 		network string
 		edns    uint16
@@ -250,12 +258,7 @@ func TestUDPTruncatesToClientBuffer(t *testing.T) {
 // TestOversizeIgnoresClientBuffer: with FaultOversize a UDP reply carries
 // every record past the client's EDNS size, without TC; TCP is normal.
 func TestOversizeIgnoresClientBuffer(t *testing.T) {
-	s := start(t)
-	var addrs []netip.Addr
-	for i := range 100 {
-		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))
-	}
-	s.SetA("many.test", 60, addrs...)
+	s := startMany(t)
 	s.SetFault("many.test", FaultOversize)
 
 	conn, err := net.Dial("udp", s.Addr())

@@ -359,7 +359,7 @@ func (w *World) begin(ctx context.Context, action, arn string) error {
 		return canceled(ctx, action) // the SDK sends nothing on a done context
 	}
 	w.mu.Lock()
-	w.calls[action]++
+	w.calls.Record("", action)
 	latency, kind := w.pickFaults(action, arn)
 	w.mu.Unlock()
 	if latency > 0 {

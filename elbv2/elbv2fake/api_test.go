@@ -32,7 +32,7 @@ func TestBatching(t *testing.T) {
 			ctx := context.Background()
 			ts := targets(tc.n)
 			a := adapter(w)
-			done, usedAll, err := registerTargets(ctx, a, testARN, ts, false)
+			done, usedAll, err := mock.RegisterTargets(ctx, a, testARN, ts, false)
 			if err != nil || done != tc.n || usedAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, false, nil", done, usedAll, err, tc.n)
 			}
@@ -69,7 +69,7 @@ func TestPartialBatchFailure(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			done, _, err := registerTargets(ctx, a, testARN, ts, false)
+			done, _, err := mock.RegisterTargets(ctx, a, testARN, ts, false)
 			if done != tc.done || (err != nil) != tc.failed {
 				t.Fatalf("Register = %d, %v; want %d, failed=%v", done, err, tc.done, tc.failed)
 			}
@@ -80,7 +80,7 @@ func TestPartialBatchFailure(t *testing.T) {
 				t.Errorf("group holds %d targets, want the %d leading ones", got, tc.done)
 			}
 			// The fault was for one call: the rest registers now.
-			if done, _, err := registerTargets(ctx, a, testARN, ts[done:], false); err != nil || done != 450-tc.done {
+			if done, _, err := mock.RegisterTargets(ctx, a, testARN, ts[done:], false); err != nil || done != 450-tc.done {
 				t.Fatalf("second Register = %d, %v", done, err)
 			}
 			n, err := count(a.Deregister(ctx, testARN, changes(ts)))
@@ -134,7 +134,7 @@ func TestAvailabilityZoneRule(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := newTestWorld(t, tc.spec, Options{})
-			done, usedAll, err := registerTargets(context.Background(), adapter(w), testARN, tc.targets, tc.azAll)
+			done, usedAll, err := mock.RegisterTargets(context.Background(), adapter(w), testARN, tc.targets, tc.azAll)
 			if err != nil || done != len(tc.targets) || usedAll != tc.wantAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, %v, nil", done, usedAll, err, len(tc.targets), tc.wantAll)
 			}

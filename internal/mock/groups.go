@@ -139,3 +139,21 @@ func (g *MemGroups) ResetCalls() {
 }
 
 func notFound(arn string) error { return fmt.Errorf("target group %s not found", arn) }
+
+// RegisterTargets registers targets through g, each in the zone "all"
+// when azAll, as an adapter's tests call it, and reports how many leading
+// ones were registered and whether any went with "all".
+func RegisterTargets(ctx context.Context, g tgsync.TargetGroups, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
+	cs := make([]tgsync.Change, len(targets))
+	for i, t := range targets {
+		cs[i] = tgsync.Change{Action: tgsync.ActionRegister, Target: t}
+		if azAll {
+			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
+		}
+	}
+	applied, err := g.Register(ctx, arn, cs)
+	for _, c := range applied {
+		usedAZAll = usedAZAll || c.AvailabilityZone == tgsync.AvailabilityZoneAll
+	}
+	return len(applied), usedAZAll, err
+}

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"io"
+	"net/http"
 	"testing"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
@@ -35,4 +37,24 @@ func NewWorld(t testing.TB, bucketPrefix string) *World {
 	m := StartMoto(t)
 	cfg := m.AWSConfig()
 	return &World{Moto: m, VPC: NewVPC(t, cfg, "10.0.0.0/16"), Bucket: Bucket(t, cfg, bucketPrefix), DNS: DNS(t)}
+}
+
+// Request sends a request without a body to url and returns the response
+// and its body, read whole and closed.
+func Request(t testing.TB, method, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }

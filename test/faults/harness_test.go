@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awselb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
@@ -164,7 +163,7 @@ type memBackend struct {
 
 func newMemBackend(clock elbv2fake.Clock) *memBackend {
 	w := elbv2fake.New(clock, elbv2fake.Options{})
-	return &memBackend{Adapter: elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}),
+	return &memBackend{Adapter: elbv2.New(w, elbv2.Unlimited()),
 		world: w, spec: elbv2fake.GroupSpec{Port: 443}}
 }
 

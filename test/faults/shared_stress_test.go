@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/elbv2"
@@ -238,7 +236,7 @@ func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 			}
 			// Each process has its own adapter, as each has its own
 			// SDK client.
-			groups := elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+			groups := elbv2.New(world, elbv2.Unlimited())
 			rec := &tgsync.Reconciler{Bindings: bindings, Groups: mortalGroups{groups, k}, Store: mortalStore{store, k},
 				Now: clock.Now, SaveAttempts: 3}
 			wg.Add(1)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
@@ -34,7 +33,7 @@ import (
 // adapter is the real elbv2 adapter on the world, without its client-side
 // rate limits: the world's faults alone decide what fails.
 func adapter(w *elbv2fake.World) *elbv2.Adapter {
-	return elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+	return elbv2.New(w, elbv2.Unlimited())
 }
 
 var scenarioSeed = flag.Uint64("scenario.seed", 0, "run TestScenarioRandomChurn with this seed only")
