@@ -397,16 +397,23 @@ func TestDrainerRejectsUnusableInput(t *testing.T) {
 	}
 }
 
+// fullDrains is a state holding DrainRecordLimit drain records, of tasks
+// prefix/0000, prefix/0001, ..., the ith made at at(i).
+func fullDrains(prefix string, at func(i int) time.Time) *tgsync.State {
+	st := tgsync.NewState()
+	st.Drains = map[string]tgsync.DrainRecord{}
+	for i := range tgsync.DrainRecordLimit {
+		st.Drains[fmt.Sprintf("%s/%04d", prefix, i)] = tgsync.DrainRecord{Version: 1, At: at(i)}
+	}
+	return st
+}
+
 func TestDrainerStateConflictAndBounds(t *testing.T) {
 	ctx := context.Background()
 	w := newDrainWorld(t)
 	mem := memstore.New()
-	old := tgsync.NewState()
-	old.Drains = map[string]tgsync.DrainRecord{}
-	for i := range tgsync.DrainRecordLimit {
-		at := start.Add(-time.Duration(i) * time.Minute) // the first 1,440 minutes are within a day
-		old.Drains[fmt.Sprintf("arn:old/%04d", i)] = tgsync.DrainRecord{Version: 1, At: at}
-	}
+	// The first 1,440 minutes are within a day.
+	old := fullDrains("arn:old", func(i int) time.Time { return start.Add(-time.Duration(i) * time.Minute) })
 	old.Drains["arn:expired"] = tgsync.DrainRecord{Version: 1, At: start.Add(-tgsync.DrainRetention - time.Second)}
 	if _, err := mem.Save(ctx, old, ""); err != nil {
 		t.Fatal(err)
@@ -492,11 +499,7 @@ func TestDrainerKeepsItsOwnRecordAtTheLimit(t *testing.T) {
 	ctx := context.Background()
 	w := newDrainWorld(t)
 	mem := memstore.New()
-	st := tgsync.NewState()
-	st.Drains = map[string]tgsync.DrainRecord{}
-	for i := range tgsync.DrainRecordLimit {
-		st.Drains[fmt.Sprintf("arn:ahead/%04d", i)] = tgsync.DrainRecord{Version: 1, At: start.Add(time.Hour)}
-	}
+	st := fullDrains("arn:ahead", func(int) time.Time { return start.Add(time.Hour) })
 	if _, err := mem.Save(ctx, st, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -228,17 +228,22 @@ func TestBatchesMoto(t *testing.T) {
 			sizes := &batchSizes{}
 			a, c := w.adapter(Options{BatchSize: tc.batchSize}, sizes.option)
 			ts := manyTargets(tc.n, 80)
+			// checkBatches checks the calls of op and the targets each carried.
+			checkBatches := func(op string, sizes []int) {
+				t.Helper()
+				if got := c.Snapshot()[op]; got != len(tc.want) {
+					t.Errorf("%s calls = %d, want %d", op, got, len(tc.want))
+				}
+				if !slices.Equal(sizes, tc.want) {
+					t.Errorf("%s batch sizes = %v, want %v", op, sizes, tc.want)
+				}
+			}
 
 			done, _, err := mock.RegisterTargets(ctx, a, arn, ts, false)
 			if err != nil || done != tc.n {
 				t.Fatalf("Register = %d, %v; want %d", done, err, tc.n)
 			}
-			if got := c.Snapshot()["RegisterTargets"]; got != len(tc.want) {
-				t.Errorf("RegisterTargets calls = %d, want %d", got, len(tc.want))
-			}
-			if !slices.Equal(sizes.register, tc.want) {
-				t.Errorf("register batch sizes = %v, want %v", sizes.register, tc.want)
-			}
+			checkBatches("RegisterTargets", sizes.register)
 			obs, err := a.Describe(ctx, arn)
 			if err != nil || len(obs) != tc.n {
 				t.Fatalf("Describe = %d targets, %v; want %d", len(obs), err, tc.n)
@@ -248,12 +253,7 @@ func TestBatchesMoto(t *testing.T) {
 			if err != nil || n != tc.n {
 				t.Fatalf("Deregister = %d, %v; want %d", n, err, tc.n)
 			}
-			if got := c.Snapshot()["DeregisterTargets"]; got != len(tc.want) {
-				t.Errorf("DeregisterTargets calls = %d, want %d", got, len(tc.want))
-			}
-			if !slices.Equal(sizes.deregister, tc.want) {
-				t.Errorf("deregister batch sizes = %v, want %v", sizes.deregister, tc.want)
-			}
+			checkBatches("DeregisterTargets", sizes.deregister)
 			if obs, err = a.Describe(ctx, arn); err != nil || len(obs) != 0 {
 				t.Fatalf("Describe after deregister = %v, %v; want none", observedSet(obs), err)
 			}

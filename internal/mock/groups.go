@@ -64,10 +64,9 @@ func (g *MemGroups) Put(arn string, t tgsync.Target, h tgsync.HealthState) {
 func (g *MemGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTarget, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.calls[ActionDescribe]++
-	group, ok := g.groups[arn]
-	if !ok {
-		return nil, notFound(arn)
+	group, err := g.group(ActionDescribe, arn)
+	if err != nil {
+		return nil, err
 	}
 	return slices.SortedFunc(maps.Values(group), func(a, b tgsync.ObservedTarget) int { return a.Target.Compare(b.Target) }), nil
 }
@@ -76,10 +75,9 @@ func (g *MemGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTa
 func (g *MemGroups) Register(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.calls[ActionRegister]++
-	group, ok := g.groups[arn]
-	if !ok {
-		return nil, notFound(arn)
+	group, err := g.group(ActionRegister, arn)
+	if err != nil {
+		return nil, err
 	}
 	state := g.Joined
 	if state == "" {
@@ -99,15 +97,25 @@ func (g *MemGroups) Register(_ context.Context, arn string, targets []tgsync.Cha
 func (g *MemGroups) Deregister(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.calls[ActionDeregister]++
-	group, ok := g.groups[arn]
-	if !ok {
-		return nil, notFound(arn)
+	group, err := g.group(ActionDeregister, arn)
+	if err != nil {
+		return nil, err
 	}
 	for _, c := range targets {
 		delete(group, c.Target)
 	}
 	return targets, nil
+}
+
+// group counts a call of action and returns the group arn names; g.mu
+// must be held.
+func (g *MemGroups) group(action, arn string) (map[tgsync.Target]tgsync.ObservedTarget, error) {
+	g.calls[action]++
+	group, ok := g.groups[arn]
+	if !ok {
+		return nil, notFound(arn)
+	}
+	return group, nil
 }
 
 // Members lists the targets of a group as ip:port, in order, without

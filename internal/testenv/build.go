@@ -122,11 +122,9 @@ func removeBuilds() {
 // Version is the VERSION the tests build with.
 const Version = "test"
 
-// built memoizes what this test process made, by the path make writes.
-var built struct {
-	sync.Mutex
-	runs map[string]*makeRun
-}
+// built memoizes what this test process made, *makeRun by the path make
+// writes.
+var built sync.Map
 
 type makeRun struct {
 	once sync.Once
@@ -148,16 +146,8 @@ func made(t testing.TB, goal, out string) string {
 	if goal == "" {
 		goal = path // the file's own rule
 	}
-	built.Lock()
-	if built.runs == nil {
-		built.runs = map[string]*makeRun{}
-	}
-	r := built.runs[path]
-	if r == nil {
-		r = &makeRun{}
-		built.runs[path] = r
-	}
-	built.Unlock()
+	v, _ := built.LoadOrStore(path, &makeRun{})
+	r := v.(*makeRun)
 	r.once.Do(func() { r.err = Make(dist, Version, goal) })
 	if r.err != nil {
 		t.Fatal(r.err)

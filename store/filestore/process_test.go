@@ -151,13 +151,7 @@ func checkCounts(t *testing.T, path string, names []string, rounds int) {
 // the next save must clean the leftover up.
 func TestCrashBeforeRename(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	s := New(path)
-	rev, err := s.Save(ctx, storetest.SampleState(2), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, path, s, rev := savedStore(t, storetest.SampleState(2))
 	cmd := helperCmd(envCrash, path)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
