@@ -74,11 +74,11 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 	shared.Shared = true
 	tight := shared
 	tight.AfterMisses, tight.AfterDuration = 1, 0
-	x := tg("10.0.0.9:443")
+	x := mock.Target("10.0.0.9:443")
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy)}
 	answer := Answer{Addrs: mock.Addrs("10.0.0.1")}
 	ownsX := BindingState{
-		Owned:  map[Target]time.Time{tg("10.0.0.1:443"): t0.Add(-time.Hour), x: t0.Add(-time.Hour)},
+		Owned:  map[Target]time.Time{mock.Target("10.0.0.1:443"): t0.Add(-time.Hour), x: t0.Add(-time.Hour)},
 		Misses: map[Target]Miss{x: missed(5, time.Hour)},
 	}
 	tests := []struct {
@@ -158,7 +158,7 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 func TestPlanKeepsIntentsForTheirGrace(t *testing.T) {
 	shared := DefaultPolicy()
 	shared.Shared = true
-	x := tg("10.0.0.9:443")
+	x := mock.Target("10.0.0.9:443")
 	d := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy)}
 	for _, tc := range []struct {
@@ -171,7 +171,7 @@ func TestPlanKeepsIntentsForTheirGrace(t *testing.T) {
 		{time.Hour, false},
 		{-time.Hour, true}, // a clock that stepped back keeps it longer, never shorter
 	} {
-		st := BindingState{Owned: map[Target]time.Time{x: t0.Add(-tc.age), tg("10.0.0.1:443"): t0}}
+		st := BindingState{Owned: map[Target]time.Time{x: t0.Add(-tc.age), mock.Target("10.0.0.1:443"): t0}}
 		got := Plan(d, observed, st, shared, t0)
 		if _, kept := got.Next.Owned[x]; kept != tc.kept {
 			t.Errorf("intent %s old: kept = %v, want %v", tc.age, kept, tc.kept)

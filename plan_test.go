@@ -14,14 +14,6 @@ import (
 
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
-func tg(s string) Target {
-	t, err := ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func targetsOf(cs []Change) []string {
 	var out []string
 	for _, c := range cs {
@@ -83,7 +75,7 @@ func TestPlan(t *testing.T) {
 			name:     "DNS failure removes nothing and keeps miss counts",
 			desired:  Desired{Err: errors.New("SERVFAIL"), Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(2, time.Hour)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(2, time.Hour)}},
 			refused:  []string{"deregister:source-failed"},
 			misses:   map[string]int{"10.0.0.9:443": 2},
 		},
@@ -91,7 +83,7 @@ func TestPlan(t *testing.T) {
 			name:     "empty answer is a failure, not an order to empty the group",
 			desired:  Desired{Answer: Answer{}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.1:443"): missed(5, time.Hour)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.1:443"): missed(5, time.Hour)}},
 			refused:  []string{"deregister:source-failed"},
 			misses:   map[string]int{"10.0.0.1:443": 5},
 		},
@@ -110,7 +102,7 @@ func TestPlan(t *testing.T) {
 			name:     "in the source but unhealthy: kept, miss record cleared",
 			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.2")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.2:443", HealthUnhealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.2:443"): missed(2, time.Minute)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.2:443"): missed(2, time.Minute)}},
 			misses:   map[string]int{},
 		},
 		{
@@ -124,7 +116,7 @@ func TestPlan(t *testing.T) {
 			name:     "enough misses but not long enough: still pending",
 			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(5, time.Minute)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(5, time.Minute)}},
 			pending:  []string{"10.0.0.9:443"},
 			misses:   map[string]int{"10.0.0.9:443": 6},
 		},
@@ -132,7 +124,7 @@ func TestPlan(t *testing.T) {
 			name:     "long enough but too few misses: still pending",
 			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(1, time.Hour)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(1, time.Hour)}},
 			pending:  []string{"10.0.0.9:443"},
 			misses:   map[string]int{"10.0.0.9:443": 2},
 		},
@@ -140,7 +132,7 @@ func TestPlan(t *testing.T) {
 			name:       "grace ran out: deregister",
 			desired:    Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed:   []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:      BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(2, 3*time.Minute)}},
+			state:      BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(2, 3*time.Minute)}},
 			deregister: []string{"10.0.0.9:443"},
 			misses:     map[string]int{},
 		},
@@ -149,7 +141,7 @@ func TestPlan(t *testing.T) {
 			desired: Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthDraining),
 				obs("10.0.0.8:443", HealthUnhealthyDraining)},
-			state:  BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(9, time.Hour)}},
+			state:  BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(9, time.Hour)}},
 			misses: map[string]int{},
 		},
 		{
@@ -222,8 +214,8 @@ func TestPlan(t *testing.T) {
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.5:443", HealthHealthy),
 				obs("10.0.0.6:443", HealthHealthy)},
 			state: BindingState{
-				Owned:  map[Target]time.Time{tg("10.0.0.1:443"): t0.Add(-time.Hour), tg("10.0.0.6:443"): t0.Add(-time.Hour)},
-				Misses: map[Target]Miss{tg("10.0.0.6:443"): missed(3, time.Hour)},
+				Owned:  map[Target]time.Time{mock.Target("10.0.0.1:443"): t0.Add(-time.Hour), mock.Target("10.0.0.6:443"): t0.Add(-time.Hour)},
+				Misses: map[Target]Miss{mock.Target("10.0.0.6:443"): missed(3, time.Hour)},
 			},
 			policy:     shared,
 			deregister: []string{"10.0.0.6:443"},
@@ -234,7 +226,7 @@ func TestPlan(t *testing.T) {
 			name:     "shared binding owns what it registers and forgets what vanished",
 			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.2")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.5:443", HealthHealthy)},
-			state:    BindingState{Owned: map[Target]time.Time{tg("10.0.0.7:443"): t0.Add(-time.Hour)}},
+			state:    BindingState{Owned: map[Target]time.Time{mock.Target("10.0.0.7:443"): t0.Add(-time.Hour)}},
 			policy:   shared,
 			register: []string{"10.0.0.2:443"},
 			misses:   map[string]int{},
@@ -351,9 +343,9 @@ func TestPlanGraceOverRuns(t *testing.T) {
 func TestPlanSourceFailureKeepsOwnership(t *testing.T) {
 	policy := DefaultPolicy()
 	policy.Shared = true
-	st := BindingState{Owned: map[Target]time.Time{tg("10.0.0.1:443"): t0}}
+	st := BindingState{Owned: map[Target]time.Time{mock.Target("10.0.0.1:443"): t0}}
 	got := Plan(Desired{Source: "x", Err: errors.New("timeout")}, nil, st, policy, t0)
-	if _, ok := got.Next.Owned[tg("10.0.0.1:443")]; !ok {
+	if _, ok := got.Next.Owned[mock.Target("10.0.0.1:443")]; !ok {
 		t.Fatalf("a failed source lost ownership: %+v", got.Next.Owned)
 	}
 }
@@ -395,7 +387,7 @@ func benchmarkPlan(b *testing.B, n int) {
 // TestPlanClockStepsBack: a miss recorded "in the future" (the clock stepped
 // back) restarts the duration; misses keep counting and nothing is negative.
 func TestPlanClockStepsBack(t *testing.T) {
-	st := BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): {Count: 2, Since: t0.Add(10 * time.Minute)}}}
+	st := BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): {Count: 2, Since: t0.Add(10 * time.Minute)}}}
 	desired := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)}
 	got := Plan(desired, observed, st, DefaultPolicy(), t0)

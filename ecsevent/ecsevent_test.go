@@ -1,7 +1,6 @@
 package ecsevent
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 const sampleTask = "arn:aws:ecs:ap-northeast-1:111122223333:task/ingest/b8a1c2d3e4f5061728394a5b6c7d8e9f"
@@ -27,16 +28,7 @@ func readSample(t testing.TB, name string) []byte {
 // mutate returns a sample with its decoded JSON changed by f.
 func mutate(t testing.TB, name string, f func(ev map[string]any, detail map[string]any)) []byte {
 	t.Helper()
-	var ev map[string]any
-	if err := json.Unmarshal(readSample(t, name), &ev); err != nil {
-		t.Fatal(err)
-	}
-	f(ev, ev["detail"].(map[string]any))
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testenv.EditJSON(t, readSample(t, name), func(ev map[string]any) { f(ev, ev["detail"].(map[string]any)) })
 }
 
 func addrList(ips []netip.Addr) []string {

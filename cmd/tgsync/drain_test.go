@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -126,16 +125,7 @@ func changeEvent(t testing.TB, file string, f func(ev, detail map[string]any)) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ev map[string]any
-	if err := json.Unmarshal(data, &ev); err != nil {
-		t.Fatal(err)
-	}
-	f(ev, ev["detail"].(map[string]any))
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testenv.EditJSON(t, data, func(ev map[string]any) { f(ev, ev["detail"].(map[string]any)) })
 }
 
 func TestDrainEndToEndOnMoto(t *testing.T) {

@@ -73,36 +73,36 @@ func (g *MemGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTa
 
 // Register adds every target to the group, in the Joined state.
 func (g *MemGroups) Register(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	group, err := g.group(ActionRegister, arn)
-	if err != nil {
-		return nil, err
-	}
-	state := g.Joined
-	if state == "" {
-		state = tgsync.HealthHealthy
-	}
-	for _, c := range targets {
-		zone := c.AvailabilityZone
+	return g.change(ActionRegister, arn, targets, func(group map[tgsync.Target]tgsync.ObservedTarget, c tgsync.Change) {
+		state, zone := g.Joined, c.AvailabilityZone
+		if state == "" {
+			state = tgsync.HealthHealthy
+		}
 		if zone == "" {
 			zone = g.Zone
 		}
 		group[c.Target] = tgsync.ObservedTarget{Target: c.Target, AvailabilityZone: zone, State: state, Reason: g.JoinedReason}
-	}
-	return targets, nil
+	})
 }
 
 // Deregister removes every target from the group at once.
 func (g *MemGroups) Deregister(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
+	return g.change(ActionDeregister, arn, targets, func(group map[tgsync.Target]tgsync.ObservedTarget, c tgsync.Change) {
+		delete(group, c.Target)
+	})
+}
+
+// change counts a call of action and applies every change to the group
+// arn names, all of them or none when the group does not exist.
+func (g *MemGroups) change(action, arn string, targets []tgsync.Change, apply func(map[tgsync.Target]tgsync.ObservedTarget, tgsync.Change)) ([]tgsync.Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	group, err := g.group(ActionDeregister, arn)
+	group, err := g.group(action, arn)
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range targets {
-		delete(group, c.Target)
+		apply(group, c)
 	}
 	return targets, nil
 }

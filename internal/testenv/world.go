@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
@@ -57,4 +58,20 @@ func Request(t testing.TB, method, url string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+// EditJSON decodes the JSON object data, lets edit change it, and encodes
+// it again: a sample event with a field changed.
+func EditJSON(t testing.TB, data []byte, edit func(obj map[string]any)) []byte {
+	t.Helper()
+	var obj map[string]any
+	if err := json.Unmarshal(data, &obj); err != nil {
+		t.Fatal(err)
+	}
+	edit(obj)
+	out, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
