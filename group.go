@@ -101,7 +101,7 @@ func (r *Reconciler) observeAll(ctx context.Context, o RunOptions, bindings []Bi
 	if o.DryRun {
 		for _, br := range runs {
 			if br.hasPlan {
-				br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, now)
+				br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, br.binding.Policy.MissWindow(), now)
 			}
 		}
 	}
@@ -174,7 +174,7 @@ func (r *Reconciler) resolve(o RunOptions, br *bindingRun, now time.Time) bool {
 	if err != nil {
 		br.res.SourceErr = err
 		br.res.Plan = Plan(Desired{Source: br.binding.Source.String(), Err: err, Ports: br.binding.Ports}, nil, br.state, br.binding.Policy, now)
-		br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, now)
+		br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, br.binding.Policy.MissWindow(), now)
 		br.fail(fmt.Errorf("binding %s: source %s: %w", br.binding.Name, br.binding.Source, err))
 		return false
 	}
@@ -309,7 +309,7 @@ func (r *Reconciler) apply(o RunOptions, br *bindingRun, now time.Time) {
 			applyErr = err
 		}
 	}
-	br.state = r.stateAfter(br.state, plan, br.res.Registered, br.res.Deregistered, now)
+	br.state = r.stateAfter(br.state, plan, br.res.Registered, br.res.Deregistered, br.binding.Policy.MissWindow(), now)
 	switch {
 	case applyErr != nil:
 		br.fail(fmt.Errorf("binding %s: %w", br.binding.Name, applyErr))

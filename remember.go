@@ -132,14 +132,14 @@ func (r *Reconciler) keepUnsaved(logs ...appliedLog) {
 // stateAfter folds a plan and what of it was applied into the binding state:
 // misses, ownership and history. A registration that failed stays owned
 // as an intent (see IntentGrace): the call may have reached AWS.
-func (r *Reconciler) stateAfter(st BindingState, plan Decision, registered, deregistered []Change, now time.Time) BindingState {
+func (r *Reconciler) stateAfter(st BindingState, plan Decision, registered, deregistered []Change, window time.Duration, now time.Time) BindingState {
 	next := plan.Next
 	// Keep what Plan does not manage from the current state.
 	next.AZAll, next.Answer, next.LastError = st.AZAll, st.Answer, st.LastError
 	next.History, next.Refusing = st.History, st.Refusing
 	for _, c := range plan.Deregister {
 		if !containsTarget(deregistered, c.Target) {
-			next.Misses[c.Target] = st.Misses[c.Target].Counted(now)
+			next.Misses[c.Target] = st.Misses[c.Target].Counted(now, window)
 			if at, ok := st.Owned[c.Target]; ok && next.Owned != nil {
 				next.Owned[c.Target] = at
 			}

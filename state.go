@@ -142,6 +142,10 @@ type BindingState struct {
 	// Misses counts, per owned target, the consecutive successful
 	// observations that did not contain it.
 	Misses map[Target]Miss `json:"misses,omitempty"`
+	// Joining holds the targets this binding registered that have not
+	// yet been seen out of their first health check, with the time they
+	// were registered: stale targets wait for them (make before break).
+	Joining map[Target]time.Time `json:"joining,omitempty"`
 	// AZAll records that the group needs AvailabilityZone "all" (rule 7).
 	AZAll bool `json:"azAll,omitempty"`
 	// Answer is the last successful source answer; it changes only when the
@@ -166,10 +170,16 @@ type Miss struct {
 	Last  time.Time `json:"last,omitzero"`
 }
 
-// Counted is the record once one more observation at now missed the
-// target. A clock that stepped back before the first miss restarts the
-// absence at now (it is never negative); the count stands.
-func (m Miss) Counted(now time.Time) Miss {
+// Counted is the record once an observation at now missed the target.
+// A miss within window of the last counted one is the same observation
+// and is not counted again: runs that overlap (two invocations at once, a
+// replan after a save conflict) count one miss, not one each (see
+// Policy.MissWindow). A clock that stepped back before the first miss
+// restarts the absence at now (it is never negative); the count stands.
+func (m Miss) Counted(now time.Time, window time.Duration) Miss {
+	if m.Count > 0 && !now.Before(m.Last) && now.Sub(m.Last) < window {
+		return m
+	}
 	m.Count++
 	if m.Since.IsZero() || m.Since.After(now) {
 		m.Since = now
@@ -221,7 +231,7 @@ type Event struct {
 // Clone returns a deep copy.
 func (b BindingState) Clone() BindingState {
 	c := b
-	c.Owned, c.Misses = maps.Clone(b.Owned), maps.Clone(b.Misses)
+	c.Owned, c.Misses, c.Joining = maps.Clone(b.Owned), maps.Clone(b.Misses), maps.Clone(b.Joining)
 	if b.Answer != nil {
 		a := *b.Answer
 		a.Addrs = append([]netip.Addr(nil), b.Answer.Addrs...)

@@ -168,6 +168,9 @@ type Deregister struct {
 	AfterMisses   int
 	AfterDuration time.Duration
 	MaxFraction   float64
+	// WaitForHealthy holds removals while a target the binding registered
+	// is in its first health check, for at most this long.
+	WaitForHealthy time.Duration
 }
 
 // SpotDrain configures deregistering Fargate Spot tasks when their
@@ -185,14 +188,15 @@ type SpotDrain struct {
 
 // Policy returns the binding's safety policy. Zero AfterMisses and
 // MaxFraction and empty AllowedCIDRs take tgsync.DefaultPolicy's values;
-// AfterDuration is taken as it is, because zero is a valid choice (Parse
-// fills in the default when the key is absent).
+// AfterDuration and WaitForHealthy are taken as they are, because zero is
+// a valid choice (Parse fills in the default when the key is absent).
 func (b Binding) Policy() tgsync.Policy {
 	p := tgsync.DefaultPolicy()
 	if b.Deregister.AfterMisses > 0 {
 		p.AfterMisses = b.Deregister.AfterMisses
 	}
 	p.AfterDuration = b.Deregister.AfterDuration
+	p.WaitForHealthy = b.Deregister.WaitForHealthy
 	if b.Deregister.MaxFraction > 0 {
 		p.MaxFraction = b.Deregister.MaxFraction
 	}

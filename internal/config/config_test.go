@@ -33,7 +33,7 @@ func TestExampleParses(t *testing.T) {
 			Source:         Source{DNS: &DNSSource{Name: "vpc-logs-abc123.ap-northeast-1.es.amazonaws.com", Families: []string{"ipv4"}}},
 			TargetGroupARN: "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5c",
 			Ports:          []int{443},
-			Deregister:     Deregister{AfterMisses: 3, AfterDuration: 3 * time.Minute, MaxFraction: 0.5},
+			Deregister:     Deregister{AfterMisses: 3, AfterDuration: 3 * time.Minute, MaxFraction: 0.5, WaitForHealthy: 5 * time.Minute},
 			AllowedCIDRs:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		}},
 		SpotDrain: &SpotDrain{
@@ -67,7 +67,7 @@ func TestDefaultsFilledIn(t *testing.T) {
 			Source:         Source{DNS: &DNSSource{Name: "web.internal.example", Families: []string{FamilyIPv4}}},
 			TargetGroupARN: "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/web/0123456789abcdef",
 			Ports:          []int{443},
-			Deregister:     Deregister{AfterMisses: def.AfterMisses, AfterDuration: def.AfterDuration, MaxFraction: def.MaxFraction},
+			Deregister:     Deregister{AfterMisses: def.AfterMisses, AfterDuration: def.AfterDuration, MaxFraction: def.MaxFraction, WaitForHealthy: def.WaitForHealthy},
 			AllowedCIDRs:   tgsync.DefaultAllowedPrefixes,
 		}},
 	}
@@ -188,9 +188,9 @@ func TestBindingMethodsOnZeroValues(t *testing.T) {
 	var b Binding
 	p := b.Policy()
 	def := tgsync.DefaultPolicy()
-	def.AfterDuration = 0
+	def.AfterDuration, def.WaitForHealthy = 0, 0
 	if !reflect.DeepEqual(p, def) {
-		t.Errorf("zero binding policy = %+v, want the defaults with afterDuration 0", p)
+		t.Errorf("zero binding policy = %+v, want the defaults with afterDuration and waitForHealthy 0", p)
 	}
 	if got := b.Families(); !reflect.DeepEqual(got, []string{FamilyIPv4}) {
 		t.Errorf("zero binding families = %v", got)

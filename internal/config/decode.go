@@ -68,6 +68,8 @@ type rawDeregister struct {
 	AfterMisses   value[int]           `yaml:"afterMisses"`
 	AfterDuration value[time.Duration] `yaml:"afterDuration"`
 	MaxFraction   value[float64]       `yaml:"maxFraction"`
+	// WaitForHealthy is in the Deregister field's comment.
+	WaitForHealthy value[time.Duration] `yaml:"waitForHealthy"`
 }
 
 type rawSpotDrain struct {

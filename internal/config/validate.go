@@ -38,9 +38,10 @@ func newBinding() Binding {
 	def := tgsync.DefaultPolicy()
 	return Binding{
 		Deregister: Deregister{
-			AfterMisses:   def.AfterMisses,
-			AfterDuration: def.AfterDuration,
-			MaxFraction:   def.MaxFraction,
+			AfterMisses:    def.AfterMisses,
+			AfterDuration:  def.AfterDuration,
+			MaxFraction:    def.MaxFraction,
+			WaitForHealthy: def.WaitForHealthy,
 		},
 		AllowedCIDRs: def.AllowedPrefixes,
 	}
@@ -153,6 +154,7 @@ func buildBinding(raw *rawBinding, path string, families []string, ps *problems)
 	d.AfterMisses.to(&b.Deregister.AfterMisses)
 	d.AfterDuration.to(&b.Deregister.AfterDuration)
 	d.MaxFraction.to(&b.Deregister.MaxFraction)
+	d.WaitForHealthy.to(&b.Deregister.WaitForHealthy)
 	if cidrs := &raw.AllowedCIDRs; cidrs.ok() {
 		b.AllowedCIDRs = nil
 		if len(cidrs.items) == 0 {
@@ -337,6 +339,9 @@ func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
 	}
 	if d.AfterDuration < 0 {
 		ps.add(path+".deregister.afterDuration", fmt.Sprintf("must not be negative, got %s", d.AfterDuration))
+	}
+	if d.WaitForHealthy < 0 {
+		ps.add(path+".deregister.waitForHealthy", fmt.Sprintf("must not be negative, got %s", d.WaitForHealthy))
 	}
 	if !(d.MaxFraction > 0 && d.MaxFraction <= 1) {
 		ps.add(path+".deregister.maxFraction", fmt.Sprintf("must be in (0, 1], got %g", d.MaxFraction))
