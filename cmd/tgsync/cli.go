@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -188,9 +190,35 @@ func versionFlags(*flag.FlagSet) func(context.Context, *CLI, *globals, []string)
 		if !noArgs(c, "version", args) {
 			return exitUsage
 		}
-		fmt.Fprintf(c.Stdout, "tgsync %s\n", version)
+		fmt.Fprint(c.Stdout, versionText(version, commit, runtime.Version()))
 		return exitOK
 	}
+}
+
+// releaseVersion is the form of VERSION that make release accepts (the
+// Makefile's RELEASE_VERSION_RE says the same): a tag, never git describe's
+// "v1.2.3-4-gabcdef0" or "-dirty".
+var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|rc)(\.[0-9]+)?)?$`)
+
+// fullCommit is the commit make release stamps: a whole hash, which a tree
+// with uncommitted changes never gets (it gets "<hash>-dirty").
+var fullCommit = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// versionText is what tgsync version prints: the version, the commit and
+// the Go toolchain, so that a bug report names the exact build. A build
+// that make release did not make from a clean tagged tree says so, so that
+// nobody mistakes a local build for a published one.
+func versionText(version, commit, goVersion string) string {
+	var b strings.Builder
+	b.WriteString("tgsync " + version)
+	if !releaseVersion.MatchString(version) || !fullCommit.MatchString(commit) {
+		b.WriteString(" (not a release build)")
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	fmt.Fprintf(&b, "\ncommit: %s\ngo: %s %s/%s\n", commit, goVersion, runtime.GOOS, runtime.GOARCH)
+	return b.String()
 }
 
 // runTimeout bounds one reconcile run of the CLI: a run that hangs must

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -147,7 +148,7 @@ func TestCLIVersion(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"version"}, {"--log-format", "json", "version"}, {"version", "--log-level", "debug"}} {
 		res := runMain(t, nil, args...)
-		if want := fmt.Sprintf("tgsync %s\n", version); res.code != exitOK || res.stdout != want {
+		if want := versionText(version, commit, runtime.Version()); res.code != exitOK || res.stdout != want {
 			t.Errorf("%q: want exit 0 and %q, got %s", args, want, res)
 		}
 	}
