@@ -16,9 +16,11 @@
 GO      ?= go
 DIST    ?= dist
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# COMMIT is stamped into every binary; make release sets it itself.
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo -dirty)
 ARCHS   := arm64 amd64
 
-BUILDFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$(VERSION)"
+BUILDFLAGS = -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
 # The Lambda package has every command but leaves out what a function never
 # uses, so that bootstrap stays under 10 MB and the zip under 4 MB
@@ -32,8 +34,8 @@ BUILDFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w -X ma
 #                     SDK, DNS, YAML and tgsync's own code), which waits on
 #                     the network, not the CPU; the standard library keeps it
 PKGTAGS  := lambda.norpc,tgsync_lambda,nethttpomithttp2
-PKGFLAGS := -tags $(PKGTAGS) -trimpath -buildvcs=false -gcflags=github.com/...=-l -gcflags=go.yaml.in/...=-l \
-	-ldflags "-s -w -X main.version=$(VERSION)"
+PKGFLAGS = -tags $(PKGTAGS) -trimpath -buildvcs=false -gcflags=github.com/...=-l -gcflags=go.yaml.in/...=-l \
+	-ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
 .PHONY: all build package test clean FORCE
 
