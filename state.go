@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,6 +34,9 @@ type State struct {
 	// Groups remembers, per target group ARN, what DescribeTargetGroups
 	// said, so that a new process (a Lambda cold start) does not ask again.
 	Groups map[string]GroupInfo `json:"groups,omitempty"`
+	// Observations keeps, per target group ARN, what the group held when
+	// tgsync last looked (see Observation).
+	Observations map[string]*Observation `json:"observations,omitempty"`
 }
 
 // GroupInfo is what tgsync needs of a target group besides its members: its
@@ -79,6 +83,14 @@ func (s *State) Clone() *State {
 	}
 	c.Drains = maps.Clone(s.Drains)
 	c.Groups = maps.Clone(s.Groups)
+	if s.Observations != nil {
+		c.Observations = make(map[string]*Observation, len(s.Observations))
+		for k, v := range s.Observations {
+			o := *v
+			o.Targets = slices.Clone(v.Targets)
+			c.Observations[k] = &o
+		}
+	}
 	return c
 }
 
