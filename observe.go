@@ -154,3 +154,34 @@ func keepObservation(st *State, arn string, obs []ObservedTarget, now time.Time)
 func sameMembers(a, b []ObservedTarget) bool {
 	return slices.EqualFunc(a, b, func(x, y ObservedTarget) bool { return x.Target == y.Target })
 }
+
+// BindingRetention is how long the state keeps a binding that left the
+// config, so that an operator who removed it by mistake can put it back
+// with its history and ownership, and sees what it owned meanwhile.
+const BindingRetention = 7 * 24 * time.Hour
+
+// retire marks the stored bindings that are no longer configured, drops
+// those retired longer than BindingRetention, and forgets what the state
+// kept of groups no configured binding uses.
+func (r *Reconciler) retire(st *State, now time.Time) {
+	used := map[string]bool{}
+	configured := map[string]bool{}
+	for _, b := range r.Bindings {
+		configured[b.Name], used[b.TargetGroupARN] = true, true
+	}
+	for name, bs := range st.Bindings {
+		switch {
+		case configured[name]:
+			bs.RemovedAt = time.Time{}
+		case bs.RemovedAt.IsZero():
+			bs.RemovedAt = now
+		case now.Sub(bs.RemovedAt) >= BindingRetention:
+			delete(st.Bindings, name)
+		}
+	}
+	for arn := range st.Observations {
+		if !used[arn] {
+			delete(st.Observations, arn)
+		}
+	}
+}

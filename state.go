@@ -163,6 +163,10 @@ type BindingState struct {
 	// Answer is the last successful source answer; it changes only when the
 	// set of addresses does.
 	Answer *SourceAnswer `json:"answer,omitempty"`
+	// RemovedAt is when a run first found the binding gone from the
+	// config. Its entry is dropped BindingRetention later; until then the
+	// status shows what it owned (targets nobody removes).
+	RemovedAt time.Time `json:"removedAt,omitzero"`
 	// LastError is the last failure of the binding, cleared by a clean run.
 	LastError string `json:"lastError,omitempty"`
 	// Refusing holds the refusals of the last run (see Refusal.Key), so
