@@ -141,12 +141,18 @@ func New(api API, opts Options) *Adapter {
 // The client keeps the SDK's standard retryer; when cfg names neither a
 // retryer nor a maximum attempt count, it allows DefaultMaxAttempts.
 func NewFromConfig(cfg aws.Config, opts Options) *Adapter {
-	client := elasticloadbalancingv2.NewFromConfig(cfg, func(o *elasticloadbalancingv2.Options) {
+	return New(NewClient(cfg), opts)
+}
+
+// NewClient is the SDK client NewFromConfig builds: cfg's, with
+// DefaultMaxAttempts when cfg names neither a retryer nor an attempt
+// count.
+func NewClient(cfg aws.Config) *elasticloadbalancingv2.Client {
+	return elasticloadbalancingv2.NewFromConfig(cfg, func(o *elasticloadbalancingv2.Options) {
 		if cfg.Retryer == nil && cfg.RetryMaxAttempts == 0 {
 			o.RetryMaxAttempts = DefaultMaxAttempts
 		}
 	})
-	return New(client, opts)
 }
 
 // Metadata returns the target group's metadata, calling DescribeTargetGroups

@@ -151,11 +151,11 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 			// interval, or an interval shorter than it would never start
 			// any.
 			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *interval+daemonSaveMargin)
-			before := a.calls.Snapshot()
+			before, throttled := a.calls.Snapshot(), a.calls.Throttles()
 			res, err := a.reconciler.Run(runCtx, tgsync.RunOptions{DeadlineMargin: daemonSaveMargin, Interrupt: ctx})
 			cancel()
 			live.Record(res, err)
-			metrics.Observe(res, obs.DiffCalls(before, a.calls.Snapshot()))
+			metrics.Observe(res, obs.DiffCalls(before, a.calls.Snapshot()), obs.DiffCalls(throttled, a.calls.Throttles()))
 			obs.LogRun(ctx, g.log, res, false)
 			if err != nil {
 				g.log.Error("run failed", "error", err.Error())

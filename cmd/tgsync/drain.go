@@ -190,7 +190,7 @@ func drainExitCode(err error) int {
 // drainAWS builds what a drain needs, the way newApp does for a reconcile:
 // the SDK configuration, the elbv2 adapter under the configured rate
 // limits, and the state store. Unlike newApp it sets up no DNS.
-func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elbv2.Adapter, tgsync.Store, error) {
+func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elbv2.Accounts, tgsync.Store, error) {
 	awsCfg, err := loadAWS(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, err

@@ -61,9 +61,9 @@ func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error)
 			defer cancel()
 		}
 	}
-	var before map[string]int
+	var before, throttled map[string]int
 	if f.calls != nil {
-		before = f.calls.Snapshot()
+		before, throttled = f.calls.Snapshot(), f.calls.Throttles()
 	}
 	if res.Bindings == nil {
 		res, err = f.reconciler.Run(runCtx, opts)
@@ -71,11 +71,12 @@ func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error)
 	log := f.log.With("trigger", req.trigger)
 	obs.LogRun(ctx, log, res, req.dryRun)
 	if !req.dryRun && f.metrics != nil && len(res.Bindings) > 0 {
-		var calls map[string]int
+		var calls, throttles map[string]int
 		if f.calls != nil {
 			calls = obs.DiffCalls(before, f.calls.Snapshot())
+			throttles = obs.DiffCalls(throttled, f.calls.Throttles())
 		}
-		if werr := obs.WriteEMF(f.metrics, res, calls, f.emf); werr != nil {
+		if werr := obs.WriteEMF(f.metrics, res, calls, throttles, f.emf); werr != nil {
 			log.Error("metrics not written", "error", werr.Error())
 		}
 	}

@@ -29,16 +29,34 @@ import (
 type app struct {
 	cfg        *config.Config
 	reconciler *tgsync.Reconciler
-	groups     *elbv2.Adapter
+	groups     *elbv2.Accounts
 	store      tgsync.Store
 	calls      *callCounter
 	awsConfig  aws.Config
 }
 
-// callCounter counts AWS API calls by operation, retries included.
+// callCounter counts AWS API calls by operation, retries included, and
+// the attempts AWS throttled.
 type callCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
+	mu        sync.Mutex
+	calls     map[string]int
+	throttles map[string]int
+}
+
+func (c *callCounter) recordThrottle(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.throttles == nil {
+		c.throttles = map[string]int{}
+	}
+	c.throttles[op]++
+}
+
+// Throttles returns the throttled attempts so far.
+func (c *callCounter) Throttles() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.throttles)
 }
 
 func (c *callCounter) record(_, op string) {
@@ -67,7 +85,8 @@ func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.C
 		calls.record(service, op)
 		tgsync.CountAPICall(ctx) // the binding the call was made for
 	}
-	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count)})
+	throttled := func(_ context.Context, _, op string) { calls.recordThrottle(op) }
+	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count), elbv2.CountThrottles(throttled)})
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -133,14 +152,25 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	return a, nil
 }
 
-// newGroups is the elbv2 adapter under the configured client-side limits.
-func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Adapter {
-	return elbv2.NewFromConfig(awsCfg, elbv2.Options{
+// newGroups is the elbv2 adapters of a process, one budget per account
+// and Region under the configured client-side limits, shared by the
+// bindings, the drain and the status page.
+func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Accounts {
+	return elbv2.NewAccounts(elbv2.Limits{
 		DescribeRate:  rate.Limit(l.DescribePerSecond),
 		DescribeBurst: l.DescribeBurst,
 		ChangeRate:    rate.Limit(l.ChangesPerSecond),
 		ChangeBurst:   l.ChangesBurst,
-	})
+	}, elbv2.Options{}, elbv2.Route{Client: regionalClient(awsCfg)})
+}
+
+// regionalClient makes ELB clients of cfg for a target group's Region.
+func regionalClient(cfg aws.Config) func(region string) elbv2.API {
+	return func(region string) elbv2.API {
+		c := cfg.Copy()
+		c.Region = region
+		return elbv2.NewClient(c)
+	}
 }
 
 // domainBindings builds each binding's DNS source. TGSYNC_DNS_SERVERS (a
