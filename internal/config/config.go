@@ -27,9 +27,10 @@ const (
 	DefaultStateFile = "./tgsync-state.json"
 	DefaultLookups   = 4
 	DefaultTimeout   = 2 * time.Second
-	// The limits stay well below the ELB API's own token buckets (describe
+	// The limits are half of the ELB API's own token buckets (describe
 	// 10/s with 40 burst, changes 4/s with 20 burst per account and
-	// Region), which everything else in the account shares.
+	// Region), which everything else in the account shares: whatever
+	// tgsync does, half of each stays for the rest (elbv2.DefaultShare).
 	DefaultDescribePerSecond = 5
 	DefaultDescribeBurst     = 20
 	DefaultChangesPerSecond  = 2
@@ -116,7 +117,8 @@ type S3Location struct {
 // String renders the location as s3://bucket/prefix.
 func (l S3Location) String() string { return "s3://" + l.Bucket + "/" + l.Prefix }
 
-// Limits are client-side rate limits on the ELB API.
+// Limits are client-side rate limits on the ELB API, one set per account
+// and Region a process reaches, shared by its bindings and its drain.
 type Limits struct {
 	DescribePerSecond float64
 	DescribeBurst     int
