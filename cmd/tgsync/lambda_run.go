@@ -34,6 +34,7 @@ type runRequest struct {
 	trigger string // scheduled, reconcile or plan
 	dryRun  bool
 	only    []string // binding names; empty means all
+	shard   int      // the shard to run; 0: every shard in turn
 }
 
 // reconcile runs the bindings under the invocation's deadline, logs one
@@ -66,9 +67,12 @@ func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error)
 		before, throttled = f.calls.Snapshot(), f.calls.Throttles()
 	}
 	if res.Bindings == nil {
-		res, err = f.reconciler.Run(runCtx, opts)
+		res, err = f.run(runCtx, opts, req.shard)
 	}
 	log := f.log.With("trigger", req.trigger)
+	if req.shard > 0 {
+		log = log.With("shard", fmt.Sprintf("%d/%d", req.shard, f.shards.n))
+	}
 	obs.LogRun(ctx, log, res, req.dryRun)
 	if !req.dryRun && f.metrics != nil && len(res.Bindings) > 0 {
 		var calls, throttles map[string]int
@@ -132,4 +136,13 @@ func failedBindings(res tgsync.RunResult) error {
 	}
 	msg := fmt.Sprintf("%d of %d bindings failed: %s", failed, len(res.Bindings), strings.Join(parts, "; "))
 	return errors.New(clip(msg, maxErrorMessage))
+}
+
+// run runs the invocation's shard, or every shard in turn; a function
+// built without shards runs its reconciler.
+func (f *lambdaFunc) run(ctx context.Context, opts tgsync.RunOptions, k int) (tgsync.RunResult, error) {
+	if f.shards == nil {
+		return f.reconciler.Run(ctx, opts)
+	}
+	return f.shards.run(ctx, opts, k)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/shard"
 	"github.com/tgsync/tgsync/store/filestore"
 	"github.com/tgsync/tgsync/store/memstore"
 	"github.com/tgsync/tgsync/store/s3store"
@@ -33,6 +34,9 @@ type app struct {
 	store      tgsync.Store
 	calls      *callCounter
 	awsConfig  aws.Config
+	// shards are the deployment's shards (TGSYNC_SHARDS), one when it
+	// has none.
+	shards *shardSet
 }
 
 // callCounter counts AWS API calls by operation, retries included, and
@@ -149,6 +153,9 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 		return nil, err
 	}
 	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store, DescribeEvery: cfg.Limits.DescribeEvery}
+	if a.shards, err = newShardSet(a, getenv, opts.bucketRegion); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -203,6 +210,12 @@ func domainBindings(cfg *config.Config, getenv func(string) string) ([]tgsync.Bi
 // newStore opens the configured state store; bucketRegion, when set, is
 // the Region of the S3 bucket.
 func newStore(st config.State, awsCfg aws.Config, bucketRegion string) (tgsync.Store, error) {
+	return newShardStore(st, awsCfg, bucketRegion, 1)
+}
+
+// newShardStore opens the state store of shard k: the configured one for
+// shard 1, one beside it for the others (shard.ObjectName).
+func newShardStore(st config.State, awsCfg aws.Config, bucketRegion string, k int) (tgsync.Store, error) {
 	switch {
 	case st.Memory:
 		return memstore.New(), nil
@@ -219,9 +232,9 @@ func newStore(st config.State, awsCfg aws.Config, bucketRegion string) (tgsync.S
 		if err != nil {
 			return nil, fmt.Errorf("state.s3: %w", err)
 		}
-		return s3store.New(client, bucket, key), nil
+		return s3store.New(client, bucket, shard.ObjectName(key, k)), nil
 	default:
-		return filestore.New(st.File), nil
+		return filestore.New(shard.ObjectName(st.File, k)), nil
 	}
 }
 
