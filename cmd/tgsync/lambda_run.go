@@ -138,11 +138,10 @@ func failedBindings(res tgsync.RunResult) error {
 	return errors.New(clip(msg, maxErrorMessage))
 }
 
-// run runs the invocation's shard, or every shard in turn; a function
-// built without shards runs its reconciler.
+// run runs the invocation's shard k, or every binding (0).
 func (f *lambdaFunc) run(ctx context.Context, opts tgsync.RunOptions, k int) (tgsync.RunResult, error) {
 	if f.shards == nil {
 		return f.reconciler.Run(ctx, opts)
 	}
-	return f.shards.run(ctx, opts, k)
+	return f.shards.reconciler(k).Run(ctx, opts)
 }

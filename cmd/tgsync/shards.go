@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/shard"
@@ -23,18 +20,21 @@ const envShards = "TGSYNC_SHARDS"
 // is a reconciler of the bindings it holds (shard.Of their target group)
 // with a state of its own, built on first use; they share the process's
 // adapters, whose budget each process takes 1/N of, since the shards'
-// schedules fire at the same moments. With one shard, the reconciler is
-// the process's own.
+// schedules fire at the same moments. The process's own reconciler, of
+// every binding, sees the shards' states as one (shardedStore), so that
+// the CLI, the status page and an event that names no shard work on a
+// sharded deployment as on any other.
 type shardSet struct {
-	n     int
-	base  *tgsync.Reconciler
-	store func(k int) (tgsync.Store, error)
+	n      int
+	base   *tgsync.Reconciler
+	stores []tgsync.Store // shard k's at k-1
 
 	mu  sync.Mutex
 	byK map[int]*tgsync.Reconciler
 }
 
-// newShardSet reads TGSYNC_SHARDS for a's bindings.
+// newShardSet reads TGSYNC_SHARDS for a's bindings, and with more than
+// one shard puts the shards' stores under a's reconciler.
 func newShardSet(a *app, getenv func(string) string, bucketRegion string) (*shardSet, error) {
 	n := 1
 	if v := strings.TrimSpace(getenv(envShards)); v != "" {
@@ -44,35 +44,39 @@ func newShardSet(a *app, getenv func(string) string, bucketRegion string) (*shar
 			return nil, fmt.Errorf("%s=%q: want the number of shards, 1 to %d", envShards, clip(v, 20), shard.Max)
 		}
 	}
-	if n > 1 && a.groups != nil {
+	s := &shardSet{n: n, base: a.reconciler, byK: map[int]*tgsync.Reconciler{}}
+	if n == 1 {
+		return s, nil
+	}
+	s.stores = []tgsync.Store{a.store}
+	for k := 2; k <= n; k++ {
+		st, err := newShardStore(a.cfg.State, a.awsConfig, bucketRegion, k)
+		if err != nil {
+			return nil, err
+		}
+		s.stores = append(s.stores, st)
+	}
+	if a.groups != nil {
 		a.groups.Share(n)
 	}
-	return &shardSet{n: n, base: a.reconciler, byK: map[int]*tgsync.Reconciler{}, store: func(k int) (tgsync.Store, error) {
-		if k == 1 {
-			return a.store, nil
-		}
-		return newShardStore(a.cfg.State, a.awsConfig, bucketRegion, k)
-	}}, nil
+	a.reconciler.Store = newShardedStore(s.stores, a.reconciler.Bindings)
+	return s, nil
 }
 
 // of is the shard that runs a binding.
 func (s *shardSet) of(b tgsync.Binding) int { return shard.Of(b.TargetGroupARN, s.n) }
 
-// reconciler returns shard k's reconciler.
-func (s *shardSet) reconciler(k int) (*tgsync.Reconciler, error) {
-	if s.n == 1 {
-		return s.base, nil
+// reconciler returns shard k's reconciler; 0 is every binding's.
+func (s *shardSet) reconciler(k int) *tgsync.Reconciler {
+	if s.n == 1 || k == 0 {
+		return s.base
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.byK[k]; r != nil {
-		return r, nil
+		return r
 	}
-	st, err := s.store(k)
-	if err != nil {
-		return nil, fmt.Errorf("shard %d/%d: %w", k, s.n, err)
-	}
-	r := &tgsync.Reconciler{Groups: s.base.Groups, Store: st, Now: s.base.Now, Concurrency: s.base.Concurrency,
+	r := &tgsync.Reconciler{Groups: s.base.Groups, Store: s.stores[k-1], Now: s.base.Now, Concurrency: s.base.Concurrency,
 		DescribeEvery: s.base.DescribeEvery, SaveAttempts: s.base.SaveAttempts}
 	for _, b := range s.base.Bindings {
 		if s.of(b) == k {
@@ -80,89 +84,130 @@ func (s *shardSet) reconciler(k int) (*tgsync.Reconciler, error) {
 		}
 	}
 	s.byK[k] = r
-	return r, nil
+	return r
 }
 
-// run runs shard k (0: every shard, one after the other, each on its own
-// state) with the bindings opts.Only names, or all of them, and returns
-// the runs as one.
-func (s *shardSet) run(ctx context.Context, opts tgsync.RunOptions, k int) (tgsync.RunResult, error) {
-	if s.n == 1 {
-		return s.base.Run(ctx, opts)
+// shardedStore is the stores of a deployment's shards as one Store: Load
+// merges their states, Save splits the state by shard (a binding, a
+// group's observation and what is kept of it go to the shard of the
+// group; what is kept of Spot drains, and bindings no longer configured,
+// to shard 1) and saves the parts that changed, each on its own revision.
+// A conflict on one shard is a conflict of the whole: the reconciler
+// loads again and plans on what every writer saved.
+type shardedStore struct {
+	stores []tgsync.Store
+	groups map[string]string // target group ARN by binding name
+
+	mu     sync.Mutex
+	loaded map[string][]*tgsync.State // the parts of recent loads, by revision
+	order  []string
+}
+
+func newShardedStore(stores []tgsync.Store, bindings []tgsync.Binding) *shardedStore {
+	s := &shardedStore{stores: stores, groups: map[string]string{}, loaded: map[string][]*tgsync.State{}}
+	for _, b := range bindings {
+		s.groups[b.Name] = b.TargetGroupARN
 	}
-	shards := []int{k}
-	if k == 0 {
-		shards = nil
-		for i := 1; i <= s.n; i++ {
-			shards = append(shards, i)
+	return s
+}
+
+// keptLoads bounds the loads whose parts a store keeps to tell which
+// parts a save changed: one per run in flight.
+const keptLoads = 8
+
+func (s *shardedStore) Load(ctx context.Context) (*tgsync.State, string, error) {
+	parts := make([]*tgsync.State, len(s.stores))
+	revs := make([]string, len(s.stores))
+	for i, st := range s.stores {
+		var err error
+		if parts[i], revs[i], err = st.Load(ctx); err != nil {
+			return nil, "", fmt.Errorf("shard %d/%d: %w", i+1, len(s.stores), err)
 		}
 	}
-	var out tgsync.RunResult
-	var errs []error
-	for _, k := range shards {
-		r, err := s.reconciler(k)
-		if err != nil {
-			errs = append(errs, err)
+	rev := joinRevisions(revs)
+	kept := make([]*tgsync.State, len(parts))
+	for i, p := range parts {
+		kept[i] = p.Clone() // the merged state shares the parts' bindings
+	}
+	s.mu.Lock()
+	if _, ok := s.loaded[rev]; !ok {
+		s.order = append(s.order, rev)
+		if len(s.order) > keptLoads {
+			delete(s.loaded, s.order[0])
+			s.order = s.order[1:]
+		}
+	}
+	s.loaded[rev] = kept
+	s.mu.Unlock()
+	return mergeStates(parts...), rev, nil
+}
+
+func (s *shardedStore) Save(ctx context.Context, st *tgsync.State, rev string) (string, error) {
+	revs, err := splitRevisions(rev, len(s.stores))
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	before := s.loaded[rev]
+	s.mu.Unlock()
+	for i, part := range s.split(st) {
+		if before != nil && part.Equal(before[i]) {
 			continue
 		}
-		o := opts
-		if len(opts.Only) > 0 {
-			o.Only = slices.DeleteFunc(slices.Clone(opts.Only), func(name string) bool {
-				return !slices.ContainsFunc(r.Bindings, func(b tgsync.Binding) bool { return b.Name == name })
-			})
-			if len(o.Only) == 0 {
-				continue
-			}
+		if revs[i], err = s.stores[i].Save(ctx, part, revs[i]); err != nil {
+			return "", fmt.Errorf("shard %d/%d: %w", i+1, len(s.stores), err)
 		}
-		res, err := r.Run(ctx, o)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("shard %d/%d: %w", k, s.n, err))
-		}
-		out = joinResults(out, res)
 	}
-	if out.Bindings == nil {
-		out.Bindings = []tgsync.BindingResult{}
-		out.Started = time.Now()
-	}
-	return out, errors.Join(errs...)
+	return joinRevisions(revs), nil
 }
 
-// joinResults is two runs as one: the bindings of both, from the start of
-// the first to the end of the second.
-func joinResults(a, b tgsync.RunResult) tgsync.RunResult {
-	if a.Started.IsZero() {
-		return b
+// split is a state's parts, one per shard.
+func (s *shardedStore) split(st *tgsync.State) []*tgsync.State {
+	n := len(s.stores)
+	parts := make([]*tgsync.State, n)
+	for i := range parts {
+		parts[i] = tgsync.NewState()
 	}
-	a.Bindings = append(a.Bindings, b.Bindings...)
-	a.Duration = b.Started.Add(b.Duration).Sub(a.Started)
-	a.StateWritten = a.StateWritten || b.StateWritten
-	a.Conflicts += b.Conflicts
-	a.State = mergeStates(a.State, b.State)
-	return a
+	for name, b := range st.Bindings {
+		k := 1
+		if arn, ok := s.groups[name]; ok {
+			k = shard.Of(arn, n)
+		}
+		parts[k-1].Bindings[name] = b
+	}
+	for arn, o := range st.Observations {
+		p := parts[shard.Of(arn, n)-1]
+		if p.Observations == nil {
+			p.Observations = map[string]*tgsync.Observation{}
+		}
+		p.Observations[arn] = o
+	}
+	for arn, g := range st.Groups {
+		p := parts[shard.Of(arn, n)-1]
+		if p.Groups == nil {
+			p.Groups = map[string]tgsync.GroupInfo{}
+		}
+		p.Groups[arn] = g
+	}
+	parts[0].Drains = st.Drains
+	return parts
 }
 
-// loadState loads every shard's state, as one.
-func (s *shardSet) loadState(ctx context.Context) (*tgsync.State, error) {
-	var states []*tgsync.State
-	for k := 1; k <= s.n; k++ {
-		var st tgsync.Store = s.base.Store
-		if s.n > 1 {
-			r, err := s.reconciler(k)
-			if err != nil {
-				return nil, err
-			}
-			st = r.Store
-		}
-		state, _, err := st.Load(ctx)
-		if err != nil {
-			if s.n > 1 {
-				err = fmt.Errorf("shard %d/%d: %w", k, s.n, err)
-			}
-			return nil, err
-		}
-		states = append(states, state)
+// joinRevisions and splitRevisions carry the shards' revisions in one.
+func joinRevisions(revs []string) string {
+	b, _ := json.Marshal(revs)
+	return string(b)
+}
+
+func splitRevisions(rev string, n int) ([]string, error) {
+	if rev == "" {
+		return make([]string, n), nil
 	}
-	return mergeStates(states...), nil
+	var revs []string
+	if err := json.Unmarshal([]byte(rev), &revs); err != nil || len(revs) != n {
+		return nil, fmt.Errorf("save sharded state: revision %q is not one this store gave", clip(rev, 80))
+	}
+	return revs, nil
 }
 
 // mergeStates is the states of the shards as one. Their bindings are
@@ -181,23 +226,23 @@ func mergeStates(states ...*tgsync.State) *tgsync.State {
 			}
 			out.Bindings[name] = b
 		}
-		if len(st.Groups) > 0 {
-			if out.Groups == nil {
-				out.Groups = map[string]tgsync.GroupInfo{}
-			}
-			maps.Copy(out.Groups, st.Groups)
-		}
-		if len(st.Observations) > 0 {
+		for arn, o := range st.Observations {
 			if out.Observations == nil {
 				out.Observations = map[string]*tgsync.Observation{}
 			}
-			maps.Copy(out.Observations, st.Observations)
+			out.Observations[arn] = o
 		}
-		if len(st.Drains) > 0 {
+		for arn, g := range st.Groups {
+			if out.Groups == nil {
+				out.Groups = map[string]tgsync.GroupInfo{}
+			}
+			out.Groups[arn] = g
+		}
+		for task, d := range st.Drains {
 			if out.Drains == nil {
 				out.Drains = map[string]tgsync.DrainRecord{}
 			}
-			maps.Copy(out.Drains, st.Drains)
+			out.Drains[task] = d
 		}
 	}
 	return out

@@ -16,9 +16,11 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/internal/shard"
 	"github.com/tgsync/tgsync/internal/testenv"
+	"github.com/tgsync/tgsync/store/memstore"
 )
 
 // shardedWorld is a function of at least six bindings in shards, at
@@ -126,7 +128,7 @@ func TestShardedReconcile(t *testing.T) {
 	if got := sw.objects(t); !slices.Equal(got, wantKeys) {
 		t.Errorf("state objects %v, want %v", got, wantKeys)
 	}
-	st, err := sw.f.shards.loadState(testenv.Context(t, 10*time.Second))
+	st, _, err := sw.f.reconciler.Store.Load(testenv.Context(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestShardedReconcile(t *testing.T) {
 }
 
 // TestShardedEvents: what a sharded function takes and refuses. An event
-// without a shard runs every shard in turn, each on its own state.
+// without a shard runs every binding, each on its shard's state.
 func TestShardedEvents(t *testing.T) {
 	const n = 3
 	sw := newShardedWorld(t, n)
@@ -164,7 +166,7 @@ func TestShardedEvents(t *testing.T) {
 		{"a shard key in another case", `{"action":"plan","Shard":"1/3"}`, `key "Shard" must be written "shard"`, 0},
 		{"a plan of every shard", `{"action":"plan"}`, "", all},
 		{"a plan of one binding, wherever it is", fmt.Sprintf(`{"action":"plan","bindings":[%q]}`, other), "", 1},
-		{"a scheduled event runs every shard", `{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`, "", all},
+		{"a scheduled event runs every binding", `{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`, "", all},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,7 +185,8 @@ func TestShardedEvents(t *testing.T) {
 			}
 		})
 	}
-	// The scheduled event reconciled every shard, each in its own object.
+	// The scheduled event reconciled every binding, each saved in its
+	// shard's object.
 	keys := sw.objects(t)
 	for name, k := range sw.shard {
 		if !slices.Contains(keys, shard.ObjectName("tgsync-state.json", k)) {
@@ -218,7 +221,8 @@ func TestShardsVariable(t *testing.T) {
 		wantErr bool
 	}{{"", 1, false}, {"1", 1, false}, {" 4 ", 4, false}, {"64", 64, false}, {"0", 0, true}, {"65", 0, true}, {"four", 0, true}}
 	for _, tc := range tests {
-		s, err := newShardSet(&app{}, func(k string) string { return map[string]string{envShards: tc.value}[k] }, "")
+		a := &app{cfg: &config.Config{State: config.State{Memory: true}}, reconciler: &tgsync.Reconciler{}, store: memstore.New()}
+		s, err := newShardSet(a, func(k string) string { return map[string]string{envShards: tc.value}[k] }, "")
 		if tc.wantErr {
 			if err == nil || !strings.Contains(err.Error(), envShards) {
 				t.Errorf("%s=%q: %v, want an error naming the variable", envShards, tc.value, err)
@@ -228,5 +232,117 @@ func TestShardsVariable(t *testing.T) {
 		if err != nil || s.n != tc.want {
 			t.Errorf("%s=%q: %v, %v; want %d shards", envShards, tc.value, s, err, tc.want)
 		}
+	}
+}
+
+// TestShardedStore: the shards' stores as one. A save puts each binding,
+// and what is kept of its group, in its shard's state and writes only the
+// shards whose part changed, so that a run of every binding conflicts
+// only with writers of what it changed.
+func TestShardedStore(t *testing.T) {
+	ctx := context.Background()
+	const n = 3
+	var bindings []tgsync.Binding
+	for i := range 9 {
+		bindings = append(bindings, tgsync.Binding{Name: fmt.Sprintf("b%d", i),
+			TargetGroupARN: fmt.Sprintf("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/g%d/%016x", i, i)})
+	}
+	stores := []tgsync.Store{memstore.New(), memstore.New(), memstore.New()}
+	s := newShardedStore(stores, bindings)
+	st, rev, err := s.Load(ctx)
+	if err != nil || rev == "" {
+		t.Fatalf("load of nothing: %q, %v", rev, err)
+	}
+	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for _, b := range bindings {
+		st.Binding(b.Name).LastError = "x"
+		if st.Observations == nil {
+			st.Observations = map[string]*tgsync.Observation{}
+		}
+		st.Observations[b.TargetGroupARN] = &tgsync.Observation{At: at}
+	}
+	st.Binding("gone").RemovedAt = at
+	st.Drains = map[string]tgsync.DrainRecord{"task": {}}
+	if rev, err = s.Save(ctx, st, rev); err != nil {
+		t.Fatal(err)
+	}
+	for k := 1; k <= n; k++ {
+		part := stores[k-1].(*memstore.Store).Snapshot()
+		for name, b := range part.Bindings {
+			want := 1
+			if i := slices.IndexFunc(bindings, func(x tgsync.Binding) bool { return x.Name == name }); i >= 0 {
+				want = shard.Of(bindings[i].TargetGroupARN, n)
+			}
+			if want != k || b.LastError == "" && name != "gone" {
+				t.Errorf("shard %d holds %s, which belongs to shard %d", k, name, want)
+			}
+		}
+		for arn := range part.Observations {
+			if shard.Of(arn, n) != k {
+				t.Errorf("shard %d holds the observation of %s", k, arn)
+			}
+		}
+		if (len(part.Drains) > 0) != (k == 1) {
+			t.Errorf("shard %d holds drains %v", k, part.Drains)
+		}
+	}
+	back, rev, err := s.Load(ctx)
+	if err != nil || !back.Equal(st) {
+		t.Fatalf("load after save: %v; equal %v", err, back.Equal(st))
+	}
+
+	// A change in one shard writes that shard alone.
+	revs := func() []string {
+		var out []string
+		for _, m := range stores {
+			out = append(out, m.(*memstore.Store).Revision())
+		}
+		return out
+	}
+	before := revs()
+	b0 := bindings[0]
+	back.Binding(b0.Name).LastError = "changed"
+	if _, err := s.Save(ctx, back, rev); err != nil {
+		t.Fatal(err)
+	}
+	after := revs()
+	for k := 1; k <= n; k++ {
+		if changed := before[k-1] != after[k-1]; changed != (k == shard.Of(b0.TargetGroupARN, n)) {
+			t.Errorf("shard %d written: %v; only the shard of %s changed", k, changed, b0.Name)
+		}
+	}
+
+	// Another writer of one shard: a save that changes that shard
+	// conflicts; one that leaves it alone does not.
+	k0 := shard.Of(b0.TargetGroupARN, n)
+	var elsewhere string
+	for _, b := range bindings {
+		if shard.Of(b.TargetGroupARN, n) != k0 {
+			elsewhere = b.Name
+		}
+	}
+	for _, tc := range []struct {
+		name, change string
+		conflict     bool
+	}{
+		{"a save that leaves the other writer's shard alone", elsewhere, false},
+		{"a save that changes the other writer's shard", b0.Name, true},
+	} {
+		mine, rev, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, trev, _ := stores[k0-1].Load(ctx)
+		theirs.Binding(b0.Name).LastError = "another writer, during " + tc.name
+		if _, err := stores[k0-1].Save(ctx, theirs, trev); err != nil {
+			t.Fatal(err)
+		}
+		mine.Binding(tc.change).LastError = tc.name
+		if _, err := s.Save(ctx, mine, rev); errors.Is(err, tgsync.ErrConflict) != tc.conflict {
+			t.Errorf("%s: %v, want a conflict: %v", tc.name, err, tc.conflict)
+		}
+	}
+	if _, err := s.Save(ctx, st, "not a revision"); err == nil || !strings.Contains(err.Error(), "not one this store gave") {
+		t.Errorf("a foreign revision: %v", err)
 	}
 }
