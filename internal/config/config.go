@@ -148,6 +148,19 @@ type Binding struct {
 	Deregister       Deregister
 	// AllowedCIDRs are the ranges an address must be in to be registered.
 	AllowedCIDRs []netip.Prefix
+	// Role is the role assumed to reach the target group, in the account
+	// that owns it; zero uses the process's own credentials.
+	Role Role
+}
+
+// Role is an IAM role tgsync assumes to reach target groups of another
+// account.
+type Role struct {
+	// ARN is the role's ARN; "" means none.
+	ARN string
+	// ExternalID is sent with AssumeRole when set, as the role's trust
+	// policy may require.
+	ExternalID string
 }
 
 // Source says where a binding learns its addresses. Exactly one kind is
@@ -193,6 +206,9 @@ type SpotDrain struct {
 	Clusters      []string
 	Group         string
 	ContainerName string
+	// Role is the role assumed to reach the target groups; zero uses the
+	// process's own credentials.
+	Role Role
 }
 
 // Policy returns the binding's safety policy. Zero AfterMisses and
