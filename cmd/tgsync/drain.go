@@ -199,7 +199,10 @@ func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elb
 	if err != nil {
 		return nil, nil, err
 	}
-	groups := newGroups(awsCfg, cfg.Limits)
+	groups, err := newGroups(awsCfg, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	return groups, store, nil
 }
 

@@ -147,7 +147,9 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if a.store, err = newStore(cfg.State, awsCfg, opts.bucketRegion); err != nil {
 		return nil, err
 	}
-	a.groups = newGroups(awsCfg, cfg.Limits)
+	if a.groups, err = newGroups(awsCfg, cfg); err != nil {
+		return nil, err
+	}
 	bindings, err := domainBindings(cfg, getenv)
 	if err != nil {
 		return nil, err
@@ -161,14 +163,17 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 
 // newGroups is the elbv2 adapters of a process, one budget per account
 // and Region under the configured client-side limits, shared by the
-// bindings, the drain and the status page.
-func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Accounts {
-	return elbv2.NewAccounts(elbv2.Limits{
+// bindings, the drain and the status page, each target group reached with
+// its role's credentials or the process's own.
+func newGroups(awsCfg aws.Config, cfg *config.Config) (*elbv2.Accounts, error) {
+	l := cfg.Limits
+	groups := elbv2.NewAccounts(elbv2.Limits{
 		DescribeRate:  rate.Limit(l.DescribePerSecond),
 		DescribeBurst: l.DescribeBurst,
 		ChangeRate:    rate.Limit(l.ChangesPerSecond),
 		ChangeBurst:   l.ChangesBurst,
 	}, elbv2.Options{}, elbv2.Route{Client: regionalClient(awsCfg)})
+	return groups, routeRoles(groups, cfg, awsCfg)
 }
 
 // regionalClient makes ELB clients of cfg for a target group's Region.

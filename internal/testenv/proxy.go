@@ -13,12 +13,13 @@ import (
 	"testing"
 )
 
-// Request is what a Proxy saw of one request: the AWS action (of the
-// query protocol that ELB and STS speak; empty for S3's REST calls), the
-// service and the access key ID it was signed with.
+// Request is what a Proxy saw of one request: the AWS action and its
+// parameters (of the query protocol that ELB and STS speak; empty for
+// S3's REST calls), the service and the access key ID it was signed with.
 type Request struct {
 	Service     string
 	Action      string
+	Params      url.Values
 	AccessKeyID string
 }
 
@@ -49,7 +50,8 @@ func StartProxy(t testing.TB, m *Moto) *Proxy {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		req := Request{Action: action(r, body)}
+		req := Request{Params: params(r, body)}
+		req.Action = req.Params.Get("Action")
 		if m := credential.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 			req.AccessKeyID, req.Service = m[1], m[2]
 		}
@@ -76,14 +78,13 @@ func StartProxy(t testing.TB, m *Moto) *Proxy {
 // header: Credential=AKID/date/region/service/aws4_request.
 var credential = regexp.MustCompile(`Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request`)
 
-func action(r *http.Request, body []byte) string {
-	if a := r.URL.Query().Get("Action"); a != "" {
-		return a
+// params are a query-protocol request's parameters, from its form body
+// or else its URL.
+func params(r *http.Request, body []byte) url.Values {
+	if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
+		return v
 	}
-	if v, err := url.ParseQuery(string(body)); err == nil {
-		return v.Get("Action")
-	}
-	return ""
+	return r.URL.Query()
 }
 
 // Intercept makes the proxy answer the requests f accepts with its status
