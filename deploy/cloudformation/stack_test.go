@@ -50,6 +50,9 @@ type caseWorld struct {
 	groups      []string // target groups to sync
 	spotGroup   string
 	stateBucket string // an existing bucket, for cases that bring one
+	// other is a target group of another account, and the role there
+	// tgsync assumes to reach it.
+	other *otherAccount
 }
 
 // wantConfig is the part of the config the function must read from its
@@ -226,6 +229,33 @@ bindings:
 			},
 		},
 		{
+			name: "a binding in another account, through a role",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(albName, 60, albIPs...)
+				yml := fmt.Sprintf("bindings:\n  - name: web\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [8443]\n"+
+					"    roleArn: %s\n    externalId: tgsync-ext\n", albName, w.other.group, w.other.role)
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.other.group, "AssumeRoleArns": w.other.role,
+					"Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{"web": {dns: albName, group: w.other.group, ports: []int{8443}}},
+					state:    "s3://" + out["StateBucketName"] + "/tgsync/",
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.other.group),
+					grant{Sid: "AssumeTargetAccountRoles", Effect: "Allow", Actions: []string{"sts:AssumeRole"}, Resources: []string{w.other.role}})
+			},
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				fn.scheduled(ctx, t, out)
+				if got, want := testenv.Members(t, w.other.elb, w.other.group), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
+					t.Errorf("the other account's target group holds %v, want %v", got, want)
+				}
+			},
+		},
+		{
 			name: "two bindings in three shards",
 			params: func(w *caseWorld) map[string]string {
 				w.dns.SetA(openSearchName, 60, openSearchIPs...)
@@ -312,6 +342,7 @@ func TestStackToTargetGroup(t *testing.T) {
 			w.groups = []string{w.net.targetGroup(ctx, t, 443), w.net.targetGroup(ctx, t, 8443)}
 			w.spotGroup = w.net.targetGroup(ctx, t, 5044)
 			w.stateBucket = testenv.Bucket(t, cfg, "tgsync-state")
+			w.other = newOtherAccount(ctx, t, cfg, "111111111111")
 			params := tc.params(w)
 			params["CodeS3Bucket"], params["CodeS3Key"] = codeBucket, codeKey
 			stack := testenv.UniqueName("tgsync")

@@ -189,6 +189,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		"elasticloadbalancing:DeregisterTargets": true,
 		"s3:PutObject":                           true,
 		"s3:GetObject":                           true,
+		"sts:AssumeRole":                         true,
 	}
 	for _, s := range stmts {
 		actions := stringList(s.m["Action"])
@@ -231,6 +232,8 @@ func TestRegisterAndDeregisterOnlyOnParameterTargetGroups(t *testing.T) {
 	want := map[string][]string{
 		"elasticloadbalancing:RegisterTargets":   {"ConfigTargetGroupArns", "TargetGroupArn"},
 		"elasticloadbalancing:DeregisterTargets": {"ConfigTargetGroupArns", "SpotTargetGroupArns", "TargetGroupArn"},
+		// The roles of other accounts' target groups, and no other.
+		"sts:AssumeRole": {"AssumeRoleArns"},
 	}
 	got := map[string][]string{}
 	for _, s := range policyStatements(tpl) {
