@@ -117,3 +117,30 @@ func TestLambdaReportsThrottles(t *testing.T) {
 		t.Errorf("DescribeTargetHealth ApiCalls %v, want 2: the throttled attempt and its retry", calls)
 	}
 }
+
+// TestDrainSharesTheBudget: the Spot drain waits on the same budget as the
+// bindings of its account. With a budget of two describes, the first
+// reconcile (DescribeTargetGroups and DescribeTargetHealth of its group)
+// spends it, and a drain right after cannot describe its group within
+// its deadline; with a budget of its own, as a second adapter would have,
+// it would.
+func TestDrainSharesTheBudget(t *testing.T) {
+	w := newLambdaWorld(t)
+	sdkEnv(t, w.moto.URL)
+	tg, spot := w.targetGroup(t, 443), w.targetGroup(t, 5044)
+	f, _ := inProcFunc(t, map[string]string{
+		"TGSYNC_CONFIG_YAML": "limits: {describePerSecond: 0.001, describeBurst: 2}\nbindings:\n  - name: web\n    source: {dns: " +
+			w.name("web", "10.40.0.11") + "}\n    targetGroupArn: " + tg + "\n    ports: [443]\nspotDrain: {targetGroupArns: [" + spot +
+			"]}\nstate: {s3: s3://" + w.bucket + "/shared-budget/}\n",
+		"TGSYNC_DNS_SERVERS": w.dns.Addr(),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := f.Invoke(ctx, []byte(`{"action":"reconcile"}`)); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	_, err := f.Invoke(ctx, drainEvent(t, "../../ecsevent/testdata/fargate-spot-interruption.json", 0, time.Now()))
+	if err == nil || !strings.Contains(err.Error(), "describe rate limit") {
+		t.Fatalf("drain after the budget was spent: %v, want it to wait on the describe limit", err)
+	}
+}
