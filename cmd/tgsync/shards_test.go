@@ -263,7 +263,7 @@ func TestShardedStore(t *testing.T) {
 	}
 	st.Binding("gone").RemovedAt = at
 	st.Drains = map[string]tgsync.DrainRecord{"task": {}}
-	if rev, err = s.Save(ctx, st, rev); err != nil {
+	if _, err = s.Save(ctx, st, rev); err != nil {
 		t.Fatal(err)
 	}
 	for k := 1; k <= n; k++ {
