@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
@@ -61,7 +60,8 @@ func (c *callCounter) Snapshot() map[string]int {
 
 // loadAWS loads the SDK's configuration (loadSDKConfig). When no region
 // is set it takes the region of the target groups, so a config alone is
-// enough.
+// enough (resolveRegion); a failure to find credentials is said in one
+// line (explainCredentials).
 func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.Config, error) {
 	count := func(ctx context.Context, service, op string) {
 		calls.record(service, op)
@@ -71,33 +71,11 @@ func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.C
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	for _, arnStr := range targetGroupARNs(cfg) {
-		a, err := arn.Parse(arnStr)
-		if err != nil {
-			continue // config validation already named it
-		}
-		if awsCfg.Region == "" {
-			awsCfg.Region = a.Region
-		}
-		if a.Region != awsCfg.Region {
-			return aws.Config{}, fmt.Errorf("target group %s is in region %s but tgsync talks to %s: run one tgsync per region, or set AWS_REGION=%s", arnStr, a.Region, awsCfg.Region, a.Region)
-		}
-	}
-	if awsCfg.Region == "" {
-		return aws.Config{}, fmt.Errorf("no AWS region: set AWS_REGION")
+	awsCfg.Credentials = explainCredentials(awsCfg.Credentials)
+	if err := resolveRegion(&awsCfg, cfg); err != nil {
+		return aws.Config{}, err
 	}
 	return awsCfg, nil
-}
-
-func targetGroupARNs(cfg *config.Config) []string {
-	var out []string
-	for _, b := range cfg.Bindings {
-		out = append(out, b.TargetGroupARN)
-	}
-	if cfg.SpotDrain != nil {
-		out = append(out, cfg.SpotDrain.TargetGroupARNs...)
-	}
-	return out
 }
 
 // appOptions are what the Lambda wires differently from the CLI.
