@@ -160,3 +160,40 @@ func TestE2ENoCredentials(t *testing.T) {
 		t.Errorf("the group holds %v", got)
 	}
 }
+
+// TestE2EStatusExitCodeRefusing: a binding that refuses a change, with no
+// failure, makes status --exit-code exit 1 until the refusal clears.
+func TestE2EStatusExitCodeRefusing(t *testing.T) {
+	t.Parallel()
+	w := newE2EWorld(t)
+	config := w.writeConfig(t, "tgsync.yaml", configOpts{afterMisses: 1})
+	w.answer("10.0.6.1", "10.0.6.2", "10.0.6.3")
+	if res := w.run(t, config, "once"); res.code != exitOK {
+		t.Fatalf("setting up: %s", res)
+	}
+	// Three targets leave at once: at most half of those registered go
+	// per run, and the rest is refused.
+	w.answer("10.0.6.4")
+	if res := w.run(t, config, "once"); res.code != exitOK || !strings.Contains(res.stdout, "! refuse deregister") {
+		t.Fatalf("want a run that refuses a removal and succeeds, got %s", res)
+	}
+	if res := w.run(t, config, "status", "--exit-code", "--no-describe"); res.code != exitFailed {
+		t.Errorf("status --exit-code while refusing: want exit 1, got %s", res)
+	}
+	if res := w.run(t, config, "status", "--no-describe"); res.code != exitOK {
+		t.Errorf("status while refusing: want exit 0, got %s", res)
+	}
+	// A run removes what it may; within four runs the rest has gone.
+	for i := 0; ; i++ {
+		res := w.run(t, config, "once")
+		if res.code != exitOK || i == 4 {
+			t.Fatalf("want the removals to end without a refusal, got %s", res)
+		}
+		if !strings.Contains(res.stdout, "! refuse") {
+			break
+		}
+	}
+	if res := w.run(t, config, "status", "--exit-code", "--no-describe"); res.code != exitOK {
+		t.Errorf("status --exit-code once the refusal cleared: want exit 0, got %s", res)
+	}
+}
