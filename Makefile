@@ -99,6 +99,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(FUZZTIME) ./cmd/tgsync
 	$(GO) test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME) ./dns
 	$(GO) test -run '^$$' -fuzz '^FuzzLookupAnswer$$' -fuzztime $(FUZZTIME) ./dns
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./eni
 
 # make release VERSION=vX.Y.Z: what a release publishes, in $(DIST)
 # (docs/release.md says how to cut one and how to check one):
