@@ -174,7 +174,7 @@ func TestCLIValidate(t *testing.T) {
 		{"flag after overrides flag before", nil, []string{"--config", missing, "validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
 		{"TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": valid}, []string{"validate"}, 0, valid + ": valid: 1 binding(s)\n", nil},
 		{"flag overrides TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": missing}, []string{"validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
-		{"spot drain is counted", nil, []string{"validate", "--config", example}, 0, example + ": valid: 1 binding(s), spot drain for 1 target group(s)\n", nil},
+		{"spot drain is counted", nil, []string{"validate", "--config", example}, 0, example + ": valid: 2 binding(s), spot drain for 1 target group(s)\n", nil},
 		{"public ranges warn but validate", nil, []string{"validate", "--config", public}, 0, public + ": valid: 1 binding(s), 2 warning(s)\n",
 			[]string{"tgsync: warning: " + public + ":11: bindings[0].allowedCidrs[1]: 0.0.0.0/0 is wider than the private ranges",
 				"tgsync: warning: " + public + ":12: bindings[0].allowedCidrs[2]: 8.8.8.0/24 is outside the private ranges"}},

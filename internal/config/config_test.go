@@ -35,6 +35,14 @@ func TestExampleParses(t *testing.T) {
 			Ports:          []int{443},
 			Deregister:     Deregister{AfterMisses: 3, AfterDuration: 3 * time.Minute, MaxFraction: 0.5, WaitForHealthy: 5 * time.Minute},
 			AllowedCIDRs:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		}, {
+			Name: "internal-alb",
+			Source: Source{DNS: &DNSSource{Name: "internal-web-1234567890.ap-northeast-1.elb.amazonaws.com", Families: []string{"ipv4"}},
+				LoadBalancer: "web"},
+			TargetGroupARN: "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/web-nlb/0123456789abcdef",
+			Ports:          []int{443},
+			Deregister:     Deregister{AfterMisses: 3, AfterDuration: 3 * time.Minute, MaxFraction: 0.5, WaitForHealthy: 5 * time.Minute},
+			AllowedCIDRs:   tgsync.DefaultAllowedPrefixes,
 		}},
 		SpotDrain: &SpotDrain{
 			TargetGroupARNs: []string{"arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067"},
