@@ -23,7 +23,7 @@ ARCHS   := arm64 amd64
 BUILDFLAGS = -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
 # The Lambda package has every command but leaves out what a function never
-# uses, so that bootstrap stays under 10 MB and the zip under 4 MB
+# uses, so that bootstrap stays under 10.5 MB and the zip under 4 MB
 # (TestLambdaPackageSize checks both):
 #   tgsync_lambda     Prometheus /metrics, the demo, and the SDK's credential
 #                     providers beyond the environment (cmd/tgsync/variant_lambda.go)

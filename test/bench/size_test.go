@@ -12,7 +12,7 @@ import (
 // cmd/tgsync's TestLambdaPackageSize sets them: a smaller bootstrap starts
 // faster, and a zip under 4 MB uploads with the template.
 const (
-	maxBootstrapBytes = 10_000_000
+	maxBootstrapBytes = 10_500_000
 	maxZipBytes       = 4_000_000
 	deployedArch      = "arm64"
 )
