@@ -81,7 +81,7 @@ func TestSourceNamesAndChecks(t *testing.T) {
 	lister := eni.NewLister(nil)
 	for _, tc := range []struct {
 		name, in, want string // want is in the error; "" for none
-		kind               string
+		kind           string
 	}{
 		{"ALB name", "web-1", "", eni.KindLoadBalancer},
 		{"NLB ARN", "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/web/50dc6c495c0c9188", "", eni.KindLoadBalancer},
