@@ -62,16 +62,16 @@ clean:
 
 FORCE:
 
-# make bench: the benchmark suite (test/bench/, and the Spot drain and Lambda
-# cold start benchmarks of cmd/tgsync) as one Markdown table; needs
+# make bench: the benchmark suite (test/bench/, and the Spot drain, interface
+# event and Lambda cold start benchmarks of cmd/tgsync) as one Markdown table; needs
 # moto_server and takes about a minute. Cheap benchmarks run for a
 # second each; those that start processes or replay runs on moto run a
 # fixed number of times. The raw output is kept in $(DIST)/bench.txt. A
 # benchmark that misses its goal fails the target, after the table.
 # docs/performance.md explains the figures.
-BENCH_TIMED := ^Benchmark(Plan|Reconcile|DNSQueries)$$
-BENCH_FIXED := ^Benchmark(APICalls|Once|LambdaSteadyRun|Size)$$
-BENCH_CMD   := ^Benchmark(DrainEvent|LambdaColdStart)$$
+BENCH_TIMED := ^Benchmark(Plan|Reconcile|DNSQueries|NodesPerRun)$$
+BENCH_FIXED := ^Benchmark(APICalls|InterfaceAPICalls|Once|LambdaSteadyRun|Size)$$
+BENCH_CMD   := ^Benchmark(DrainEvent|InterfaceEvent|LambdaColdStart)$$
 
 .PHONY: bench
 bench:

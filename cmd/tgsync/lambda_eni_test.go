@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
@@ -36,6 +37,9 @@ const (
 // state store, on a clock the test moves.
 type eniWorld struct {
 	f       *lambdaFunc
+	cfg     aws.Config
+	dnsAddr string
+	dnsName string
 	vpc     *testenv.VPC
 	subnet  string
 	calls   *callCounter
@@ -47,6 +51,8 @@ type eniWorld struct {
 	waits   []time.Duration
 	// onWait runs at each pause of the wait for a created interface.
 	onWait func(i int)
+	// onCall runs at each AWS call sent, with its operation.
+	onCall func(op string)
 }
 
 func newENIWorld(t testing.TB) *eniWorld {
@@ -57,20 +63,40 @@ func newENIWorld(t testing.TB) *eniWorld {
 		alb: testenv.UniqueName("web"), domain: testenv.UniqueName("logs"), now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
 	w.albDesc = "ELB app/" + w.alb + "/50dc6c495c0c9188"
 	w.subnet = w.vpc.Subnets(t, "10.2.1.0/24")[0]
-	cfg.APIOptions = append(cfg.APIOptions, elbv2.CountCalls(w.calls.record))
-	lister := eni.NewLister(ec2.NewFromConfig(cfg))
-	groups := elbv2.New(elasticloadbalancingv2.NewFromConfig(cfg), elbv2.Options{DescribeRate: 1000, ChangeRate: 1000})
+	cfg.APIOptions = append(cfg.APIOptions, elbv2.CountCalls(func(service, op string) {
+		w.calls.record(service, op)
+		if w.onCall != nil {
+			w.onCall(op)
+		}
+	}))
+	w.cfg = cfg
 	server, err := dnstest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = server.Close() })
-	resolver, err := dns.New(dns.Config{Servers: []string{server.Addr()}, Timeout: 500 * time.Millisecond})
+	w.dnsAddr, w.dnsName = server.Addr(), w.alb+".lambda.internal"
+	server.SetA(w.dnsName, 60, netip.MustParseAddr("10.2.1.10"))
+	// Each source needs an interface in use to answer.
+	w.create(t, w.albDesc, "10.2.1.10", true)
+	w.create(t, "ES "+w.domain, "10.2.1.30", true)
+	for _, b := range []string{"alb", "search"} {
+		w.arn[b] = w.vpc.IPTargetGroup(t, types.ProtocolEnumHttps, lambdaTestPort)
+	}
+	w.f = w.newFunc(t, memstore.New())
+	return w
+}
+
+// newFunc builds the function on new clients, as a cold start does, with
+// the state in store.
+func (w *eniWorld) newFunc(t testing.TB, store tgsync.Store) *lambdaFunc {
+	t.Helper()
+	lister := eni.NewLister(ec2.NewFromConfig(w.cfg))
+	groups := elbv2.New(elasticloadbalancingv2.NewFromConfig(w.cfg), elbv2.Options{DescribeRate: 1000, ChangeRate: 1000})
+	resolver, err := dns.New(dns.Config{Servers: []string{w.dnsAddr}, Timeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := w.alb + ".lambda.internal"
-	server.SetA(name, 60, netip.MustParseAddr("10.2.1.10"))
 	albSrc, err := eni.LoadBalancer(lister, w.alb)
 	if err != nil {
 		t.Fatal(err)
@@ -79,20 +105,16 @@ func newENIWorld(t testing.TB) *eniWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each source needs an interface in use to answer.
-	w.create(t, w.albDesc, "10.2.1.10", true)
-	w.create(t, "ES "+w.domain, "10.2.1.30", true)
 	var bindings []tgsync.Binding
 	for _, b := range []struct {
 		name string
 		src  tgsync.Source
-	}{{"alb", tgsync.Union(resolver.Source(name, dns.Families{dns.IPv4}), albSrc)}, {"search", osSrc}} {
-		w.arn[b.name] = w.vpc.IPTargetGroup(t, types.ProtocolEnumHttps, lambdaTestPort)
+	}{{"alb", tgsync.Union(resolver.Source(w.dnsName, dns.Families{dns.IPv4}), albSrc)}, {"search", osSrc}} {
 		bindings = append(bindings, tgsync.Binding{Name: b.name, Source: b.src, TargetGroupARN: w.arn[b.name],
 			Ports: []uint16{lambdaTestPort}, Policy: tgsync.DefaultPolicy()})
 	}
-	w.f = &lambdaFunc{
-		reconciler: &tgsync.Reconciler{Bindings: bindings, Groups: groups, Store: memstore.New(), Now: func() time.Time { return w.now }},
+	return &lambdaFunc{
+		reconciler: &tgsync.Reconciler{Bindings: bindings, Groups: groups, Store: store, Now: func() time.Time { return w.now }},
 		log:        obs.NewLogger(&syncBuffer{}, obs.FormatJSON, -8),
 		calls:      w.calls,
 		interfaces: map[string]*eni.Source{"alb": albSrc, "search": osSrc},
@@ -106,7 +128,6 @@ func newENIWorld(t testing.TB) *eniWorld {
 				return nil
 			}},
 	}
-	return w
 }
 
 // create makes an interface as the service does, attached (in use) or not.
