@@ -60,6 +60,22 @@ bindings:
 			t.Errorf("%s: interface part %v", b.Name, ifc)
 		}
 	}
+	// A resolver is made only for DNS sources: a bad server list fails a
+	// config with one, not one of interfaces alone.
+	badServers := func(k string) string {
+		if k == "TGSYNC_DNS_SERVERS" {
+			return "not-a-server"
+		}
+		return ""
+	}
+	if _, err := domainBindings(cfg, badServers, ifs); err == nil {
+		t.Error("a bad TGSYNC_DNS_SERVERS with DNS sources: no error")
+	}
+	ifsOnly := *cfg
+	ifsOnly.Bindings = cfg.Bindings[1:3]
+	if _, err := domainBindings(&ifsOnly, badServers, ifs); err != nil {
+		t.Errorf("bindings of interfaces alone made a resolver: %v", err)
+	}
 	cfg.Bindings = cfg.Bindings[3:]
 	if lister, ifs, err := interfaceSources(cfg, aws.Config{}); lister != nil || ifs != nil || err != nil {
 		t.Fatalf("a DNS-only config: %v %v %v, want no EC2 client", lister, ifs, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -153,20 +154,16 @@ func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Adapter {
 
 // domainBindings builds each binding's source: its DNS name, united with
 // its interfaces when it has some. TGSYNC_DNS_SERVERS (a comma-separated
-// list of host:port) overrides the configured servers.
+// list of host:port) overrides the configured servers. Without a DNS
+// source no resolver is made, so that a host without /etc/resolv.conf
+// runs bindings of interfaces alone.
 func domainBindings(cfg *config.Config, getenv func(string) string, interfaces map[string]*eni.Source) ([]tgsync.Binding, error) {
-	servers := cfg.DNS.Servers
-	if v := strings.TrimSpace(getenv("TGSYNC_DNS_SERVERS")); v != "" {
-		servers = nil
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				servers = append(servers, s)
-			}
+	var resolver *dns.Resolver
+	if slices.ContainsFunc(cfg.Bindings, func(b config.Binding) bool { return b.Source.DNS != nil }) {
+		var err error
+		if resolver, err = newResolver(cfg, getenv); err != nil {
+			return nil, err
 		}
-	}
-	resolver, err := dns.New(dns.Config{Servers: servers, Lookups: cfg.DNS.Lookups, Timeout: cfg.DNS.Timeout})
-	if err != nil {
-		return nil, fmt.Errorf("DNS: %w", err)
 	}
 	var out []tgsync.Binding
 	for _, b := range cfg.Bindings {
@@ -181,6 +178,24 @@ func domainBindings(cfg *config.Config, getenv func(string) string, interfaces m
 		out = append(out, b.Domain(bindingSource(name, interfaces[b.Name])))
 	}
 	return out, nil
+}
+
+// newResolver is the resolver of the config's DNS sources.
+func newResolver(cfg *config.Config, getenv func(string) string) (*dns.Resolver, error) {
+	servers := cfg.DNS.Servers
+	if v := strings.TrimSpace(getenv("TGSYNC_DNS_SERVERS")); v != "" {
+		servers = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				servers = append(servers, s)
+			}
+		}
+	}
+	resolver, err := dns.New(dns.Config{Servers: servers, Lookups: cfg.DNS.Lookups, Timeout: cfg.DNS.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("DNS: %w", err)
+	}
+	return resolver, nil
 }
 
 // newStore opens the configured state store; bucketRegion, when set, is
