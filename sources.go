@@ -35,10 +35,6 @@ type union struct{ dns, interfaces Source }
 
 func (u union) String() string { return u.dns.String() + " + " + u.interfaces.String() }
 
-// Parts returns the DNS and the interface source, for callers that need
-// one of them (the Lambda matches events against the interface source).
-func (u union) Parts() (dns, interfaces Source) { return u.dns, u.interfaces }
-
 func (u union) Resolve(ctx context.Context) (Answer, error) {
 	type result struct {
 		a   Answer
@@ -68,16 +64,6 @@ func (u union) Resolve(ctx context.Context) (Answer, error) {
 		out.TTL = i.a.TTL
 	}
 	return out, nil
-}
-
-// SourceParts returns the DNS and interface parts of a source made by
-// Union; a source that is not a union is returned as dns, with a nil
-// interfaces.
-func SourceParts(s Source) (dns, interfaces Source) {
-	if u, ok := s.(union); ok {
-		return u.Parts()
-	}
-	return s, nil
 }
 
 // Agreement is how a DNS answer and the addresses of the network

@@ -3,9 +3,9 @@
 //
 // The package holds the domain: targets and their health, the pure Plan that
 // decides what to change and why, the safety Policy, the persisted State and
-// the Reconciler that drives one run. Adapters for DNS, the elbv2 API, state
-// stores and the in-memory AWS world live in subpackages and meet in
-// cmd/tgsync.
+// the Reconciler that drives one run. Adapters for DNS, network interfaces,
+// the elbv2 API, state stores and the in-memory AWS world live in
+// subpackages and meet in cmd/tgsync.
 package tgsync
 
 import (

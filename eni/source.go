@@ -118,9 +118,6 @@ func Matching(l *Lister, f Filters) (*Source, error) {
 // Kind is the source's kind, as the config names it.
 func (s *Source) Kind() string { return s.kind }
 
-// Filters are the filters the source asks the API for.
-func (s *Source) Filters() Filters { return s.filters }
-
 // String names the source in reasons and logs.
 func (s *Source) String() string {
 	switch s.kind {

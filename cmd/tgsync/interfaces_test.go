@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/config"
 )
 
@@ -55,9 +54,6 @@ bindings:
 	for _, b := range bindings {
 		if got := b.Source.String(); got != want[b.Name] {
 			t.Errorf("%s: source %q, want %q", b.Name, got, want[b.Name])
-		}
-		if _, ifc := tgsync.SourceParts(b.Source); (ifc != nil) != (b.Name == "both") {
-			t.Errorf("%s: interface part %v", b.Name, ifc)
 		}
 	}
 	// A resolver is made only for DNS sources: a bad server list fails a
