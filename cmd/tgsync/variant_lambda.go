@@ -20,7 +20,7 @@ import (
 // /metrics, has no use for the demo, and finds its credentials in the
 // environment; leaving out Prometheus (with protobuf), the demo's
 // embedded world and the SDK's providers for profiles, SSO, web identity
-// and metadata endpoints keeps the bootstrap under 10 MB.
+// and metadata endpoints keeps the bootstrap under 11 MB.
 // TestLambdaPackageSize checks the size.
 
 // fullBuild names the build that has what this one leaves out.

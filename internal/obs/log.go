@@ -100,6 +100,7 @@ func logRun(ctx context.Context, log *slog.Logger, res tgsync.RunResult, dryRun,
 		if dryRun {
 			changes += len(b.Plan.Register) + len(b.Plan.Deregister)
 		}
+		logAgreement(ctx, bl, b)
 		if plan {
 			logPlan(ctx, bl, b, dryRun)
 		}
@@ -138,4 +139,26 @@ func logPlan(ctx context.Context, bl *slog.Logger, b tgsync.BindingResult, dryRu
 		bl.LogAttrs(ctx, slog.LevelInfo, "pending deregistration", slog.String("target", p.Target.String()),
 			slog.Int("misses", p.Misses), slog.Int("missesLeft", p.MissesLeft), slog.Duration("timeLeft", p.TimeLeft))
 	}
+}
+
+// logAgreement logs how a binding's DNS answer and its interfaces agree,
+// when it has both and both answered: a warning when DNS gives an address
+// no interface holds, a debug line otherwise (DNS showing a subset of the
+// nodes is normal: Route 53 answers at most 8).
+func logAgreement(ctx context.Context, log *slog.Logger, b tgsync.BindingResult) {
+	a := b.Answer.Agreement
+	if a == nil || b.SourceErr != nil {
+		return
+	}
+	dnsOnly := make([]string, len(a.DNSOnly))
+	for i, addr := range a.DNSOnly {
+		dnsOnly[i] = addr.String()
+	}
+	attrs := []slog.Attr{slog.Any("dnsOnly", dnsOnly), slog.Int("interfaceAddresses", a.Interfaces),
+		slog.Int("seenByDNS", a.SeenByDNS), slog.Float64("share", a.Share())}
+	if len(a.DNSOnly) > 0 {
+		log.LogAttrs(ctx, slog.LevelWarn, "DNS gives addresses no network interface holds", attrs...)
+		return
+	}
+	log.LogAttrs(ctx, slog.LevelDebug, "sources agree", attrs...)
 }
