@@ -79,7 +79,7 @@ func TestRoleRules(t *testing.T) {
 		}, []want{{"spotDrain.roleArn", 40, "its own account"}}},
 		{"spotDrain group reached by a binding without the role", func(t *testing.T) string {
 			s := edit(t, base, "  containerName: logstash\n", "  containerName: logstash\n  roleArn: "+roleB+"\n")
-			return edit(t, s, "targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067]",
+			return edit(t, s, "targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a068]",
 				"targetGroupArns: ["+tgALB+"]", "    ports: [80, 443]\n", "    ports: [80, 443]\n    shared: true\n")
 		}, []want{{"spotDrain.roleArn", 41, "of bindings[1]"}}},
 	}
