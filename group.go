@@ -101,7 +101,7 @@ func (r *Reconciler) observeAll(ctx context.Context, o RunOptions, bindings []Bi
 	if o.DryRun {
 		for _, br := range runs {
 			if br.hasPlan {
-				br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, now)
+				br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, br.binding.Policy.MissWindow(), now)
 			}
 		}
 	}
@@ -121,9 +121,22 @@ func (r *Reconciler) observeGroup(o RunOptions, g *groupRun, st *State, now time
 		return
 	}
 	first := answered[0]
+	interval := o.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	why := r.describeReason(g, answered, st, interval, now)
 	var observed []ObservedTarget
 	var err error
+	at := now
+	if why == "" {
+		stored := st.Observations[g.arn]
+		observed, at = slices.Clone(stored.Targets), stored.At
+	}
 	first.timed(func() {
+		if why == "" {
+			return
+		}
 		if lowOnTime(first.ctx, o.DeadlineMargin) {
 			for _, br := range answered {
 				br.unfinished("describing " + g.arn)
@@ -147,6 +160,7 @@ func (r *Reconciler) observeGroup(o RunOptions, g *groupRun, st *State, now time
 	for _, br := range answered {
 		br.timed(func() {
 			br.res.Observed, br.res.Described = slices.Clone(view), true
+			br.res.ObservedAt, br.res.DescribeReason = at, why
 			br.state = recordAnswer(br.state, br.res.Answer, now)
 			desired := Desired{Source: br.binding.Source.String(), Answer: br.res.Answer, Ports: br.binding.Ports,
 				Others: claims.others(br.binding.Name)}
@@ -174,11 +188,15 @@ func (r *Reconciler) resolve(o RunOptions, br *bindingRun, now time.Time) bool {
 	if err != nil {
 		br.res.SourceErr = err
 		br.res.Plan = Plan(Desired{Source: br.binding.Source.String(), Err: err, Ports: br.binding.Ports}, nil, br.state, br.binding.Policy, now)
-		br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, now)
+		br.state = r.stateAfter(br.state, br.res.Plan, nil, nil, br.binding.Policy.MissWindow(), now)
 		br.fail(fmt.Errorf("binding %s: source %s: %w", br.binding.Name, br.binding.Source, err))
 		return false
 	}
 	br.res.Answer, br.answered = answer, true
+	if answer.Partial != nil {
+		// What the other sources show is still registered (see Plan).
+		br.fail(fmt.Errorf("binding %s: source %s: %w", br.binding.Name, br.binding.Source, answer.Partial))
+	}
 	// The answer is evidence even when the group cannot be described: a
 	// target it holds is not missing, so its misses start over (rule 2).
 	br.state = forgetAnswered(br.state, answer, br.binding)
@@ -218,7 +236,11 @@ func (r *Reconciler) groupClaims(g *groupRun, st *State) groupClaims {
 		switch br := answered[b.Name]; {
 		case br != nil:
 			c.current = true
-			c.wants, _ = b.Policy.Targets(br.res.Answer.Addrs, b.Ports)
+			var stored *SourceAnswer
+			if bs != nil {
+				stored = bs.Answer
+			}
+			c.wants, _ = b.Policy.Targets(claimedAddrs(br.res.Answer, stored), b.Ports)
 		case bs != nil && bs.Answer != nil:
 			c.wants, _ = b.Policy.Targets(bs.Answer.Addrs, b.Ports)
 		}
@@ -309,12 +331,33 @@ func (r *Reconciler) apply(o RunOptions, br *bindingRun, now time.Time) {
 			applyErr = err
 		}
 	}
-	br.state = r.stateAfter(br.state, plan, br.res.Registered, br.res.Deregistered, now)
+	br.state = r.stateAfter(br.state, plan, br.res.Registered, br.res.Deregistered, br.binding.Policy.MissWindow(), now)
 	switch {
 	case applyErr != nil:
 		br.fail(fmt.Errorf("binding %s: %w", br.binding.Name, applyErr))
 	case br.res.Err == nil:
 		br.state.LastError = ""
+	}
+}
+
+// keepObservations stores, per group the run observed, what it saw with
+// the changes its bindings applied.
+func keepObservations(runs []*bindingRun, st *State, now time.Time) {
+	for _, g := range groupsOf(runs) {
+		var obs []ObservedTarget
+		seen := false
+		for _, br := range g.runs {
+			if !br.res.Described {
+				continue
+			}
+			if !seen {
+				obs, seen = br.res.Observed, true
+			}
+			obs = ObservationAfter(obs, br.res.Registered, br.res.Deregistered)
+		}
+		if seen {
+			keepObservation(st, g.arn, obs, now)
+		}
 	}
 }
 
@@ -330,7 +373,8 @@ func withZone(cs []Change, zone string) []Change {
 // finish writes each binding's state into st and returns the results,
 // with what earlier attempts of the run applied in front of this one's.
 // It adds this attempt's changes to applied, in the order they were made.
-func finish(runs []*bindingRun, st *State, applied appliedLog) []BindingResult {
+func finish(runs []*bindingRun, st *State, applied appliedLog, now time.Time) []BindingResult {
+	keepObservations(runs, st, now)
 	out := make([]BindingResult, len(runs))
 	for i, br := range runs {
 		s := br.state

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -74,6 +75,7 @@ const (
 	RuleReserved     = "reserved"      // rule 6: never registrable
 	RuleMaxFraction  = "max-fraction"  // rule 4
 	RuleLastHealthy  = "last-healthy"  // rule 5
+	RuleMakeBefore   = "make-before-break"
 )
 
 // IntentGrace is how long a shared binding keeps owning a target it
@@ -97,6 +99,8 @@ const IntentGrace = 15 * time.Minute
 //	address never registrable       | refused, not desired, whatever the ranges say (rule 6)
 //	address outside allowed ranges  | refused, not desired (rule 6)
 //	every address refused           | same as failed: nothing is removed (rules 1, 6)
+//	some of its sources failed      | what the others show is registered; nothing is
+//	                                | removed and no miss counted (rule 1; see Union)
 //
 // Per target, with a usable answer:
 //
@@ -115,8 +119,10 @@ const IntentGrace = 15 * time.Minute
 //	no        | no                 |   yes   |    -                         | owned for IntentGrace after it was registered, then forgotten
 //
 // Deregistrations are refused, unhealthy and longest-missing first kept
-// in order, when they would exceed MaxFraction of the registered targets
-// (rule 4) or remove the last healthy target (rule 5).
+// in order, while a target the binding registered is still in its first
+// health check and younger than WaitForHealthy (make before break), when
+// they would exceed MaxFraction of the registered targets (rule 4) or
+// remove the last healthy target (rule 5).
 func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy Policy, now time.Time) Decision {
 	out := Decision{Next: state}
 	if why := unusable(desired); why != "" {
@@ -134,8 +140,13 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 		out.Next.Owned = map[Target]time.Time{}
 	}
 	out.Register = planRegistrations(&out, desired, g, state, policy, now)
+	out.Next.Joining = joining(out.Desired, out.Register, g, state, policy, now)
+	if desired.Answer.Partial != nil {
+		keepOnPartial(&out, desired, state)
+		return out
+	}
 	candidates := countMisses(&out, desired, observed, g, state, policy, now)
-	planRemovals(&out, candidates, g, desired.Source, policy, now)
+	planRemovals(&out, candidates, g, state, desired.Source, policy, now)
 	slices.SortFunc(out.Pending, func(a, b Pending) int { return a.Target.Compare(b.Target) })
 	return out
 }
@@ -159,6 +170,7 @@ func sourceFailed(out Decision, state BindingState, why string) Decision {
 	// Owned and Misses are always new maps, so that nothing the caller
 	// does to Next reaches state.
 	out.Next.Owned, out.Next.Misses = maps.Clone(state.Owned), maps.Clone(state.Misses)
+	out.Next.Joining = maps.Clone(state.Joining)
 	return out
 }
 
@@ -267,7 +279,7 @@ func countMisses(out *Decision, desired Desired, observed []ObservedTarget, g me
 		if policy.Shared {
 			out.Next.Owned[t] = at
 		}
-		m := state.Misses[t].Counted(now)
+		m := state.Misses[t].Counted(now, policy.MissWindow())
 		out.Next.Misses[t] = m
 		p := policy.Pending(t, m, now)
 		if p.Due() {
@@ -294,7 +306,7 @@ func countMisses(out *Decision, desired Desired, observed []ObservedTarget, g me
 // planRemovals deregisters the targets whose grace ran out, unhealthy and
 // longest-missing first, within the removal budget (rule 4) and never the
 // last healthy target (rule 5).
-func planRemovals(out *Decision, due []removal, g membership, source string, policy Policy, now time.Time) {
+func planRemovals(out *Decision, due []removal, g membership, state BindingState, source string, policy Policy, now time.Time) {
 	slices.SortFunc(due, func(a, b removal) int {
 		ah, bh := a.o.State == HealthHealthy, b.o.State == HealthHealthy
 		if ah != bh {
@@ -308,6 +320,7 @@ func planRemovals(out *Decision, due []removal, g membership, source string, pol
 		}
 		return a.o.Target.Compare(b.o.Target)
 	})
+	wait := waitingFor(out.Next.Joining, out.Desired, state, g, policy, now)
 	budget := policy.removalBudget(g.registered)
 	healthy := g.healthy
 	// Candidates mostly share a miss record; build each reason once.
@@ -320,6 +333,9 @@ func planRemovals(out *Decision, due []removal, g membership, source string, pol
 			reasons[c.miss] = missed
 		}
 		switch {
+		case wait.held():
+			out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Target: t, Rule: RuleMakeBefore,
+				Reason: fmt.Sprintf("%s, but %s; kept until it has, or for at most %s (deregister.waitForHealthy)", missed, wait, policy.WaitForHealthy)})
 		case len(out.Deregister) >= budget:
 			out.Refused = append(out.Refused, Refusal{Action: ActionDeregister, Target: t, Rule: RuleMaxFraction,
 				Reason: fmt.Sprintf("%s, but this run already removes %d of %d registered targets (maxFraction %g); next run", missed, len(out.Deregister), g.registered, policy.MaxFraction)})
@@ -331,11 +347,116 @@ func planRemovals(out *Decision, due []removal, g membership, source string, pol
 				healthy--
 			}
 			out.Deregister = append(out.Deregister, Change{Action: ActionDeregister, Target: t,
-				AvailabilityZone: c.o.AvailabilityZone, Reason: missed})
+				AvailabilityZone: c.o.AvailabilityZone, Reason: missed + wait.gaveUp(policy.WaitForHealthy)})
 			delete(out.Next.Misses, t)
 			delete(out.Next.Owned, t)
 		}
 	}
+}
+
+// joining returns the targets the binding registered that are still in
+// their first health check: those it registers now, and those it
+// registered before that the group still shows as initial (or not yet at
+// all) within the hold.
+func joining(desired []Target, register []Change, g membership, state BindingState, policy Policy, now time.Time) map[Target]time.Time {
+	if policy.WaitForHealthy <= 0 {
+		return nil
+	}
+	out := map[Target]time.Time{}
+	for _, c := range register {
+		out[c.Target] = now
+	}
+	for _, t := range desired {
+		at, ok := state.Joining[t]
+		if _, registering := out[t]; !ok || registering {
+			continue
+		}
+		o, present := g.seen[t]
+		if (!present || o.State == HealthInitial) && now.Sub(at) < policy.WaitForHealthy {
+			out[t] = at
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// wait is what stale targets wait for before they may leave: the joining
+// targets still in their first health check, and those whose hold ran
+// out.
+type wait struct {
+	pending, timedOut []Target
+	left              time.Duration // the longest hold still to run
+}
+
+func waitingFor(joining map[Target]time.Time, desired []Target, state BindingState, g membership, policy Policy, now time.Time) wait {
+	var w wait
+	if policy.WaitForHealthy <= 0 {
+		return w
+	}
+	// Those whose hold ran out left joining; they are what the removal
+	// says it stopped waiting for.
+	all := maps.Clone(joining)
+	for _, t := range desired {
+		if at, ok := state.Joining[t]; ok && all[t].IsZero() {
+			if all == nil {
+				all = map[Target]time.Time{}
+			}
+			all[t] = at
+		}
+	}
+	for t, at := range all {
+		if o, present := g.seen[t]; present && o.State != HealthInitial {
+			continue
+		}
+		if left := policy.WaitForHealthy - now.Sub(at); left > 0 {
+			w.pending = append(w.pending, t)
+			w.left = max(w.left, left)
+		} else {
+			w.timedOut = append(w.timedOut, t)
+		}
+	}
+	slices.SortFunc(w.pending, Target.Compare)
+	slices.SortFunc(w.timedOut, Target.Compare)
+	return w
+}
+
+func (w wait) held() bool { return len(w.pending) > 0 }
+
+// String says what the removal waits for.
+func (w wait) String() string {
+	return fmt.Sprintf("%s replacing it %s still in its first health check (%s of the hold left)",
+		targetList(w.pending), plural(len(w.pending), "is", "are"), w.left.Round(time.Second))
+}
+
+// gaveUp is the note a removal carries when it stopped waiting.
+func (w wait) gaveUp(hold time.Duration) string {
+	if len(w.timedOut) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %s did not pass %s first health check within %s (deregister.waitForHealthy)",
+		targetList(w.timedOut), plural(len(w.timedOut), "its", "their"), hold)
+}
+
+func targetList(ts []Target) string {
+	const most = 3
+	parts := make([]string, 0, most+1)
+	for i, t := range ts {
+		if i == most {
+			parts = append(parts, fmt.Sprintf("%d more", len(ts)-most))
+			break
+		}
+		parts = append(parts, t.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // uniqueAddrs returns the addresses sorted, without duplicates, with IPv4

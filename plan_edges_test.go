@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,7 +74,7 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 	shared := DefaultPolicy()
 	shared.Shared = true
 	tight := shared
-	tight.AfterMisses, tight.AfterDuration = 1, 0
+	tight.AfterMisses, tight.AfterDuration, tight.WaitForHealthy = 1, 0, 0
 	x := mock.Target("10.0.0.9:443")
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy)}
 	answer := Answer{Addrs: mock.Addrs("10.0.0.1")}
@@ -231,9 +232,71 @@ func TestMissAbsence(t *testing.T) {
 		}
 	}
 	// Counted restarts a miss whose first record lies in the future.
-	m := Miss{Count: 2, Since: t0.Add(time.Hour), Last: t0.Add(time.Hour)}.Counted(t0)
+	m := Miss{Count: 2, Since: t0.Add(time.Hour), Last: t0.Add(time.Hour)}.Counted(t0, 30*time.Second)
 	if m.Count != 3 || !m.Since.Equal(t0) || !m.Last.Equal(t0) {
 		t.Errorf("counted after the clock stepped back = %+v", m)
 	}
 	_ = fmt.Sprint()
+}
+
+// TestPlanMakeBeforeBreak: a stale target whose grace ran out waits while
+// a target the binding registered is still in its first health check
+// (initial), for at most WaitForHealthy; it goes once the new target left
+// initial, healthy or not, or the hold ran out, and the reason says which.
+func TestPlanMakeBeforeBreak(t *testing.T) {
+	policy := DefaultPolicy()
+	policy.AfterMisses, policy.AfterDuration = 1, 0
+	stale, fresh := mock.Target("10.0.0.1:443"), mock.Target("10.0.0.2:443")
+	// 10.0.0.3 stays healthy, so the stale target is never the last
+	// healthy one (rule 5 is not what holds it).
+	answer := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.2", "10.0.0.3")}, Ports: []uint16{443}}
+	tests := []struct {
+		name    string
+		fresh   HealthState // "" means not in the group
+		joined  time.Duration
+		noHold  bool
+		gone    bool
+		reason  string
+		joining bool // fresh is still joining after the plan
+	}{
+		{name: "registered now: the stale target waits", fresh: "", gone: false, reason: "still in its first health check", joining: true},
+		{name: "still initial after a minute: waits", fresh: HealthInitial, joined: time.Minute, gone: false, reason: "4m0s of the hold left", joining: true},
+		{name: "healthy: the stale target goes", fresh: HealthHealthy, joined: time.Minute, gone: true},
+		{name: "unhealthy: left initial, the stale target goes", fresh: HealthUnhealthy, joined: time.Minute, gone: true},
+		{name: "initial past the hold: goes, and says so", fresh: HealthInitial, joined: 6 * time.Minute, gone: true, reason: "did not pass its first health check within 5m0s"},
+		{name: "no hold configured", fresh: "", noHold: true, gone: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := policy
+			if tc.noHold {
+				p.WaitForHealthy = 0
+			}
+			observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.3:443", HealthHealthy)}
+			st := BindingState{}
+			if tc.fresh != "" {
+				observed = append(observed, obs("10.0.0.2:443", tc.fresh))
+				st.Joining = map[Target]time.Time{fresh: t0.Add(-tc.joined)}
+			}
+			got := Plan(answer, observed, st, p, t0)
+			if gone := slices.Equal(targetsOf(got.Deregister), []string{stale.String()}); gone != tc.gone {
+				t.Fatalf("deregister = %v refused = %v, want gone=%v", targetsOf(got.Deregister), refusedOf(got.Refused), tc.gone)
+			}
+			var reason string
+			for _, c := range got.Deregister {
+				reason = c.Reason
+			}
+			for _, r := range got.Refused {
+				if r.Rule == RuleMakeBefore {
+					reason = r.Reason
+				}
+			}
+			if !strings.Contains(reason, tc.reason) {
+				t.Errorf("reason %q does not say %q", reason, tc.reason)
+			}
+			if _, j := got.Next.Joining[fresh]; j != tc.joining {
+				t.Errorf("joining after the plan = %v, want %v", got.Next.Joining, tc.joining)
+			}
+		})
+	}
 }

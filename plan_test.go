@@ -40,7 +40,7 @@ func TestPlan(t *testing.T) {
 	shared := DefaultPolicy()
 	shared.Shared = true
 	tight := DefaultPolicy()
-	tight.AfterMisses, tight.AfterDuration = 1, 0
+	tight.AfterMisses, tight.AfterDuration, tight.WaitForHealthy = 1, 0, 0
 
 	tests := []struct {
 		name     string

@@ -23,6 +23,11 @@ type Policy struct {
 	// AllowedPrefixes are the ranges an address must fall in to be
 	// registered (rule 6).
 	AllowedPrefixes []netip.Prefix
+	// WaitForHealthy holds the removal of stale targets while a target
+	// this binding registered is still in its first health check
+	// (initial), for at most this long: make before break. Zero removes
+	// without waiting.
+	WaitForHealthy time.Duration
 }
 
 // DefaultAllowedPrefixes are the private ranges: RFC 1918, RFC 6598 shared
@@ -35,6 +40,12 @@ var DefaultAllowedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("fc00::/7"),
 }
 
+// DefaultWaitForHealthy is how long a stale target's removal waits for
+// the targets that replace it to pass their first health check. An NLB
+// often takes 70 s to several minutes to run a new target's first check
+// (docs/deploy.md, "Make before break").
+const DefaultWaitForHealthy = 5 * time.Minute
+
 // DefaultPolicy returns the defaults the README documents: 3 misses and 3 minutes,
 // 50% per run, a dedicated target group, private ranges only.
 func DefaultPolicy() Policy {
@@ -43,6 +54,7 @@ func DefaultPolicy() Policy {
 		AfterDuration:   3 * time.Minute,
 		MaxFraction:     0.5,
 		AllowedPrefixes: append([]netip.Prefix(nil), DefaultAllowedPrefixes...),
+		WaitForHealthy:  DefaultWaitForHealthy,
 	}
 }
 
@@ -53,6 +65,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("afterMisses must be at least 1, got %d", p.AfterMisses)
 	case p.AfterDuration < 0:
 		return fmt.Errorf("afterDuration must not be negative, got %s", p.AfterDuration)
+	case p.WaitForHealthy < 0:
+		return fmt.Errorf("waitForHealthy must not be negative, got %s", p.WaitForHealthy)
 	case p.MaxFraction <= 0 || p.MaxFraction > 1:
 		return fmt.Errorf("maxFraction must be in (0, 1], got %g", p.MaxFraction)
 	case len(p.AllowedPrefixes) == 0:
@@ -147,6 +161,18 @@ func (p Policy) Pending(t Target, m Miss, now time.Time) Pending {
 		MissesLeft: max(0, p.AfterMisses-m.Count),
 		TimeLeft:   max(0, p.AfterDuration-absent),
 	}
+}
+
+// MissWindow is the least time between two counted misses of a target:
+// half the mean time between the misses the grace asks for
+// (AfterDuration / AfterMisses / 2; 30 s with the defaults). Runs closer
+// than that observed the same moment. With AfterDuration 0 every run
+// counts.
+func (p Policy) MissWindow() time.Duration {
+	if p.AfterMisses < 1 {
+		return 0
+	}
+	return p.AfterDuration / time.Duration(2*p.AfterMisses)
 }
 
 // removalBudget is rule 4: at most MaxFraction of the registered targets,

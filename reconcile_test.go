@@ -83,6 +83,7 @@ func TestReconcileSteadyStateWritesNothing(t *testing.T) {
 	w := newWorld(DefaultPolicy())
 	w.src.Set("10.0.0.1")
 	w.run(t)
+	w.run(t) // the new target passed its first health check: no longer joining
 	saves := w.store.Saves()
 	w.groups.ResetCalls()
 	res := w.run(t)

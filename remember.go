@@ -132,14 +132,14 @@ func (r *Reconciler) keepUnsaved(logs ...appliedLog) {
 // stateAfter folds a plan and what of it was applied into the binding state:
 // misses, ownership and history. A registration that failed stays owned
 // as an intent (see IntentGrace): the call may have reached AWS.
-func (r *Reconciler) stateAfter(st BindingState, plan Decision, registered, deregistered []Change, now time.Time) BindingState {
+func (r *Reconciler) stateAfter(st BindingState, plan Decision, registered, deregistered []Change, window time.Duration, now time.Time) BindingState {
 	next := plan.Next
 	// Keep what Plan does not manage from the current state.
 	next.AZAll, next.Answer, next.LastError = st.AZAll, st.Answer, st.LastError
 	next.History, next.Refusing = st.History, st.Refusing
 	for _, c := range plan.Deregister {
 		if !containsTarget(deregistered, c.Target) {
-			next.Misses[c.Target] = st.Misses[c.Target].Counted(now)
+			next.Misses[c.Target] = st.Misses[c.Target].Counted(now, window)
 			if at, ok := st.Owned[c.Target]; ok && next.Owned != nil {
 				next.Owned[c.Target] = at
 			}
@@ -177,13 +177,24 @@ func changeEvents(now time.Time, sets ...[]Change) []Event {
 }
 
 // recordAnswer keeps a successful answer, and its time, when its addresses
-// changed.
+// changed, and which interface each came from. An answer some of whose
+// sources failed is not the binding's answer: only its interfaces are
+// kept.
 func recordAnswer(st BindingState, a Answer, now time.Time) BindingState {
+	partial := a.Partial != nil
 	addrs := uniqueAddrs(a.Addrs)
-	if st.Answer != nil && slices.Equal(st.Answer.Addrs, addrs) {
+	if !partial && (st.Answer == nil || !slices.Equal(st.Answer.Addrs, addrs)) {
+		st.Answer = &SourceAnswer{Addrs: addrs, TTL: Duration(a.TTL), At: now, Interfaces: recordInterfaces(nil, a.Interfaces, false)}
 		return st
 	}
-	st.Answer = &SourceAnswer{Addrs: addrs, TTL: Duration(a.TTL), At: now}
+	if st.Answer == nil {
+		return st
+	}
+	if ifs := recordInterfaces(st.Answer.Interfaces, a.Interfaces, partial); !maps.Equal(ifs, st.Answer.Interfaces) {
+		kept := *st.Answer
+		kept.Interfaces = ifs
+		st.Answer = &kept
+	}
 	return st
 }
 

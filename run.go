@@ -75,7 +75,7 @@ func (r *Reconciler) start(ctx context.Context, o RunOptions, bindings []Binding
 		cancels = append(cancels, func() { unhook(); stop() })
 	}
 	var c1, c2 context.CancelFunc
-	run.observe, c1 = workContext(run.early, o.DeadlineMargin)
+	run.observe, c1 = workContext(withSharedCalls(run.early), o.DeadlineMargin)
 	run.work, c2 = workContext(ctx, o.DeadlineMargin)
 	cancels = append(cancels, c1, c2)
 	return run, func() {
@@ -99,6 +99,7 @@ func (r *Reconciler) attempt(run *runInProgress, mayRetry bool) (retry bool, err
 	next := loaded.Clone()
 	r.mergeApplied(next, run.carried, run.now)
 	r.mergeApplied(next, run.applied, run.now)
+	r.retire(next, run.now)
 	r.seedGroupInfo(next, run.bindings, run.now)
 	runs := r.observeAll(run.observe, run.o, run.bindings, next, run.now)
 	r.keepGroupInfo(next, run.bindings, run.now)
@@ -115,7 +116,8 @@ func (r *Reconciler) attempt(run *runInProgress, mayRetry bool) (retry bool, err
 		}
 		r.applyAll(run.work, run.o, runs, run.now)
 	}
-	run.res.Bindings = finish(runs, next, run.applied)
+	run.res.Bindings = finish(runs, next, run.applied, run.now)
+	next.BoundHistory()
 	run.res.State = next
 	run.res.Duration = r.now().Sub(run.now)
 	if run.o.DryRun {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,6 +19,36 @@ const StateVersion = 1
 // HistoryLimit bounds the events kept per binding, so that state stays small
 // enough for a status page served from a state store.
 const HistoryLimit = 50
+
+// HistoryBudget bounds the events a whole state keeps: with more than
+// HistoryBudget / HistoryLimit bindings (200), each keeps its share of it,
+// but never fewer than MinHistory. An event takes about 240 bytes, so
+// 1,000 bindings keep 10 each, 2.4 MB of history instead of 12 MB, and
+// their state stays within half of MaxStateBytes. The log keeps every
+// change and refusal; the history is what the status page shows.
+const (
+	HistoryBudget = 10_000
+	MinHistory    = 10
+)
+
+// HistoryShare is the events each binding of a state of n bindings keeps.
+func HistoryShare(n int) int {
+	if n <= 0 {
+		return HistoryLimit
+	}
+	return min(HistoryLimit, max(MinHistory, HistoryBudget/n))
+}
+
+// BoundHistory trims every binding's history to its HistoryShare, oldest
+// events first.
+func (s *State) BoundHistory() {
+	share := HistoryShare(len(s.Bindings))
+	for _, b := range s.Bindings {
+		if n := len(b.History) - share; n > 0 {
+			b.History = slices.Clone(b.History[n:])
+		}
+	}
+}
 
 // ErrConflict is returned by Store.Save when another writer saved first.
 // The caller reloads, plans again and retries.
@@ -33,6 +64,9 @@ type State struct {
 	// Groups remembers, per target group ARN, what DescribeTargetGroups
 	// said, so that a new process (a Lambda cold start) does not ask again.
 	Groups map[string]GroupInfo `json:"groups,omitempty"`
+	// Observations keeps, per target group ARN, what the group held when
+	// tgsync last looked (see Observation).
+	Observations map[string]*Observation `json:"observations,omitempty"`
 }
 
 // GroupInfo is what tgsync needs of a target group besides its members: its
@@ -79,6 +113,14 @@ func (s *State) Clone() *State {
 	}
 	c.Drains = maps.Clone(s.Drains)
 	c.Groups = maps.Clone(s.Groups)
+	if s.Observations != nil {
+		c.Observations = make(map[string]*Observation, len(s.Observations))
+		for k, v := range s.Observations {
+			o := *v
+			o.Targets = slices.Clone(v.Targets)
+			c.Observations[k] = &o
+		}
+	}
 	return c
 }
 
@@ -95,8 +137,9 @@ func (s *State) Equal(o *State) bool {
 var ErrNewerState = errors.New("written by a newer tgsync")
 
 // MaxStateBytes bounds the stored state every durable store reads and
-// writes. 100 bindings with full histories take about 1.1 MB, so a file or
-// object over the bound is almost surely the wrong one. The bound keeps the
+// writes. 100 bindings with full histories take about 0.8 MB, 1,000 about
+// 4 MB (their histories bounded by HistoryBudget), so a file or object
+// over the bound is almost surely the wrong one. The bound keeps the
 // decode of the largest accepted state within 64 MiB of heap, so that it
 // fits the Lambda function's 128 MB beside the process itself
 // (TestMaxStateBytesFitsMemory and docs/reliability.md have the figures).
@@ -125,12 +168,14 @@ func DecodeState(data []byte) (*State, error) {
 	return s, nil
 }
 
-// EncodeState writes state in its stored form.
+// EncodeState writes state in its stored form: compact JSON, a quarter
+// smaller than indented (jq . shows it indented). DecodeState reads both,
+// and so the indented states of older versions.
 func EncodeState(s *State) ([]byte, error) {
 	if s.Version == 0 {
 		s.Version = StateVersion
 	}
-	return json.MarshalIndent(s, "", "  ")
+	return json.Marshal(s)
 }
 
 // BindingState is what one binding remembers.
@@ -142,11 +187,19 @@ type BindingState struct {
 	// Misses counts, per owned target, the consecutive successful
 	// observations that did not contain it.
 	Misses map[Target]Miss `json:"misses,omitempty"`
+	// Joining holds the targets this binding registered that have not
+	// yet been seen out of their first health check, with the time they
+	// were registered: stale targets wait for them (make before break).
+	Joining map[Target]time.Time `json:"joining,omitempty"`
 	// AZAll records that the group needs AvailabilityZone "all" (rule 7).
 	AZAll bool `json:"azAll,omitempty"`
 	// Answer is the last successful source answer; it changes only when the
 	// set of addresses does.
 	Answer *SourceAnswer `json:"answer,omitempty"`
+	// RemovedAt is when a run first found the binding gone from the
+	// config. Its entry is dropped BindingRetention later; until then the
+	// status shows what it owned (targets nobody removes).
+	RemovedAt time.Time `json:"removedAt,omitzero"`
 	// LastError is the last failure of the binding, cleared by a clean run.
 	LastError string `json:"lastError,omitempty"`
 	// Refusing holds the refusals of the last run (see Refusal.Key), so
@@ -166,10 +219,16 @@ type Miss struct {
 	Last  time.Time `json:"last,omitzero"`
 }
 
-// Counted is the record once one more observation at now missed the
-// target. A clock that stepped back before the first miss restarts the
-// absence at now (it is never negative); the count stands.
-func (m Miss) Counted(now time.Time) Miss {
+// Counted is the record once an observation at now missed the target.
+// A miss within window of the last counted one is the same observation
+// and is not counted again: runs that overlap (two invocations at once, a
+// replan after a save conflict) count one miss, not one each (see
+// Policy.MissWindow). A clock that stepped back before the first miss
+// restarts the absence at now (it is never negative); the count stands.
+func (m Miss) Counted(now time.Time, window time.Duration) Miss {
+	if m.Count > 0 && !now.Before(m.Last) && now.Sub(m.Last) < window {
+		return m
+	}
 	m.Count++
 	if m.Since.IsZero() || m.Since.After(now) {
 		m.Since = now
@@ -205,6 +264,9 @@ type SourceAnswer struct {
 	Addrs []netip.Addr `json:"addrs"`
 	TTL   Duration     `json:"ttl"`
 	At    time.Time    `json:"at"`
+	// Interfaces maps each address that came from a network interface to
+	// the interface's ID (see Answer.Interfaces).
+	Interfaces map[netip.Addr]string `json:"interfaces,omitempty"`
 }
 
 // Event is one entry of a binding's history.
@@ -221,10 +283,11 @@ type Event struct {
 // Clone returns a deep copy.
 func (b BindingState) Clone() BindingState {
 	c := b
-	c.Owned, c.Misses = maps.Clone(b.Owned), maps.Clone(b.Misses)
+	c.Owned, c.Misses, c.Joining = maps.Clone(b.Owned), maps.Clone(b.Misses), maps.Clone(b.Joining)
 	if b.Answer != nil {
 		a := *b.Answer
 		a.Addrs = append([]netip.Addr(nil), b.Answer.Addrs...)
+		a.Interfaces = maps.Clone(b.Answer.Interfaces)
 		c.Answer = &a
 	}
 	c.Refusing = append([]string(nil), b.Refusing...)

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -39,11 +41,13 @@ func CountCallsContext(record func(ctx context.Context, service, operation strin
 	}
 }
 
-// Calls counts API calls by operation, retries included: Record feeds
-// CountCalls. The zero value is ready, and it is safe for concurrent use.
+// Calls counts API calls by operation, retries included, and the attempts
+// AWS throttled: Record feeds CountCalls, RecordThrottle CountThrottles.
+// The zero value is ready, and it is safe for concurrent use.
 type Calls struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu        sync.Mutex
+	n         map[string]int
+	throttles map[string]int
 }
 
 // Record counts one attempt of operation.
@@ -75,4 +79,48 @@ func (c *Calls) Take() map[string]int {
 		n = map[string]int{}
 	}
 	return n
+}
+
+// RecordThrottle counts one throttled attempt of operation.
+func (c *Calls) RecordThrottle(_ context.Context, _, operation string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.throttles == nil {
+		c.throttles = map[string]int{}
+	}
+	c.throttles[operation]++
+}
+
+// Throttles returns the throttled attempts so far, in a map of its own.
+func (c *Calls) Throttles() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.throttles))
+	maps.Copy(out, c.throttles)
+	return out
+}
+
+// CountThrottlesID is the middleware ID CountThrottles registers.
+const CountThrottlesID = "tgsync.CountThrottles"
+
+// CountThrottles returns an SDK stack option that calls record for every
+// attempt AWS answered with a throttling error (Throttling, "Rate
+// exceeded", and the other codes the SDK's retryer treats as throttling),
+// with the request's context, service and operation. Like CountCalls it
+// sits inside the retry loop, so it sees each throttled attempt before
+// the retryer backs off and tries again: a call that succeeds on its
+// third attempt counts two throttles, which the caller never sees as an
+// error. Those are what show that the client-side limits are too high for
+// the account.
+func CountThrottles(record func(ctx context.Context, service, operation string)) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc(CountThrottlesID,
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleFinalize(ctx, in)
+				if err != nil && retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+					record(ctx, middleware.GetServiceID(ctx), middleware.GetOperationName(ctx))
+				}
+				return out, md, err
+			}), middleware.After)
+	}
 }

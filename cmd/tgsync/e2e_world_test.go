@@ -59,7 +59,9 @@ type configOpts struct {
 }
 
 // writeConfig writes a config for one binding on e2ePort and returns its
-// path.
+// path. Its grace counts misses alone (afterDuration 0) and removals do not
+// wait for new targets' first health check (moto makes them healthy at
+// once), so that each run of the test is one step of the schedule.
 func (w *e2eWorld) writeConfig(t *testing.T, file string, o configOpts) string {
 	t.Helper()
 	if o.afterMisses == 0 {
@@ -85,6 +87,7 @@ bindings:
     deregister:
       afterMisses: %d
       afterDuration: 0s
+      waitForHealthy: 0s
 `, w.dns.Addr(), o.dnsTimeout, w.state, w.binding, w.name, o.arn, e2ePort, o.afterMisses)
 	path := filepath.Join(w.dir, file)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {

@@ -10,8 +10,14 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X main.version=...
+// -X main.commit=...": make release sets both (the commit from git, so that
+// the build itself reads no VCS state and stays reproducible); make build
+// and make package set the version only.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func main() {
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {

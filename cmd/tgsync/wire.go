@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
@@ -16,7 +16,9 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/shard"
 	"github.com/tgsync/tgsync/store/filestore"
 	"github.com/tgsync/tgsync/store/memstore"
 	"github.com/tgsync/tgsync/store/s3store"
@@ -27,51 +29,37 @@ import (
 type app struct {
 	cfg        *config.Config
 	reconciler *tgsync.Reconciler
-	groups     *elbv2.Adapter
+	groups     *elbv2.Accounts
 	store      tgsync.Store
 	calls      *elbv2.Calls
 	awsConfig  aws.Config
+	// shards are the deployment's shards (TGSYNC_SHARDS), one when it
+	// has none.
+	shards *shardSet
+	// lister and interfaces are the network-interface sources, by
+	// binding; nil when no binding reads interfaces.
+	lister     *eni.Lister
+	interfaces map[string]*eni.Source
 }
 
 // loadAWS loads the SDK's configuration (loadSDKConfig). When no region
 // is set it takes the region of the target groups, so a config alone is
-// enough.
+// enough (resolveRegion); a failure to find credentials is said in one
+// line (explainCredentials).
 func loadAWS(ctx context.Context, cfg *config.Config, calls *elbv2.Calls) (aws.Config, error) {
 	count := func(ctx context.Context, service, op string) {
 		calls.Record(service, op)
 		tgsync.CountAPICall(ctx) // the binding the call was made for
 	}
-	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count)})
+	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count), elbv2.CountThrottles(calls.RecordThrottle)})
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	for _, arnStr := range targetGroupARNs(cfg) {
-		a, err := arn.Parse(arnStr)
-		if err != nil {
-			continue // config validation already named it
-		}
-		if awsCfg.Region == "" {
-			awsCfg.Region = a.Region
-		}
-		if a.Region != awsCfg.Region {
-			return aws.Config{}, fmt.Errorf("target group %s is in region %s but tgsync talks to %s: run one tgsync per region, or set AWS_REGION=%s", arnStr, a.Region, awsCfg.Region, a.Region)
-		}
-	}
-	if awsCfg.Region == "" {
-		return aws.Config{}, fmt.Errorf("no AWS region: set AWS_REGION")
+	awsCfg.Credentials = explainCredentials(awsCfg.Credentials)
+	if err := resolveRegion(&awsCfg, cfg); err != nil {
+		return aws.Config{}, err
 	}
 	return awsCfg, nil
-}
-
-func targetGroupARNs(cfg *config.Config) []string {
-	var out []string
-	for _, b := range cfg.Bindings {
-		out = append(out, b.TargetGroupARN)
-	}
-	if cfg.SpotDrain != nil {
-		out = append(out, cfg.SpotDrain.TargetGroupARNs...)
-	}
-	return out
 }
 
 // appOptions are what the Lambda wires differently from the CLI.
@@ -98,28 +86,77 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if a.store, err = newStore(cfg.State, awsCfg, opts.bucketRegion); err != nil {
 		return nil, err
 	}
-	a.groups = newGroups(awsCfg, cfg.Limits)
-	bindings, err := domainBindings(cfg, getenv)
+	if a.groups, err = newGroups(awsCfg, cfg); err != nil {
+		return nil, err
+	}
+	if a.lister, a.interfaces, err = interfaceSources(cfg, awsCfg); err != nil {
+		return nil, err
+	}
+	bindings, err := domainBindings(cfg, getenv, a.interfaces)
 	if err != nil {
 		return nil, err
 	}
-	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store}
+	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store, DescribeEvery: cfg.Limits.DescribeEvery}
+	if a.shards, err = newShardSet(a, getenv, opts.bucketRegion); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
-// newGroups is the elbv2 adapter under the configured client-side limits.
-func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Adapter {
-	return elbv2.NewFromConfig(awsCfg, elbv2.Options{
+// newGroups is the elbv2 adapters of a process, one budget per account
+// and Region under the configured client-side limits, shared by the
+// bindings, the drain and the status page, each target group reached with
+// its role's credentials or the process's own.
+func newGroups(awsCfg aws.Config, cfg *config.Config) (*elbv2.Accounts, error) {
+	l := cfg.Limits
+	groups := elbv2.NewAccounts(elbv2.Limits{
 		DescribeRate:  rate.Limit(l.DescribePerSecond),
 		DescribeBurst: l.DescribeBurst,
 		ChangeRate:    rate.Limit(l.ChangesPerSecond),
 		ChangeBurst:   l.ChangesBurst,
-	})
+	}, elbv2.Options{}, elbv2.Route{Client: regionalClient(awsCfg)})
+	return groups, routeRoles(groups, cfg, awsCfg)
 }
 
-// domainBindings builds each binding's DNS source. TGSYNC_DNS_SERVERS (a
-// comma-separated list of host:port) overrides the configured servers.
-func domainBindings(cfg *config.Config, getenv func(string) string) ([]tgsync.Binding, error) {
+// regionalClient makes ELB clients of cfg for a target group's Region.
+func regionalClient(cfg aws.Config) func(region string) elbv2.API {
+	return func(region string) elbv2.API {
+		c := cfg.Copy()
+		c.Region = region
+		return elbv2.NewClient(c)
+	}
+}
+
+// domainBindings builds each binding's source: its DNS name, united with
+// its interfaces when it has some. TGSYNC_DNS_SERVERS (a comma-separated
+// list of host:port) overrides the configured servers. Without a DNS
+// source no resolver is made, so that a host without /etc/resolv.conf
+// runs bindings of interfaces alone.
+func domainBindings(cfg *config.Config, getenv func(string) string, interfaces map[string]*eni.Source) ([]tgsync.Binding, error) {
+	var resolver *dns.Resolver
+	if slices.ContainsFunc(cfg.Bindings, func(b config.Binding) bool { return b.Source.DNS != nil }) {
+		var err error
+		if resolver, err = newResolver(cfg, getenv); err != nil {
+			return nil, err
+		}
+	}
+	var out []tgsync.Binding
+	for _, b := range cfg.Bindings {
+		var name tgsync.Source
+		if b.Source.DNS != nil {
+			fams, err := dns.ParseFamilies(b.Families())
+			if err != nil {
+				return nil, fmt.Errorf("binding %s: %w", b.Name, err)
+			}
+			name = resolver.Source(b.Source.DNS.Name, fams)
+		}
+		out = append(out, b.Domain(bindingSource(name, interfaces[b.Name])))
+	}
+	return out, nil
+}
+
+// newResolver is the resolver of the config's DNS sources.
+func newResolver(cfg *config.Config, getenv func(string) string) (*dns.Resolver, error) {
 	servers := cfg.DNS.Servers
 	if v := strings.TrimSpace(getenv("TGSYNC_DNS_SERVERS")); v != "" {
 		servers = nil
@@ -133,20 +170,18 @@ func domainBindings(cfg *config.Config, getenv func(string) string) ([]tgsync.Bi
 	if err != nil {
 		return nil, fmt.Errorf("DNS: %w", err)
 	}
-	var out []tgsync.Binding
-	for _, b := range cfg.Bindings {
-		fams, err := dns.ParseFamilies(b.Families())
-		if err != nil {
-			return nil, fmt.Errorf("binding %s: %w", b.Name, err)
-		}
-		out = append(out, b.Domain(resolver.Source(b.Source.DNS.Name, fams)))
-	}
-	return out, nil
+	return resolver, nil
 }
 
 // newStore opens the configured state store; bucketRegion, when set, is
 // the Region of the S3 bucket.
 func newStore(st config.State, awsCfg aws.Config, bucketRegion string) (tgsync.Store, error) {
+	return newShardStore(st, awsCfg, bucketRegion, 1)
+}
+
+// newShardStore opens the state store of shard k: the configured one for
+// shard 1, one beside it for the others (shard.ObjectName).
+func newShardStore(st config.State, awsCfg aws.Config, bucketRegion string, k int) (tgsync.Store, error) {
 	switch {
 	case st.Memory:
 		return memstore.New(), nil
@@ -163,9 +198,9 @@ func newStore(st config.State, awsCfg aws.Config, bucketRegion string) (tgsync.S
 		if err != nil {
 			return nil, fmt.Errorf("state.s3: %w", err)
 		}
-		return s3store.New(client, bucket, key), nil
+		return s3store.New(client, bucket, shard.ObjectName(key, k)), nil
 	default:
-		return filestore.New(st.File), nil
+		return filestore.New(shard.ObjectName(st.File, k)), nil
 	}
 }
 

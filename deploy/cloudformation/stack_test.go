@@ -20,6 +20,7 @@ import (
 
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/shard"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
@@ -49,6 +50,10 @@ type caseWorld struct {
 	groups      []string // target groups to sync
 	spotGroup   string
 	stateBucket string // an existing bucket, for cases that bring one
+	// other is a target group of another account, and the role there
+	// tgsync assumes to reach it.
+	other *otherAccount
+	lb    string // the name of a load balancer whose interfaces a case makes
 }
 
 // wantConfig is the part of the config the function must read from its
@@ -57,6 +62,7 @@ type wantConfig struct {
 	bindings  map[string]binding // by name
 	state     string             // s3://bucket/prefix/
 	spotDrain []string
+	shards    int // TGSYNC_SHARDS; 0 for 1
 }
 
 type binding struct {
@@ -75,6 +81,7 @@ const (
 var (
 	openSearchIPs = []netip.Addr{netip.MustParseAddr("10.40.1.17"), netip.MustParseAddr("10.40.2.23")}
 	albIPs        = []netip.Addr{netip.MustParseAddr("10.50.1.5"), netip.MustParseAddr("10.50.2.6"), netip.MustParseAddr("10.50.3.7")}
+	albFourth     = netip.MustParseAddr("10.50.1.8")
 )
 
 // baseGrants are the statements every deployment has.
@@ -223,6 +230,123 @@ bindings:
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
 			},
 		},
+		{
+			name: "a binding in another account, through a role",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(albName, 60, albIPs...)
+				yml := fmt.Sprintf("bindings:\n  - name: web\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [8443]\n"+
+					"    roleArn: %s\n    externalId: tgsync-ext\n", albName, w.other.group, w.other.role)
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.other.group, "AssumeRoleArns": w.other.role,
+					"Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{"web": {dns: albName, group: w.other.group, ports: []int{8443}}},
+					state:    "s3://" + out["StateBucketName"] + "/tgsync/",
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.other.group),
+					grant{Sid: "AssumeTargetAccountRoles", Effect: "Allow", Actions: []string{"sts:AssumeRole"}, Resources: []string{w.other.role}})
+			},
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				fn.scheduled(ctx, t, out)
+				if got, want := testenv.Members(t, w.other.elb, w.other.group), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
+					t.Errorf("the other account's target group holds %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "two bindings in three shards",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(openSearchName, 60, openSearchIPs...)
+				w.dns.SetA(albName, 60, albIPs...)
+				yml := fmt.Sprintf("bindings:\n  - name: dashboards\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [443]\n"+
+					"  - name: web\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [8443]\n", openSearchName, w.groups[0], albName, w.groups[1])
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.groups[0] + "," + w.groups[1],
+					"Shards": "3", "ReservedConcurrency": "4", "Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{
+						"dashboards": {dns: openSearchName, group: w.groups[0], ports: []int{443}},
+						"web":        {dns: albName, group: w.groups[1], ports: []int{8443}},
+					},
+					state: "s3://" + out["StateBucketName"] + "/tgsync/", shards: 3,
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.groups[0], w.groups[1]))
+			},
+			// Each of the rule's targets, as EventBridge would send its
+			// input: every shard runs the groups it holds, on its own state.
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				inputs := ruleInputs(ctx, t, w.cfg, out["FunctionArn"])
+				want := []string{`{"action":"reconcile","shard":"1/3"}`, `{"action":"reconcile","shard":"2/3"}`, `{"action":"reconcile","shard":"3/3"}`}
+				if !slices.Equal(inputs, want) {
+					t.Fatalf("schedule rule inputs %q, want %q", inputs, want)
+				}
+				for _, in := range inputs {
+					fn.invoke(ctx, t, []byte(in))
+				}
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
+					t.Errorf("dashboards target group holds %v, want %v", got, want)
+				}
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
+					t.Errorf("web target group holds %v, want %v", got, want)
+				}
+				for _, g := range w.groups[:2] {
+					k := shard.Of(g, 3)
+					stateObjectExists(ctx, t, w.cfg, shard.ObjectName(out["StateObjectUrl"], k))
+				}
+			},
+		},
+		{
+			name: "an internal ALB by DNS and network interfaces, with the interface event rule",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(albName, 60, albIPs[:2]...)
+				w.lb = testenv.UniqueName("web")
+				yml := fmt.Sprintf(`bindings:
+  - name: web
+    source: {dns: %s, loadBalancer: %s}
+    targetGroupArn: %s
+    ports: [443]
+`, albName, w.lb, w.groups[0])
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.groups[0],
+					"NetworkInterfaceSources": "true", "NetworkInterfaceEvents": "true", "Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{bindings: map[string]binding{"web": {dns: albName, group: w.groups[0], ports: []int{443}}},
+					state: "s3://" + out["StateBucketName"] + "/tgsync/"}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.groups[0]),
+					grant{Sid: "ReadNetworkInterfaces", Effect: "Allow", Actions: []string{"ec2:DescribeNetworkInterfaces"}, Resources: []string{"*"}})
+			},
+			// DNS shows two of the three nodes; the interfaces show all
+			// three; a fourth node's creation event registers it at once.
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				if out["InterfaceRuleName"] == "" {
+					t.Error("no InterfaceRuleName output")
+				}
+				desc := "ELB app/" + w.lb + "/50dc6c495c0c9188"
+				for i, ip := range albIPs {
+					w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[i%2], Description: desc, IPs: []string{ip.String()}, InUse: true})
+				}
+				fn.scheduled(ctx, t, out)
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(albIPs, 443); !slices.Equal(got, want) {
+					t.Errorf("target group holds %v, want every node %v", got, want)
+				}
+				id := w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[0], Description: desc, IPs: []string{albFourth.String()}, InUse: true})
+				fn.interfaceCreated(ctx, t, id, desc, albFourth.String())
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(append(slices.Clone(albIPs), albFourth), 443); !slices.Equal(got, want) {
+					t.Errorf("after the creation event the target group holds %v, want %v", got, want)
+				}
+			},
+		},
 	}
 }
 
@@ -260,6 +384,7 @@ func TestStackToTargetGroup(t *testing.T) {
 			w.groups = []string{w.net.targetGroup(ctx, t, 443), w.net.targetGroup(ctx, t, 8443)}
 			w.spotGroup = w.net.targetGroup(ctx, t, 5044)
 			w.stateBucket = testenv.Bucket(t, cfg, "tgsync-state")
+			w.other = newOtherAccount(ctx, t, cfg, "111111111111")
 			params := tc.params(w)
 			params["CodeS3Bucket"], params["CodeS3Key"] = codeBucket, codeKey
 			stack := testenv.UniqueName("tgsync")
@@ -269,7 +394,7 @@ func TestStackToTargetGroup(t *testing.T) {
 			out := createStack(ctx, t, cfg, stack, string(body), params)
 			out["stack"] = stack
 
-			fc := functionConfig(ctx, t, cfg, out)
+			fc := functionConfig(ctx, t, cfg, out, params["ReservedConcurrency"])
 			checkConfig(t, fc.env, tc.config(w, out))
 			checkRole(ctx, t, cfg, out, tc.grants(w, out))
 
@@ -357,7 +482,7 @@ type fnConfig struct {
 	groups  []string
 }
 
-func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string) fnConfig {
+func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string, concurrency string) fnConfig {
 	t.Helper()
 	c := lambda.NewFromConfig(cfg)
 	fc, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(out["FunctionName"])})
@@ -383,8 +508,8 @@ func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[s
 	if err != nil {
 		t.Fatalf("GetFunctionConcurrency: %v", err)
 	}
-	if got := aws.ToInt32(conc.ReservedConcurrentExecutions); got != 2 {
-		t.Errorf("reserved concurrency = %d, want 2 (a scheduled run and a Spot event)", got)
+	if want := prefixOr(concurrency, "2"); fmt.Sprint(aws.ToInt32(conc.ReservedConcurrentExecutions)) != want {
+		t.Errorf("reserved concurrency = %d, want %s (by default 2: a scheduled run and a Spot event)", aws.ToInt32(conc.ReservedConcurrentExecutions), want)
 	}
 	r := fnConfig{arn: aws.ToString(fc.FunctionArn), timeout: time.Duration(aws.ToInt32(fc.Timeout)) * time.Second}
 	if fc.Environment != nil {

@@ -3,6 +3,7 @@ package cloudformation
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,6 +197,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		"elasticloadbalancing:DeregisterTargets": true,
 		"s3:PutObject":                           true,
 		"s3:GetObject":                           true,
+		"sts:AssumeRole":                         true,
 	}
 	for _, s := range stmts {
 		actions := stringList(s.m["Action"])
@@ -238,6 +240,8 @@ func TestRegisterAndDeregisterOnlyOnParameterTargetGroups(t *testing.T) {
 	want := map[string][]string{
 		"elasticloadbalancing:RegisterTargets":   {"ConfigTargetGroupArns", "TargetGroupArn"},
 		"elasticloadbalancing:DeregisterTargets": {"ConfigTargetGroupArns", "SpotTargetGroupArns", "TargetGroupArn"},
+		// The roles of other accounts' target groups, and no other.
+		"sts:AssumeRole": {"AssumeRoleArns"},
 	}
 	got := map[string][]string{}
 	for _, s := range policyStatements(tpl) {
@@ -308,28 +312,58 @@ func TestARNsUsePartition(t *testing.T) {
 	walk("Outputs", section(tpl, "Outputs"))
 }
 
-func TestSpotRuleMatchesShippedPattern(t *testing.T) {
-	data, err := os.ReadFile(spotPatternPath)
-	if err != nil {
-		t.Fatalf("the shipped pattern: %v", err)
+func TestRulesMatchShippedPatterns(t *testing.T) {
+	for _, tc := range []struct{ rule, file, condition string }{
+		{"SpotRule", spotPatternPath, "HasSpot"},
+		{"InterfaceRule", interfacePatternPath, "InterfaceEvents"},
+	} {
+		data, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatalf("the shipped pattern: %v", err)
+		}
+		var want any
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		tpl := mustTemplate(t)
+		props, _ := resource(tpl, tc.rule)
+		// Through JSON, so that YAML's int and JSON's float64 compare equal.
+		got, err := viaJSON(props["EventPattern"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			g, _ := json.Marshal(got)
+			t.Errorf("%s.EventPattern = %s\nwant %s (%s)", tc.rule, g, strings.Join(strings.Fields(string(data)), " "), tc.file)
+		}
+		if c := section(tpl, "Resources")[tc.rule].(map[string]any)["Condition"]; c != tc.condition {
+			t.Errorf("%s condition = %v, want %s", tc.rule, c, tc.condition)
+		}
 	}
-	var want any
-	if err := json.Unmarshal(data, &want); err != nil {
-		t.Fatalf("%s: %v", spotPatternPath, err)
+}
+
+// TestInterfaceReadOnlyWhenAsked: ec2:DescribeNetworkInterfaces, beyond
+// what a VPC function needs, is granted only when a binding reads
+// network interfaces.
+func TestInterfaceReadOnlyWhenAsked(t *testing.T) {
+	props, _ := resource(mustTemplate(t), "Role")
+	doc := props["Policies"].([]any)[0].(map[string]any)["PolicyDocument"].(map[string]any)
+	found := 0
+	for _, s := range doc["Statement"].([]any) {
+		for _, b := range branches(s) {
+			if b["Sid"] != "ReadNetworkInterfaces" {
+				continue
+			}
+			found++
+			cond, _ := s.(map[string]any)["Fn::If"].([]any)
+			if len(cond) != 3 || cond[0] != "ReadInterfaces" || !reflect.DeepEqual(cond[2], map[string]any{"Ref": "AWS::NoValue"}) ||
+				!slices.Equal(stringList(b["Action"]), []string{"ec2:DescribeNetworkInterfaces"}) {
+				t.Errorf("ReadNetworkInterfaces = %v; want only ec2:DescribeNetworkInterfaces, when ReadInterfaces, else nothing", s)
+			}
+		}
 	}
-	tpl := mustTemplate(t)
-	props, _ := resource(tpl, "SpotRule")
-	// Through JSON, so that YAML's int and JSON's float64 compare equal.
-	got, err := viaJSON(props["EventPattern"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.Marshal(got)
-		t.Errorf("SpotRule.EventPattern = %s\nwant %s (%s)", g, strings.Join(strings.Fields(string(data)), " "), spotPatternPath)
-	}
-	if c := section(tpl, "Resources")["SpotRule"].(map[string]any)["Condition"]; c != "HasSpot" {
-		t.Errorf("SpotRule condition = %v, want HasSpot", c)
+	if found != 1 {
+		t.Fatalf("%d ReadNetworkInterfaces statements, want 1", found)
 	}
 }
 
@@ -345,13 +379,25 @@ func viaJSON(v any) (any, error) {
 func TestRulesTargetTheFunctionWithBoundedRetries(t *testing.T) {
 	tpl := mustTemplate(t)
 	fnArn := map[string]any{"Fn::GetAtt": []any{"Function", "Arn"}}
+	shard1 := map[string]any{"Fn::If": []any{"Sharded", map[string]any{"Fn::Sub": `{"action":"reconcile","shard":"1/${Shards}"}`},
+		map[string]any{"Ref": "AWS::NoValue"}}}
+	shard := func(k int) map[string]any {
+		return map[string]any{"Fn::Sub": fmt.Sprintf(`{"action":"reconcile","shard":"%d/${Shards}"}`, k)}
+	}
 	tests := []struct {
 		rule, permission string
 		schedule         any
 		retries          int
+		input            any    // the target's Input
+		condition        string // the rule's and the permission's
 	}{
-		{rule: "ScheduleRule", permission: "SchedulePermission", schedule: "rate(1 minute)", retries: 0},
-		{rule: "SpotRule", permission: "SpotPermission", schedule: nil, retries: 2},
+		{rule: "ScheduleRule", permission: "SchedulePermission", schedule: "rate(1 minute)", retries: 0, input: shard1},
+		{rule: "ScheduleRuleShard2", permission: "ScheduleShard2Permission", schedule: "rate(1 minute)", input: shard(2), condition: "Sharded"},
+		{rule: "ScheduleRuleShard3", permission: "ScheduleShard3Permission", schedule: "rate(1 minute)", input: shard(3), condition: "ShardsAtLeast3"},
+		{rule: "ScheduleRuleShard4", permission: "ScheduleShard4Permission", schedule: "rate(1 minute)", input: shard(4), condition: "ShardsAtLeast4"},
+		{rule: "ScheduleRuleShard5", permission: "ScheduleShard5Permission", schedule: "rate(1 minute)", input: shard(5), condition: "ShardsAtLeast5"},
+		{rule: "SpotRule", permission: "SpotPermission", schedule: nil, retries: 2, condition: "HasSpot"},
+		{rule: "InterfaceRule", permission: "InterfacePermission", schedule: nil, retries: 2, condition: "InterfaceEvents"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -373,6 +419,15 @@ func TestRulesTargetTheFunctionWithBoundedRetries(t *testing.T) {
 			want := map[string]any{"MaximumRetryAttempts": tt.retries, "MaximumEventAgeInSeconds": 60}
 			if !reflect.DeepEqual(tg["RetryPolicy"], want) {
 				t.Errorf("RetryPolicy = %v, want %v", tg["RetryPolicy"], want)
+			}
+			if !reflect.DeepEqual(tg["Input"], tt.input) {
+				t.Errorf("Input = %v, want %v", tg["Input"], tt.input)
+			}
+			for _, id := range []string{tt.rule, tt.permission} {
+				c, _ := section(tpl, "Resources")[id].(map[string]any)["Condition"].(string)
+				if c != tt.condition {
+					t.Errorf("%s has condition %q, want %q", id, c, tt.condition)
+				}
 			}
 			perm, _ := resource(tpl, tt.permission)
 			wantPerm := map[string]any{

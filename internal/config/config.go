@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tgsync/tgsync"
@@ -27,13 +28,18 @@ const (
 	DefaultStateFile = "./tgsync-state.json"
 	DefaultLookups   = 4
 	DefaultTimeout   = 2 * time.Second
-	// The limits stay well below the ELB API's own token buckets (describe
+	// The limits are half of the ELB API's own token buckets (describe
 	// 10/s with 40 burst, changes 4/s with 20 burst per account and
-	// Region), which everything else in the account shares.
+	// Region), which everything else in the account shares: whatever
+	// tgsync does, half of each stays for the rest (elbv2.DefaultShare).
 	DefaultDescribePerSecond = 5
 	DefaultDescribeBurst     = 20
 	DefaultChangesPerSecond  = 2
 	DefaultChangesBurst      = 10
+	// DefaultDescribeEvery spreads each group's describe over ten minutes
+	// when nothing calls for one sooner: 1,000 groups then cost 100
+	// describes a minute, a sixth of the API's refill.
+	DefaultDescribeEvery = 10 * time.Minute
 )
 
 // Address families a DNS source can ask for: A and AAAA records.
@@ -112,13 +118,17 @@ type S3Location struct {
 // String renders the location as s3://bucket/prefix.
 func (l S3Location) String() string { return "s3://" + l.Bucket + "/" + l.Prefix }
 
-// Limits are client-side rate limits on the ELB API.
+// Limits are client-side rate limits on the ELB API, one set per account
+// and Region a process reaches, shared by its bindings and its drain.
 type Limits struct {
 	DescribePerSecond float64
 	DescribeBurst     int
 	// Changes are RegisterTargets and DeregisterTargets calls.
 	ChangesPerSecond float64
 	ChangesBurst     int
+	// DescribeEvery is how often a group is described when its answer
+	// did not change and nothing is due; 0 describes every run.
+	DescribeEvery time.Duration
 }
 
 // Binding ties one source to one target group on one or more ports.
@@ -139,20 +149,67 @@ type Binding struct {
 	Deregister       Deregister
 	// AllowedCIDRs are the ranges an address must be in to be registered.
 	AllowedCIDRs []netip.Prefix
+	// Role is the role assumed to reach the target group, in the account
+	// that owns it; zero uses the process's own credentials.
+	Role Role
 }
 
-// Source says where a binding learns its addresses. Exactly one kind is
-// set; further kinds become further fields.
+// Role is an IAM role tgsync assumes to reach target groups of another
+// account.
+type Role struct {
+	// ARN is the role's ARN; "" means none.
+	ARN string
+	// ExternalID is sent with AssumeRole when set, as the role's trust
+	// policy may require.
+	ExternalID string
+}
+
+// Source says where a binding learns its addresses: a DNS name, the
+// network interfaces of one endpoint, or both, whose answers are united
+// (a target is missed only when both miss it).
 type Source struct {
 	DNS *DNSSource
+	// LoadBalancer is an Application or Network Load Balancer's name or
+	// ARN: the addresses of its network interfaces.
+	LoadBalancer string
+	// OpenSearch is an OpenSearch Service domain's name: the addresses of
+	// its network interfaces in the VPC.
+	OpenSearch string
+	// NetworkInterfaces selects network interfaces by EC2 filters.
+	NetworkInterfaces *NetworkInterfaces
 }
 
-// Kind names the source kind that is set, or "" when none is.
-func (s Source) Kind() string {
+// Kinds names the source kinds that are set, dns first.
+func (s Source) Kinds() []string {
+	var out []string
 	if s.DNS != nil {
-		return "dns"
+		out = append(out, KindDNS)
 	}
-	return ""
+	if s.LoadBalancer != "" {
+		out = append(out, KindLoadBalancer)
+	}
+	if s.OpenSearch != "" {
+		out = append(out, KindOpenSearch)
+	}
+	if s.NetworkInterfaces != nil {
+		out = append(out, KindNetworkInterfaces)
+	}
+	return out
+}
+
+// Kind names the source kinds that are set, joined by "+" ("dns",
+// "dns+loadBalancer"), or "" when none is.
+func (s Source) Kind() string { return strings.Join(s.Kinds(), "+") }
+
+// Interfaces reports whether the source reads network interfaces.
+func (s Source) Interfaces() bool {
+	return s.LoadBalancer != "" || s.OpenSearch != "" || s.NetworkInterfaces != nil
+}
+
+// UsesInterfaces reports whether a binding reads network interfaces, so
+// that tgsync needs ec2:DescribeNetworkInterfaces.
+func (c *Config) UsesInterfaces() bool {
+	return slices.ContainsFunc(c.Bindings, func(b Binding) bool { return b.Source.Interfaces() })
 }
 
 // DNSSource resolves a name.
@@ -168,6 +225,9 @@ type Deregister struct {
 	AfterMisses   int
 	AfterDuration time.Duration
 	MaxFraction   float64
+	// WaitForHealthy holds removals while a target the binding registered
+	// is in its first health check, for at most this long.
+	WaitForHealthy time.Duration
 }
 
 // SpotDrain configures deregistering Fargate Spot tasks when their
@@ -181,18 +241,22 @@ type SpotDrain struct {
 	Clusters      []string
 	Group         string
 	ContainerName string
+	// Role is the role assumed to reach the target groups; zero uses the
+	// process's own credentials.
+	Role Role
 }
 
 // Policy returns the binding's safety policy. Zero AfterMisses and
 // MaxFraction and empty AllowedCIDRs take tgsync.DefaultPolicy's values;
-// AfterDuration is taken as it is, because zero is a valid choice (Parse
-// fills in the default when the key is absent).
+// AfterDuration and WaitForHealthy are taken as they are, because zero is
+// a valid choice (Parse fills in the default when the key is absent).
 func (b Binding) Policy() tgsync.Policy {
 	p := tgsync.DefaultPolicy()
 	if b.Deregister.AfterMisses > 0 {
 		p.AfterMisses = b.Deregister.AfterMisses
 	}
 	p.AfterDuration = b.Deregister.AfterDuration
+	p.WaitForHealthy = b.Deregister.WaitForHealthy
 	if b.Deregister.MaxFraction > 0 {
 		p.MaxFraction = b.Deregister.MaxFraction
 	}

@@ -44,6 +44,8 @@ type rawLimits struct {
 	DescribeBurst     value[int]     `yaml:"describeBurst"`
 	ChangesPerSecond  value[float64] `yaml:"changesPerSecond"`
 	ChangesBurst      value[int]     `yaml:"changesBurst"`
+	// DescribeEvery is in Limits' comment.
+	DescribeEvery value[time.Duration] `yaml:"describeEvery"`
 }
 
 type rawBinding struct {
@@ -55,19 +57,26 @@ type rawBinding struct {
 	AvailabilityZone value[string]             `yaml:"availabilityZone"`
 	Deregister       section[rawDeregister]    `yaml:"deregister"`
 	AllowedCIDRs     list[value[netip.Prefix]] `yaml:"allowedCidrs"`
+	RoleARN          value[string]             `yaml:"roleArn"`
+	ExternalID       value[string]             `yaml:"externalId"`
 }
 
 // rawSource holds one field per source kind; a new kind is a new field
 // here and in Source.
 type rawSource struct {
-	DNS      value[string]       `yaml:"dns"`
-	Families list[value[string]] `yaml:"families"`
+	DNS               value[string]                 `yaml:"dns"`
+	Families          list[value[string]]           `yaml:"families"`
+	LoadBalancer      value[string]                 `yaml:"loadBalancer"`
+	OpenSearch        value[string]                 `yaml:"openSearch"`
+	NetworkInterfaces section[rawNetworkInterfaces] `yaml:"networkInterfaces"`
 }
 
 type rawDeregister struct {
 	AfterMisses   value[int]           `yaml:"afterMisses"`
 	AfterDuration value[time.Duration] `yaml:"afterDuration"`
 	MaxFraction   value[float64]       `yaml:"maxFraction"`
+	// WaitForHealthy is in the Deregister field's comment.
+	WaitForHealthy value[time.Duration] `yaml:"waitForHealthy"`
 }
 
 type rawSpotDrain struct {
@@ -76,6 +85,8 @@ type rawSpotDrain struct {
 	Clusters        list[value[string]] `yaml:"clusters"`
 	Group           value[string]       `yaml:"group"`
 	ContainerName   value[string]       `yaml:"containerName"`
+	RoleARN         value[string]       `yaml:"roleArn"`
+	ExternalID      value[string]       `yaml:"externalId"`
 }
 
 // maxNodes bounds the values decoding visits, so that aliases that

@@ -29,6 +29,7 @@ func newConfig() *Config {
 			DescribeBurst:     DefaultDescribeBurst,
 			ChangesPerSecond:  DefaultChangesPerSecond,
 			ChangesBurst:      DefaultChangesBurst,
+			DescribeEvery:     DefaultDescribeEvery,
 		},
 	}
 }
@@ -38,9 +39,10 @@ func newBinding() Binding {
 	def := tgsync.DefaultPolicy()
 	return Binding{
 		Deregister: Deregister{
-			AfterMisses:   def.AfterMisses,
-			AfterDuration: def.AfterDuration,
-			MaxFraction:   def.MaxFraction,
+			AfterMisses:    def.AfterMisses,
+			AfterDuration:  def.AfterDuration,
+			MaxFraction:    def.MaxFraction,
+			WaitForHealthy: def.WaitForHealthy,
 		},
 		AllowedCIDRs: def.AllowedPrefixes,
 	}
@@ -69,6 +71,7 @@ func build(raw *rawConfig, ps *problems) *Config {
 	l.DescribeBurst.to(&c.Limits.DescribeBurst)
 	l.ChangesPerSecond.to(&c.Limits.ChangesPerSecond)
 	l.ChangesBurst.to(&c.Limits.ChangesBurst)
+	l.DescribeEvery.to(&c.Limits.DescribeEvery)
 	for i := range raw.Bindings.items {
 		c.Bindings = append(c.Bindings, buildBinding(&raw.Bindings.items[i].v, index("bindings", i), c.DNS.Families, ps))
 	}
@@ -79,6 +82,7 @@ func build(raw *rawConfig, ps *problems) *Config {
 			Clusters:        values(&s.v.Clusters),
 			Group:           s.v.Group.v,
 			ContainerName:   s.v.ContainerName.v,
+			Role:            Role{ARN: s.v.RoleARN.v, ExternalID: s.v.ExternalID.v},
 		}
 		if c.SpotDrain.StopCodes == nil {
 			c.SpotDrain.StopCodes = []string{StopCodeSpotInterruption, StopCodeTerminationNotice}
@@ -136,9 +140,11 @@ func buildBinding(raw *rawBinding, path string, families []string, ps *problems)
 	b.Name, b.TargetGroupARN = raw.Name.v, raw.TargetGroupARN.v
 	b.Ports = values(&raw.Ports)
 	b.Shared, b.AvailabilityZone = raw.Shared.v, raw.AvailabilityZone.v
+	b.Role = Role{ARN: raw.RoleARN.v, ExternalID: raw.ExternalID.v}
 	if s := &raw.Source.v; s.DNS.set {
 		b.Source.DNS = &DNSSource{Name: s.DNS.v, Families: slices.Clone(families)}
 	}
+	buildInterfaces(&raw.Source.v, &b.Source, path, ps)
 	if fams := values(&raw.Source.v.Families); fams != nil {
 		if len(fams) == 0 {
 			ps.add(path+".source.families", "must list ipv4, ipv6 or both; leave the key out for the dns section's default")
@@ -153,6 +159,7 @@ func buildBinding(raw *rawBinding, path string, families []string, ps *problems)
 	d.AfterMisses.to(&b.Deregister.AfterMisses)
 	d.AfterDuration.to(&b.Deregister.AfterDuration)
 	d.MaxFraction.to(&b.Deregister.MaxFraction)
+	d.WaitForHealthy.to(&b.Deregister.WaitForHealthy)
 	if cidrs := &raw.AllowedCIDRs; cidrs.ok() {
 		b.AllowedCIDRs = nil
 		if len(cidrs.items) == 0 {
@@ -206,6 +213,9 @@ func (c *Config) check(ps *problems) {
 	positive(ps, "limits.describeBurst", float64(c.Limits.DescribeBurst))
 	positive(ps, "limits.changesPerSecond", c.Limits.ChangesPerSecond)
 	positive(ps, "limits.changesBurst", float64(c.Limits.ChangesBurst))
+	if c.Limits.DescribeEvery < 0 {
+		ps.add("limits.describeEvery", fmt.Sprintf("must not be negative, got %s", c.Limits.DescribeEvery))
+	}
 	if len(c.Bindings) == 0 && c.SpotDrain == nil {
 		ps.add("bindings", "at least one binding is required unless spotDrain is set")
 	}
@@ -266,6 +276,7 @@ func (c *Config) check(ps *problems) {
 			}
 		}
 	}
+	c.checkRoles(ps)
 }
 
 func bindingList(c *Config, idx []int) string {
@@ -302,9 +313,8 @@ func (c *Config) checkState(ps *problems) {
 }
 
 func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
+	checkSources(ps, path, b)
 	switch {
-	case b.Source.Kind() == "":
-		ps.add(path+".source", "must set a source kind: dns")
 	case b.Source.DNS != nil:
 		if msg := checkDNSName(b.Source.DNS.Name); msg != "" {
 			ps.add(path+".source.dns", msg)
@@ -337,6 +347,9 @@ func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
 	}
 	if d.AfterDuration < 0 {
 		ps.add(path+".deregister.afterDuration", fmt.Sprintf("must not be negative, got %s", d.AfterDuration))
+	}
+	if d.WaitForHealthy < 0 {
+		ps.add(path+".deregister.waitForHealthy", fmt.Sprintf("must not be negative, got %s", d.WaitForHealthy))
 	}
 	if !(d.MaxFraction > 0 && d.MaxFraction <= 1) {
 		ps.add(path+".deregister.maxFraction", fmt.Sprintf("must be in (0, 1], got %g", d.MaxFraction))

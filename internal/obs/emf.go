@@ -20,6 +20,7 @@ const DefaultNamespace = "tgsync"
 const (
 	UnitCount        = "Count"
 	UnitMilliseconds = "Milliseconds"
+	UnitPercent      = "Percent"
 )
 
 // EMFOptions shape WriteEMF.
@@ -67,7 +68,7 @@ func ParseMetricsLevel(s string) (MetricsLevel, error) {
 }
 
 // essentialMetrics are the per-binding metrics MetricsEssential declares.
-var essentialMetrics = map[string]bool{"DesiredTargets": true, "HealthyTargets": true, "SourceFailures": true}
+var essentialMetrics = map[string]bool{"DesiredTargets": true, "HealthyTargets": true, "SourceFailures": true, "Throttles": true}
 
 // LegacyIPCount selects the IP-count metrics of the functions tgsync
 // replaces, so that their dashboards and alarms keep working with a
@@ -135,13 +136,20 @@ type metric struct {
 //     out when the run did not observe the group, so that a failed lookup
 //     is not graphed as an empty group), Registered, Deregistered,
 //     Refused, SourceFailures, ApiCalls and RunDurationMs (the binding's
-//     share); opts.Metrics chooses which of them are declared as metrics;
+//     share), and for a binding with DNS and interfaces that both
+//     answered DNSOnlyAddresses and InterfaceAddressesSeenByDNS (percent);
+//     opts.Metrics chooses which of them are declared as metrics;
 //   - at MetricsAll only, one line for the run, without dimensions:
 //     ApiCalls, RunDurationMs, Bindings and FailedBindings, and one line
-//     per AWS action called, dimension Action: ApiCalls;
+//     per AWS action called, dimension Action: ApiCalls, and Throttles
+//     when AWS throttled any of its attempts;
+//   - at every level but MetricsOff, Throttles of the run, without
+//     dimensions, when AWS throttled any attempt: a metric that exists
+//     only in the hours it is needed costs next to nothing, and an alarm
+//     on it treats missing data as not breaching;
 //   - the legacy IP counts when opts.Legacy asks for them, declared at
 //     every level.
-func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts EMFOptions) error {
+func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls, throttles map[string]int, opts EMFOptions) error {
 	ns := opts.Namespace
 	if ns == "" {
 		ns = DefaultNamespace
@@ -195,9 +203,20 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 		}
 	}
 	if level != MetricsAll {
+		if n := total(throttles); n > 0 {
+			return line(nil, nil, []metric{{"Throttles", UnitCount, float64(n)}})
+		}
 		return nil
 	}
-	return runLines(line, res, apiCalls, failed)
+	return runLines(line, res, apiCalls, throttles, failed)
+}
+
+func total(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // emfLine writes one EMF line with its dimensions, extra members and
@@ -214,13 +233,30 @@ func bindingMetrics(b tgsync.BindingResult, n bindingNumbers) []metric {
 			metric{"HealthyTargets", UnitCount, float64(n.healthy)},
 			metric{"PendingDeregistration", UnitCount, float64(n.pending)})
 	}
-	return append(ms,
+	ms = append(ms,
 		metric{"Registered", UnitCount, float64(n.registeredNow)},
 		metric{"Deregistered", UnitCount, float64(n.deregisteredNow)},
 		metric{"Refused", UnitCount, float64(n.refused)},
 		metric{"SourceFailures", UnitCount, boolFloat(n.sourceFailed)},
 		metric{"ApiCalls", UnitCount, float64(b.APICalls)},
 		metric{"RunDurationMs", UnitMilliseconds, durationMs(b.Duration)})
+	ms = append(ms, agreementMetrics(b)...)
+	return ms
+}
+
+// agreementMetrics compare the DNS part of a binding's answer with its
+// interfaces, when it has both and both answered: the addresses DNS gave
+// that no interface holds (a stale record, or not the same endpoint), and
+// the share of the interface addresses DNS showed.
+func agreementMetrics(b tgsync.BindingResult) []metric {
+	a := b.Answer.Agreement
+	if b.SourceErr != nil || a == nil {
+		return nil
+	}
+	return []metric{
+		{"DNSOnlyAddresses", UnitCount, float64(len(a.DNSOnly))},
+		{"InterfaceAddressesSeenByDNS", UnitPercent, a.Share() * 100},
+	}
 }
 
 // legacyLines writes the IP-count metrics a legacy variable set asked for.
@@ -242,25 +278,28 @@ func legacyLines(line emfLine, legacy LegacyIPCount, b tgsync.BindingResult, n b
 }
 
 // runLines writes the run's own line and one line per API action.
-func runLines(line emfLine, res tgsync.RunResult, apiCalls map[string]int, failed int) error {
-	actions := slices.Sorted(maps.Keys(apiCalls))
-	totalCalls := 0
-	for _, a := range actions {
-		totalCalls += apiCalls[a]
-	}
-	if err := line(nil, nil, []metric{
-		{"ApiCalls", UnitCount, float64(totalCalls)},
+func runLines(line emfLine, res tgsync.RunResult, apiCalls, throttles map[string]int, failed int) error {
+	ms := []metric{
+		{"ApiCalls", UnitCount, float64(total(apiCalls))},
 		{"RunDurationMs", UnitMilliseconds, durationMs(res.Duration)},
 		{"Bindings", UnitCount, float64(len(res.Bindings))},
 		{"FailedBindings", UnitCount, float64(failed)},
-	}); err != nil {
+	}
+	if n := total(throttles); n > 0 {
+		ms = append(ms, metric{"Throttles", UnitCount, float64(n)})
+	}
+	if err := line(nil, nil, ms); err != nil {
 		return err
 	}
-	for _, a := range actions {
+	for _, a := range slices.Sorted(maps.Keys(apiCalls)) {
 		if apiCalls[a] <= 0 || a == "" {
 			continue
 		}
-		if err := line(map[string]string{"Action": a}, nil, []metric{{"ApiCalls", UnitCount, float64(apiCalls[a])}}); err != nil {
+		ms := []metric{{"ApiCalls", UnitCount, float64(apiCalls[a])}}
+		if throttles[a] > 0 {
+			ms = append(ms, metric{"Throttles", UnitCount, float64(throttles[a])})
+		}
+		if err := line(map[string]string{"Action": a}, nil, ms); err != nil {
 			return err
 		}
 	}

@@ -28,9 +28,10 @@ type Metrics struct {
 
 	desired, registered, healthy, pending *prometheus.GaugeVec
 	lastSuccess                           *prometheus.GaugeVec
+	dnsOnly, seenByDNS                    *prometheus.GaugeVec
 	registeredTotal, deregisteredTotal    *prometheus.CounterVec
 	refusedTotal, sourceFailures          *prometheus.CounterVec
-	bindingFailures, apiCalls             *prometheus.CounterVec
+	bindingFailures, apiCalls, throttles  *prometheus.CounterVec
 	runDuration                           prometheus.Histogram
 	lastRun                               prometheus.Gauge
 }
@@ -49,6 +50,10 @@ func NewMetrics() *Metrics {
 		healthy:     gauge("tgsync_healthy_targets", "Healthy targets in the binding's target group after the last run."),
 		pending:     gauge("tgsync_pending_deregistration", "Targets absent from the source that wait out their grace before deregistration."),
 		lastSuccess: gauge("tgsync_binding_last_success_timestamp_seconds", "Unix time at which the binding last finished a run without error."),
+		dnsOnly: gauge("tgsync_dns_only_addresses",
+			"Addresses the DNS name gave that none of the binding's network interfaces holds, in the last run in which both answered."),
+		seenByDNS: gauge("tgsync_interface_addresses_seen_by_dns_ratio",
+			"Share of the binding's network interface addresses that its DNS name gave, in the last run in which both answered."),
 		registeredTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_registered_total",
 			Help: "Targets registered."}, binding),
 		deregisteredTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_deregistered_total",
@@ -61,15 +66,17 @@ func NewMetrics() *Metrics {
 			Help: "Runs in which the binding failed or did not finish (source, describe or change)."}, binding),
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_api_calls_total",
 			Help: "AWS API calls, retries included, by action."}, []string{"action"}),
+		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_throttles_total",
+			Help: "AWS API calls AWS throttled, by action, counted at every attempt, also those the SDK then retried to success."}, []string{"action"}),
 		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tgsync_run_duration_seconds",
 			Help:    "Duration of a reconcile run over every binding.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tgsync_last_run_timestamp_seconds",
 			Help: "Unix time at which the last run finished."}),
 	}
-	m.reg.MustRegister(m.desired, m.registered, m.healthy, m.pending, m.lastSuccess,
+	m.reg.MustRegister(m.desired, m.registered, m.healthy, m.pending, m.lastSuccess, m.dnsOnly, m.seenByDNS,
 		m.registeredTotal, m.deregisteredTotal, m.refusedTotal, m.sourceFailures, m.bindingFailures,
-		m.apiCalls, m.runDuration, m.lastRun,
+		m.apiCalls, m.throttles, m.runDuration, m.lastRun,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,8 +91,8 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Observe folds one run into the metrics. apiCalls are the calls the run
-// made, by action (see DiffCalls).
-func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
+// made, by action (see DiffCalls), and throttles those AWS throttled.
+func (m *Metrics) Observe(res tgsync.RunResult, apiCalls, throttles map[string]int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	finished := res.Started.Add(res.Duration)
@@ -104,6 +111,10 @@ func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
 		if !n.failed {
 			m.lastSuccess.WithLabelValues(name).Set(unixSeconds(finished))
 		}
+		if a := b.Answer.Agreement; a != nil && b.SourceErr == nil {
+			m.dnsOnly.WithLabelValues(name).Set(float64(len(a.DNSOnly)))
+			m.seenByDNS.WithLabelValues(name).Set(a.Share())
+		}
 		if !n.planned {
 			continue
 		}
@@ -115,6 +126,9 @@ func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
 	for action, count := range apiCalls {
 		if count > 0 {
 			m.apiCalls.WithLabelValues(action).Add(float64(count))
+			// From zero with the action's first call, so that an alert
+			// on rate() sees the first throttle.
+			m.throttles.WithLabelValues(action).Add(float64(throttles[action]))
 		}
 	}
 	m.runDuration.Observe(res.Duration.Seconds())

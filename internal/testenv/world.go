@@ -40,9 +40,9 @@ func NewWorld(t testing.TB, bucketPrefix string) *World {
 	return &World{Moto: m, VPC: NewVPC(t, cfg, "10.0.0.0/16"), Bucket: Bucket(t, cfg, bucketPrefix), DNS: DNS(t)}
 }
 
-// Request sends a request without a body to url and returns the response
+// Send sends a request without a body to url and returns the response
 // and its body, read whole and closed.
-func Request(t testing.TB, method, url string) (*http.Response, string) {
+func Send(t testing.TB, method, url string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {

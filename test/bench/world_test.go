@@ -34,11 +34,14 @@ var unlimited = elbv2.Options{DescribeRate: 1e4, DescribeBurst: 1e4, ChangeRate:
 
 // world is one benchmark's part of the shared moto server and its own DNS
 // server.
-type world struct{ *testenv.World }
+type world struct {
+	*testenv.World
+	subnet string // for network interfaces, made on first use
+}
 
 func newWorld(b testing.TB) *world {
 	b.Helper()
-	return &world{testenv.NewWorld(b, "tgsync-bench")}
+	return &world{World: testenv.NewWorld(b, "tgsync-bench")}
 }
 
 // config returns the SDK config for moto; with calls, every attempt the

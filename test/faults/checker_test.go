@@ -31,7 +31,7 @@ func (c *capture) Error(args ...any) { c.Errorf("%s", fmt.Sprint(args...)) }
 // zero is a measurement.
 func TestChecksCatchWrongfulRemoval(t *testing.T) {
 	unsafe := tgsync.DefaultPolicy()
-	unsafe.AfterMisses, unsafe.AfterDuration = 1, 0
+	unsafe.AfterMisses, unsafe.AfterDuration, unsafe.WaitForHealthy = 1, 0, 0
 	c := &capture{T: t}
 	e := newEnv(c, setup{unsafe: &unsafe})
 	e.move(nodesBefore)
