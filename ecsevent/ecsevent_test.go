@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,19 +14,10 @@ import (
 
 const sampleTask = "arn:aws:ecs:ap-northeast-1:111122223333:task/ingest/b8a1c2d3e4f5061728394a5b6c7d8e9f"
 
-func readSample(t testing.TB, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // mutate returns a sample with its decoded JSON changed by f.
 func mutate(t testing.TB, name string, f func(ev map[string]any, detail map[string]any)) []byte {
 	t.Helper()
-	return testenv.EditJSON(t, readSample(t, name), func(ev map[string]any) { f(ev, ev["detail"].(map[string]any)) })
+	return testenv.EditJSON(t, testenv.Testdata(t, name), func(ev map[string]any) { f(ev, ev["detail"].(map[string]any)) })
 }
 
 func addrList(ips []netip.Addr) []string {
@@ -53,7 +42,7 @@ func TestSamples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			ev, err := Parse(readSample(t, tc.file))
+			ev, err := Parse(testenv.Testdata(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,7 +264,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			data := readSample(t, interruption)
+			data := testenv.Testdata(t, interruption)
 			if tc.change != nil {
 				data = mutate(t, interruption, tc.change)
 			}

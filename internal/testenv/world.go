@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
@@ -74,4 +76,15 @@ func EditJSON(t testing.TB, data []byte, edit func(obj map[string]any)) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Testdata returns the file name of the test's package's testdata
+// directory.
+func Testdata(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
