@@ -412,19 +412,27 @@ func BenchmarkDrainEvent(b *testing.B) {
 				}
 				b.StartTimer()
 			}
-			slices.Sort(lat)
-			var total time.Duration
-			for _, d := range lat {
-				total += d
-			}
-			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-			b.ReportMetric(ms(total)/float64(len(lat)), "mean-ms-to-deregister")
-			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms-to-deregister")
-			b.ReportMetric(ms(lat[len(lat)-1]), "max-ms-to-deregister")
+			reportLatencies(b, lat, "deregister")
 			perGroup := float64(len(lat) * len(w.arns))
 			b.ReportMetric(float64(counts["DescribeTargetHealth"])/perGroup, "describes/group")
 			b.ReportMetric(float64(counts["DeregisterTargets"])/perGroup, "deregisters/group")
 			b.ReportMetric(float64(counts["DescribeTargetGroups"])/perGroup, "metadata/group")
 		})
 	}
+}
+
+// reportLatencies reports the mean, median and maximum of lat (not empty)
+// in milliseconds, as <stat>-ms-to-<what>, and returns the median.
+func reportLatencies(b *testing.B, lat []time.Duration, what string) time.Duration {
+	b.Helper()
+	slices.Sort(lat)
+	var total time.Duration
+	for _, d := range lat {
+		total += d
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(total)/float64(len(lat)), "mean-ms-to-"+what)
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms-to-"+what)
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms-to-"+what)
+	return lat[len(lat)/2]
 }

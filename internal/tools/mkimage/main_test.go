@@ -57,15 +57,39 @@ func fakeBinaries(t *testing.T, dir string) (args []string, bodies map[string][]
 	return args, bodies
 }
 
+// built is one run of mkimage on fakeBinaries in a directory of its own.
+type built struct {
+	dir    string
+	opts   options
+	args   []string
+	bodies map[string][]byte
+}
+
+// runOnFakes runs mkimage with testOptions on fakeBinaries.
+func runOnFakes(t *testing.T) built {
+	t.Helper()
+	im := built{dir: t.TempDir()}
+	im.args, im.bodies = fakeBinaries(t, im.dir)
+	im.opts = testOptions(im.dir)
+	if err := run(im.opts, im.args); err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+// layout extracts the image's OCI layout into a directory and returns it.
+func (im built) layout(t *testing.T) string {
+	t.Helper()
+	lay := filepath.Join(im.dir, "layout")
+	extract(t, im.opts.out, lay)
+	return lay
+}
+
 // TestDeterministic: the tarball depends only on the binaries and the
 // flags, not on the order of the arguments, the files' times or modes.
 func TestDeterministic(t *testing.T) {
-	dir := t.TempDir()
-	args, _ := fakeBinaries(t, dir)
-	o := testOptions(dir)
-	if err := run(o, args); err != nil {
-		t.Fatal(err)
-	}
+	once := runOnFakes(t)
+	dir, args, o := once.dir, once.args, once.opts
 	first, err := os.ReadFile(o.out)
 	if err != nil {
 		t.Fatal(err)
@@ -131,14 +155,8 @@ func extract(t *testing.T, tarball, dir string) {
 // push does (an OCI layout directory, one index in index.json), and checks
 // every promise of the image: both platforms, the config, the layer.
 func TestImage(t *testing.T) {
-	dir := t.TempDir()
-	args, bodies := fakeBinaries(t, dir)
-	o := testOptions(dir)
-	if err := run(o, args); err != nil {
-		t.Fatal(err)
-	}
-	lay := filepath.Join(dir, "layout")
-	extract(t, o.out, lay)
+	run := runOnFakes(t)
+	bodies, lay := run.bodies, run.layout(t)
 	top, err := layout.ImageIndexFromPath(lay)
 	if err != nil {
 		t.Fatal(err)
@@ -366,14 +384,7 @@ func checkDockerManifest(t *testing.T, lay string) {
 // layout's one index, with remote.WriteIndex) to a registry on loopback,
 // and reads both platforms back by the tag.
 func TestPush(t *testing.T) {
-	dir := t.TempDir()
-	args, _ := fakeBinaries(t, dir)
-	o := testOptions(dir)
-	if err := run(o, args); err != nil {
-		t.Fatal(err)
-	}
-	lay := filepath.Join(dir, "layout")
-	extract(t, o.out, lay)
+	lay := runOnFakes(t).layout(t)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	top, err := layout.ImageIndexFromPath(lay)
