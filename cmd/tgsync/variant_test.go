@@ -50,6 +50,7 @@ func makefileVar(t *testing.T, name string) string {
 // Lambda package big. go list -deps names every package a build links;
 // go tool nm, every function that the linker kept.
 func TestBootstrapDeps(t *testing.T) {
+	t.Parallel()
 	// Why each package must stay out.
 	why := map[string]string{
 		// html/template runs on text/template; internal/status writes its
@@ -118,6 +119,7 @@ func TestBootstrapDeps(t *testing.T) {
 // TestVetLambdaPackage vets this package as make package builds it, test
 // files included, so that the Lambda variant never rots unbuilt.
 func TestVetLambdaPackage(t *testing.T) {
+	t.Parallel()
 	tags := makefileVar(t, "PKGTAGS")
 	if out, err := exec.Command("go", "vet", "-tags", tags, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go vet -tags %s: %v\n%s", tags, err, out)

@@ -363,6 +363,7 @@ bindings:
 // and the bucket's public access block and versioning. The static tests
 // check those parts of the template.
 func TestStackToTargetGroup(t *testing.T) {
+	t.Parallel()
 	moto := testenv.StartMoto(t)
 	testenv.NeedTool(t, "python3")
 	p := packaged(t)

@@ -509,6 +509,7 @@ func TestLogGroupHasRetention(t *testing.T) {
 // fails (cfn-lint exits 2 for errors, 4 for warnings, 8 for
 // informational findings).
 func TestCfnLint(t *testing.T) {
+	t.Parallel()
 	bin := testenv.NeedTool(t, "cfn-lint")
 	templates, err := filepath.Glob("*.yaml")
 	if err != nil {

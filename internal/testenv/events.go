@@ -80,7 +80,8 @@ func (r *EventRule) Delivered() []string {
 }
 
 // call sends one request of the JSON protocol (version 1.0 or 1.1) that
-// SQS and EventBridge speak, and returns the decoded answer.
+// SQS and EventBridge speak, and returns the decoded answer. moto loads
+// a service on its first call, which takes seconds on a busy machine.
 func (r *EventRule) call(service, target, version string, in any) map[string]any {
 	r.t.Helper()
 	body, err := json.Marshal(in)
@@ -94,7 +95,7 @@ func (r *EventRule) call(service, target, version string, in any) map[string]any
 	req.Header.Set("Content-Type", "application/x-amz-json-"+version)
 	req.Header.Set("X-Amz-Target", target)
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261121/"+Region+"/"+service+"/aws4_request, SignedHeaders=host, Signature=0")
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		r.t.Fatalf("%s: %v", target, err)
 	}
