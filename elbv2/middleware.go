@@ -51,21 +51,33 @@ type Calls struct {
 }
 
 // Record counts one attempt of operation.
-func (c *Calls) Record(_, operation string) {
+func (c *Calls) Record(_, operation string) { c.add(&c.n, operation) }
+
+// RecordThrottle counts one throttled attempt of operation.
+func (c *Calls) RecordThrottle(_ context.Context, _, operation string) {
+	c.add(&c.throttles, operation)
+}
+
+func (c *Calls) add(counts *map[string]int, operation string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
+	if *counts == nil {
+		*counts = map[string]int{}
 	}
-	c.n[operation]++
+	(*counts)[operation]++
 }
 
 // Snapshot returns the counts so far, in a map of its own.
-func (c *Calls) Snapshot() map[string]int {
+func (c *Calls) Snapshot() map[string]int { return c.copy(&c.n) }
+
+// Throttles returns the throttled attempts so far, in a map of its own.
+func (c *Calls) Throttles() map[string]int { return c.copy(&c.throttles) }
+
+func (c *Calls) copy(counts *map[string]int) map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.n))
-	maps.Copy(out, c.n)
+	out := make(map[string]int, len(*counts))
+	maps.Copy(out, *counts)
 	return out
 }
 
@@ -79,25 +91,6 @@ func (c *Calls) Take() map[string]int {
 		n = map[string]int{}
 	}
 	return n
-}
-
-// RecordThrottle counts one throttled attempt of operation.
-func (c *Calls) RecordThrottle(_ context.Context, _, operation string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.throttles == nil {
-		c.throttles = map[string]int{}
-	}
-	c.throttles[operation]++
-}
-
-// Throttles returns the throttled attempts so far, in a map of its own.
-func (c *Calls) Throttles() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.throttles))
-	maps.Copy(out, c.throttles)
-	return out
 }
 
 // CountThrottlesID is the middleware ID CountThrottles registers.

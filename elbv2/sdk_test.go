@@ -1,6 +1,7 @@
 package elbv2
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -146,7 +147,7 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 }
 
-func TestCallsSnapshotAndTake(t *testing.T) {
+func TestCalls(t *testing.T) {
 	var c Calls
 	if got := c.Snapshot(); got == nil || len(got) != 0 {
 		t.Fatalf("zero Calls: Snapshot = %#v, want an empty map", got)
@@ -161,5 +162,12 @@ func TestCallsSnapshotAndTake(t *testing.T) {
 	}
 	if got := c.Take(); got == nil || len(got) != 0 {
 		t.Errorf("Take after Take = %#v, want an empty map", got)
+	}
+	// Throttles are counted apart, and Take leaves them.
+	c.RecordThrottle(context.Background(), "ELBv2", "RegisterTargets")
+	throttles := c.Throttles()
+	throttles["RegisterTargets"] = 99 // the caller's too
+	if got, calls := c.Throttles(), c.Snapshot(); got["RegisterTargets"] != 1 || len(got) != 1 || len(calls) != 0 {
+		t.Errorf("Throttles = %v and Snapshot = %v after one throttle, want 1 RegisterTargets and no call", got, calls)
 	}
 }

@@ -56,6 +56,15 @@ type caseWorld struct {
 	lb    string // the name of a load balancer whose interfaces a case makes
 }
 
+// holds checks that group holds exactly want; what names the group, and
+// when, in the error.
+func (w *caseWorld) holds(t *testing.T, group string, want []string, what string) {
+	t.Helper()
+	if got := testenv.Members(t, w.net.ELB, group); !slices.Equal(got, want) {
+		t.Errorf("%s holds %v, want %v", what, got, want)
+	}
+}
+
 // wantConfig is the part of the config the function must read from its
 // environment.
 type wantConfig struct {
@@ -137,9 +146,7 @@ func stackCases(p pkg) []stackCase {
 			},
 			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
 				fn.scheduled(ctx, t, out)
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("target group holds %v, want the DNS answer %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(openSearchIPs, 443), "target group (the DNS answer)")
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
 			},
 		},
@@ -181,9 +188,7 @@ func stackCases(p pkg) []stackCase {
 				checkNetwork(ctx, t, w, fn.config)
 				testenv.Register(t, w.net.ELB, w.spotGroup, 5044, spotTaskIP, "10.20.3.99")
 				fn.spotInterruption(ctx, t)
-				if got, want := testenv.Members(t, w.net.ELB, w.spotGroup), []string{"10.20.3.99:5044"}; !slices.Equal(got, want) {
-					t.Errorf("Spot target group holds %v after the interruption of %s, want %v", got, spotTaskIP, want)
-				}
+				w.holds(t, w.spotGroup, []string{"10.20.3.99:5044"}, "Spot target group after the interruption of "+spotTaskIP)
 			},
 		},
 		{
@@ -221,12 +226,8 @@ bindings:
 			},
 			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
 				fn.scheduled(ctx, t, out)
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("dashboards target group holds %v, want %v", got, want)
-				}
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
-					t.Errorf("web target group holds %v, want %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(openSearchIPs, 443), "dashboards target group")
+				w.holds(t, w.groups[1], ipPorts(albIPs, 8443), "web target group")
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
 			},
 		},
@@ -291,12 +292,8 @@ bindings:
 				for _, in := range inputs {
 					fn.invoke(ctx, t, []byte(in))
 				}
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("dashboards target group holds %v, want %v", got, want)
-				}
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
-					t.Errorf("web target group holds %v, want %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(openSearchIPs, 443), "dashboards target group")
+				w.holds(t, w.groups[1], ipPorts(albIPs, 8443), "web target group")
 				for _, g := range w.groups[:2] {
 					k := shard.Of(g, 3)
 					stateObjectExists(ctx, t, w.cfg, shard.ObjectName(out["StateObjectUrl"], k))
@@ -337,14 +334,10 @@ bindings:
 					w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[i%2], Description: desc, IPs: []string{ip.String()}, InUse: true})
 				}
 				fn.scheduled(ctx, t, out)
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(albIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("target group holds %v, want every node %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(albIPs, 443), "target group (every node)")
 				id := w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[0], Description: desc, IPs: []string{albFourth.String()}, InUse: true})
 				fn.interfaceCreated(ctx, t, id, desc, albFourth.String())
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(append(slices.Clone(albIPs), albFourth), 443); !slices.Equal(got, want) {
-					t.Errorf("after the creation event the target group holds %v, want %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(append(slices.Clone(albIPs), albFourth), 443), "target group after the creation event")
 			},
 		},
 	}
