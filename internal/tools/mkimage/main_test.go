@@ -125,7 +125,24 @@ func extract(t *testing.T, tarball, dir string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
+	readTar(t, f, func(h *tar.Header, body []byte) {
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if h.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// readTar calls each with every entry of the tar stream r and its body.
+func readTar(t *testing.T, r io.Reader, each func(h *tar.Header, body []byte)) {
+	t.Helper()
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -134,20 +151,11 @@ func extract(t *testing.T, tarball, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if h.Typeflag == tar.TypeDir {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
 		body, err := io.ReadAll(tr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		each(h, body)
 	}
 }
 
@@ -257,23 +265,13 @@ func checkLayer(t *testing.T, img v1.Image, binary []byte) {
 	defer rc.Close()
 	var got []layerEntry
 	bodies := map[string][]byte{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	readTar(t, rc, func(h *tar.Header, body []byte) {
 		if !h.ModTime.Equal(time.Unix(testCreated, 0)) || h.Uname != "" || h.Gname != "" {
 			t.Errorf("%s: mtime %s, owner names %q:%q; want -created and numeric owners only", h.Name, h.ModTime, h.Uname, h.Gname)
 		}
 		got = append(got, layerEntry{h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid})
-		if bodies[h.Name], err = io.ReadAll(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+		bodies[h.Name] = body
+	})
 	want := []layerEntry{
 		{"etc/", tar.TypeDir, 0o755, 0, 0},
 		{"etc/group", tar.TypeReg, 0o644, 0, 0},
