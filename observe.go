@@ -17,8 +17,8 @@ type Observation struct {
 	// found it different, or changes tgsync applied.
 	At time.Time `json:"at"`
 	// Targets are the members that are not draining, with the health
-	// they had when the members last changed; their Description is not
-	// kept.
+	// state they had when the content last changed (a member or a state);
+	// their Description is not kept.
 	Targets []ObservedTarget `json:"-"`
 }
 
@@ -136,13 +136,15 @@ func stored(obs []ObservedTarget) []ObservedTarget {
 }
 
 // keepObservation stores what the run saw of a group, with the changes it
-// made, when its members differ from those the state holds. A change of
-// health alone is not stored: decisions that depend on health (a removal
-// that falls due, a joining target) describe afresh, and the state is not
-// rewritten every time a target's health flips.
+// made, when its members or their health states differ from those the
+// state holds. A health state is kept so that what the status shows from
+// the state (while a source or a describe fails, or in a Lambda) and the
+// counts of BindingState.Trend are those of the last describe; it is
+// written at most once per describe, and a change of reason or
+// description alone is not written.
 func keepObservation(st *State, arn string, obs []ObservedTarget, now time.Time) {
 	targets := stored(obs)
-	if prev := st.Observations[arn]; prev != nil && sameMembers(prev.Targets, targets) {
+	if prev := st.Observations[arn]; prev != nil && sameContent(prev.Targets, targets) {
 		return
 	}
 	if st.Observations == nil {
@@ -151,8 +153,8 @@ func keepObservation(st *State, arn string, obs []ObservedTarget, now time.Time)
 	st.Observations[arn] = &Observation{At: now, Targets: targets}
 }
 
-func sameMembers(a, b []ObservedTarget) bool {
-	return slices.EqualFunc(a, b, func(x, y ObservedTarget) bool { return x.Target == y.Target })
+func sameContent(a, b []ObservedTarget) bool {
+	return slices.EqualFunc(a, b, func(x, y ObservedTarget) bool { return x.Target == y.Target && x.State == y.State })
 }
 
 // BindingRetention is how long the state keeps a binding that left the

@@ -136,3 +136,36 @@ func TestDescribeWhenItMatters(t *testing.T) {
 		t.Errorf("a target removed by hand came back after %d runs, want fewer than %s of runs", back, every)
 	}
 }
+
+// TestObservationKeepsHealth: the stored observation follows a change of
+// a member's health state, seen at the group's next describe, so that
+// what the status shows from the state is what that describe saw; it is
+// written once, and the steady runs after it write nothing.
+func TestObservationKeepsHealth(t *testing.T) {
+	const every = 10 * time.Minute
+	w := newCachedWorld(1, every)
+	arn := w.arns[0]
+	w.run(t)
+	w.run(t)
+	w.groups.Put(arn, tg("10.0.0.1:443"), HealthUnhealthy)
+	writes := 0
+	described := false
+	for range 2 * int(every/time.Minute) {
+		res, _ := w.run(t)
+		if res.StateWritten {
+			writes++
+		}
+		described = described || res.Bindings[0].DescribeReason != ""
+	}
+	if !described || writes != 1 {
+		t.Errorf("described %v, %d state writes: want the describe to write the new health once", described, writes)
+	}
+	st, _, err := w.store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := st.Observations[arn]
+	if obs == nil || len(obs.Targets) != 1 || obs.Targets[0].State != HealthUnhealthy {
+		t.Fatalf("stored observation %+v, want the target unhealthy", obs)
+	}
+}
