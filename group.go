@@ -369,6 +369,10 @@ func finish(runs []*bindingRun, st *State, applied appliedLog, now time.Time) []
 	keepObservations(runs, st, now)
 	out := make([]BindingResult, len(runs))
 	for i, br := range runs {
+		if br.res.Described {
+			answered := br.state.Answer != nil && br.state.Answer.At.Equal(now)
+			br.state.Trend.Add(trendPoint(br.res, answered, now))
+		}
 		s := br.state
 		st.Bindings[br.binding.Name] = &s
 		br.res.APICalls = int(br.calls.Load())

@@ -174,6 +174,9 @@ type BindingState struct {
 	Refusing []string `json:"refusing,omitempty"`
 	// History holds the last HistoryLimit changes and refusals.
 	History []Event `json:"history,omitempty"`
+	// Trend holds the counts of the last TrendRetention, one point per
+	// change, for the status page's chart.
+	Trend Trend `json:"trend,omitempty"`
 }
 
 // Miss is the record of an owned target absent from the source.
@@ -255,6 +258,7 @@ func (b BindingState) Clone() BindingState {
 	}
 	c.Refusing = append([]string(nil), b.Refusing...)
 	c.History = append([]Event(nil), b.History...)
+	c.Trend = append(Trend(nil), b.Trend...)
 	return c
 }
 

@@ -21,7 +21,8 @@ const decodeBudget = 64 << 20
 // sizedState is a state of realistic shape whose stored form (indented as
 // EncodeState writes it, or compact as a hand edit with jq -c leaves it)
 // is just under maxBytes: bindings with targets per binding owned, a third
-// of them missed, the others in the stored answer, and a full history.
+// of them missed, the others in the stored answer, and a full history and
+// trend.
 func sizedState(t *testing.T, targets int, compact bool, maxBytes int) []byte {
 	t.Helper()
 	encode := func(s *tgsync.State) []byte {
@@ -67,6 +68,10 @@ func realisticState(bindings, targets int) *tgsync.State {
 			} else {
 				b.Answer.Addrs = append(b.Answer.Addrs, t.IP)
 			}
+		}
+		for k := range tgsync.TrendLimit {
+			b.Trend.Add(tgsync.TrendPoint{At: at.Add(time.Duration(k) * 7 * time.Minute), Desired: targets,
+				Registered: targets - k%3, Healthy: targets - k%5, Answer: k%9 == 0})
 		}
 		b.LastError = "source vpc-logs.es.amazonaws.com failed: SERVFAIL"
 		b.Refusing = []string{"deregister 10.0.0.2:443 last-healthy"}
