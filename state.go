@@ -37,6 +37,9 @@ type State struct {
 	// Observations keeps, per target group ARN, what the group held when
 	// tgsync last looked (see Observation).
 	Observations map[string]*Observation `json:"observations,omitempty"`
+	// DrainLog is the history of Spot drains, oldest first (see
+	// DrainEntry).
+	DrainLog []DrainEntry `json:"drainLog,omitempty"`
 }
 
 // GroupInfo is what tgsync needs of a target group besides its members: its
@@ -83,6 +86,13 @@ func (s *State) Clone() *State {
 	}
 	c.Drains = maps.Clone(s.Drains)
 	c.Groups = maps.Clone(s.Groups)
+	if s.DrainLog != nil {
+		c.DrainLog = make([]DrainEntry, len(s.DrainLog))
+		for i, e := range s.DrainLog {
+			e.Deregistered = slices.Clone(e.Deregistered)
+			c.DrainLog[i] = e
+		}
+	}
 	if s.Observations != nil {
 		c.Observations = make(map[string]*Observation, len(s.Observations))
 		for k, v := range s.Observations {
