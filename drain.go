@@ -150,8 +150,8 @@ type DrainResult struct {
 	StateWritten bool
 	// Logged is set when the drain entered the state's DrainLog, which
 	// it does when it deregistered something or a group failed.
-	Logged bool
-	Duration     time.Duration
+	Logged   bool
+	Duration time.Duration
 }
 
 // GroupDrain is what one Drain did to one target group.
