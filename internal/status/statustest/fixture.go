@@ -129,6 +129,10 @@ func State() *tgsync.State {
 			{Time: At("03:07:30"), Action: tgsync.ActionRegister, Target: "203.0.113.7:443", Refused: true, Rule: tgsync.RuleNotAllowed,
 				Reason: "203.0.113.7 from " + ALBSource + " is outside the allowed ranges; <script>alert(1)</script> not registering it"},
 		},
+		Trend: tgsync.Trend{
+			{At: At("02:00:00"), Desired: 2, Registered: 3, Healthy: 3, Answer: true},
+			{At: At("03:07:30"), Desired: 4, Registered: 4, Healthy: 3, Answer: true},
+		},
 		LastError: "binding internal-alb-static-ip: register 10.1.2.6:443: ValidationError: The IP address 10.1.2.6 is outside the VPC <b>range</b>",
 	}
 	st.Bindings["fargate-logstash"] = &tgsync.BindingState{
