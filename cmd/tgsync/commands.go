@@ -132,7 +132,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) 
 			return exitUsage
 		}
 		live := status.NewLive(status.SpecsFrom(a.reconciler.Bindings), nil)
-		metrics := newDaemonMetrics()
+		metrics := newDaemonMetrics(a.reconciler.Bindings)
 		if *listen != "" {
 			_, stop, err := serveStatus(g.log, *listen, web.Options{Status: live.Status, Metrics: metrics.Handler(),
 				StaleAfter: 3 * (*interval + daemonSaveMargin)})
