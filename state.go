@@ -117,7 +117,7 @@ func (s *State) Equal(o *State) bool {
 var ErrNewerState = errors.New("written by a newer tgsync")
 
 // MaxStateBytes bounds the stored state every durable store reads and
-// writes. 100 bindings with full histories take about 1.1 MB, so a file or
+// writes. 100 bindings with full histories and trends take about 1.2 MB, so a file or
 // object over the bound is almost surely the wrong one. The bound keeps the
 // decode of the largest accepted state within 64 MiB of heap, so that it
 // fits the Lambda function's 128 MB beside the process itself
