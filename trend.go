@@ -3,6 +3,7 @@ package tgsync
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,13 +42,19 @@ const (
 
 // Add appends p when its counts differ from the last point's or it marks
 // an answer change, and then applies the bounds. It reports whether it
-// added the point.
+// added the point. A clock that stepped back drops the points after p:
+// they were stamped by a clock that was ahead, and the trend stays in
+// time order, as its stored form needs.
 func (tr *Trend) Add(p TrendPoint) bool {
 	p.At = p.At.Truncate(time.Second).UTC()
-	if n := len(*tr); n > 0 && (*tr)[n-1].sameCounts(p) && !p.Answer {
+	if n := len(*tr); n > 0 && (*tr)[n-1].sameCounts(p) && !p.Answer && !(*tr)[n-1].At.After(p.At) {
 		return false
 	}
-	out := append(*tr, p)
+	kept := *tr
+	for len(kept) > 0 && kept[len(kept)-1].At.After(p.At) {
+		kept = kept[:len(kept)-1]
+	}
+	out := append(slices.Clone(kept), p)
 	// Keep the newest point at or before the window's start.
 	cut := 0
 	for i, q := range out {
@@ -59,7 +66,7 @@ func (tr *Trend) Add(p TrendPoint) bool {
 	if over := len(out) - TrendLimit; over > 0 {
 		out = out[over:]
 	}
-	*tr = append(Trend(nil), out...)
+	*tr = slices.Clone(out)
 	return true
 }
 
@@ -71,9 +78,13 @@ func (tr Trend) MarshalText() ([]byte, error) {
 	var prev time.Time
 	for i, p := range tr {
 		if i > 0 {
+			// Never a negative step, which would not read back: a point
+			// out of order (Add keeps none) is written at its predecessor's
+			// time.
 			b.WriteByte(' ')
 			b.WriteByte('+')
-			b.WriteString(strconv.FormatInt(int64(p.At.Sub(prev)/time.Second), 10))
+			b.WriteString(strconv.FormatInt(int64(max(0, p.At.Sub(prev))/time.Second), 10))
+			p.At = later(p.At, prev)
 		} else {
 			b.WriteString(strconv.FormatInt(p.At.Unix(), 10))
 		}
@@ -196,4 +207,11 @@ func trendPoint(res BindingResult, answerChanged bool, now time.Time) TrendPoint
 		}
 	}
 	return p
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

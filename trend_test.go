@@ -37,12 +37,21 @@ func TestTrendAdd(t *testing.T) {
 			Trend{pt(min(0), 1, 1, 1, false), pt(min(10), 2, 2, 2, false), pt(min(20), 3, 3, 3, false)},
 			pt(min(20).Add(TrendRetention), 4, 4, 4, false), true, 2, min(20)},
 		{"at most TrendLimit", long, pt(min(TrendLimit), 5, 5, 5, false), true, TrendLimit, min(1)},
+		// The clock stepped back 9 minutes: the points of the clock that was
+		// ahead go, and the trend stays in order.
+		{"clock stepped back", Trend{pt(min(0), 1, 1, 1, false), pt(min(5), 2, 2, 2, false), pt(min(10), 3, 3, 3, false)},
+			pt(min(1), 3, 3, 3, false), true, 2, min(0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := append(Trend(nil), tt.trend...)
 			if added := tr.Add(tt.add); added != tt.wantAdded {
 				t.Errorf("Add = %v, want %v", added, tt.wantAdded)
+			}
+			for i := 1; i < len(tr); i++ {
+				if tr[i].At.Before(tr[i-1].At) {
+					t.Errorf("point %d at %s before point %d at %s", i, tr[i].At, i-1, tr[i-1].At)
+				}
 			}
 			if len(tr) != tt.wantLen || !tr[0].At.Equal(tt.wantFirst) {
 				t.Errorf("%d points from %s, want %d from %s", len(tr), tr[0].At, tt.wantLen, tt.wantFirst)
@@ -64,6 +73,12 @@ func TestTrendText(t *testing.T) {
 	}
 	if fmt.Sprint(back) != fmt.Sprint(tr) {
 		t.Errorf("round trip %v, want %v", back, tr)
+	}
+	// A trend out of order, which Add never makes, still writes what reads
+	// back: never a negative step.
+	text, _ = Trend{pt(t0.Add(time.Minute), 1, 1, 1, false), pt(t0, 2, 2, 2, false)}.MarshalText()
+	if err := back.UnmarshalText(text); err != nil || strings.Contains(string(text), "-") {
+		t.Errorf("out of order: %q reads back with %v", text, err)
 	}
 	for _, bad := range []string{"+60:1/1/1", "1:1/1/1 2:1/1/1", "1:1/1", "1:1/x/1", "x:1/1/1", "1:1/-1/1", "1-1/1/1"} {
 		if err := back.UnmarshalText([]byte(bad)); err == nil || !strings.Contains(err.Error(), "trend point") {
