@@ -23,7 +23,8 @@ type DrainEntry struct {
 }
 
 // Bounds of State.DrainLog: entries are kept for DrainLogRetention, and at
-// most DrainLogLimit of them (about 40 KB), the newest.
+// most DrainLogLimit of them (about 40 KB), the newest; fewer in a state of
+// more than 180 bindings (DrainLogShare of HistoryBudget).
 const (
 	DrainLogRetention = 7 * 24 * time.Hour
 	DrainLogLimit     = 100
@@ -53,7 +54,7 @@ func drainEntries(task Task, groups []GroupDrain, now time.Time) []DrainEntry {
 func (s *State) logDrain(entries []DrainEntry, groups []GroupDrain, now time.Time) {
 	log := slices.Concat(s.DrainLog, entries)
 	log = slices.DeleteFunc(log, func(e DrainEntry) bool { return now.Sub(e.At) > DrainLogRetention })
-	if over := len(log) - DrainLogLimit; over > 0 {
+	if over := len(log) - DrainLogShare(len(s.Bindings)); over > 0 {
 		log = log[over:]
 	}
 	if len(log) == 0 {

@@ -20,6 +20,69 @@ const StateVersion = 1
 // enough for a status page served from a state store.
 const HistoryLimit = 50
 
+// HistoryBudget bounds the history a whole state keeps, in events' worth:
+// every binding's events and count trend (a trend point is stored in a
+// twentieth of an event's bytes, 12 against 240) and the drain log (an
+// entry about an event's). With more bindings than the budget holds full
+// histories of (180), each keeps its share of it, but never less than
+// MinHistory events' worth; its trend, and the drain log, keep the same
+// part of their limits. 1,000 bindings keep 9 events and 17 trend points
+// each, 2.3 MB of history instead of 13 MB, and their state stays within
+// half of MaxStateBytes. The log keeps every change and refusal; the
+// history is what the status page shows.
+const (
+	HistoryBudget = 10_000
+	MinHistory    = 10
+)
+
+// trendPointsPerEvent is how many trend points take an event's bytes, and
+// fullHistory a binding's full history in events' worth (55).
+const (
+	trendPointsPerEvent = 20
+	fullHistory         = HistoryLimit + (TrendLimit+trendPointsPerEvent-1)/trendPointsPerEvent
+)
+
+// historyUnits is the events' worth of history each binding of a state of
+// n bindings keeps; the drain log's DrainLogLimit comes off the budget.
+func historyUnits(n int) int {
+	if n <= 0 {
+		return fullHistory
+	}
+	return min(fullHistory, max(MinHistory, (HistoryBudget-DrainLogLimit)/n))
+}
+
+// HistoryShare is the events each binding of a state of n bindings keeps:
+// its share of HistoryBudget less what its trend takes.
+func HistoryShare(n int) int {
+	return historyUnits(n) - (TrendShare(n)+trendPointsPerEvent-1)/trendPointsPerEvent
+}
+
+// TrendShare is the trend points each binding of a state of n bindings
+// keeps: the part of TrendLimit its share is of a full history.
+func TrendShare(n int) int { return TrendLimit * historyUnits(n) / fullHistory }
+
+// DrainLogShare is the entries the drain log of a state of n bindings
+// keeps, in the same part of DrainLogLimit.
+func DrainLogShare(n int) int { return DrainLogLimit * historyUnits(n) / fullHistory }
+
+// BoundHistory trims every binding's history and trend and the drain log
+// to their shares of HistoryBudget, oldest first.
+func (s *State) BoundHistory() {
+	n := len(s.Bindings)
+	events, points := HistoryShare(n), TrendShare(n)
+	for _, b := range s.Bindings {
+		if over := len(b.History) - events; over > 0 {
+			b.History = slices.Clone(b.History[over:])
+		}
+		if over := len(b.Trend) - points; over > 0 {
+			b.Trend = slices.Clone(b.Trend[over:])
+		}
+	}
+	if over := len(s.DrainLog) - DrainLogShare(n); over > 0 {
+		s.DrainLog = slices.Clone(s.DrainLog[over:])
+	}
+}
+
 // ErrConflict is returned by Store.Save when another writer saved first.
 // The caller reloads, plans again and retries.
 var ErrConflict = errors.New("state changed since it was loaded")
@@ -117,8 +180,10 @@ func (s *State) Equal(o *State) bool {
 var ErrNewerState = errors.New("written by a newer tgsync")
 
 // MaxStateBytes bounds the stored state every durable store reads and
-// writes. 100 bindings with full histories and trends take about 1.2 MB, so a file or
-// object over the bound is almost surely the wrong one. The bound keeps the
+// writes. 100 bindings with full histories and trends and their groups'
+// members take about 1.5 MB, 1,000 about 4.1 MB (their histories bounded
+// by HistoryBudget), so a file or object
+// over the bound is almost surely the wrong one. The bound keeps the
 // decode of the largest accepted state within 64 MiB of heap, so that it
 // fits the Lambda function's 128 MB beside the process itself
 // (TestMaxStateBytesFitsMemory and docs/reliability.md have the figures).
@@ -147,12 +212,14 @@ func DecodeState(data []byte) (*State, error) {
 	return s, nil
 }
 
-// EncodeState writes state in its stored form.
+// EncodeState writes state in its stored form: compact JSON, a quarter
+// smaller than indented (jq . shows it indented). DecodeState reads both,
+// and so the indented states of older versions.
 func EncodeState(s *State) ([]byte, error) {
 	if s.Version == 0 {
 		s.Version = StateVersion
 	}
-	return json.MarshalIndent(s, "", "  ")
+	return json.Marshal(s)
 }
 
 // BindingState is what one binding remembers.

@@ -29,7 +29,8 @@ func (p TrendPoint) sameCounts(o TrendPoint) bool {
 // dropped only when one is added. It is stored as one short string (10 to
 // 17 bytes a point) rather than as JSON objects, because a state holds one
 // per binding and must stay under MaxStateBytes for about a thousand
-// bindings: TrendLimit points take at most about 1.7 KB (TestTrendSize).
+// bindings: TrendLimit points take at most about 1.7 KB (TestTrendSize), and
+// a state of more than 180 bindings keeps fewer (TrendShare).
 type Trend []TrendPoint
 
 // Bounds of a Trend: points older than TrendRetention are dropped (but
