@@ -66,6 +66,7 @@ func (s *State) logDrain(entries []DrainEntry, groups []GroupDrain, now time.Tim
 		if o == nil || len(g.Deregistered) == 0 {
 			continue
 		}
-		s.Observations[g.TargetGroupARN] = &Observation{At: now, Targets: stored(ObservationAfter(o.Targets, nil, g.Deregistered))}
+		s.Observations[g.TargetGroupARN] = &Observation{At: now, Described: o.DescribedAt(),
+			Targets: stored(ObservationAfter(o.Targets, nil, g.Deregistered))}
 	}
 }

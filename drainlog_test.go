@@ -54,8 +54,9 @@ func TestDrainerLogsDrains(t *testing.T) {
 	if e := last[1]; e.TargetGroupARN != tg2 || len(e.Deregistered) != 0 || !strings.Contains(e.Error, "InternalFailure") {
 		t.Errorf("tg2 entry %+v: want its error", e)
 	}
-	if o := st.Observations[tg1]; len(o.Targets) != 1 || o.Targets[0].Target != tgt("10.0.3.42:5044") || !o.At.Equal(start) {
-		t.Errorf("stored observation of tg1 %+v, want the drained targets gone", o)
+	if o := st.Observations[tg1]; len(o.Targets) != 1 || o.Targets[0].Target != tgt("10.0.3.42:5044") || !o.At.Equal(start) ||
+		!o.DescribedAt().Equal(start.Add(-time.Hour)) {
+		t.Errorf("stored observation of tg1 %+v, want the drained targets gone, still dated from its describe", o)
 	}
 
 	// The retry drains tg2 and remembers the version; the same event

@@ -2,8 +2,10 @@ package tgsync_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,5 +169,40 @@ func TestObservationKeepsHealth(t *testing.T) {
 	obs := st.Observations[arn]
 	if obs == nil || len(obs.Targets) != 1 || obs.Targets[0].State != HealthUnhealthy {
 		t.Fatalf("stored observation %+v, want the target unhealthy", obs)
+	}
+}
+
+// TestObservationDescribedJSON: the describe time is stored only when
+// tgsync's own changes moved the observation past it, and a state of an
+// older version, without it, reads as described when it was written.
+func TestObservationDescribedJSON(t *testing.T) {
+	at, described := t0.Add(time.Hour), t0
+	tests := []struct {
+		name      string
+		o         Observation
+		wantField bool
+		want      time.Time
+	}{
+		{"written by its describe", Observation{At: at, Described: at}, false, at},
+		{"moved by tgsync's changes", Observation{At: at, Described: described}, true, described},
+		{"older version", Observation{At: at}, false, at},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := json.Marshal(tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(data), `"described"`); got != tt.wantField {
+				t.Errorf("%s: described written %v, want %v", data, got, tt.wantField)
+			}
+			var back Observation
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !back.DescribedAt().Equal(tt.want) || !back.At.Equal(at) {
+				t.Errorf("read back at %s, described at %s; want %s and %s", back.At, back.DescribedAt(), at, tt.want)
+			}
+		})
 	}
 }

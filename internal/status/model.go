@@ -53,8 +53,10 @@ type BindingStatus struct {
 	// ObserveError is why the group could not be described, if it could
 	// not.
 	ObserveError string `json:"observeError,omitempty"`
-	// TargetsAt is when the group was seen as Targets show it, TargetsAge
-	// how long before Generated that was.
+	// TargetsAt is when the describe that Targets come from ran (tgsync's
+	// own changes since are applied to them), TargetsAge how long before
+	// Generated that was. For "state" it is the last describe that found
+	// the group changed: one that finds it as stored writes nothing.
 	TargetsAt  time.Time       `json:"targetsAt,omitzero"`
 	TargetsAge tgsync.Duration `json:"targetsAge,omitempty"`
 	Targets    []TargetStatus  `json:"targets"`

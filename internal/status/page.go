@@ -278,8 +278,8 @@ func (w *pageWriter) targets(b BindingStatus) {
 		w.alert("Could not describe the target group:", b.ObserveError)
 	}
 	if b.TargetsFrom == "state" {
-		w.wrap("\n<p class=\"note\">Members and health as tgsync last saw them, at ", clock(b.TargetsAt), "")
-		w.wrap(" (", dur(b.TargetsAge), " old): its last describe, with its own changes since.")
+		w.wrap("\n<p class=\"note\">Members and health as the describe at ", clock(b.TargetsAt), "")
+		w.wrap(" (", dur(b.TargetsAge), " ago) found them, with tgsync's own changes since; any describe since found them the same.")
 		if r := b.LastRun; b.ObserveError != "" || r != nil && (r.SourceError != "" || r.Error != "") {
 			w.lit(" The group may have changed since: tgsync could not look at it now.")
 		}

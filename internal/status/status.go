@@ -102,7 +102,7 @@ func Build(in Input) Status {
 			// The last run did not look at the group (its source or its
 			// describe failed) or this process ran none: the state's
 			// observation is the last known truth, shown with its age.
-			observed, b.TargetsFrom, b.TargetsAt = o.Targets, "state", utc(o.At)
+			observed, b.TargetsFrom, b.TargetsAt = o.Targets, "state", utc(o.DescribedAt())
 		}
 		if b.TargetsFrom != "" {
 			b.TargetsAge = tgsync.Duration(max(0, in.Now.Sub(b.TargetsAt)).Round(time.Second))
@@ -222,8 +222,9 @@ func eventStatus(e tgsync.Event) EventStatus {
 // runGroup is a target group as the last run left it.
 type runGroup struct {
 	targets []tgsync.ObservedTarget
-	// at is when the group was seen so: the describe, the stored
-	// observation's time, or the run's end once it changed the group.
+	// at is when the describe the members and health come from ran: the
+	// run's, or that of the stored observation it planned on (the run's
+	// own changes are applied to either, and do not move it).
 	at time.Time
 	// from is "run" when the run described the group, "state" when it
 	// planned on the stored observation.
@@ -246,9 +247,6 @@ func groupsAfterRun(r tgsync.RunResult) map[string]runGroup {
 			if b.DescribeReason != "" || b.ObservedAt.IsZero() {
 				g.from = "run"
 			}
-		}
-		if len(b.Registered)+len(b.Deregistered) > 0 {
-			g.at = end
 		}
 		g.targets = tgsync.ObservationAfter(g.targets, b.Registered, b.Deregistered)
 		out[b.TargetGroupARN] = g

@@ -135,3 +135,65 @@ func TestStatusShowsTheGroupWhileTheSourceFails(t *testing.T) {
 		})
 	}
 }
+
+// TestReusedObservationShowsItsDescribe: a run that plans on the stored
+// observation, rather than describing the group, shows the members with
+// the time of the describe they come from, also once the run changed the
+// group (a drain had taken a desired target out); and so does the stored
+// state after it, whose observation moved with the change but not its
+// describe time.
+func TestReusedObservationShowsItsDescribe(t *testing.T) {
+	w := newTruthWorld(t)
+	w.rec.DescribeEvery = 24 * time.Hour // no turn comes in this test
+	w.run(t)
+	for _, ip := range []string{"10.9.0.1", "10.9.0.2", "10.9.0.3"} {
+		w.groups.Put(truthARN, statustest.Target(ip+":443"), tgsync.HealthHealthy)
+	}
+	seen := w.now
+	w.run(t) // describes: the targets were joining
+	// A drain deregistered 10.9.0.3 an hour later, as Drainer records it.
+	w.now = w.now.Add(time.Hour)
+	w.groups.Remove(truthARN, statustest.Target("10.9.0.3:443"))
+	ctx := context.Background()
+	st, rev, err := w.store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := st.Observations[truthARN]
+	if !o.DescribedAt().Equal(seen) {
+		t.Fatalf("stored observation described at %s, want %s", o.DescribedAt(), seen)
+	}
+	st.Observations[truthARN] = &tgsync.Observation{At: w.now, Described: o.DescribedAt(), Targets: o.Targets[:2]}
+	if _, err := w.store.Save(ctx, st, rev); err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.Add(time.Minute)
+	res := w.run(t)
+	if b := res.Bindings[0]; b.DescribeReason != "" || len(b.Registered) != 1 {
+		t.Fatalf("the run described the group (%q) or registered %v: want it to plan on the stored observation and register 10.9.0.3", b.DescribeReason, b.Registered)
+	}
+	state, _, err := w.store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, _ := w.live.Status(ctx)
+	tests := []struct {
+		name string
+		st   Status
+	}{
+		{"daemon after the run", live},
+		{"from the stored state", Build(Input{Bindings: SpecsFrom(w.rec.Bindings), State: state, Now: w.now})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.st.Bindings[0]
+			if b.TargetsFrom != "state" || !b.TargetsAt.Equal(seen) || b.Counts.Registered != 3 {
+				t.Errorf("targets from %q at %s, %d registered: want the state's, described at %s, with the run's registration", b.TargetsFrom, b.TargetsAt, b.Counts.Registered, seen)
+			}
+			page, _ := RenderHTML(tt.st, PageOptions{})
+			if want := "the describe at " + seen.UTC().Format("2006-01-02 15:04:05Z"); !strings.Contains(string(page), want) {
+				t.Errorf("the page does not say %q", want)
+			}
+		})
+	}
+}
