@@ -383,6 +383,7 @@ func finish(runs []*bindingRun, st *State, applied appliedLog, now time.Time) []
 			br.state.Trend.Add(trendPoint(br.res, answered, now))
 		}
 		s := br.state
+		s.TargetGroupARN = br.binding.TargetGroupARN
 		st.Bindings[br.binding.Name] = &s
 		br.res.APICalls = int(br.calls.Load())
 		attempt := br.res

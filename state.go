@@ -244,6 +244,10 @@ type BindingState struct {
 	// config. Its entry is dropped BindingRetention later; until then the
 	// status shows what it owned (targets nobody removes).
 	RemovedAt time.Time `json:"removedAt,omitzero"`
+	// TargetGroupARN is the group the binding was last configured with,
+	// so that once it leaves the config the status can still say where
+	// the targets it leaves behind are.
+	TargetGroupARN string `json:"targetGroupArn,omitempty"`
 	// LastError is the last failure of the binding, cleared by a clean run.
 	LastError string `json:"lastError,omitempty"`
 	// Refusing holds the refusals of the last run (see Refusal.Key), so

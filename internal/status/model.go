@@ -15,6 +15,9 @@ type Status struct {
 	Bindings []BindingStatus `json:"bindings"`
 	// Drains are the Spot drains the state remembers, newest first.
 	Drains []DrainStatus `json:"drains"`
+	// Retired are the bindings that left the config and what they left
+	// in their groups.
+	Retired []RetiredStatus `json:"retired"`
 }
 
 // RunInfo is the run as a whole.

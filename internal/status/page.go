@@ -79,6 +79,7 @@ func RenderHTML(st Status, opts PageOptions) ([]byte, error) {
 		w.binding(b)
 	}
 	w.drains(st.Drains)
+	w.retiredSection(st.Retired)
 	w.lit("\n</main>\n</body>\n</html>\n")
 	return w.b.Bytes(), nil
 }

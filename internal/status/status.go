@@ -121,6 +121,11 @@ func Build(in Input) Status {
 		b.Events = withDrains(b.Events, spec.TargetGroupARN, st.DrainLog)
 		out.Bindings = append(out.Bindings, b)
 	}
+	configured := map[string]bool{}
+	for _, spec := range in.Bindings {
+		configured[spec.Name] = true
+	}
+	out.Retired = retired(st, configured, wantedByGroup(out.Bindings))
 	return out
 }
 

@@ -36,6 +36,7 @@ func WriteText(w io.Writer, st Status, opts TextOptions) error {
 	for _, b := range st.Bindings {
 		writeBinding(ew, st, b, opts)
 	}
+	writeRetired(ew, st.Retired)
 	if len(st.Drains) > 0 && opts.Events > 0 {
 		fmt.Fprintf(ew, "\nSpot drains:\n")
 		for _, d := range st.Drains[:min(opts.Events, len(st.Drains))] {
