@@ -35,6 +35,7 @@ type CLI struct {
 // globals are the flags every command accepts, before or after its name.
 type globals struct {
 	config    string
+	configSet bool // --config was given, before or after the command
 	logFormat string
 	logLevel  string
 	log       *slog.Logger
@@ -45,7 +46,7 @@ func (g *globals) register(fs *flag.FlagSet, getenv func(string) string) {
 	if def == "" {
 		def = "./tgsync.yaml"
 	}
-	fs.StringVar(&g.config, "config", def, "config `file` (env TGSYNC_CONFIG)")
+	fs.StringVar(&g.config, "config", def, "config `file` (env TGSYNC_CONFIG; without either, the YAML itself in env TGSYNC_CONFIG_YAML)")
 	fs.StringVar(&g.logFormat, "log-format", "", "log format: text or json (default text, json in Lambda)")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -65,7 +66,7 @@ func commands() []command {
 		{"run", "[--interval 60s] [--min-interval 10s] [--listen ADDR]", "reconcile every interval, sooner when a DNS TTL runs out, until SIGTERM", runFlags},
 		{"status", "[--output text|json] [--events 5] [--no-describe]", "show what each binding believes, holds, waits for and refused, from the state and the target groups", statusFlags},
 		{"drain", "--event FILE|- [--dry-run] [--max-age 5m]", "deregister a Fargate Spot task's targets on its ECS interruption event", drainFlags},
-		{"validate", "[--example]", "check the config and report every problem with its key", validateFlags},
+		{"validate", "[--example] [--for-stack]", "check the config and report every problem with its key", validateFlags},
 		{"demo", "[--step 400ms] [--listen ADDR]", "play an OpenSearch node move on an embedded world; needs no AWS and no config", demoFlags},
 		{"version", "", "print the version", versionFlags},
 	}
@@ -85,7 +86,8 @@ Commands:
 	}
 	fmt.Fprintf(w, `
 Global flags (also accepted after the command):
-  --config FILE       config file (default ./tgsync.yaml, or $TGSYNC_CONFIG)
+  --config FILE       config file (default ./tgsync.yaml, or $TGSYNC_CONFIG;
+                      without either, the YAML itself in $TGSYNC_CONFIG_YAML)
   --log-format FMT    text or json (default text; json in Lambda)
   --log-level LEVEL   debug, info, warn or error (default info)
 
@@ -157,6 +159,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		_, _ = parseOut.WriteTo(c.Stderr)
 		return exitUsage
 	}
+	sub.configSet = flagGiven(root, "config") || flagGiven(fs, "config")
 	format, ok := obs.ParseFormat(sub.logFormat, false)
 	if !ok {
 		fmt.Fprintf(c.Stderr, "tgsync: --log-format %q: want text or json\n", sub.logFormat)
@@ -169,6 +172,12 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	}
 	sub.log = obs.NewLogger(c.Stderr, format, level)
 	return run(ctx, c, &sub, fs.Args())
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) (given bool) {
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // stringList is a repeatable string flag.

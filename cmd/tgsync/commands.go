@@ -37,7 +37,7 @@ func logConfigWarnings(log *slog.Logger, from string, warnings []config.Problem)
 // readConfig is loadConfig without logging the warnings, for validate,
 // which prints them.
 func readConfig(c *CLI, g *globals) (*config.Config, bool) {
-	cfg, err := config.Load(g.config)
+	cfg, err := loadConfigInput(c, g)
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 		var ve *config.ValidationError
@@ -177,6 +177,7 @@ const daemonSaveMargin = 3 * time.Second
 
 func validateFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
 	example := fs.Bool("example", false, "print a commented example config and exit")
+	forStack := fs.Bool("for-stack", false, "check the config as the ConfigYaml of a CloudFormation stack (no state section: the stack adds it) and print the stack parameters it needs")
 	return func(_ context.Context, c *CLI, g *globals, args []string) int {
 		if !noArgs(c, "validate", args) {
 			return exitUsage
@@ -184,6 +185,9 @@ func validateFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []str
 		if *example {
 			_, _ = c.Stdout.Write(config.Example())
 			return exitOK
+		}
+		if *forStack {
+			return validateForStack(c, g)
 		}
 		cfg, ok := readConfig(c, g)
 		if !ok {

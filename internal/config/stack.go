@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -62,7 +64,49 @@ func ParseForStack(data []byte) (*Config, error) {
 	if cfg.State.S3 == nil || cfg.State.S3.Bucket != placeholderBucket {
 		return nil, &ValidationError{Problems: []Problem{{Path: "state", Message: stackStateMessage}}}
 	}
+	if _, err := cfg.StackPlace(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+// Place is where a stack runs: a partition, Region and account.
+type Place struct{ Partition, Region, Account string }
+
+// StackPlace returns where the target groups of cfg are. A stack's
+// function calls the ELB API of its own Region and account only, so a
+// config whose groups are in more than one place cannot run in a stack.
+// A config without target groups has the zero Place.
+func (c *Config) StackPlace() (Place, error) {
+	type named struct{ path, arn string }
+	var groups []named
+	for i, b := range c.Bindings {
+		groups = append(groups, named{index("bindings", i) + ".targetGroupArn", b.TargetGroupARN})
+	}
+	if c.SpotDrain != nil {
+		for i, a := range c.SpotDrain.TargetGroupARNs {
+			groups = append(groups, named{index("spotDrain.targetGroupArns", i), a})
+		}
+	}
+	var first Place
+	var firstPath string
+	for _, g := range groups {
+		parts := strings.SplitN(g.arn, ":", 6)
+		if len(parts) < 6 {
+			continue // Parse has refused it already
+		}
+		p := Place{Partition: parts[1], Region: parts[3], Account: parts[4]}
+		if firstPath == "" {
+			first, firstPath = p, g.path
+			continue
+		}
+		if p != first {
+			return Place{}, &ValidationError{Problems: []Problem{{Path: g.path, Message: fmt.Sprintf(
+				"is in %s account %s, %s in %s account %s: a stack's function calls the ELB API of its own Region and account; deploy a stack for each",
+				p.Region, p.Account, firstPath, first.Region, first.Account)}}}
+		}
+	}
+	return first, nil
 }
 
 // CheckStackSize reports a config too large for a stack's ConfigYaml.
@@ -137,4 +181,20 @@ func stripComments(n *yaml.Node) {
 	for _, c := range n.Content {
 		stripComments(c)
 	}
+}
+
+// StackTargetGroups returns what a stack's parameters list for cfg, each
+// sorted and without repeats: the groups its bindings sync
+// (ConfigTargetGroupArns), on which the role may register and deregister,
+// and the Spot drain's (SpotTargetGroupArns), on which it may deregister.
+func (c *Config) StackTargetGroups() (sync, spot []string) {
+	for _, b := range c.Bindings {
+		sync = append(sync, b.TargetGroupARN)
+	}
+	if c.SpotDrain != nil {
+		spot = slices.Clone(c.SpotDrain.TargetGroupARNs)
+	}
+	slices.Sort(sync)
+	slices.Sort(spot)
+	return slices.Compact(sync), slices.Compact(spot)
 }

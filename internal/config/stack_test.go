@@ -128,3 +128,48 @@ func TestCheckStackSize(t *testing.T) {
 		}
 	}
 }
+
+func TestStackPlace(t *testing.T) {
+	const (
+		euWest1  = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/a/0123456789abcdef"
+		euWest1b = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/b/0123456789abcdef"
+		usEast1  = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/c/0123456789abcdef"
+		other    = "arn:aws:elasticloadbalancing:eu-west-1:444455556666:targetgroup/d/0123456789abcdef"
+	)
+	binding := func(name, arn string) string {
+		return "  - name: " + name + "\n    source: {dns: " + name + ".internal.example}\n    targetGroupArn: " + arn + "\n    ports: [443]\n"
+	}
+	tests := []struct {
+		name    string
+		data    string
+		want    Place
+		badPath string
+	}{
+		{"one Region", "bindings:\n" + binding("a", euWest1) + binding("b", euWest1b), Place{"aws", "eu-west-1", "111122223333"}, ""},
+		{"spot drain elsewhere", "bindings:\n" + binding("a", euWest1) + "spotDrain: {targetGroupArns: [" + usEast1 + "]}\n", Place{}, "spotDrain.targetGroupArns[0]"},
+		{"two Regions", "bindings:\n" + binding("a", euWest1) + binding("c", usEast1), Place{}, "bindings[1].targetGroupArn"},
+		{"two accounts", "bindings:\n" + binding("a", euWest1) + binding("d", other), Place{}, "bindings[1].targetGroupArn"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := cfg.StackPlace()
+			if tc.badPath == "" {
+				if err != nil || got != tc.want {
+					t.Errorf("StackPlace = %+v, %v; want %+v", got, err, tc.want)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Problems[0].Path != tc.badPath {
+				t.Fatalf("err = %v, want a problem at %s", err, tc.badPath)
+			}
+			if _, err := ParseForStack([]byte(tc.data)); err == nil {
+				t.Error("ParseForStack accepted the config")
+			}
+		})
+	}
+}
