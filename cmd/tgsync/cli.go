@@ -67,6 +67,7 @@ func commands() []command {
 		{"status", "[--output text|json] [--events 5] [--no-describe]", "show what each binding believes, holds, waits for and refused, from the state and the target groups", statusFlags},
 		{"drain", "--event FILE|- [--dry-run] [--max-age 5m]", "deregister a Fargate Spot task's targets on its ECS interruption event", drainFlags},
 		{"validate", "[--example] [--for-stack]", "check the config and report every problem with its key", validateFlags},
+		{"healthcheck", "[--url http://127.0.0.1:9090/healthz]", "exit 0 when the daemon's /healthz answers 200 (a container health check)", healthcheckFlags},
 		{"demo", "[--step 400ms] [--listen ADDR]", "play an OpenSearch node move on an embedded world; needs no AWS and no config", demoFlags},
 		{"version", "", "print the version", versionFlags},
 	}
@@ -82,7 +83,7 @@ Usage:
 Commands:
 `)
 	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintf(w, `
 Global flags (also accepted after the command):
