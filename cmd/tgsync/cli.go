@@ -67,6 +67,7 @@ func commands() []command {
 		{"status", "[--output text|json] [--events 5] [--no-describe]", "show what each binding believes, holds, waits for and refused, from the state and the target groups", statusFlags},
 		{"drain", "--event FILE|- [--dry-run] [--max-age 5m]", "deregister a Fargate Spot task's targets on its ECS interruption event", drainFlags},
 		{"validate", "[--example] [--for-stack]", "check the config and report every problem with its key", validateFlags},
+		{"deploy", "[--stack NAME] [--subnets IDS --security-groups IDS] [--dry-run] [--delete [--delete-state]]", "create or update the Lambda stack from the config, and show its first run", deployFlags},
 		{"healthcheck", "[--url http://127.0.0.1:9090/healthz]", "exit 0 when the daemon's /healthz answers 200 (a container health check)", healthcheckFlags},
 		{"demo", "[--step 400ms] [--listen ADDR]", "play an OpenSearch node move on an embedded world; needs no AWS and no config", demoFlags},
 		{"version", "", "print the version", versionFlags},

@@ -1,0 +1,154 @@
+//go:build !tgsync_lambda
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/deploy"
+)
+
+// deployFlags is 'tgsync deploy': the Lambda stack of
+// deploy/cloudformation/tgsync.yaml from the config, in one command
+// (internal/deploy does the work).
+func deployFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
+	var d deployArgs
+	d.register(fs)
+	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
+		if !noArgs(c, "deploy", args) {
+			return exitUsage
+		}
+		if msg := d.check(); msg != "" {
+			fmt.Fprintf(c.Stderr, "tgsync deploy: %s\n", msg)
+			return exitUsage
+		}
+		ctx, cancel := context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+		if d.del {
+			return deployExit(c, deleteStack(ctx, c, g, &d))
+		}
+		return deployExit(c, deployStack(ctx, c, g, &d))
+	}
+}
+
+// check finds flags that do not go together.
+func (d *deployArgs) check() string {
+	switch {
+	case d.delState && !d.del:
+		return "--delete-state goes with --delete"
+	case d.del && (d.dryRun || d.pkg != "" || d.codeBucket != "" || d.subnets.set || d.groups.set || len(d.params) > 0):
+		return "--delete takes --stack and --delete-state only"
+	case d.timeout <= 0:
+		return fmt.Sprintf("--timeout %s: want a positive duration", d.timeout)
+	}
+	return ""
+}
+
+func deployExit(c *CLI, err error) int {
+	var ue *deploy.UsageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(c.Stderr, "tgsync deploy: %v\n", err)
+		return exitUsage
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(c.Stderr, "tgsync deploy: %v: CloudFormation goes on without waiting; see aws cloudformation describe-stacks\n", err)
+		return exitFailed
+	default:
+		fmt.Fprintf(c.Stderr, "tgsync deploy: %v\n", err)
+		return exitFailed
+	}
+}
+
+func deployStack(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+	data, err := readConfigBytes(c, g)
+	if err != nil {
+		return &deploy.UsageError{Err: fmt.Errorf("%w\n(write a config from 'tgsync validate --example', or point --config at one)", err)}
+	}
+	pkg, err := deployPackage(d.pkg)
+	if err != nil {
+		return err
+	}
+	params := map[string]string{}
+	for _, kv := range d.params {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return &deploy.UsageError{Err: fmt.Errorf("--param %q: want KEY=VALUE", clip(kv, 100))}
+		}
+		params[k] = v
+	}
+	awsCfg, err := loadSDKConfig(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return deploy.Deploy(ctx, awsCfg, deploy.Options{
+		Stack: d.stack, ConfigName: g.config, Config: data, Package: pkg, CodeBucket: d.codeBucket,
+		Subnets: d.subnets.ptr(), SecurityGroups: d.groups.ptr(), Params: params,
+		DryRun: d.dryRun, FirstRun: !d.noRun, Out: c.Stdout, Log: c.Stderr,
+	})
+}
+
+// deployPackage is the package of --package, or the one the binary
+// carries.
+func deployPackage(path string) (deploy.Package, error) {
+	if path == "" {
+		zip, ok := deploy.Bundled()
+		if !ok {
+			return deploy.Package{}, &deploy.UsageError{Err: errors.New("this tgsync carries no Lambda package (release binaries do, " +
+				"built by make release): run make package and pass --package dist/tgsync-arm64.zip, or use a release binary")}
+		}
+		return deploy.ReadPackage(zip, "the "+deploy.BundledName+" carried by tgsync "+version)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return deploy.Package{}, &deploy.UsageError{Err: fmt.Errorf("--package: %w", err)}
+	}
+	defer f.Close()
+	zip, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil {
+		return deploy.Package{}, &deploy.UsageError{Err: fmt.Errorf("--package: %w", err)}
+	}
+	p, err := deploy.ReadPackage(zip, path)
+	if err != nil {
+		return deploy.Package{}, &deploy.UsageError{Err: err}
+	}
+	return p, nil
+}
+
+// deleteStack is deploy --delete. Without a Region from the SDK's sources,
+// it takes the one of the config's target groups.
+func deleteStack(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+	awsCfg, err := loadSDKConfig(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = configRegion(c, g)
+	}
+	return deploy.Delete(ctx, awsCfg, deploy.DeleteOptions{Stack: d.stack, State: d.delState, Out: c.Stdout})
+}
+
+// configRegion is the Region of the config's target groups, or "".
+func configRegion(c *CLI, g *globals) string {
+	data, err := readConfigBytes(c, g)
+	if err != nil {
+		return ""
+	}
+	cfg, err := config.Parse(data)
+	if err != nil {
+		return ""
+	}
+	place, err := cfg.StackPlace()
+	if err != nil {
+		return ""
+	}
+	return place.Region
+}
