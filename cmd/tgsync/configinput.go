@@ -19,7 +19,7 @@ import (
 // inlineConfig reports whether the config is the YAML of
 // TGSYNC_CONFIG_YAML, and refuses that variable next to TGSYNC_CONFIG.
 func inlineConfig(c *CLI, g *globals) (bool, error) {
-	if g.configSet || c.Getenv(config.EnvConfigYAML) == "" {
+	if g.configSet || c.Getenv == nil || c.Getenv(config.EnvConfigYAML) == "" {
 		return false, nil
 	}
 	if c.Getenv(config.EnvConfig) != "" {
