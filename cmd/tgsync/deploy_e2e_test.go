@@ -37,6 +37,9 @@ type deployWorld struct {
 	groups  [2]string
 	zip     string // the package for --package
 	dir     string
+	// codeBucket is the world's own --code-bucket: the default is one per
+	// account and Region, which the tests' shared moto would share.
+	codeBucket string
 }
 
 const (
@@ -52,7 +55,8 @@ var (
 func newDeployWorld(t *testing.T) *deployWorld {
 	t.Helper()
 	m := testenv.StartMoto(t)
-	w := &deployWorld{moto: m, cfg: m.AWSConfig(), zip: testenv.LambdaPackage(t).Zip, dir: t.TempDir()}
+	w := &deployWorld{moto: m, cfg: m.AWSConfig(), zip: testenv.LambdaPackage(t).Zip, dir: t.TempDir(),
+		codeBucket: testenv.UniqueName("tgsync-code")}
 	w.invoker = startLambdaInvoker(t, m)
 	home := t.TempDir()
 	t.Setenv("HOME", home)
@@ -117,11 +121,15 @@ bindings:
 	return path
 }
 
-// deploy runs tgsync deploy in process with the stack, the package and
-// the test's DNS server as the stack's DnsServers.
+// deploy runs tgsync deploy in process with the stack, the package, the
+// world's code bucket and the test's DNS server as the stack's DnsServers.
 func (w *deployWorld) deploy(t *testing.T, stack, cfgPath string, more ...string) result {
 	t.Helper()
-	args := append([]string{"deploy", "--config", cfgPath, "--stack", stack, "--package", w.zip, "--param", "DnsServers=" + w.dns.Addr()}, more...)
+	args := []string{"deploy", "--config", cfgPath, "--stack", stack, "--package", w.zip, "--param", "DnsServers=" + w.dns.Addr()}
+	if w.codeBucket != "" {
+		args = append(args, "--code-bucket", w.codeBucket)
+	}
+	args = append(args, more...)
 	return w.cli(t, args...)
 }
 
@@ -195,7 +203,7 @@ func wantLines(t *testing.T, what, text string, lines ...string) {
 func TestDeployEndToEnd(t *testing.T) {
 	w := newDeployWorld(t)
 	stack := testenv.UniqueName("tgsync-deploy")
-	codeBucket := "tgsync-deploy-123456789012-us-east-1"
+	codeBucket := w.codeBucket
 	one := w.config(t, "one.yaml", false, "")
 
 	// A dry run of a new stack shows what it would create and leaves
@@ -301,8 +309,9 @@ func TestDeployEndToEnd(t *testing.T) {
 }
 
 // TestDeployFirstRunFailsAndDeleteState deploys a config whose name does
-// not resolve: the stack is there, the first run fails, and deploy says so
-// with exit 1. --delete --delete-state then removes the stack's bucket.
+// not resolve, with the default code bucket: the stack is there, the first
+// run fails, and deploy says so with exit 1. --delete --delete-state then
+// removes the stack's bucket.
 func TestDeployFirstRunFailsAndDeleteState(t *testing.T) {
 	w := newDeployWorld(t)
 	stack := testenv.UniqueName("tgsync-fail")
@@ -311,10 +320,12 @@ func TestDeployFirstRunFailsAndDeleteState(t *testing.T) {
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	w.codeBucket = "" // the default: one per account and Region
 	res := w.deploy(t, stack, path)
 	if res.code != exitFailed {
 		t.Fatalf("want exit 1 for a failed first run, got %s", res)
 	}
+	wantLines(t, "the deploy's progress", res.stderr, "s3://tgsync-deploy-123456789012-us-east-1/tgsync/lambda/")
 	wantLines(t, "the deploy", res.stdout, "CREATE_COMPLETE", "First run: failed: BindingsFailed")
 	wantLines(t, "the deploy's error", res.stderr, "the stack is deployed, but its first run failed")
 	st := w.stack(t, stack)

@@ -58,8 +58,8 @@ func TestDeployRefusesBadInput(t *testing.T) {
 			if st := w.stack(t, stack); st != nil {
 				t.Errorf("stack %s was created: %s", stack, st.status)
 			}
-			if w.bucketExists(t, "tgsync-deploy-123456789012-us-east-1") {
-				t.Errorf("the code bucket was created")
+			if w.bucketExists(t, w.codeBucket) {
+				t.Errorf("the code bucket %s was created", w.codeBucket)
 			}
 		})
 	}
