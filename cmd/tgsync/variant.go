@@ -16,7 +16,8 @@ import (
 //     answers 404 and demo says where to run it, and the AWS
 //     configuration comes from the environment alone (variant_lambda.go).
 //
-// Each variant file defines newDaemonMetrics, loadSDKConfig and demoFlags.
+// Each variant file defines newDaemonMetrics, loadSDKConfig and demoFlags;
+// deploy.go and deploy_lambda.go define deployFlags the same way.
 
 // daemonMetrics is what 'run' reports each run to and serves on /metrics.
 type daemonMetrics interface {
