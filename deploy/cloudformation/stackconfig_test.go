@@ -177,8 +177,16 @@ func TestConfigYamlRefusesState(t *testing.T) {
 }
 
 // fullMatches reports, for each value, whether pattern matches all of it,
-// as CloudFormation matches an AllowedPattern.
+// as CloudFormation matches an AllowedPattern; without a pattern, every
+// value is allowed.
 func fullMatches(pattern string, values []string) ([]bool, error) {
+	if pattern == "" {
+		all := make([]bool, len(values))
+		for i := range all {
+			all[i] = true
+		}
+		return all, nil
+	}
 	in, err := json.Marshal(map[string]any{"pattern": pattern, "values": values})
 	if err != nil {
 		return nil, err
