@@ -114,3 +114,36 @@ func TestMakeBeforeBreakOnSlowHealthChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestRemovedBindingIsKeptForItsRetention: a binding taken out of the
+// config is marked, kept for BindingRetention with what it owned (which
+// nobody removes), then dropped; put back in time, it is whole again.
+func TestRemovedBindingIsKeptForItsRetention(t *testing.T) {
+	p := DefaultPolicy()
+	p.Shared = true
+	w := newWorld(p)
+	keep := w.r.Bindings
+	w.src.Set("10.0.0.1")
+	w.run(t)
+	w.r.Bindings = nil
+	w.run(t)
+	bs := mustLoad(t, w.store).Bindings["db"]
+	if bs == nil || bs.RemovedAt.IsZero() || len(bs.Owned) != 1 {
+		t.Fatalf("after its removal from the config: %+v", bs)
+	}
+	w.r.Bindings = keep // put back within the retention
+	w.run(t)
+	if bs := mustLoad(t, w.store).Bindings["db"]; !bs.RemovedAt.IsZero() || len(bs.Owned) != 1 {
+		t.Fatalf("put back: %+v", bs)
+	}
+	w.r.Bindings = nil
+	w.run(t)
+	w.now = w.now.Add(BindingRetention)
+	w.run(t)
+	if bs := mustLoad(t, w.store).Bindings["db"]; bs != nil {
+		t.Fatalf("kept past its retention: %+v", bs)
+	}
+	if got := w.groups.Members(arnA); len(got) != 1 {
+		t.Errorf("what the removed binding owned was removed: %v", got)
+	}
+}

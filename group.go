@@ -121,9 +121,22 @@ func (r *Reconciler) observeGroup(o RunOptions, g *groupRun, st *State, now time
 		return
 	}
 	first := answered[0]
+	interval := o.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	why := r.describeReason(g, answered, st, interval, now)
 	var observed []ObservedTarget
 	var err error
+	at := now
+	if why == "" {
+		stored := st.Observations[g.arn]
+		observed, at = slices.Clone(stored.Targets), stored.At
+	}
 	first.timed(func() {
+		if why == "" {
+			return
+		}
 		if lowOnTime(first.ctx, o.DeadlineMargin) {
 			for _, br := range answered {
 				br.unfinished("describing " + g.arn)
@@ -147,6 +160,7 @@ func (r *Reconciler) observeGroup(o RunOptions, g *groupRun, st *State, now time
 	for _, br := range answered {
 		br.timed(func() {
 			br.res.Observed, br.res.Described = slices.Clone(view), true
+			br.res.ObservedAt, br.res.DescribeReason = at, why
 			br.state = recordAnswer(br.state, br.res.Answer, now)
 			desired := Desired{Source: br.binding.Source.String(), Answer: br.res.Answer, Ports: br.binding.Ports,
 				Others: claims.others(br.binding.Name)}
@@ -318,6 +332,27 @@ func (r *Reconciler) apply(o RunOptions, br *bindingRun, now time.Time) {
 	}
 }
 
+// keepObservations stores, per group the run observed, what it saw with
+// the changes its bindings applied.
+func keepObservations(runs []*bindingRun, st *State, now time.Time) {
+	for _, g := range groupsOf(runs) {
+		var obs []ObservedTarget
+		seen := false
+		for _, br := range g.runs {
+			if !br.res.Described {
+				continue
+			}
+			if !seen {
+				obs, seen = br.res.Observed, true
+			}
+			obs = ObservationAfter(obs, br.res.Registered, br.res.Deregistered)
+		}
+		if seen {
+			keepObservation(st, g.arn, obs, now)
+		}
+	}
+}
+
 // withZone returns the changes with every zone set to zone.
 func withZone(cs []Change, zone string) []Change {
 	out := slices.Clone(cs)
@@ -330,7 +365,8 @@ func withZone(cs []Change, zone string) []Change {
 // finish writes each binding's state into st and returns the results,
 // with what earlier attempts of the run applied in front of this one's.
 // It adds this attempt's changes to applied, in the order they were made.
-func finish(runs []*bindingRun, st *State, applied appliedLog) []BindingResult {
+func finish(runs []*bindingRun, st *State, applied appliedLog, now time.Time) []BindingResult {
+	keepObservations(runs, st, now)
 	out := make([]BindingResult, len(runs))
 	for i, br := range runs {
 		s := br.state

@@ -74,6 +74,10 @@ type Reconciler struct {
 	Now func() time.Time
 	// Concurrency bounds the target groups worked on at once; 0 means 4.
 	Concurrency int
+	// DescribeEvery is how often a group is described when nothing else
+	// calls for it (see describeReason); the runs between plan on the
+	// observation the state keeps. Zero describes every group every run.
+	DescribeEvery time.Duration
 	// SaveAttempts bounds the reload-and-replan loop on ErrConflict; 0
 	// means DefaultSaveAttempts.
 	SaveAttempts int
@@ -90,10 +94,17 @@ type BindingResult struct {
 	// Answer is the source's answer when SourceErr is nil.
 	Answer    Answer
 	SourceErr error
-	// Observed is the target group as described at the start of the run;
-	// Described tells an empty group from one that was not described.
+	// Observed is the target group as the run saw it before its changes:
+	// described now, or as the state kept it (DescribeReason says which);
+	// Described tells an empty group from one that was not observed.
 	Observed  []ObservedTarget
 	Described bool
+	// ObservedAt is when Observed was seen to be so: now when Described,
+	// else the time the stored observation dates from.
+	ObservedAt time.Time
+	// DescribeReason says why the group was described ("" when the stored
+	// observation served).
+	DescribeReason string
 	Plan      Decision
 	// Registered and Deregistered are the changes that were applied.
 	Registered   []Change
@@ -179,6 +190,9 @@ type RunOptions struct {
 	// more AWS work; calls still in flight are cut off half of it before,
 	// to leave time to save. 0 means DefaultDeadlineMargin.
 	DeadlineMargin time.Duration
+	// Interval is how often runs come (the schedule), for spreading the
+	// groups' describes over DescribeEvery; 0 means DefaultInterval.
+	Interval time.Duration
 	// Only names the bindings to run; empty means all. An unknown name
 	// fails the run with ErrUnknownBinding.
 	Only []string

@@ -99,6 +99,7 @@ func (r *Reconciler) attempt(run *runInProgress, mayRetry bool) (retry bool, err
 	next := loaded.Clone()
 	r.mergeApplied(next, run.carried, run.now)
 	r.mergeApplied(next, run.applied, run.now)
+	r.retire(next, run.now)
 	r.seedGroupInfo(next, run.bindings, run.now)
 	runs := r.observeAll(run.observe, run.o, run.bindings, next, run.now)
 	r.keepGroupInfo(next, run.bindings, run.now)
@@ -115,7 +116,7 @@ func (r *Reconciler) attempt(run *runInProgress, mayRetry bool) (retry bool, err
 		}
 		r.applyAll(run.work, run.o, runs, run.now)
 	}
-	run.res.Bindings = finish(runs, next, run.applied)
+	run.res.Bindings = finish(runs, next, run.applied, run.now)
 	run.res.State = next
 	run.res.Duration = r.now().Sub(run.now)
 	if run.o.DryRun {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,6 +34,9 @@ type State struct {
 	// Groups remembers, per target group ARN, what DescribeTargetGroups
 	// said, so that a new process (a Lambda cold start) does not ask again.
 	Groups map[string]GroupInfo `json:"groups,omitempty"`
+	// Observations keeps, per target group ARN, what the group held when
+	// tgsync last looked (see Observation).
+	Observations map[string]*Observation `json:"observations,omitempty"`
 }
 
 // GroupInfo is what tgsync needs of a target group besides its members: its
@@ -79,6 +83,14 @@ func (s *State) Clone() *State {
 	}
 	c.Drains = maps.Clone(s.Drains)
 	c.Groups = maps.Clone(s.Groups)
+	if s.Observations != nil {
+		c.Observations = make(map[string]*Observation, len(s.Observations))
+		for k, v := range s.Observations {
+			o := *v
+			o.Targets = slices.Clone(v.Targets)
+			c.Observations[k] = &o
+		}
+	}
 	return c
 }
 
@@ -151,6 +163,10 @@ type BindingState struct {
 	// Answer is the last successful source answer; it changes only when the
 	// set of addresses does.
 	Answer *SourceAnswer `json:"answer,omitempty"`
+	// RemovedAt is when a run first found the binding gone from the
+	// config. Its entry is dropped BindingRetention later; until then the
+	// status shows what it owned (targets nobody removes).
+	RemovedAt time.Time `json:"removedAt,omitzero"`
 	// LastError is the last failure of the binding, cleared by a clean run.
 	LastError string `json:"lastError,omitempty"`
 	// Refusing holds the refusals of the last run (see Refusal.Key), so

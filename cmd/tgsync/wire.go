@@ -129,7 +129,7 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if err != nil {
 		return nil, err
 	}
-	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store}
+	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store, DescribeEvery: cfg.Limits.DescribeEvery}
 	return a, nil
 }
 

@@ -34,6 +34,10 @@ const (
 	DefaultDescribeBurst     = 20
 	DefaultChangesPerSecond  = 2
 	DefaultChangesBurst      = 10
+	// DefaultDescribeEvery spreads each group's describe over ten minutes
+	// when nothing calls for one sooner: 1,000 groups then cost 100
+	// describes a minute, a sixth of the API's refill.
+	DefaultDescribeEvery = 10 * time.Minute
 )
 
 // Address families a DNS source can ask for: A and AAAA records.
@@ -119,6 +123,9 @@ type Limits struct {
 	// Changes are RegisterTargets and DeregisterTargets calls.
 	ChangesPerSecond float64
 	ChangesBurst     int
+	// DescribeEvery is how often a group is described when its answer
+	// did not change and nothing is due; 0 describes every run.
+	DescribeEvery time.Duration
 }
 
 // Binding ties one source to one target group on one or more ports.

@@ -27,7 +27,7 @@ func TestExampleParses(t *testing.T) {
 	want := &Config{
 		DNS:    DNS{Servers: []string{"10.0.0.2:53"}, Lookups: 4, Timeout: 2 * time.Second, Families: []string{"ipv4"}},
 		State:  State{File: "./tgsync-state.json"},
-		Limits: Limits{DescribePerSecond: 5, DescribeBurst: 20, ChangesPerSecond: 2, ChangesBurst: 10},
+		Limits: Limits{DescribePerSecond: 5, DescribeBurst: 20, ChangesPerSecond: 2, ChangesBurst: 10, DescribeEvery: 10 * time.Minute},
 		Bindings: []Binding{{
 			Name:           "opensearch-dashboards",
 			Source:         Source{DNS: &DNSSource{Name: "vpc-logs-abc123.ap-northeast-1.es.amazonaws.com", Families: []string{"ipv4"}}},
@@ -61,7 +61,7 @@ func TestDefaultsFilledIn(t *testing.T) {
 	want := &Config{
 		DNS:    DNS{Lookups: DefaultLookups, Timeout: DefaultTimeout, Families: []string{FamilyIPv4}},
 		State:  State{File: DefaultStateFile},
-		Limits: Limits{DescribePerSecond: 5, DescribeBurst: 20, ChangesPerSecond: 2, ChangesBurst: 10},
+		Limits: Limits{DescribePerSecond: 5, DescribeBurst: 20, ChangesPerSecond: 2, ChangesBurst: 10, DescribeEvery: 10 * time.Minute},
 		Bindings: []Binding{{
 			Name:           "web",
 			Source:         Source{DNS: &DNSSource{Name: "web.internal.example", Families: []string{FamilyIPv4}}},

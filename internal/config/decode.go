@@ -44,6 +44,8 @@ type rawLimits struct {
 	DescribeBurst     value[int]     `yaml:"describeBurst"`
 	ChangesPerSecond  value[float64] `yaml:"changesPerSecond"`
 	ChangesBurst      value[int]     `yaml:"changesBurst"`
+	// DescribeEvery is in Limits' comment.
+	DescribeEvery value[time.Duration] `yaml:"describeEvery"`
 }
 
 type rawBinding struct {

@@ -29,6 +29,7 @@ func newConfig() *Config {
 			DescribeBurst:     DefaultDescribeBurst,
 			ChangesPerSecond:  DefaultChangesPerSecond,
 			ChangesBurst:      DefaultChangesBurst,
+			DescribeEvery:     DefaultDescribeEvery,
 		},
 	}
 }
@@ -70,6 +71,7 @@ func build(raw *rawConfig, ps *problems) *Config {
 	l.DescribeBurst.to(&c.Limits.DescribeBurst)
 	l.ChangesPerSecond.to(&c.Limits.ChangesPerSecond)
 	l.ChangesBurst.to(&c.Limits.ChangesBurst)
+	l.DescribeEvery.to(&c.Limits.DescribeEvery)
 	for i := range raw.Bindings.items {
 		c.Bindings = append(c.Bindings, buildBinding(&raw.Bindings.items[i].v, index("bindings", i), c.DNS.Families, ps))
 	}
@@ -208,6 +210,9 @@ func (c *Config) check(ps *problems) {
 	positive(ps, "limits.describeBurst", float64(c.Limits.DescribeBurst))
 	positive(ps, "limits.changesPerSecond", c.Limits.ChangesPerSecond)
 	positive(ps, "limits.changesBurst", float64(c.Limits.ChangesBurst))
+	if c.Limits.DescribeEvery < 0 {
+		ps.add("limits.describeEvery", fmt.Sprintf("must not be negative, got %s", c.Limits.DescribeEvery))
+	}
 	if len(c.Bindings) == 0 && c.SpotDrain == nil {
 		ps.add("bindings", "at least one binding is required unless spotDrain is set")
 	}

@@ -60,6 +60,14 @@ func (g *MemGroups) Put(arn string, t tgsync.Target, h tgsync.HealthState) {
 	g.groups[arn][t] = tgsync.ObservedTarget{Target: t, State: h, AvailabilityZone: g.Zone}
 }
 
+// Remove takes t out of the group arn without counting a call, as a
+// person or another tool would.
+func (g *MemGroups) Remove(arn string, t tgsync.Target) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.groups[arn], t)
+}
+
 // Describe returns the members of the group, ordered by target.
 func (g *MemGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTarget, error) {
 	g.mu.Lock()
