@@ -14,8 +14,8 @@ import (
 )
 
 // TestCLIHealthcheck runs healthcheck against the daemon's real /healthz
-// handler on loopback: fresh, stale and failing status, a closed port and
-// bad flags.
+// handler on loopback: fresh, stale and failing status, a connection closed
+// unanswered, and bad flags.
 func TestCLIHealthcheck(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
@@ -34,12 +34,23 @@ func TestCLIHealthcheck(t *testing.T) {
 	ran := func(ago time.Duration) status.Status {
 		return status.Status{LastRun: &status.RunInfo{Finished: now.Add(-ago)}}
 	}
+	// A port that takes connections and closes them unanswered: a port
+	// closed by the test could be taken by another test's server.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	closed := "http://" + l.Addr().String() + "/healthz"
-	l.Close()
 
 	cases := []struct {
 		name     string
@@ -50,7 +61,7 @@ func TestCLIHealthcheck(t *testing.T) {
 		{"a recent run", []string{"--url", serve(ran(time.Minute), nil)}, exitOK, "200 OK ok"},
 		{"a stale run", []string{"--url", serve(ran(10*time.Minute), nil)}, exitFailed, "503 Service Unavailable"},
 		{"no status", []string{"--url", serve(status.Status{}, errors.New("state unreadable"))}, exitFailed, "status unavailable: state unreadable"},
-		{"nothing listening", []string{"--url", closed, "--timeout", "2s"}, exitFailed, "connection refused"},
+		{"no answer", []string{"--url", closed, "--timeout", "2s"}, exitFailed, "EOF"},
 		{"not a URL", []string{"--url", "127.0.0.1:9090/healthz"}, exitUsage, "want an http:// URL"},
 		{"no timeout", []string{"--url", closed, "--timeout", "0s"}, exitUsage, "want a positive duration"},
 		{"an argument", []string{"http://127.0.0.1:9090/healthz"}, exitUsage, "unexpected argument"},
