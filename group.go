@@ -193,6 +193,10 @@ func (r *Reconciler) resolve(o RunOptions, br *bindingRun, now time.Time) bool {
 		return false
 	}
 	br.res.Answer, br.answered = answer, true
+	if answer.Partial != nil {
+		// What the other sources show is still registered (see Plan).
+		br.fail(fmt.Errorf("binding %s: source %s: %w", br.binding.Name, br.binding.Source, answer.Partial))
+	}
 	// The answer is evidence even when the group cannot be described: a
 	// target it holds is not missing, so its misses start over (rule 2).
 	br.state = forgetAnswered(br.state, answer, br.binding)
@@ -232,7 +236,11 @@ func (r *Reconciler) groupClaims(g *groupRun, st *State) groupClaims {
 		switch br := answered[b.Name]; {
 		case br != nil:
 			c.current = true
-			c.wants, _ = b.Policy.Targets(br.res.Answer.Addrs, b.Ports)
+			var stored *SourceAnswer
+			if bs != nil {
+				stored = bs.Answer
+			}
+			c.wants, _ = b.Policy.Targets(claimedAddrs(br.res.Answer, stored), b.Ports)
 		case bs != nil && bs.Answer != nil:
 			c.wants, _ = b.Policy.Targets(bs.Answer.Addrs, b.Ports)
 		}

@@ -99,6 +99,8 @@ const IntentGrace = 15 * time.Minute
 //	address never registrable       | refused, not desired, whatever the ranges say (rule 6)
 //	address outside allowed ranges  | refused, not desired (rule 6)
 //	every address refused           | same as failed: nothing is removed (rules 1, 6)
+//	some of its sources failed      | what the others show is registered; nothing is
+//	                                | removed and no miss counted (rule 1; see Union)
 //
 // Per target, with a usable answer:
 //
@@ -139,6 +141,10 @@ func Plan(desired Desired, observed []ObservedTarget, state BindingState, policy
 	}
 	out.Register = planRegistrations(&out, desired, g, state, policy, now)
 	out.Next.Joining = joining(out.Desired, out.Register, g, state, policy, now)
+	if desired.Answer.Partial != nil {
+		keepOnPartial(&out, desired, state)
+		return out
+	}
 	candidates := countMisses(&out, desired, observed, g, state, policy, now)
 	planRemovals(&out, candidates, g, state, desired.Source, policy, now)
 	slices.SortFunc(out.Pending, func(a, b Pending) int { return a.Target.Compare(b.Target) })

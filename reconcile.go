@@ -105,7 +105,7 @@ type BindingResult struct {
 	// DescribeReason says why the group was described ("" when the stored
 	// observation served).
 	DescribeReason string
-	Plan      Decision
+	Plan           Decision
 	// Registered and Deregistered are the changes that were applied.
 	Registered   []Change
 	Deregistered []Change

@@ -177,13 +177,24 @@ func changeEvents(now time.Time, sets ...[]Change) []Event {
 }
 
 // recordAnswer keeps a successful answer, and its time, when its addresses
-// changed.
+// changed, and which interface each came from. An answer some of whose
+// sources failed is not the binding's answer: only its interfaces are
+// kept.
 func recordAnswer(st BindingState, a Answer, now time.Time) BindingState {
+	partial := a.Partial != nil
 	addrs := uniqueAddrs(a.Addrs)
-	if st.Answer != nil && slices.Equal(st.Answer.Addrs, addrs) {
+	if !partial && (st.Answer == nil || !slices.Equal(st.Answer.Addrs, addrs)) {
+		st.Answer = &SourceAnswer{Addrs: addrs, TTL: Duration(a.TTL), At: now, Interfaces: recordInterfaces(nil, a.Interfaces, false)}
 		return st
 	}
-	st.Answer = &SourceAnswer{Addrs: addrs, TTL: Duration(a.TTL), At: now}
+	if st.Answer == nil {
+		return st
+	}
+	if ifs := recordInterfaces(st.Answer.Interfaces, a.Interfaces, partial); !maps.Equal(ifs, st.Answer.Interfaces) {
+		kept := *st.Answer
+		kept.Interfaces = ifs
+		st.Answer = &kept
+	}
 	return st
 }
 

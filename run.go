@@ -75,7 +75,7 @@ func (r *Reconciler) start(ctx context.Context, o RunOptions, bindings []Binding
 		cancels = append(cancels, func() { unhook(); stop() })
 	}
 	var c1, c2 context.CancelFunc
-	run.observe, c1 = workContext(run.early, o.DeadlineMargin)
+	run.observe, c1 = workContext(withSharedCalls(run.early), o.DeadlineMargin)
 	run.work, c2 = workContext(ctx, o.DeadlineMargin)
 	cancels = append(cancels, c1, c2)
 	return run, func() {

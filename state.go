@@ -231,6 +231,9 @@ type SourceAnswer struct {
 	Addrs []netip.Addr `json:"addrs"`
 	TTL   Duration     `json:"ttl"`
 	At    time.Time    `json:"at"`
+	// Interfaces maps each address that came from a network interface to
+	// the interface's ID (see Answer.Interfaces).
+	Interfaces map[netip.Addr]string `json:"interfaces,omitempty"`
 }
 
 // Event is one entry of a binding's history.
@@ -251,6 +254,7 @@ func (b BindingState) Clone() BindingState {
 	if b.Answer != nil {
 		a := *b.Answer
 		a.Addrs = append([]netip.Addr(nil), b.Answer.Addrs...)
+		a.Interfaces = maps.Clone(b.Answer.Interfaces)
 		c.Answer = &a
 	}
 	c.Refusing = append([]string(nil), b.Refusing...)

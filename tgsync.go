@@ -3,9 +3,9 @@
 //
 // The package holds the domain: targets and their health, the pure Plan that
 // decides what to change and why, the safety Policy, the persisted State and
-// the Reconciler that drives one run. Adapters for DNS, the elbv2 API, state
-// stores and the in-memory AWS world live in subpackages and meet in
-// cmd/tgsync.
+// the Reconciler that drives one run. Adapters for DNS, network interfaces,
+// the elbv2 API, state stores and the in-memory AWS world live in
+// subpackages and meet in cmd/tgsync.
 package tgsync
 
 import (
@@ -101,6 +101,18 @@ type Answer struct {
 	TTL time.Duration
 	// Queries counts the queries sent to produce the answer.
 	Queries int
+	// Interfaces maps each address that came from a network interface to
+	// the interface's ID. The state keeps it, so that an event naming only
+	// a deleted interface finds the bindings it served.
+	Interfaces map[netip.Addr]string
+	// Partial is set when some of a binding's sources failed and the
+	// others answered (see Union): the answer holds what the others
+	// showed, which is registered, but nothing is removed and no miss is
+	// counted because of it (rule 1).
+	Partial error
+	// Agreement compares the DNS part of a united answer with its
+	// interface part; nil unless both answered.
+	Agreement *Agreement
 }
 
 // Action names what a change does to a target group.

@@ -292,10 +292,26 @@ func (a *Adapter) ipTargets(ctx context.Context, arn string) (Metadata, error) {
 		return md, err
 	}
 	if md.TargetType != "ip" {
-		return md, fmt.Errorf("%starget group %s has target type %s; tgsync manages target type ip only",
-			a.bindingPrefix(arn), arn, md.TargetType)
+		return md, fmt.Errorf("%starget group %s has target type %s; tgsync manages target type ip only: %s",
+			a.bindingPrefix(arn), arn, md.TargetType, notIPAdvice(md.TargetType))
 	}
 	return md, nil
+}
+
+// notIPAdvice says what to do with a target group tgsync cannot manage,
+// by its target type.
+func notIPAdvice(targetType string) string {
+	switch targetType {
+	case "alb":
+		return "an NLB target group of type alb already follows the ALB's addresses by itself (AWS registers the ALB, not its IPs), " +
+			"so no tgsync binding is needed for it: remove the binding"
+	case "instance":
+		return "instances are registered by ID, not by address: create a target group of type ip with the same protocol, port and VPC, " +
+			"point the listener at it and put its ARN in the binding"
+	case "lambda":
+		return "a lambda target group holds a function, not addresses: point the binding at a target group of type ip"
+	}
+	return "point the binding at a target group of type ip"
 }
 
 // rememberAZAll records that a group needs AvailabilityZone "all".

@@ -21,7 +21,9 @@ func (a *Adapter) mapError(op, action, arn string, err error) error {
 	code := ae.ErrorCode()
 	switch {
 	case code == "TargetGroupNotFound":
-		return fmt.Errorf("%starget group %s not found: check targetGroupArn and the region (AWS_REGION): %w", prefix, arn, err)
+		return fmt.Errorf("%starget group %s not found: check targetGroupArn and the region (AWS_REGION): "+
+			"the group was deleted, the ARN has a typo, or the credentials are for another account; "+
+			"'aws elbv2 describe-target-groups --names NAME' prints the ARN of a group: %w", prefix, arn, err)
 	case code == "InvalidTarget" && action == "DeregisterTargets":
 		return fmt.Errorf("%s%s: AWS refused a target as invalid: it is not registered on that port, or its Availability Zone differs from the one it was registered with: describe the group again: %w", prefix, op, err)
 	case code == "InvalidTarget":

@@ -318,7 +318,9 @@ func TestTargetGroupNotFoundMoto(t *testing.T) {
 			name:    "describe names the binding",
 			binding: func(string) string { return "dashboards" },
 			call:    func(ctx context.Context, a *Adapter) error { _, err := a.Describe(ctx, missing); return err },
-			want:    "binding dashboards: target group " + missing + " not found: check targetGroupArn and the region (AWS_REGION)",
+			want: "binding dashboards: target group " + missing + " not found: check targetGroupArn and the region (AWS_REGION): " +
+				"the group was deleted, the ARN has a typo, or the credentials are for another account; " +
+				"'aws elbv2 describe-target-groups --names NAME' prints the ARN of a group",
 		},
 		{
 			name:    "register",
@@ -367,26 +369,48 @@ func TestTargetGroupNotFoundMoto(t *testing.T) {
 	}
 }
 
-func TestInstanceGroupRefusedMoto(t *testing.T) {
+// TestNotIPGroupRefusedMoto: a target group of another type than ip is
+// refused before any target call, with what to do for its type.
+func TestNotIPGroupRefusedMoto(t *testing.T) {
 	w := newMotoWorld(t)
-	arn := w.targetGroup(t, types.TargetTypeEnumInstance, 80)
-	a, c := w.adapter(Options{})
-	ctx := testenv.Context(t, 30*time.Second)
-	want := "target group " + arn + " has target type instance; tgsync manages target type ip only"
-	for name, call := range map[string]func() error{
-		"describe": func() error { _, err := a.Describe(ctx, arn); return err },
-		"register": func() error {
-			_, _, err := registerTargets(ctx, a, arn, targets(t, "10.0.0.1:80"), false)
-			return err
-		},
-		"deregister": func() error { _, err := a.Deregister(ctx, arn, deregistrations(targets(t, "10.0.0.1:80"))); return err },
+	for _, tc := range []struct {
+		typ  types.TargetTypeEnum
+		in   elasticloadbalancingv2.CreateTargetGroupInput
+		want string
+	}{
+		{types.TargetTypeEnumInstance, elasticloadbalancingv2.CreateTargetGroupInput{Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(w.ID)},
+			"has target type instance; tgsync manages target type ip only: instances are registered by ID, not by address: create a target group of type ip"},
+		{types.TargetTypeEnumAlb, elasticloadbalancingv2.CreateTargetGroupInput{Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String(w.ID)},
+			"has target type alb; tgsync manages target type ip only: an NLB target group of type alb already follows the ALB's addresses by itself (AWS registers the ALB, not its IPs), so no tgsync binding is needed for it: remove the binding"},
+		{types.TargetTypeEnumLambda, elasticloadbalancingv2.CreateTargetGroupInput{},
+			"has target type lambda; tgsync manages target type ip only: a lambda target group holds a function, not addresses"},
 	} {
-		if err := call(); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v; want one containing %q", name, err, want)
-		}
-	}
-	if got, total := c.get("DescribeTargetGroups"), c.total(); got != 1 || total != 1 {
-		t.Errorf("calls: %d DescribeTargetGroups of %d in all; want only the one metadata lookup", got, total)
+		t.Run(string(tc.typ), func(t *testing.T) {
+			ctx := testenv.Context(t, 30*time.Second)
+			in := tc.in
+			in.Name, in.TargetType = aws.String(testenv.UniqueName("tg")), tc.typ
+			out, err := w.ELB.CreateTargetGroup(ctx, &in)
+			if err != nil {
+				t.Fatalf("create a target group of type %s: %v", tc.typ, err)
+			}
+			arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
+			a, c := w.adapter(Options{})
+			for name, call := range map[string]func() error{
+				"describe": func() error { _, err := a.Describe(ctx, arn); return err },
+				"register": func() error {
+					_, _, err := registerTargets(ctx, a, arn, targets(t, "10.0.0.1:80"), false)
+					return err
+				},
+				"deregister": func() error { _, err := a.Deregister(ctx, arn, deregistrations(targets(t, "10.0.0.1:80"))); return err },
+			} {
+				if err := call(); err == nil || !strings.Contains(err.Error(), "target group "+arn+" "+tc.want) {
+					t.Errorf("%s: error %v; want one containing %q", name, err, tc.want)
+				}
+			}
+			if got, total := c.get("DescribeTargetGroups"), c.total(); got != 1 || total != 1 {
+				t.Errorf("calls: %d DescribeTargetGroups of %d in all; want only the one metadata lookup", got, total)
+			}
+		})
 	}
 }
 

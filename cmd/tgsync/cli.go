@@ -1,27 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
-	"runtime"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tgsync/tgsync/internal/obs"
 )
 
-// Exit codes, the same for every command.
+// Exit codes, the same for every command. plan --detailed-exitcode adds
+// exitChanges.
 const (
-	exitOK     = 0 // every binding succeeded
-	exitFailed = 1 // a binding, a source or an AWS call failed
-	exitUsage  = 2 // bad flags, bad config, bad input
+	exitOK      = 0 // every binding succeeded
+	exitFailed  = 1 // a binding, a source or an AWS call failed
+	exitUsage   = 2 // bad flags, bad config, bad input
+	exitChanges = 3 // plan --detailed-exitcode: the plan has changes
 )
 
 // CLI is the command line, with its environment injected so that tests can
@@ -32,204 +32,350 @@ type CLI struct {
 	Getenv         func(string) string
 }
 
-// globals are the flags every command accepts, before or after its name.
+// commandFuncs build the commands, in the order help lists them. A command
+// lives in its own file and adds itself from an init function:
+//
+//	func init() { addCommand(deployCommand) }
+var commandFuncs []func(*CLI, *globals) *cobra.Command
+
+// addCommand registers commands; see commandFuncs.
+func addCommand(f ...func(*CLI, *globals) *cobra.Command) {
+	commandFuncs = append(commandFuncs, f...)
+}
+
+func init() {
+	addCommand(onceCommand, planCommand, runCommand, statusCommand, drainCommand, validateCommand, demoCommand, versionCommand)
+	// Help lists the commands in the order above, which follows a first
+	// run: once, plan, run, then what inspects and helps.
+	cobra.EnableCommandSorting = false
+}
+
+// globals are the settings several commands share. A command declares
+// only the flags it uses (configFlag, logFlags, outputFlag); Main builds
+// one globals per invocation.
 type globals struct {
 	config    string
-	configSet bool // --config was given, before or after the command
+	configSet bool // --config was given (TGSYNC_CONFIG_YAML applies only without it)
 	logFormat string
 	logLevel  string
+	output    outputFormat
 	log       *slog.Logger
 }
 
-func (g *globals) register(fs *flag.FlagSet, getenv func(string) string) {
-	def := getenv("TGSYNC_CONFIG")
-	if def == "" {
-		def = "./tgsync.yaml"
+// exitStatus ends a command with a code; the command has already said why
+// on stderr (or, with msg, Main says it).
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e *exitStatus) Error() string { return e.msg }
+
+// exit returns the error that makes Main return code.
+func exit(code int) error {
+	if code == exitOK {
+		return nil
 	}
-	fs.StringVar(&g.config, "config", def, "config `file` (env TGSYNC_CONFIG; without either, the YAML itself in env TGSYNC_CONFIG_YAML)")
-	fs.StringVar(&g.logFormat, "log-format", "", "log format: text or json (default text, json in Lambda)")
-	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return &exitStatus{code: code}
 }
 
-type command struct {
-	name    string
-	args    string
-	summary string
-	// flags registers the command's own flags; run gets the rest.
-	flags func(fs *flag.FlagSet) func(ctx context.Context, c *CLI, g *globals, args []string) int
-}
-
-func commands() []command {
-	return []command{
-		{"once", "[--dry-run] [--binding NAME]... [--output text|json]", "reconcile every binding once and exit", onceFlags(false)},
-		{"plan", "[--binding NAME]... [--output text|json]", "show what once would change and why; change nothing", onceFlags(true)},
-		{"run", "[--interval 60s] [--min-interval 10s] [--listen ADDR]", "reconcile every interval, sooner when a DNS TTL runs out, until SIGTERM", runFlags},
-		{"status", "[--output text|json] [--events 5] [--no-describe]", "show what each binding believes, holds, waits for and refused, from the state and the target groups", statusFlags},
-		{"drain", "--event FILE|- [--dry-run] [--max-age 5m]", "deregister a Fargate Spot task's targets on its ECS interruption event", drainFlags},
-		{"validate", "[--example] [--for-stack]", "check the config and report every problem with its key", validateFlags},
-		{"deploy", "[--stack NAME] [--subnets IDS --security-groups IDS] [--dry-run] [--delete [--delete-state]]", "create or update the Lambda stack from the config, and show its first run", deployFlags},
-		{"healthcheck", "[--url http://127.0.0.1:9090/healthz]", "exit 0 when the daemon's /healthz answers 200 (a container health check)", healthcheckFlags},
-		{"demo", "[--step 400ms] [--listen ADDR]", "play an OpenSearch node move on an embedded world; needs no AWS and no config", demoFlags},
-		{"version", "", "print the version", versionFlags},
-	}
-}
-
-func (c *CLI) usage(w io.Writer) {
-	fmt.Fprintf(w, `tgsync keeps ELB target groups of type ip equal to the addresses of DNS names,
-without ever emptying a group because a lookup failed, and says why it changes anything.
-
-Usage:
-  tgsync [global flags] <command> [flags]
-
-Commands:
-`)
-	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-11s %s\n", cmd.name, cmd.summary)
-	}
-	fmt.Fprintf(w, `
-Global flags (also accepted after the command):
-  --config FILE       config file (default ./tgsync.yaml, or $TGSYNC_CONFIG;
-                      without either, the YAML itself in $TGSYNC_CONFIG_YAML)
-  --log-format FMT    text or json (default text; json in Lambda)
-  --log-level LEVEL   debug, info, warn or error (default info)
-
-AWS credentials, region and endpoint come from the SDK's standard sources
-(AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, ...).
-
-Exit codes: 0 every binding succeeded, 1 a binding or AWS call failed,
-2 usage or config error.
-
-Run 'tgsync <command> --help' for a command's flags.
-`)
-}
+// usageErrorf is a usage error that Main prints with the hint to --help.
+func usageErrorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
 
 // Main runs one command and returns its exit code.
 func (c *CLI) Main(ctx context.Context, args []string) int {
-	var g globals
-	root := flag.NewFlagSet("tgsync", flag.ContinueOnError)
-	root.SetOutput(io.Discard)
-	g.register(root, c.Getenv)
-	if err := root.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			c.usage(c.Stdout)
-			return exitOK
-		}
-		fmt.Fprintf(c.Stderr, "tgsync: %v\n\n", err)
-		c.usage(c.Stderr)
-		return exitUsage
-	}
-	rest := root.Args()
-	if len(rest) == 0 {
-		c.usage(c.Stderr)
-		return exitUsage
-	}
-	name := rest[0]
-	if name == "help" {
-		c.usage(c.Stdout)
+	g := &globals{}
+	root := c.rootCommand(g)
+	// A nil slice would make cobra read os.Args.
+	root.SetArgs(append([]string{}, singleDashLongFlags(root, args)...))
+	root.SetOut(c.Stdout)
+	root.SetErr(c.Stderr)
+	root.SetIn(c.Stdin)
+	cmd, err := root.ExecuteContextC(ctx)
+	var st *exitStatus
+	switch {
+	case err == nil:
 		return exitOK
-	}
-	i := slices.IndexFunc(commands(), func(cmd command) bool { return cmd.name == name })
-	if i < 0 {
-		fmt.Fprintf(c.Stderr, "tgsync: unknown command %q\n\n", name)
-		c.usage(c.Stderr)
-		return exitUsage
-	}
-	cmd := commands()[i]
-	fs := flag.NewFlagSet("tgsync "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	// Flags given before the command are the defaults after it.
-	sub := g
-	sub.register(fs, func(string) string { return g.config })
-	fs.Lookup("log-format").DefValue, fs.Lookup("log-level").DefValue = g.logFormat, g.logLevel
-	_ = fs.Set("log-format", g.logFormat)
-	_ = fs.Set("log-level", g.logLevel)
-	run := cmd.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: tgsync %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, cmd.summary)
-		fs.PrintDefaults()
-	}
-	// Help asked for goes to stdout, help after a mistake to stderr.
-	var parseOut bytes.Buffer
-	fs.SetOutput(&parseOut)
-	err := fs.Parse(rest[1:])
-	fs.SetOutput(c.Stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			_, _ = parseOut.WriteTo(c.Stdout)
-			return exitOK
+	case errors.As(err, &st):
+		if st.msg != "" {
+			fmt.Fprintf(c.Stderr, "%s: %s\n", cmd.CommandPath(), st.msg)
 		}
-		_, _ = parseOut.WriteTo(c.Stderr)
+		return st.code
+	default:
+		// cobra's own errors and usageErrorf: an unknown command or flag,
+		// a bad flag value, an unexpected argument.
+		fmt.Fprintf(c.Stderr, "%s: %v\n", cmd.CommandPath(), err)
+		fmt.Fprintf(c.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		return exitUsage
 	}
-	sub.configSet = flagGiven(root, "config") || flagGiven(fs, "config")
-	format, ok := obs.ParseFormat(sub.logFormat, false)
+}
+
+func (c *CLI) rootCommand(g *globals) *cobra.Command {
+	var showVersion bool
+	root := &cobra.Command{
+		Use:   "tgsync",
+		Short: "keep ELB target groups of type ip equal to the addresses of DNS names",
+		Long: `tgsync keeps ELB target groups of type ip equal to the addresses of DNS names,
+without ever emptying a group because a lookup failed, and says why it changes anything.
+
+Start with 'tgsync validate --example > tgsync.yaml', then 'tgsync plan'.`,
+		Example: `  tgsync validate --example > tgsync.yaml
+  tgsync plan --config tgsync.yaml
+  tgsync once
+  tgsync run --interval 60s --listen 127.0.0.1:9090
+  source <(tgsync completion bash)`,
+		// No Args: cobra then answers an unknown command with "did you
+		// mean".
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				return printVersion(c, g)
+			}
+			// No command: the help, as a mistake.
+			cmd.SetOut(c.Stderr)
+			_ = cmd.Help()
+			return exit(exitUsage)
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return c.prepare(cmd, g) },
+	}
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version, the commit and the Go release (as 'tgsync version')")
+	root.SetFlagErrorFunc(flagError)
+	for _, f := range commandFuncs {
+		root.AddCommand(f(c, g))
+	}
+	defaultHelp := root.HelpFunc()
+	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		defaultHelp(cmd, args)
+		writeHelpFooter(cmd.OutOrStdout(), cmd)
+	})
+	return root
+}
+
+// prepare applies the environment to the flags left unset and builds the
+// logger, before any command runs.
+func (c *CLI) prepare(cmd *cobra.Command, g *globals) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		env := flagEnv(f)
+		if err != nil || env == "" || f.Changed {
+			return
+		}
+		if v := c.Getenv(env); v != "" {
+			if serr := f.Value.Set(v); serr != nil {
+				err = usageErrorf("%s=%q (for --%s): %v", env, v, f.Name, serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if f := cmd.Flags().Lookup("config"); f != nil {
+		g.configSet = f.Changed
+	}
+	if f := cmd.Flags().Lookup("output"); f != nil {
+		g.output = *f.Value.(*outputFormat)
+	}
+	if cmd.Flags().Lookup("log-format") == nil {
+		return nil
+	}
+	format, ok := obs.ParseFormat(g.logFormat, false)
 	if !ok {
-		fmt.Fprintf(c.Stderr, "tgsync: --log-format %q: want text or json\n", sub.logFormat)
-		return exitUsage
+		return usageErrorf("--log-format %q: want text or json", g.logFormat)
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(sub.logLevel)); err != nil {
-		fmt.Fprintf(c.Stderr, "tgsync: --log-level %q: want debug, info, warn or error\n", sub.logLevel)
-		return exitUsage
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
 	}
-	sub.log = obs.NewLogger(c.Stderr, format, level)
-	return run(ctx, c, &sub, fs.Args())
+	g.log = obs.NewLogger(c.Stderr, format, level)
+	return nil
 }
 
-// flagGiven reports whether the command line set the flag name.
-func flagGiven(fs *flag.FlagSet, name string) (given bool) {
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
-	return given
+// envAnnotation names the environment variable a flag falls back to.
+const envAnnotation = "tgsync_env"
+
+// withEnv makes the flag fall back to the environment variable env when it
+// is not given: flag > environment > default. Its help says so.
+func withEnv(fs *pflag.FlagSet, name, env string) {
+	f := fs.Lookup(name)
+	f.Usage += " (env " + env + ")"
+	_ = fs.SetAnnotation(name, envAnnotation, []string{env})
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
+func flagEnv(f *pflag.Flag) string {
+	if v := f.Annotations[envAnnotation]; len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+// configFlag declares --config, for the commands that read a config.
+func configFlag(cmd *cobra.Command, g *globals) {
+	cmd.Flags().StringVarP(&g.config, "config", "c", "./tgsync.yaml", "config `file`; without it and TGSYNC_CONFIG, the YAML itself in TGSYNC_CONFIG_YAML")
+	withEnv(cmd.Flags(), "config", "TGSYNC_CONFIG")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+}
 
-func noArgs(c *CLI, name string, args []string) bool {
+// logFlags declares --log-format and --log-level, for the commands that log.
+func logFlags(cmd *cobra.Command, g *globals) {
+	fs := cmd.Flags()
+	fs.StringVar(&g.logFormat, "log-format", "text", "log `format` on stderr: text or json")
+	fs.StringVar(&g.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	withEnv(fs, "log-format", "TGSYNC_LOG_FORMAT")
+	withEnv(fs, "log-level", "TGSYNC_LOG_LEVEL")
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// outputFormat is -o/--output: text or json.
+type outputFormat string
+
+func (o *outputFormat) String() string { return string(*o) }
+func (o *outputFormat) Type() string   { return "format" }
+func (o *outputFormat) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "text", "json":
+		*o = outputFormat(strings.ToLower(s))
+		return nil
+	}
+	return errors.New("want text or json")
+}
+
+func (o outputFormat) json() bool { return o == "json" }
+
+// outputFlag declares -o/--output with its default and what each format
+// prints.
+// The command's own value is copied to globals.output before it runs
+// (prepare), so that each command keeps its own default.
+func outputFlag(cmd *cobra.Command, def outputFormat, what string) {
+	cmd.Flags().VarP(&def, "output", "o", "what stdout gets: text or json; "+what)
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// noArgs refuses positional arguments, naming the first.
+func noArgs(_ *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		fmt.Fprintf(c.Stderr, "tgsync %s: unexpected argument %q\n", name, args[0])
-		return false
+		return usageErrorf("unexpected argument %q", args[0])
 	}
-	return true
+	return nil
 }
 
-func versionFlags(*flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
-	return func(_ context.Context, c *CLI, _ *globals, args []string) int {
-		if !noArgs(c, "version", args) {
-			return exitUsage
+// flagError adds a "did you mean" to an unknown flag, as cobra does for
+// an unknown command.
+func flagError(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	name, ok := strings.CutPrefix(msg, "unknown flag: --")
+	if !ok {
+		return err
+	}
+	var best string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if best == "" && (levenshtein(name, f.Name) <= 2 || strings.HasPrefix(f.Name, name)) {
+			best = f.Name
 		}
-		fmt.Fprint(c.Stdout, versionText(version, commit, runtime.Version()))
-		return exitOK
+	})
+	if best == "" {
+		return err
 	}
+	return fmt.Errorf("%s\n\nDid you mean this?\n\t--%s", msg, best)
 }
 
-// releaseVersion is the form of VERSION that make release accepts (the
-// Makefile's RELEASE_VERSION_RE says the same): a tag, never git describe's
-// "v1.2.3-4-gabcdef0" or "-dirty".
-var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|rc)(\.[0-9]+)?)?$`)
-
-// fullCommit is the commit make release stamps: a whole hash, which a tree
-// with uncommitted changes never gets (it gets "<hash>-dirty").
-var fullCommit = regexp.MustCompile(`^[0-9a-f]{40}$`)
-
-// versionText is what tgsync version prints: the version, the commit and
-// the Go toolchain, so that a bug report names the exact build. A build
-// that make release did not make from a clean tagged tree says so, so that
-// nobody mistakes a local build for a published one.
-func versionText(version, commit, goVersion string) string {
-	var b strings.Builder
-	b.WriteString("tgsync " + version)
-	if !releaseVersion.MatchString(version) || !fullCommit.MatchString(commit) {
-		b.WriteString(" (not a release build)")
+// levenshtein is the edit distance of two flag names.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
 	}
-	if commit == "" {
-		commit = "unknown"
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
 	}
-	fmt.Fprintf(&b, "\ncommit: %s\ngo: %s %s/%s\n", commit, goVersion, runtime.GOOS, runtime.GOARCH)
-	return b.String()
+	return prev[len(b)]
+}
+
+// singleDashLongFlags rewrites -name and -name=value to --name for the
+// long flags tgsync has, which earlier versions (Go's flag package)
+// accepted with one dash. Arguments after "--" are left alone.
+func singleDashLongFlags(root *cobra.Command, args []string) []string {
+	long := map[string]bool{"help": true}
+	var walk func(*cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		cmd.Flags().VisitAll(func(f *pflag.Flag) { long[f.Name] = true })
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(name) > 1 && long[name] {
+			out[i] = "-" + a
+		}
+	}
+	return out
+}
+
+// helpFooter is the environment and the exit codes a command's help ends
+// with.
+const (
+	annotationExitCodes = "tgsync_exit_codes"
+	annotationAWS       = "tgsync_aws"
+)
+
+// exitCodesText is the exit codes of the commands that act on a config.
+const exitCodesText = `  0  every binding succeeded
+  1  a binding failed (a lookup, an AWS call, the state store); nothing was removed because of it
+  2  usage or config error; nothing was done`
+
+func writeHelpFooter(w io.Writer, cmd *cobra.Command) {
+	var envs []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if env := flagEnv(f); env != "" {
+			envs = append(envs, fmt.Sprintf("  %-20s --%s", env, f.Name))
+		}
+	})
+	if !cmd.HasParent() {
+		envs = append(envs,
+			"  TGSYNC_CONFIG        --config",
+			"  TGSYNC_CONFIG_YAML   the config itself, without --config and TGSYNC_CONFIG",
+			"  TGSYNC_LOG_FORMAT    --log-format",
+			"  TGSYNC_LOG_LEVEL     --log-level",
+			"  TGSYNC_INTERVAL      run --interval",
+			"  TGSYNC_MIN_INTERVAL  run --min-interval",
+			"  TGSYNC_LISTEN        run --listen",
+			"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers")
+	}
+	aws := !cmd.HasParent() || cmd.Annotations[annotationAWS] != ""
+	if len(envs) > 0 || aws {
+		fmt.Fprintf(w, "\nEnvironment (a flag wins over its variable, the variable over the default):\n")
+		for _, e := range envs {
+			fmt.Fprintln(w, e)
+		}
+		if aws {
+			fmt.Fprintln(w, "  AWS credentials, Region and endpoint come from the SDK's standard sources:\n  AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...")
+		}
+	}
+	codes := cmd.Annotations[annotationExitCodes]
+	if !cmd.HasParent() {
+		codes = exitCodesText + "\n  3  plan --detailed-exitcode: the plan has changes"
+	}
+	if codes != "" {
+		fmt.Fprintf(w, "\nExit codes:\n%s\n", codes)
+	}
 }
 
 // runTimeout bounds one reconcile run of the CLI: a run that hangs must

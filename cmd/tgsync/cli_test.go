@@ -5,16 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/internal/config"
@@ -53,21 +55,32 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
+// commandsOf lists the commands of the root command, help and completion
+// included.
+func commandsOf() []*cobra.Command {
+	c := &CLI{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	root := c.rootCommand(&globals{})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	return root.Commands()
+}
+
 func TestCLIHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--log-level", "debug", "help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"-help"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
 			res := runMain(t, nil, args...)
 			if res.code != exitOK {
 				t.Fatalf("want exit 0, got %s", res)
 			}
-			for _, cmd := range commands() {
-				if !hasLine(res.stdout, "  "+cmd.name, cmd.summary) {
-					t.Errorf("help does not list %s with its summary %q:\n%s", cmd.name, cmd.summary, res.stdout)
+			for _, cmd := range commandsOf() {
+				if !hasLine(res.stdout, "  "+cmd.Name()+" ", cmd.Short) {
+					t.Errorf("help does not list %s with its summary %q:\n%s", cmd.Name(), cmd.Short, res.stdout)
 				}
 			}
-			for _, want := range []string{"--config", "--log-format", "--log-level", "TGSYNC_CONFIG", "AWS_ENDPOINT_URL", "Exit codes"} {
+			for _, want := range []string{"completion", "--version", "TGSYNC_CONFIG", "TGSYNC_INTERVAL", "TGSYNC_LOG_FORMAT",
+				"AWS_ENDPOINT_URL", "Exit codes", "3  plan --detailed-exitcode", "Examples:"} {
 				if !strings.Contains(res.stdout, want) {
 					t.Errorf("help does not mention %s", want)
 				}
@@ -79,21 +92,42 @@ func TestCLIHelp(t *testing.T) {
 	}
 }
 
-// TestCLICommandHelp: every command answers --help with exit 0 and shows
-// its flags, with the global ones.
+// TestCLICommandHelp: every command answers --help with exit 0, examples,
+// and only the flags that apply to it; the global ones where it uses them.
 func TestCLICommandHelp(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range commands() {
-		t.Run(cmd.name, func(t *testing.T) {
+	config, logs := []string{"--config", "TGSYNC_CONFIG"}, []string{"--log-format", "--log-level", "TGSYNC_LOG_LEVEL"}
+	output := []string{"-o, --output"}
+	flags := map[string][]string{
+		"once":     slices.Concat(config, logs, output, []string{"--dry-run", "--binding"}),
+		"plan":     slices.Concat(config, logs, output, []string{"--binding", "--detailed-exitcode"}),
+		"run":      slices.Concat(config, logs, []string{"--interval", "TGSYNC_INTERVAL", "--min-interval", "TGSYNC_MIN_INTERVAL", "--listen", "TGSYNC_LISTEN"}),
+		"status":   slices.Concat(config, logs, output, []string{"--exit-code", "--no-describe", "--events"}),
+		"drain":    slices.Concat(config, logs, output, []string{"--event", "--dry-run", "--max-age"}),
+		"validate": slices.Concat(config, output, []string{"--example"}),
+		"demo":     slices.Concat(logs, []string{"--step", "--listen"}),
+		"version":  output,
+	}
+	all := []string{"--config", "--log-format", "--output", "--dry-run", "--binding", "--interval", "--listen", "--exit-code", "--event", "--example", "--step"}
+	for _, cmd := range commandsOf() {
+		want, ok := flags[cmd.Name()]
+		if !ok {
+			continue // help and completion are cobra's
+		}
+		t.Run(cmd.Name(), func(t *testing.T) {
 			t.Parallel()
-			res := runMain(t, nil, cmd.name, "--help")
-			if res.code != exitOK {
-				t.Fatalf("want exit 0, got %s", res)
+			res := runMain(t, nil, cmd.Name(), "--help")
+			if res.code != exitOK || res.stderr != "" {
+				t.Fatalf("want exit 0 and help on stdout only, got %s", res)
 			}
-			out := res.stdout + res.stderr
-			for _, want := range []string{"Usage: tgsync " + cmd.name, cmd.summary, "-config", "-log-format"} {
-				if !strings.Contains(out, want) {
-					t.Errorf("%s --help does not show %q:\n%s", cmd.name, want, out)
+			for _, w := range slices.Concat([]string{"Usage:\n  tgsync " + cmd.Name(), "Examples:\n  tgsync ", "Exit codes:\n  0  "}, want) {
+				if !strings.Contains(res.stdout, w) {
+					t.Errorf("%s --help does not show %q:\n%s", cmd.Name(), w, res.stdout)
+				}
+			}
+			for _, f := range all {
+				if !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(w, f) }) && strings.Contains(res.stdout, f+" ") {
+					t.Errorf("%s --help lists %s, which does not apply to it:\n%s", cmd.Name(), f, res.stdout)
 				}
 			}
 		})
@@ -108,24 +142,34 @@ func TestCLIUsageErrors(t *testing.T) {
 		want string // a substring of stderr
 	}{
 		{nil, "Usage:"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"--nope", "version"}, "flag provided but not defined: -nope"},
-		{[]string{"version", "--nope"}, "flag provided but not defined: -nope"},
-		{[]string{"version", "extra"}, `unexpected argument "extra"`},
+		{[]string{"frobnicate"}, `tgsync: unknown command "frobnicate" for "tgsync"`},
+		{[]string{"pln"}, "unknown command \"pln\" for \"tgsync\"\n\nDid you mean this?\n\tplan\n"},
+		{[]string{"vaildate"}, "Did you mean this?\n\tvalidate\n"},
+		{[]string{"--nope", "version"}, "unknown flag: --nope"},
+		{[]string{"version", "--nope"}, "tgsync version: unknown flag: --nope"},
+		{[]string{"plan", "--outptu", "json"}, "tgsync plan: unknown flag: --outptu\n\nDid you mean this?\n\t--output\n"},
+		{[]string{"version", "extra"}, `tgsync version: unexpected argument "extra"`},
+		{[]string{"plan", "x"}, "tgsync plan: unexpected argument \"x\"\nRun 'tgsync plan --help' for usage."},
 		{[]string{"validate", "--example", "extra"}, `unexpected argument "extra"`},
 		{[]string{"--config", cfg, "once", "extra"}, `unexpected argument "extra"`},
-		{[]string{"--config", cfg, "once", "--output", "yaml"}, `--output "yaml": want text or json`},
-		{[]string{"--config", cfg, "plan", "--output", "yaml"}, `--output "yaml": want text or json`},
-		{[]string{"once", "--binding"}, "flag needs an argument: -binding"},
-		{[]string{"run", "--interval", "soon"}, `invalid value "soon" for flag -interval`},
+		{[]string{"--config", cfg, "once", "--output", "yaml"}, `invalid argument "yaml" for "-o, --output" flag: want text or json`},
+		{[]string{"--config", cfg, "plan", "-o", "yaml"}, `invalid argument "yaml" for "-o, --output" flag: want text or json`},
+		{[]string{"once", "--binding"}, "flag needs an argument: --binding"},
+		{[]string{"run", "--interval", "soon"}, `invalid argument "soon" for "--interval" flag`},
 		{[]string{"--config", cfg, "run", "--interval", "1s", "--min-interval", "2s"}, "want 0 < --min-interval (2s) <= --interval (1s)"},
 		{[]string{"--config", cfg, "run", "--interval", "0s"}, "want 0 < --min-interval"},
 		{[]string{"demo", "--step", "10s"}, "--step 10s: want 0 to 5s"},
 		{[]string{"demo", "--step", "-1s"}, "--step -1s"},
-		{[]string{"--log-format", "xml", "version"}, `--log-format "xml": want text or json`},
-		{[]string{"version", "--log-format", "xml"}, `--log-format "xml": want text or json`},
-		{[]string{"--log-level", "loud", "version"}, `--log-level "loud"`},
-		{[]string{"version", "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"--log-format", "xml", "once"}, `--log-format "xml": want text or json`},
+		{[]string{"once", "--log-format", "xml"}, `--log-format "xml": want text or json`},
+		{[]string{"--log-level", "loud", "plan"}, `--log-level "loud"`},
+		{[]string{"status", "--log-level", "loud"}, `--log-level "loud"`},
+		// Flags only where they apply.
+		{[]string{"version", "--log-format", "json"}, "tgsync version: unknown flag: --log-format"},
+		{[]string{"validate", "--log-level", "debug"}, "tgsync validate: unknown flag: --log-level"},
+		{[]string{"--config", cfg, "version"}, "tgsync version: unknown flag: --config"},
+		{[]string{"demo", "--config", cfg}, "tgsync demo: unknown flag: --config"},
+		{[]string{"run", "--output", "json"}, "tgsync run: unknown flag: --output"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -137,6 +181,9 @@ func TestCLIUsageErrors(t *testing.T) {
 			if !strings.Contains(res.stderr, tc.want) {
 				t.Errorf("stderr does not say %q:\n%s", tc.want, res.stderr)
 			}
+			if strings.Contains(res.stderr, "tgsync tgsync") {
+				t.Errorf("stderr names the command twice:\n%s", res.stderr)
+			}
 			if res.stdout != "" {
 				t.Errorf("a usage error wrote to stdout: %s", res.stdout)
 			}
@@ -144,21 +191,11 @@ func TestCLIUsageErrors(t *testing.T) {
 	}
 }
 
-func TestCLIVersion(t *testing.T) {
-	t.Parallel()
-	for _, args := range [][]string{{"version"}, {"--log-format", "json", "version"}, {"version", "--log-level", "debug"}} {
-		res := runMain(t, nil, args...)
-		if want := versionText(version, commit, runtime.Version()); res.code != exitOK || res.stdout != want {
-			t.Errorf("%q: want exit 0 and %q, got %s", args, want, res)
-		}
-	}
-}
-
 func TestCLIValidate(t *testing.T) {
 	t.Parallel()
 	valid := writeFile(t, "valid.yaml", validConfig)
 	invalid := writeFile(t, "invalid.yaml", validConfig+"    deregister:\n      maxFraction: 1.5\n")
-	example := writeFile(t, "example.yaml", string(config.Example()))
+	spot := writeFile(t, "spot.yaml", validConfig+"spotDrain:\n  targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ls/0123456789abcdef]\n")
 	public := writeFile(t, "public.yaml", validConfig+"    allowedCidrs:\n      - 10.0.0.0/8\n      - 0.0.0.0/0\n      - 8.8.8.0/24\n")
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	cases := []struct {
@@ -174,7 +211,7 @@ func TestCLIValidate(t *testing.T) {
 		{"flag after overrides flag before", nil, []string{"--config", missing, "validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
 		{"TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": valid}, []string{"validate"}, 0, valid + ": valid: 1 binding(s)\n", nil},
 		{"flag overrides TGSYNC_CONFIG", map[string]string{"TGSYNC_CONFIG": missing}, []string{"validate", "--config", valid}, 0, valid + ": valid: 1 binding(s)\n", nil},
-		{"spot drain is counted", nil, []string{"validate", "--config", example}, 0, example + ": valid: 1 binding(s), spot drain for 1 target group(s)\n", nil},
+		{"spot drain is counted", nil, []string{"validate", "--config", spot}, 0, spot + ": valid: 1 binding(s), spot drain for 1 target group(s)\n", nil},
 		{"public ranges warn but validate", nil, []string{"validate", "--config", public}, 0, public + ": valid: 1 binding(s), 2 warning(s)\n",
 			[]string{"tgsync: warning: " + public + ":11: bindings[0].allowedCidrs[1]: 0.0.0.0/0 is wider than the private ranges",
 				"tgsync: warning: " + public + ":12: bindings[0].allowedCidrs[2]: 8.8.8.0/24 is outside the private ranges"}},
@@ -211,23 +248,34 @@ func TestCLIValidate(t *testing.T) {
 	}
 }
 
+// TestCLIValidateExample: the example, as printed, fails validation only
+// for its sample ARN, named with its key and line, and so does every
+// command that acts on it, before any AWS call; with the user's ARN in its
+// place it is valid.
 func TestCLIValidateExample(t *testing.T) {
 	t.Parallel()
 	res := runMain(t, nil, "validate", "--example")
 	if res.code != exitOK || res.stderr != "" {
 		t.Fatalf("want exit 0 and no stderr, got %s", res)
 	}
-	cfg, err := config.Parse([]byte(res.stdout))
-	if err != nil {
-		t.Fatalf("the example does not parse: %v\n%s", err, res.stdout)
-	}
-	if len(cfg.Bindings) == 0 || cfg.SpotDrain == nil {
-		t.Errorf("the example shows %d bindings and spot drain %v; want both parts", len(cfg.Bindings), cfg.SpotDrain != nil)
-	}
-	// The printed example is the one a user can validate from a file.
 	path := writeFile(t, "tgsync.yaml", res.stdout)
-	if res := runMain(t, map[string]string{"TGSYNC_CONFIG": path}, "validate"); res.code != exitOK {
-		t.Errorf("validating the printed example: %s", res)
+	line := 1 + strings.Count(res.stdout[:strings.Index(res.stdout, "targetGroupArn: arn")], "\n")
+	want := fmt.Sprintf("%s:%d: bindings[0].targetGroupArn: is the example's sample ARN", path, line)
+	for _, args := range [][]string{{"validate"}, {"plan"}, {"once"}, {"status"}, {"run"}} {
+		res := runMain(t, map[string]string{"TGSYNC_CONFIG": path}, args...)
+		if res.code != exitUsage || !strings.Contains(res.stderr, want) || strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 {
+			t.Errorf("%s on the example: want exit 2 and the one line %q, got %s", args[0], want, res)
+		}
+		if strings.Contains(res.stderr, "AWS_REGION") {
+			t.Errorf("%s on the example sends the user to AWS_REGION:\n%s", args[0], res.stderr)
+		}
+	}
+	mine := strings.Replace(res.stdout, "111122223333:targetgroup/os-dash/4ab4dba084c2bb5c", "123456789012:targetgroup/os-dash/0123456789abcdef", 1)
+	if res := runMain(t, nil, "validate", "--config", writeFile(t, "mine.yaml", mine)); res.code != exitOK || res.stderr != "" {
+		t.Errorf("the example with the user's ARN: %s", res)
+	}
+	if _, err := config.Parse([]byte(mine)); err != nil {
+		t.Errorf("the example with the user's ARN: %v", err)
 	}
 }
 

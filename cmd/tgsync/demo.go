@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
@@ -68,52 +69,61 @@ func demoScript() []demoStep {
 	}
 }
 
-func demoFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
-	step := fs.Duration("step", 400*time.Millisecond, "real time per simulated minute (3s with --listen, so the page can be watched)")
-	listen := fs.String("listen", "", "serve the status page on this `address` (e.g. 127.0.0.1:8080) during the story and after it, until interrupted")
-	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
-		if !noArgs(c, "demo", args) {
-			return exitUsage
-		}
-		stepSet := false
-		fs.Visit(func(f *flag.Flag) { stepSet = stepSet || f.Name == "step" })
-		if *listen != "" && !stepSet {
-			*step = 3 * time.Second
-		}
-		if *step < 0 || *step > 5*time.Second {
-			fmt.Fprintf(c.Stderr, "tgsync demo: --step %s: want 0 to 5s so that the story ends within a minute\n", *step)
-			return exitUsage
-		}
-		d, err := newDemoWorld()
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync demo: %v\n", err)
-			return exitFailed
-		}
-		defer d.close()
-		if *listen != "" {
-			addr, stop, err := serveStatus(g.log, *listen, web.Options{Status: d.live.Status, Metrics: d.metrics.Handler(),
-				Now: d.clock.Now, Title: "tgsync demo"})
-			if err != nil {
-				fmt.Fprintf(c.Stderr, "tgsync demo: %v\n", err)
-				return exitUsage
+func demoCommand(c *CLI, g *globals) *cobra.Command {
+	var step time.Duration
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "demo [flags]",
+		Short: demoShort,
+		Long: `Play an OpenSearch blue/green node move on an embedded world (a DNS server, ELB in
+memory with real health checks): watch tgsync register the new nodes, ride out a
+failing resolver without removing anything, and let the old nodes go only after
+their grace. Needs no AWS and no config.`,
+		Example: demoExample,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if listen != "" && !cmd.Flags().Changed("step") {
+				step = 3 * time.Second
 			}
-			defer stop()
-			fmt.Fprintf(c.Stdout, "Status page: http://%s/\n", addr)
-		}
-		sum, err := d.play(ctx, c.Stdout, *step)
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync demo: %v\n", err)
-			return exitFailed
-		}
-		if *listen != "" && ctx.Err() == nil {
-			fmt.Fprintf(c.Stdout, "\nThe status page stays up until interrupted (Ctrl-C).\n")
-			<-ctx.Done()
-		}
-		if !sum.ok() {
-			return exitFailed
-		}
-		return exitOK
+			return playDemo(cmd.Context(), c, g, step, listen)
+		},
+		Annotations: map[string]string{annotationExitCodes: "  0  the story ended as it should\n  1  tgsync did not do what the story expects\n  2  usage error"},
 	}
+	demoFlags(cmd, &step, &listen)
+	logFlags(cmd, g)
+	return cmd
+}
+
+func playDemo(ctx context.Context, c *CLI, g *globals, step time.Duration, listen string) error {
+	if step < 0 || step > 5*time.Second {
+		return usageErrorf("--step %s: want 0 to 5s so that the story ends within a minute", step)
+	}
+	d, err := newDemoWorld()
+	if err != nil {
+		return &exitStatus{code: exitFailed, msg: err.Error()}
+	}
+	defer d.close()
+	if listen != "" {
+		addr, stop, err := serveStatus(g.log, listen, web.Options{Status: d.live.Status, Metrics: d.metrics.Handler(),
+			Now: d.clock.Now, Title: "tgsync demo"})
+		if err != nil {
+			return &exitStatus{code: exitUsage, msg: err.Error()}
+		}
+		defer stop()
+		fmt.Fprintf(c.Stdout, "Status page: http://%s/\n", addr)
+	}
+	sum, err := d.play(ctx, c.Stdout, step)
+	if err != nil {
+		return &exitStatus{code: exitFailed, msg: err.Error()}
+	}
+	if listen != "" && ctx.Err() == nil {
+		fmt.Fprintf(c.Stdout, "\nThe status page stays up until interrupted (Ctrl-C).\n")
+		<-ctx.Done()
+	}
+	if !sum.ok() {
+		return exit(exitFailed)
+	}
+	return nil
 }
 
 // demoWorld is the embedded world: a DNS server, ELB in memory with health

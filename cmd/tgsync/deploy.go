@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,27 +14,19 @@ import (
 	"github.com/tgsync/tgsync/internal/deploy"
 )
 
-// deployFlags is 'tgsync deploy': the Lambda stack of
+// runDeploy is 'tgsync deploy' (deployargs.go): the Lambda stack of
 // deploy/cloudformation/tgsync.yaml from the config, in one command
 // (internal/deploy does the work).
-func deployFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
-	var d deployArgs
-	d.register(fs)
-	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
-		if !noArgs(c, "deploy", args) {
-			return exitUsage
-		}
-		if msg := d.check(); msg != "" {
-			fmt.Fprintf(c.Stderr, "tgsync deploy: %s\n", msg)
-			return exitUsage
-		}
-		ctx, cancel := context.WithTimeout(ctx, d.timeout)
-		defer cancel()
-		if d.del {
-			return deployExit(c, deleteStack(ctx, c, g, &d))
-		}
-		return deployExit(c, deployStack(ctx, c, g, &d))
+func runDeploy(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+	if msg := d.check(); msg != "" {
+		return usageErrorf("%s", msg)
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	if d.del {
+		return deployExit(deleteStack(ctx, c, g, d))
+	}
+	return deployExit(deployStack(ctx, c, g, d))
 }
 
 // check finds flags that do not go together.
@@ -51,20 +42,18 @@ func (d *deployArgs) check() string {
 	return ""
 }
 
-func deployExit(c *CLI, err error) int {
+// deployExit gives deploy's error its exit code; Main prints it.
+func deployExit(err error) error {
 	var ue *deploy.UsageError
 	switch {
 	case err == nil:
-		return exitOK
+		return nil
 	case errors.As(err, &ue):
-		fmt.Fprintf(c.Stderr, "tgsync deploy: %v\n", err)
-		return exitUsage
+		return &exitStatus{code: exitUsage, msg: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		fmt.Fprintf(c.Stderr, "tgsync deploy: %v: CloudFormation goes on without waiting; see aws cloudformation describe-stacks\n", err)
-		return exitFailed
+		return &exitStatus{code: exitFailed, msg: err.Error() + ": CloudFormation goes on without waiting; see aws cloudformation describe-stacks"}
 	default:
-		fmt.Fprintf(c.Stderr, "tgsync deploy: %v\n", err)
-		return exitFailed
+		return &exitStatus{code: exitFailed, msg: err.Error()}
 	}
 }
 

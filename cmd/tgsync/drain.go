@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/spf13/cobra"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/ecsevent"
@@ -146,7 +148,7 @@ func (h *drainHandler) logResult(ctx context.Context, task tgsync.Task, res tgsy
 		}
 		for _, c := range g.Deregistered {
 			deregistered++
-			gl.LogAttrs(ctx, slog.LevelWarn, "deregister", slog.String("target", c.Target.String()), slog.String("reason", c.Reason))
+			gl.LogAttrs(ctx, slog.LevelInfo, "deregister", slog.String("target", c.Target.String()), slog.String("reason", c.Reason))
 		}
 		for _, s := range g.Skipped {
 			gl.LogAttrs(ctx, slog.LevelInfo, "left alone", slog.String("target", s.Target.String()), slog.String("reason", s.Reason))
@@ -188,73 +190,127 @@ func drainExitCode(err error) int {
 }
 
 // drainAWS builds what a drain needs, the way newApp does for a reconcile:
-// the SDK configuration, the elbv2 adapter under the configured rate
-// limits, and the state store. Unlike newApp it sets up no DNS.
-func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (*elbv2.Adapter, tgsync.Store, error) {
+// the SDK configuration (its own log lines in log), the elbv2 adapter
+// under the configured rate limits, and the state store. Unlike newApp it
+// sets up no DNS.
+func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter, log *slog.Logger) (*elbv2.Adapter, tgsync.Store, aws.Config, error) {
 	awsCfg, err := loadAWS(ctx, cfg, calls)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, aws.Config{}, err
+	}
+	if log != nil {
+		awsCfg.Logger = sdkLogger{log}
 	}
 	store, err := newStore(cfg.State, awsCfg, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, aws.Config{}, err
 	}
 	groups := newGroups(awsCfg, cfg.Limits)
-	return groups, store, nil
+	return groups, store, awsCfg, nil
 }
 
-func drainFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
-	eventFile := fs.String("event", "", "the EventBridge event JSON `file`, or - for stdin")
-	dryRun := fs.Bool("dry-run", false, "describe and say what would be deregistered; change nothing")
-	maxAge := fs.Duration("max-age", tgsync.DefaultMaxEventAge, "skip events sent longer ago than this, whose task has stopped and whose IP may belong to another task (0: no limit; events without a time or from the future are refused anyway)")
-	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
-		if !noArgs(c, "drain", args) {
-			return exitUsage
+func drainCommand(c *CLI, g *globals) *cobra.Command {
+	var eventFile string
+	var dryRun bool
+	var maxAge time.Duration
+	cmd := &cobra.Command{
+		Use:   "drain --event FILE|- [flags]",
+		Short: "deregister a Fargate Spot task's targets on its ECS interruption event",
+		Long: `Handle one EventBridge "ECS Task State Change" event as the Lambda function does:
+on a Spot interruption warning, deregister the task's addresses from the target
+groups of the config's spotDrain section. stdout gets the outcome (JSON by default,
+as the Lambda function answers); the log goes to stderr.`,
+		Example: `  tgsync drain --event event.json --dry-run -o text
+  aws events ... | tgsync drain --event -
+  tgsync drain --event saved-event.json --max-age 0   # replay an old event`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return drain(cmd.Context(), c, g, eventFile, dryRun, maxAge)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&eventFile, "event", "", "the EventBridge event JSON `file`, or - for stdin")
+	fs.BoolVar(&dryRun, "dry-run", false, "describe and say what would be deregistered; change nothing")
+	fs.DurationVar(&maxAge, "max-age", tgsync.DefaultMaxEventAge, "skip events sent longer ago than this, whose task has stopped and whose IP may belong to another task (0: no limit; events without a time or from the future are refused anyway)")
+	_ = cmd.MarkFlagFilename("event", "json")
+	configFlag(cmd, g)
+	outputFlag(cmd, "json", "json is the outcome the Lambda function answers with, text one line per target")
+	logFlags(cmd, g)
+	awsCommand(cmd, `  0  the event was handled, skipped or ignored
+  1  an AWS call failed (a repeated event changes nothing that was done)
+  2  usage, config or bad input: not an ECS event, malformed, or refused`)
+	return cmd
+}
+
+func drain(ctx context.Context, c *CLI, g *globals, eventFile string, dryRun bool, maxAge time.Duration) error {
+	if eventFile == "" {
+		return usageErrorf("--event is required (a file, or - for stdin)")
+	}
+	if maxAge < 0 {
+		return usageErrorf("--max-age %s must not be negative", maxAge)
+	}
+	raw, err := readEvent(c, eventFile)
+	if err != nil {
+		return &exitStatus{code: exitUsage, msg: err.Error()}
+	}
+	cfg, ok := loadConfig(c, g)
+	if !ok {
+		return exit(exitUsage)
+	}
+	if cfg.SpotDrain == nil {
+		return &exitStatus{code: exitUsage, msg: g.config + ": the config has no spotDrain section: add one with the targetGroupArns to drain Fargate Spot tasks from"}
+	}
+	groups, store, awsCfg, err := drainAWS(ctx, cfg, &callCounter{}, g.log)
+	if err != nil {
+		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+		return exit(exitUsage)
+	}
+	if err := checkCredentials(ctx, awsCfg); err != nil {
+		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+		return exit(exitFailed)
+	}
+	h, err := newDrainHandler(cfg.SpotDrain, groups, store, g.log)
+	if err != nil {
+		return &exitStatus{code: exitUsage, msg: err.Error()}
+	}
+	h.drainer.DryRun = dryRun
+	h.drainer.MaxEventAge = maxAge
+	if maxAge == 0 {
+		h.drainer.MaxEventAge = -1
+	}
+	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	// The handler logged what happened; stdout gets the outcome.
+	out, err := h.handleECSEvent(runCtx, raw)
+	if g.output.json() {
+		if werr := writeJSON(c, out); werr != nil {
+			return werr
 		}
-		if *eventFile == "" {
-			fmt.Fprintf(c.Stderr, "tgsync drain: --event is required (a file, or - for stdin)\n")
-			return exitUsage
-		}
-		if *maxAge < 0 {
-			fmt.Fprintf(c.Stderr, "tgsync drain: --max-age %s must not be negative\n", *maxAge)
-			return exitUsage
-		}
-		raw, err := readEvent(c, *eventFile)
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync drain: %v\n", err)
-			return exitUsage
-		}
-		cfg, ok := loadConfig(c, g)
-		if !ok {
-			return exitUsage
-		}
-		if cfg.SpotDrain == nil {
-			fmt.Fprintf(c.Stderr, "tgsync drain: %s: the config has no spotDrain section: add one with the targetGroupArns to drain Fargate Spot tasks from\n", g.config)
-			return exitUsage
-		}
-		groups, store, err := drainAWS(ctx, cfg, &callCounter{})
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
-			return exitUsage
-		}
-		h, err := newDrainHandler(cfg.SpotDrain, groups, store, g.log)
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync drain: %v\n", err)
-			return exitUsage
-		}
-		h.drainer.DryRun = *dryRun
-		h.drainer.MaxEventAge = *maxAge
-		if *maxAge == 0 {
-			h.drainer.MaxEventAge = -1
-		}
-		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
-		defer cancel()
-		// The handler logged what happened; stdout gets the outcome.
-		out, err := h.handleECSEvent(runCtx, raw)
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(out)
-		return drainExitCode(err)
+	} else {
+		printDrain(c, out)
+	}
+	return exit(drainExitCode(err))
+}
+
+// printDrain is the text form of a drain's outcome.
+func printDrain(c *CLI, out drainOutcome) {
+	fmt.Fprintf(c.Stdout, "%s", out.Result)
+	if out.Task != "" {
+		fmt.Fprintf(c.Stdout, " %s (version %d)", out.Task, out.Version)
+	}
+	if out.Reason != "" {
+		fmt.Fprintf(c.Stdout, ": %s", out.Reason)
+	}
+	fmt.Fprintln(c.Stdout)
+	verb := "deregistered"
+	if out.Result == drainDryRun {
+		verb = "would deregister"
+	}
+	for _, d := range out.Deregistered {
+		fmt.Fprintf(c.Stdout, "  - %s %s\n", verb, d)
+	}
+	for _, tg := range out.FailedTargetGroups {
+		fmt.Fprintf(c.Stdout, "  ! failed %s\n", tg)
 	}
 }
 

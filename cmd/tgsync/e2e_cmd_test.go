@@ -89,8 +89,13 @@ func TestE2EPlanChangesNothing(t *testing.T) {
 			if !slices.Equal(bs.Changes, wantChanges) {
 				t.Errorf("changes %+v, want %+v", bs.Changes, wantChanges)
 			}
-			if want := []string{a + ":443", c + ":443"}; !slices.Equal(bs.Desired, want) || !slices.Equal(bs.Registered, want) {
-				t.Errorf("desired %v and registered after the plan %v, want both %v", bs.Desired, bs.Registered, want)
+			// registered is what the group holds now; after, what it would
+			// hold after the plan.
+			if want := []string{a + ":443", c + ":443"}; !slices.Equal(bs.Desired, want) || !slices.Equal(bs.After, want) {
+				t.Errorf("desired %v and after the plan %v, want both %v", bs.Desired, bs.After, want)
+			}
+			if want := []string{a + ":443", b + ":443"}; !slices.Equal(bs.Registered, want) {
+				t.Errorf("registered %v, want what the group holds now, %v", bs.Registered, want)
 			}
 			w.assertUnchanged(t, groupBefore, stateBefore)
 		})

@@ -135,6 +135,9 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 		metrics:    metrics,
 		calls:      a.calls,
 		emf:        obs.EMFOptions{Legacy: legacyIPCount(info), Metrics: level},
+		interfaces: a.interfaces,
+		lister:     a.lister,
+		settle:     defaultSettle,
 	}
 	if f.alb, err = statusPageHandler(a, getenv); err != nil {
 		return nil, withType(initConfigInvalid, err)
@@ -147,7 +150,7 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 		f.ecs = ecsHandler(h)
 	}
 	log.Info("ready", "version", version, "from", info.From, "bindings", f.bindingNames(),
-		"state", cfg.State.Kind(), "spotDrain", cfg.SpotDrain != nil)
+		"state", cfg.State.Kind(), "spotDrain", cfg.SpotDrain != nil, logInterfaces(f.interfaces))
 	return f, nil
 }
 

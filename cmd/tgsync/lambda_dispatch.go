@@ -18,6 +18,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/ecsevent"
+	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/obs"
 )
 
@@ -74,6 +75,12 @@ type lambdaFunc struct {
 	// alb answers Application Load Balancer requests (the status page);
 	// nil until the function serves one.
 	alb func(ctx context.Context, raw json.RawMessage) (any, error)
+	// interfaces are the bindings' network-interface sources, by binding,
+	// which the CloudTrail events of interfaces are matched against;
+	// lister looks a created interface up while it settles.
+	interfaces map[string]*eni.Source
+	lister     *eni.Lister
+	settle     settleOptions
 }
 
 var _ interface {
@@ -182,6 +189,7 @@ var routes = []route{
 	{"action", func(ev event) bool { return ev.hasAction }, (*lambdaFunc).serveAction},
 	{"scheduled", isScheduled, (*lambdaFunc).serveScheduled},
 	{"ecs", isECSTaskStateChange, (*lambdaFunc).serveECS},
+	{"interface", isInterfaceEvent, (*lambdaFunc).serveInterfaceEvent},
 	{"alb", func(ev event) bool { return ev.elb }, (*lambdaFunc).serveALB},
 }
 
@@ -195,8 +203,9 @@ func isECSTaskStateChange(ev event) bool {
 
 // dispatch routes one event: {"action": ...} events reconcile or plan as
 // they say, scheduled events without an action reconcile, ECS Task State
-// Change events drain Spot tasks, ALB requests get the status page;
-// anything else is an error that says what arrived.
+// Change events drain Spot tasks, CloudTrail events of network interfaces
+// reconcile the bindings the interface belongs to, ALB requests get the
+// status page; anything else is an error that says what arrived.
 func (f *lambdaFunc) dispatch(ctx context.Context, raw json.RawMessage) (any, error) {
 	ev := inspect(raw)
 	if ev.kind != "object" {
@@ -210,7 +219,7 @@ func (f *lambdaFunc) dispatch(ctx context.Context, raw json.RawMessage) (any, er
 	if len(ev.keys) == 0 {
 		return nil, badEvent(`tgsync got an empty event {}: give the schedule the input {"action":"reconcile"} (EventBridge Scheduler), or use an EventBridge rule's scheduled event`)
 	}
-	return nil, badEvent(`tgsync does not take this event: got %s; want a scheduled event, {"action":"reconcile"|"plan","bindings":[...]}, or an ECS Task State Change`, describeEvent(ev))
+	return nil, badEvent(`tgsync does not take this event: got %s; want a scheduled event, {"action":"reconcile"|"plan","bindings":[...]}, an ECS Task State Change, or a CloudTrail event of a network interface`, describeEvent(ev))
 }
 
 func (f *lambdaFunc) serveScheduled(ctx context.Context, _ event) (any, error) {

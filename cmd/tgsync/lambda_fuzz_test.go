@@ -12,11 +12,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
+	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/store/memstore"
@@ -44,6 +48,14 @@ func fuzzFunc(t *testing.T) (*lambdaFunc, *elbv2fake.World) {
 		bindings = append(bindings, tgsync.Binding{Name: name, Source: mock.Fixed(name+".internal", "10.0.0.11", "10.0.0.12"), TargetGroupARN: fuzzGroup,
 			Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()})
 	}
+	// One binding reads the interfaces of the load balancer of the
+	// shared interface sample, from a double of EC2 (no network).
+	lister := eni.NewLister(fuzzEC2{})
+	alb, err := eni.LoadBalancer(lister, "os-dash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindings = append(bindings, tgsync.Binding{Name: "alb", Source: alb, TargetGroupARN: fuzzGroup, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()})
 	h, err := newDrainHandler(&config.SpotDrain{TargetGroupARNs: []string{fuzzGroup},
 		StopCodes: []string{config.StopCodeSpotInterruption, config.StopCodeTerminationNotice}}, groups, store, log)
 	if err != nil {
@@ -53,7 +65,26 @@ func fuzzFunc(t *testing.T) (*lambdaFunc, *elbv2fake.World) {
 		reconciler: &tgsync.Reconciler{Bindings: bindings, Groups: groups, Store: store},
 		log:        log,
 		ecs:        ecsHandler(h),
+		interfaces: map[string]*eni.Source{"alb": alb},
+		lister:     lister,
+		settle:     settleOptions{budget: 3 * time.Second, first: time.Second, most: time.Second, wait: func(context.Context, time.Duration) error { return nil }},
 	}, world
+}
+
+// fuzzEC2 stands in for EC2's DescribeNetworkInterfaces: one in-use
+// interface of the load balancer os-dash, whatever the filters, but none
+// looked up by ID (an interface that is gone).
+type fuzzEC2 struct{}
+
+func (fuzzEC2) DescribeNetworkInterfaces(_ context.Context, in *ec2.DescribeNetworkInterfacesInput, _ ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error) {
+	for _, f := range in.Filters {
+		if aws.ToString(f.Name) == "network-interface-id" {
+			return &ec2.DescribeNetworkInterfacesOutput{}, nil
+		}
+	}
+	return &ec2.DescribeNetworkInterfacesOutput{NetworkInterfaces: []ec2types.NetworkInterface{{
+		NetworkInterfaceId: aws.String("eni-0123456789abcdef0"), Description: aws.String("ELB app/os-dash/50dc6c495c0c9188"),
+		Status: ec2types.NetworkInterfaceStatusInUse, PrivateIpAddress: aws.String("10.0.0.13")}}}, nil
 }
 
 // fuzzGroup is fuzzFunc's target group.

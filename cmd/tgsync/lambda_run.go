@@ -31,7 +31,7 @@ func deadlineBudget(left time.Duration) (margin, reserve time.Duration) {
 
 // runRequest is what one invocation asks the reconciler for.
 type runRequest struct {
-	trigger string // scheduled, reconcile or plan
+	trigger string // scheduled, reconcile, plan, or the interface call
 	dryRun  bool
 	only    []string // binding names; empty means all
 }
@@ -43,6 +43,12 @@ type runRequest struct {
 // sees it) that names each one and why; a plan reports them in its JSON
 // instead, so that the plan of the others stays visible.
 func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error) {
+	_, out, err := f.reconcileResult(ctx, req)
+	return out, err
+}
+
+// reconcileResult is reconcile that also returns the run's result.
+func (f *lambdaFunc) reconcileResult(ctx context.Context, req runRequest) (tgsync.RunResult, any, error) {
 	// Invocations may run concurrently: their settings go with each run.
 	opts := tgsync.RunOptions{DryRun: req.dryRun, Only: req.only}
 	runCtx := ctx
@@ -83,12 +89,12 @@ func (f *lambdaFunc) reconcile(ctx context.Context, req runRequest) (any, error)
 	switch {
 	case err != nil:
 		log.LogAttrs(ctx, slog.LevelError, "run failed", slog.String("error", err.Error()), slog.Any("summary", summary))
-		return nil, withType(errRunFailed, fmt.Errorf("run failed: %w", err))
+		return res, nil, withType(errRunFailed, fmt.Errorf("run failed: %w", err))
 	case len(res.Failed()) > 0 && !req.dryRun:
 		log.LogAttrs(ctx, slog.LevelError, "bindings failed", slog.Any("summary", summary))
-		return nil, withType(errBindingsFailed, failedBindings(res))
+		return res, nil, withType(errBindingsFailed, failedBindings(res))
 	}
-	return summary, nil
+	return res, summary, nil
 }
 
 // notStarted is the result of a run there was no time for: every selected

@@ -9,9 +9,15 @@ import (
 	"github.com/tgsync/tgsync"
 )
 
-// printPlan writes a dry run for people: per binding the answer, then every
-// planned change, refusal and pending removal with its reason.
-func printPlan(w io.Writer, res tgsync.RunResult) {
+// printRun writes a run for people: per binding the answer, then every
+// change (planned, in a dry run; applied, otherwise), refusal and pending
+// removal with its reason. It is what plan and once print on stdout; the
+// log on stderr is for the record.
+func printRun(w io.Writer, res tgsync.RunResult, dryRun bool) {
+	reg, dereg := "+ registered", "- deregistered"
+	if dryRun {
+		reg, dereg = "+ register", "- deregister"
+	}
 	for i, b := range res.Bindings {
 		if i > 0 {
 			fmt.Fprintln(w)
@@ -25,12 +31,16 @@ func printPlan(w io.Writer, res tgsync.RunResult) {
 		default:
 			fmt.Fprintf(w, "  answer: %d address(es), ttl %s; group holds %d target(s)\n", len(b.Answer.Addrs), b.Answer.TTL, len(b.Observed))
 		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, c := range b.Plan.Register {
-			fmt.Fprintf(tw, "  + register\t%s\t%s\n", c.Target, c.Reason)
+		regs, deregs := b.Registered, b.Deregistered
+		if dryRun {
+			regs, deregs = b.Plan.Register, b.Plan.Deregister
 		}
-		for _, c := range b.Plan.Deregister {
-			fmt.Fprintf(tw, "  - deregister\t%s\t%s\n", c.Target, c.Reason)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, c := range regs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", reg, c.Target, c.Reason)
+		}
+		for _, c := range deregs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", dereg, c.Target, c.Reason)
 		}
 		for _, r := range b.Plan.Refused {
 			target := "-"
@@ -44,8 +54,19 @@ func printPlan(w io.Writer, res tgsync.RunResult) {
 				p.Target, p.Misses, p.MissingFor.Round(time.Second), p.MissesLeft, p.TimeLeft.Round(time.Second))
 		}
 		_ = tw.Flush()
-		if b.Plan.Empty() && len(b.Plan.Refused) == 0 && b.Err == nil {
+		if len(regs)+len(deregs)+len(b.Plan.Refused) == 0 && b.Err == nil {
 			fmt.Fprintln(w, "  no changes")
 		}
 	}
+}
+
+// hasChanges reports whether a dry run planned a registration or a
+// deregistration: what plan --detailed-exitcode exits 3 for.
+func hasChanges(res tgsync.RunResult) bool {
+	for _, b := range res.Bindings {
+		if len(b.Plan.Register)+len(b.Plan.Deregister) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -52,8 +52,22 @@ func TestReadmeStartsFromARelease(t *testing.T) {
 	if !strings.HasPrefix(commands[len(commands)-1], "./tgsync deploy --config tgsync.yaml") {
 		t.Errorf("the last command is %q, want ./tgsync deploy --config tgsync.yaml", commands[len(commands)-1])
 	}
-	path := writeFile(t, "tgsync.yaml", config)
-	if res := runMain(t, nil, "validate", "--for-stack", "--config", path); res.code != exitOK {
-		t.Errorf("the README's config is no stack config: %s\n%s", res, config)
+	// As written, the config holds the example's sample ARN, which deploy
+	// refuses before it creates anything; with the user's ARN it is a
+	// stack config.
+	for _, tc := range []struct {
+		name, config string
+		code         int
+		stderr       string
+	}{
+		{"as written", config, exitUsage, "sample ARN"},
+		{"with your ARN", strings.ReplaceAll(config, "111122223333:targetgroup/os-dash/4ab4dba084c2bb5c",
+			"123456789012:targetgroup/os-dash/0123456789abcdef"), exitOK, ""},
+	} {
+		path := writeFile(t, "tgsync.yaml", tc.config)
+		res := runMain(t, nil, "validate", "--for-stack", "--config", path)
+		if res.code != tc.code || !strings.Contains(res.stderr, tc.stderr) {
+			t.Errorf("%s: the README's config: %s; want exit %d and %q on stderr\n%s", tc.name, res, tc.code, tc.stderr, tc.config)
+		}
 	}
 }

@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/status"
@@ -73,47 +73,69 @@ func gatherStatus(ctx context.Context, a *app, describe bool) (status.Status, er
 		Observed: observed, ObservedAt: now, ObserveErrors: failed, Now: now}), nil
 }
 
-func statusFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
-	output := fs.String("output", "text", "output: text or json")
-	events := fs.Int("events", 5, "recent changes and refusals to show per binding (text output)")
-	noDescribe := fs.Bool("no-describe", false, "show the stored state only; call no AWS API but the state store's")
-	return func(ctx context.Context, c *CLI, g *globals, args []string) int {
-		if !noArgs(c, "status", args) {
-			return exitUsage
-		}
-		if *output != "text" && *output != "json" {
-			fmt.Fprintf(c.Stderr, "tgsync: --output %q: want text or json\n", *output)
-			return exitUsage
-		}
-		a, ok := loadApp(ctx, c, g)
-		if !ok {
-			return exitUsage
-		}
-		st, err := gatherStatus(ctx, a, !*noDescribe)
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync status: %v\n", err)
-			return exitFailed
-		}
-		if *output == "json" {
-			enc := json.NewEncoder(c.Stdout)
-			enc.SetIndent("", "  ")
-			err = enc.Encode(st)
-		} else {
-			n := *events
-			if n <= 0 {
-				n = -1 // WriteText reads 0 as its default
-			}
-			err = status.WriteText(c.Stdout, st, status.TextOptions{Events: n})
-		}
-		if err != nil {
-			fmt.Fprintf(c.Stderr, "tgsync status: %v\n", err)
-			return exitFailed
-		}
-		for _, b := range st.Bindings {
-			if b.ObserveError != "" {
-				return exitFailed
-			}
-		}
-		return exitOK
+func statusCommand(c *CLI, g *globals) *cobra.Command {
+	var events int
+	var noDescribe, exitCode bool
+	cmd := &cobra.Command{
+		Use:   "status [flags]",
+		Short: "show what each binding believes, holds, waits for and refused, from the state and the target groups",
+		Long: `Show, per binding, what DNS said, what the target group holds with each target's
+health, what waits to leave and when, what was refused and the last changes, from
+the state and one DescribeTargetHealth per target group. With --exit-code it also
+tells scripts and monitors whether all is well.`,
+		Example: `  tgsync status
+  tgsync status -o json | jq '.bindings[] | {name, counts}'
+  tgsync status --no-describe --exit-code >/dev/null || echo "tgsync needs a look"`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return showStatus(cmd.Context(), c, g, events, !noDescribe, exitCode)
+		},
 	}
+	fs := cmd.Flags()
+	fs.IntVar(&events, "events", 5, "recent changes and refusals to show per binding (text output)")
+	fs.BoolVar(&noDescribe, "no-describe", false, "show the stored state only; call no AWS API but the state store's")
+	fs.BoolVar(&exitCode, "exit-code", false, "exit 1 also when a binding's last run failed or a binding is refusing a change")
+	configFlag(cmd, g)
+	outputFlag(cmd, "text", "text is a table per binding, json the status page's /api/status")
+	logFlags(cmd, g)
+	awsCommand(cmd, `  0  the status was shown (with --exit-code: and every binding is well)
+  1  the state or a target group could not be read; with --exit-code also: a
+     binding's last run failed, or a binding is refusing a change
+  2  usage or config error`)
+	return cmd
+}
+
+func showStatus(ctx context.Context, c *CLI, g *globals, events int, describe, exitCode bool) error {
+	a, err := loadApp(ctx, c, g)
+	if err != nil {
+		return err
+	}
+	st, err := gatherStatus(ctx, a, describe)
+	if err != nil {
+		return &exitStatus{code: exitFailed, msg: err.Error()}
+	}
+	if g.output.json() {
+		if err := writeJSON(c, st); err != nil {
+			return err
+		}
+	} else {
+		n := events
+		if n <= 0 {
+			n = -1 // WriteText reads 0 as its default
+		}
+		if err := status.WriteText(c.Stdout, st, status.TextOptions{Events: n}); err != nil {
+			return &exitStatus{code: exitFailed, msg: err.Error()}
+		}
+	}
+	unwell := false
+	for _, b := range st.Bindings {
+		if b.ObserveError != "" {
+			return exit(exitFailed)
+		}
+		unwell = unwell || b.LastError != "" || len(b.Refusing) > 0
+	}
+	if exitCode && unwell {
+		return exit(exitFailed)
+	}
+	return nil
 }

@@ -5,13 +5,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/spf13/cobra"
 
 	"github.com/tgsync/tgsync"
 )
@@ -20,7 +20,7 @@ import (
 // /metrics, has no use for the demo, and finds its credentials in the
 // environment; leaving out Prometheus (with protobuf), the demo's
 // embedded world and the SDK's providers for profiles, SSO, web identity
-// and metadata endpoints keeps the bootstrap under 10 MB.
+// and metadata endpoints keeps the bootstrap under 11 MB.
 // TestLambdaPackageSize checks the size.
 
 // fullBuild names the build that has what this one leaves out.
@@ -51,13 +51,20 @@ func loadSDKConfig(_ context.Context, apiOptions []func(*middleware.Stack) error
 	return cfg, err
 }
 
-// demoFlags accepts the demo's flags, so that any 'tgsync demo' gets the
-// same answer: where to run it.
-func demoFlags(fs *flag.FlagSet) func(context.Context, *CLI, *globals, []string) int {
-	fs.Duration("step", 400*time.Millisecond, "real time per simulated minute")
-	fs.String("listen", "", "serve the status page on this `address`")
-	return func(_ context.Context, c *CLI, _ *globals, _ []string) int {
-		fmt.Fprintf(c.Stderr, "tgsync demo: the demo is not part of the Lambda package; run it from the source with: go run ./cmd/tgsync demo\n")
-		return exitUsage
+// demoCommand accepts the demo's flags, so that any 'tgsync demo' gets
+// the same answer: where to run it.
+func demoCommand(c *CLI, _ *globals) *cobra.Command {
+	var step time.Duration
+	var listen string
+	cmd := &cobra.Command{
+		Use:     "demo [flags]",
+		Short:   demoShort,
+		Example: demoExample,
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return &exitStatus{code: exitUsage, msg: "the demo is not part of the Lambda package; run it from the source with: go run ./cmd/tgsync demo"}
+		},
 	}
+	demoFlags(cmd, &step, &listen)
+	return cmd
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"runtime"
 	"strings"
 	"testing"
@@ -52,5 +53,26 @@ func TestCLIVersionNotRelease(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "\ngo: "+runtime.Version()+" ") {
 		t.Errorf("want the Go version %s, got %q", runtime.Version(), res.stdout)
+	}
+}
+
+func TestCLIVersion(t *testing.T) {
+	t.Parallel()
+	want := versionText(version, commit, runtime.Version())
+	for _, args := range [][]string{{"version"}, {"--version"}, {"version", "-o", "text"}, {"-version"}} {
+		res := runMain(t, nil, args...)
+		if res.code != exitOK || res.stdout != want || res.stderr != "" {
+			t.Errorf("%q: want exit 0 and %q, got %s", args, want, res)
+		}
+	}
+	res := runMain(t, nil, "version", "-o", "json")
+	var got versionInfo
+	dec := json.NewDecoder(strings.NewReader(res.stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil || res.code != exitOK {
+		t.Fatalf("version -o json: %v\n%s", err, res)
+	}
+	if w := (versionInfo{Version: version, Commit: commit, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}); got != w {
+		t.Errorf("version -o json = %+v, want %+v", got, w)
 	}
 }

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
@@ -18,6 +18,7 @@ import (
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/elbv2"
+	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/store/filestore"
 	"github.com/tgsync/tgsync/store/memstore"
@@ -33,6 +34,10 @@ type app struct {
 	store      tgsync.Store
 	calls      *callCounter
 	awsConfig  aws.Config
+	// lister and interfaces are the network-interface sources, by
+	// binding; nil when no binding reads interfaces.
+	lister     *eni.Lister
+	interfaces map[string]*eni.Source
 }
 
 // callCounter counts AWS API calls by operation, retries included.
@@ -61,7 +66,8 @@ func (c *callCounter) Snapshot() map[string]int {
 
 // loadAWS loads the SDK's configuration (loadSDKConfig). When no region
 // is set it takes the region of the target groups, so a config alone is
-// enough.
+// enough (resolveRegion); a failure to find credentials is said in one
+// line (explainCredentials).
 func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.Config, error) {
 	count := func(ctx context.Context, service, op string) {
 		calls.record(service, op)
@@ -71,33 +77,11 @@ func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.C
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	for _, arnStr := range targetGroupARNs(cfg) {
-		a, err := arn.Parse(arnStr)
-		if err != nil {
-			continue // config validation already named it
-		}
-		if awsCfg.Region == "" {
-			awsCfg.Region = a.Region
-		}
-		if a.Region != awsCfg.Region {
-			return aws.Config{}, fmt.Errorf("target group %s is in region %s but tgsync talks to %s: run one tgsync per region, or set AWS_REGION=%s", arnStr, a.Region, awsCfg.Region, a.Region)
-		}
-	}
-	if awsCfg.Region == "" {
-		return aws.Config{}, fmt.Errorf("no AWS region: set AWS_REGION")
+	awsCfg.Credentials = explainCredentials(awsCfg.Credentials)
+	if err := resolveRegion(&awsCfg, cfg); err != nil {
+		return aws.Config{}, err
 	}
 	return awsCfg, nil
-}
-
-func targetGroupARNs(cfg *config.Config) []string {
-	var out []string
-	for _, b := range cfg.Bindings {
-		out = append(out, b.TargetGroupARN)
-	}
-	if cfg.SpotDrain != nil {
-		out = append(out, cfg.SpotDrain.TargetGroupARNs...)
-	}
-	return out
 }
 
 // appOptions are what the Lambda wires differently from the CLI.
@@ -125,7 +109,10 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 		return nil, err
 	}
 	a.groups = newGroups(awsCfg, cfg.Limits)
-	bindings, err := domainBindings(cfg, getenv)
+	if a.lister, a.interfaces, err = interfaceSources(cfg, awsCfg); err != nil {
+		return nil, err
+	}
+	bindings, err := domainBindings(cfg, getenv, a.interfaces)
 	if err != nil {
 		return nil, err
 	}
@@ -143,9 +130,36 @@ func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Adapter {
 	})
 }
 
-// domainBindings builds each binding's DNS source. TGSYNC_DNS_SERVERS (a
-// comma-separated list of host:port) overrides the configured servers.
-func domainBindings(cfg *config.Config, getenv func(string) string) ([]tgsync.Binding, error) {
+// domainBindings builds each binding's source: its DNS name, united with
+// its interfaces when it has some. TGSYNC_DNS_SERVERS (a comma-separated
+// list of host:port) overrides the configured servers. Without a DNS
+// source no resolver is made, so that a host without /etc/resolv.conf
+// runs bindings of interfaces alone.
+func domainBindings(cfg *config.Config, getenv func(string) string, interfaces map[string]*eni.Source) ([]tgsync.Binding, error) {
+	var resolver *dns.Resolver
+	if slices.ContainsFunc(cfg.Bindings, func(b config.Binding) bool { return b.Source.DNS != nil }) {
+		var err error
+		if resolver, err = newResolver(cfg, getenv); err != nil {
+			return nil, err
+		}
+	}
+	var out []tgsync.Binding
+	for _, b := range cfg.Bindings {
+		var name tgsync.Source
+		if b.Source.DNS != nil {
+			fams, err := dns.ParseFamilies(b.Families())
+			if err != nil {
+				return nil, fmt.Errorf("binding %s: %w", b.Name, err)
+			}
+			name = resolver.Source(b.Source.DNS.Name, fams)
+		}
+		out = append(out, b.Domain(bindingSource(name, interfaces[b.Name])))
+	}
+	return out, nil
+}
+
+// newResolver is the resolver of the config's DNS sources.
+func newResolver(cfg *config.Config, getenv func(string) string) (*dns.Resolver, error) {
 	servers := cfg.DNS.Servers
 	if v := strings.TrimSpace(getenv("TGSYNC_DNS_SERVERS")); v != "" {
 		servers = nil
@@ -159,15 +173,7 @@ func domainBindings(cfg *config.Config, getenv func(string) string) ([]tgsync.Bi
 	if err != nil {
 		return nil, fmt.Errorf("DNS: %w", err)
 	}
-	var out []tgsync.Binding
-	for _, b := range cfg.Bindings {
-		fams, err := dns.ParseFamilies(b.Families())
-		if err != nil {
-			return nil, fmt.Errorf("binding %s: %w", b.Name, err)
-		}
-		out = append(out, b.Domain(resolver.Source(b.Source.DNS.Name, fams)))
-	}
-	return out, nil
+	return resolver, nil
 }
 
 // newStore opens the configured state store; bucketRegion, when set, is

@@ -130,3 +130,26 @@ func (fn *runningFunction) spotInterruption(ctx context.Context, t *testing.T) {
 	}
 	fn.invoke(ctx, t, payload)
 }
+
+// interfaceCreated invokes the shipped sample of a CloudTrail
+// CreateNetworkInterface event, for interface id with its description and
+// address.
+func (fn *runningFunction) interfaceCreated(ctx context.Context, t *testing.T, id, description, ip string) {
+	t.Helper()
+	data, err := os.ReadFile("../../eni/testdata/create-elb.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ni := ev["detail"].(map[string]any)["responseElements"].(map[string]any)["networkInterface"].(map[string]any)
+	ni["networkInterfaceId"], ni["description"], ni["privateIpAddress"] = id, description, ip
+	ni["privateIpAddressesSet"] = map[string]any{"item": []any{map[string]any{"privateIpAddress": ip, "primary": true}}}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn.invoke(ctx, t, payload)
+}

@@ -49,6 +49,7 @@ type caseWorld struct {
 	groups      []string // target groups to sync
 	spotGroup   string
 	stateBucket string // an existing bucket, for cases that bring one
+	lb          string // the name of a load balancer whose interfaces a case makes
 }
 
 // wantConfig is the part of the config the function must read from its
@@ -75,6 +76,7 @@ const (
 var (
 	openSearchIPs = []netip.Addr{netip.MustParseAddr("10.40.1.17"), netip.MustParseAddr("10.40.2.23")}
 	albIPs        = []netip.Addr{netip.MustParseAddr("10.50.1.5"), netip.MustParseAddr("10.50.2.6"), netip.MustParseAddr("10.50.3.7")}
+	albFourth     = netip.MustParseAddr("10.50.1.8")
 )
 
 // baseGrants are the statements every deployment has.
@@ -221,6 +223,50 @@ bindings:
 					t.Errorf("web target group holds %v, want %v", got, want)
 				}
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
+			},
+		},
+		{
+			name: "an internal ALB by DNS and network interfaces, with the interface event rule",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(albName, 60, albIPs[:2]...)
+				w.lb = testenv.UniqueName("web")
+				yml := fmt.Sprintf(`bindings:
+  - name: web
+    source: {dns: %s, loadBalancer: %s}
+    targetGroupArn: %s
+    ports: [443]
+`, albName, w.lb, w.groups[0])
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.groups[0],
+					"NetworkInterfaceSources": "true", "NetworkInterfaceEvents": "true", "Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{bindings: map[string]binding{"web": {dns: albName, group: w.groups[0], ports: []int{443}}},
+					state: "s3://" + out["StateBucketName"] + "/tgsync/"}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.groups[0]),
+					grant{Sid: "ReadNetworkInterfaces", Effect: "Allow", Actions: []string{"ec2:DescribeNetworkInterfaces"}, Resources: []string{"*"}})
+			},
+			// DNS shows two of the three nodes; the interfaces show all
+			// three; a fourth node's creation event registers it at once.
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				if out["InterfaceRuleName"] == "" {
+					t.Error("no InterfaceRuleName output")
+				}
+				desc := "ELB app/" + w.lb + "/50dc6c495c0c9188"
+				for i, ip := range albIPs {
+					w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[i%2], Description: desc, IPs: []string{ip.String()}, InUse: true})
+				}
+				fn.scheduled(ctx, t, out)
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(albIPs, 443); !slices.Equal(got, want) {
+					t.Errorf("target group holds %v, want every node %v", got, want)
+				}
+				id := w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[0], Description: desc, IPs: []string{albFourth.String()}, InUse: true})
+				fn.interfaceCreated(ctx, t, id, desc, albFourth.String())
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(append(slices.Clone(albIPs), albFourth), 443); !slices.Equal(got, want) {
+					t.Errorf("after the creation event the target group holds %v, want %v", got, want)
+				}
 			},
 		},
 	}

@@ -322,28 +322,58 @@ func TestARNsUsePartition(t *testing.T) {
 	})
 }
 
-func TestSpotRuleMatchesShippedPattern(t *testing.T) {
-	data, err := os.ReadFile(spotPatternPath)
-	if err != nil {
-		t.Fatalf("the shipped pattern: %v", err)
+func TestRulesMatchShippedPatterns(t *testing.T) {
+	for _, tc := range []struct{ rule, file, condition string }{
+		{"SpotRule", spotPatternPath, "HasSpot"},
+		{"InterfaceRule", interfacePatternPath, "InterfaceEvents"},
+	} {
+		data, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatalf("the shipped pattern: %v", err)
+		}
+		var want any
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		tpl := mustTemplate(t)
+		props, _ := resource(tpl, tc.rule)
+		// Through JSON, so that YAML's int and JSON's float64 compare equal.
+		got, err := viaJSON(props["EventPattern"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			g, _ := json.Marshal(got)
+			t.Errorf("%s.EventPattern = %s\nwant %s (%s)", tc.rule, g, strings.Join(strings.Fields(string(data)), " "), tc.file)
+		}
+		if c := section(tpl, "Resources")[tc.rule].(map[string]any)["Condition"]; c != tc.condition {
+			t.Errorf("%s condition = %v, want %s", tc.rule, c, tc.condition)
+		}
 	}
-	var want any
-	if err := json.Unmarshal(data, &want); err != nil {
-		t.Fatalf("%s: %v", spotPatternPath, err)
+}
+
+// TestInterfaceReadOnlyWhenAsked: ec2:DescribeNetworkInterfaces, beyond
+// what a VPC function needs, is granted only when a binding reads
+// network interfaces.
+func TestInterfaceReadOnlyWhenAsked(t *testing.T) {
+	props, _ := resource(mustTemplate(t), "Role")
+	doc := props["Policies"].([]any)[0].(map[string]any)["PolicyDocument"].(map[string]any)
+	found := 0
+	for _, s := range doc["Statement"].([]any) {
+		for _, b := range branches(s) {
+			if b["Sid"] != "ReadNetworkInterfaces" {
+				continue
+			}
+			found++
+			cond, _ := s.(map[string]any)["Fn::If"].([]any)
+			if len(cond) != 3 || cond[0] != "ReadInterfaces" || !reflect.DeepEqual(cond[2], map[string]any{"Ref": "AWS::NoValue"}) ||
+				!slices.Equal(stringList(b["Action"]), []string{"ec2:DescribeNetworkInterfaces"}) {
+				t.Errorf("ReadNetworkInterfaces = %v; want only ec2:DescribeNetworkInterfaces, when ReadInterfaces, else nothing", s)
+			}
+		}
 	}
-	tpl := mustTemplate(t)
-	props, _ := resource(tpl, "SpotRule")
-	// Through JSON, so that YAML's int and JSON's float64 compare equal.
-	got, err := viaJSON(props["EventPattern"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.Marshal(got)
-		t.Errorf("SpotRule.EventPattern = %s\nwant %s (%s)", g, strings.Join(strings.Fields(string(data)), " "), spotPatternPath)
-	}
-	if c := section(tpl, "Resources")["SpotRule"].(map[string]any)["Condition"]; c != "HasSpot" {
-		t.Errorf("SpotRule condition = %v, want HasSpot", c)
+	if found != 1 {
+		t.Fatalf("%d ReadNetworkInterfaces statements, want 1", found)
 	}
 }
 
@@ -366,6 +396,7 @@ func TestRulesTargetTheFunctionWithBoundedRetries(t *testing.T) {
 	}{
 		{rule: "ScheduleRule", permission: "SchedulePermission", schedule: "rate(1 minute)", retries: 0},
 		{rule: "SpotRule", permission: "SpotPermission", schedule: nil, retries: 2},
+		{rule: "InterfaceRule", permission: "InterfacePermission", schedule: nil, retries: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {

@@ -17,6 +17,10 @@ const templatePath = "tgsync.yaml"
 // spotPatternPath is the EventBridge pattern the Spot rule must equal.
 const spotPatternPath = "../eventbridge/spot-interruption-pattern.json"
 
+// interfacePatternPath is the EventBridge pattern the interface rule must
+// equal.
+const interfacePatternPath = "../eventbridge/network-interface-pattern.json"
+
 // loadTemplate reads a CloudFormation YAML template into plain Go values
 // (map[string]any, []any, string, int, float64, bool, nil), with the
 // short-form tags turned into their long forms, as CloudFormation reads

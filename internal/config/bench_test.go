@@ -7,7 +7,7 @@ import (
 )
 
 func BenchmarkParseExample(b *testing.B) {
-	data := Example()
+	data := exampleWithYourARNs()
 	for b.Loop() {
 		if _, err := Parse(data); err != nil {
 			b.Fatal(err)

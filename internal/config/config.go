@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tgsync/tgsync"
@@ -148,18 +149,52 @@ type Binding struct {
 	AllowedCIDRs []netip.Prefix
 }
 
-// Source says where a binding learns its addresses. Exactly one kind is
-// set; further kinds become further fields.
+// Source says where a binding learns its addresses: a DNS name, the
+// network interfaces of one endpoint, or both, whose answers are united
+// (a target is missed only when both miss it).
 type Source struct {
 	DNS *DNSSource
+	// LoadBalancer is an Application or Network Load Balancer's name or
+	// ARN: the addresses of its network interfaces.
+	LoadBalancer string
+	// OpenSearch is an OpenSearch Service domain's name: the addresses of
+	// its network interfaces in the VPC.
+	OpenSearch string
+	// NetworkInterfaces selects network interfaces by EC2 filters.
+	NetworkInterfaces *NetworkInterfaces
 }
 
-// Kind names the source kind that is set, or "" when none is.
-func (s Source) Kind() string {
+// Kinds names the source kinds that are set, dns first.
+func (s Source) Kinds() []string {
+	var out []string
 	if s.DNS != nil {
-		return "dns"
+		out = append(out, KindDNS)
 	}
-	return ""
+	if s.LoadBalancer != "" {
+		out = append(out, KindLoadBalancer)
+	}
+	if s.OpenSearch != "" {
+		out = append(out, KindOpenSearch)
+	}
+	if s.NetworkInterfaces != nil {
+		out = append(out, KindNetworkInterfaces)
+	}
+	return out
+}
+
+// Kind names the source kinds that are set, joined by "+" ("dns",
+// "dns+loadBalancer"), or "" when none is.
+func (s Source) Kind() string { return strings.Join(s.Kinds(), "+") }
+
+// Interfaces reports whether the source reads network interfaces.
+func (s Source) Interfaces() bool {
+	return s.LoadBalancer != "" || s.OpenSearch != "" || s.NetworkInterfaces != nil
+}
+
+// UsesInterfaces reports whether a binding reads network interfaces, so
+// that tgsync needs ec2:DescribeNetworkInterfaces.
+func (c *Config) UsesInterfaces() bool {
+	return slices.ContainsFunc(c.Bindings, func(b Binding) bool { return b.Source.Interfaces() })
 }
 
 // DNSSource resolves a name.

@@ -3,10 +3,10 @@ package config
 import (
 	"bytes"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,40 +15,106 @@ import (
 	"github.com/tgsync/tgsync/internal/mock"
 )
 
-func TestExampleParses(t *testing.T) {
+// yourARNs stand for the ARNs a user puts in place of the example's.
+var yourARNs = strings.NewReplacer(
+	"111122223333:targetgroup/os-dash/4ab4dba084c2bb5c", "123456789012:targetgroup/os-dash/0123456789abcdef",
+	"111122223333:targetgroup/logstash/73e2d6bc24d8a067", "123456789012:targetgroup/logstash/0123456789abcdef")
+
+// exampleWithYourARNs is the example with the sample ARNs replaced, as a
+// user who edited nothing else has it.
+func exampleWithYourARNs() []byte { return []byte(yourARNs.Replace(string(Example()))) }
+
+// commentedKey is a commented-out line of config in the example, as
+// opposed to a line of prose: "# key: value", "# key:" or "# - item".
+var commentedKey = regexp.MustCompile(`^(\s*)# ( *(?:[a-zA-Z]+:(?: .*)?|- .*))$`)
+
+// uncomment turns on every optional section of the example.
+func uncomment(data []byte) []byte {
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		if m := commentedKey.FindStringSubmatch(l); m != nil {
+			lines[i] = m[1] + m[2]
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
+}
+
+// TestExample: the example's active keys are the defaults, so that a
+// config written from it behaves as one that leaves them out; its only
+// problem as printed is the sample target group ARN; and its optional
+// sections, commented out, are valid once turned on.
+func TestExample(t *testing.T) {
 	ex := Example()
-	if !bytes.Contains(ex, []byte("\n# ")) || !bytes.Contains(ex, []byte("spotDrain:")) {
+	if !bytes.Contains(ex, []byte("\n# ")) || !bytes.Contains(ex, []byte("# spotDrain:")) {
 		t.Fatalf("example is not the commented full config:\n%s", ex)
 	}
-	cfg, err := Parse(ex)
+	// As printed: the sample ARN is named, with its key and line, and
+	// nothing else is wrong.
+	_, err := Parse(ex)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != "bindings[0].targetGroupArn" ||
+		ve.Problems[0].Line == 0 || !strings.Contains(ve.Problems[0].Message, "sample ARN") {
+		t.Fatalf("example as printed: %v; want one problem, the sample ARN of bindings[0].targetGroupArn", err)
+	}
+	// With the user's ARN it is the config that sets only what is
+	// required.
+	cfg, err := Parse(exampleWithYourARNs())
 	if err != nil {
-		t.Fatalf("example: %v", err)
+		t.Fatalf("example with your ARN: %v", err)
 	}
-	want := &Config{
-		DNS:    DNS{Servers: []string{"10.0.0.2:53"}, Lookups: 4, Timeout: 2 * time.Second, Families: []string{"ipv4"}},
-		State:  State{File: "./tgsync-state.json"},
-		Limits: Limits{DescribePerSecond: 5, DescribeBurst: 20, ChangesPerSecond: 2, ChangesBurst: 10, DescribeEvery: 10 * time.Minute},
-		Bindings: []Binding{{
-			Name:           "opensearch-dashboards",
-			Source:         Source{DNS: &DNSSource{Name: "vpc-logs-abc123.ap-northeast-1.es.amazonaws.com", Families: []string{"ipv4"}}},
-			TargetGroupARN: "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5c",
-			Ports:          []int{443},
-			Deregister:     Deregister{AfterMisses: 3, AfterDuration: 3 * time.Minute, MaxFraction: 0.5, WaitForHealthy: 5 * time.Minute},
-			AllowedCIDRs:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
-		}},
-		SpotDrain: &SpotDrain{
-			TargetGroupARNs: []string{"arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067"},
-			StopCodes:       []string{"SpotInterruption", "TerminationNotice"},
-			Clusters:        []string{},
-		},
+	required, err := Parse([]byte(`bindings:
+  - name: opensearch-dashboards
+    source:
+      dns: vpc-logs-abc123.ap-northeast-1.es.amazonaws.com
+    targetGroupArn: arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/os-dash/0123456789abcdef
+    ports: [443]
+`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(cfg, want) {
-		t.Errorf("example parsed to\n%+v\nwant\n%+v", cfg, want)
+	if !reflect.DeepEqual(cfg, required) {
+		t.Errorf("the example's active keys are not the defaults: it parsed to\n%+v\nthe required keys alone to\n%+v", cfg, required)
+	}
+	// Every optional section, turned on, is valid.
+	all, err := Parse(uncomment(exampleWithYourARNs()))
+	if err != nil {
+		t.Fatalf("example with its optional sections: %v\n%s", err, uncomment(exampleWithYourARNs()))
+	}
+	b := all.Bindings[0]
+	if len(all.DNS.Servers) == 0 || all.SpotDrain == nil || len(all.SpotDrain.TargetGroupARNs) != 1 ||
+		len(b.AllowedCIDRs) != 1 || len(b.Source.DNS.Families) != 2 {
+		t.Errorf("the optional sections did not all come on: servers %v, spotDrain %+v, allowedCidrs %v, families %v",
+			all.DNS.Servers, all.SpotDrain, b.AllowedCIDRs, b.Source.DNS.Families)
+	}
+	// The spot drain's sample ARN is refused too.
+	if _, err := Parse(uncomment(Example())); err == nil || !strings.Contains(err.Error(), "spotDrain.targetGroupArns[0]: is the example's sample ARN") {
+		t.Errorf("the spot drain's sample ARN: %v", err)
 	}
 	// Example hands out a copy.
 	ex[0] = 'X'
 	if Example()[0] == 'X' {
 		t.Error("Example returned its backing array")
+	}
+}
+
+// TestSampleARNs: the example's sample target groups are refused in any
+// Region and partition, and only they: the same names in another account,
+// or other groups in the sample account, are ordinary ARNs.
+func TestSampleARNs(t *testing.T) {
+	for _, tc := range []struct {
+		arn  string
+		want bool
+	}{
+		{"arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5c", true},
+		{"arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5c", true},
+		{"arn:aws-cn:elasticloadbalancing:cn-north-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067", true},
+		{"arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/os-dash/4ab4dba084c2bb5c", false},
+		{"arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/web/0123456789abcdef", false},
+	} {
+		msg := checkTargetGroupARN(tc.arn)
+		if got := strings.Contains(msg, "sample ARN"); got != tc.want {
+			t.Errorf("checkTargetGroupARN(%s) = %q; want a sample ARN: %v", tc.arn, msg, tc.want)
+		}
 	}
 }
 

@@ -62,8 +62,11 @@ type rawBinding struct {
 // rawSource holds one field per source kind; a new kind is a new field
 // here and in Source.
 type rawSource struct {
-	DNS      value[string]       `yaml:"dns"`
-	Families list[value[string]] `yaml:"families"`
+	DNS               value[string]                 `yaml:"dns"`
+	Families          list[value[string]]           `yaml:"families"`
+	LoadBalancer      value[string]                 `yaml:"loadBalancer"`
+	OpenSearch        value[string]                 `yaml:"openSearch"`
+	NetworkInterfaces section[rawNetworkInterfaces] `yaml:"networkInterfaces"`
 }
 
 type rawDeregister struct {

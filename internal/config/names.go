@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -104,8 +105,21 @@ func checkTargetGroupARN(s string) string {
 	if !tgID.MatchString(parts[2]) {
 		return "target group id must be 16 hex digits"
 	}
+	if a.Account == sampleAccount && slices.Contains(sampleTargetGroups, a.Resource) {
+		return "is the example's sample ARN, which no account has: put the ARN of your target group (type ip) here; " +
+			"'aws elbv2 describe-target-groups --names NAME' prints it"
+	}
 	return ""
 }
+
+// sampleAccount is the account of AWS's documentation examples, which the
+// example config and the README use; sampleTargetGroups are the target
+// groups they name. A config that still holds one cannot work, in any
+// partition or Region, so it is refused before it sends anyone looking
+// for a Region mismatch or a missing target group.
+const sampleAccount = "111122223333"
+
+var sampleTargetGroups = []string{"targetgroup/os-dash/4ab4dba084c2bb5c", "targetgroup/logstash/73e2d6bc24d8a067"}
 
 // checkLoadBalancerARN says what is wrong with an ALB or NLB ARN, or "".
 func checkLoadBalancerARN(s string) string {

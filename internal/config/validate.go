@@ -142,6 +142,7 @@ func buildBinding(raw *rawBinding, path string, families []string, ps *problems)
 	if s := &raw.Source.v; s.DNS.set {
 		b.Source.DNS = &DNSSource{Name: s.DNS.v, Families: slices.Clone(families)}
 	}
+	buildInterfaces(&raw.Source.v, &b.Source, path, ps)
 	if fams := values(&raw.Source.v.Families); fams != nil {
 		if len(fams) == 0 {
 			ps.add(path+".source.families", "must list ipv4, ipv6 or both; leave the key out for the dns section's default")
@@ -309,9 +310,8 @@ func (c *Config) checkState(ps *problems) {
 }
 
 func (c *Config) checkBinding(ps *problems, path string, b *Binding) {
+	checkSources(ps, path, b)
 	switch {
-	case b.Source.Kind() == "":
-		ps.add(path+".source", "must set a source kind: dns")
 	case b.Source.DNS != nil:
 		if msg := checkDNSName(b.Source.DNS.Name); msg != "" {
 			ps.add(path+".source.dns", msg)

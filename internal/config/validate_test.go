@@ -26,7 +26,7 @@ bindings:
     source:
       dns: vpc-logs-abc123.ap-northeast-1.es.amazonaws.com
       families: [ipv4]
-    targetGroupArn: arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5c
+    targetGroupArn: arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5e
     ports: [443]
     shared: false
     availabilityZone: ""
@@ -43,7 +43,7 @@ bindings:
     deregister:
       maxFraction: 0.25
 spotDrain:
-  targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067]
+  targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a068]
   stopCodes: [SpotInterruption]
   clusters: [arn:aws:ecs:us-east-1:111122223333:cluster/logs]
   group: service:logstash
@@ -51,7 +51,7 @@ spotDrain:
 `
 
 const (
-	tgDash = "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5c"
+	tgDash = "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/os-dash/4ab4dba084c2bb5e"
 	tgALB  = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/web-nlb/0123456789abcdef"
 )
 
@@ -198,14 +198,14 @@ func TestValidationRules(t *testing.T) {
 		{"limit infinite", []string{"changesPerSecond: 2", "changesPerSecond: .inf"}, []want{{"limits.changesPerSecond", 11, "positive"}}},
 		{"burst fractional", []string{"describeBurst: 20", "describeBurst: 2.5"}, []want{{"limits.describeBurst", 10, "whole number"}}},
 		// spot drain
-		{"spot arns empty", []string{"targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067]", "targetGroupArns: []"},
+		{"spot arns empty", []string{"targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a068]", "targetGroupArns: []"},
 			[]want{{"spotDrain.targetGroupArns", 35, "at least one target group ARN"}}},
-		{"spot arn invalid", []string{"targetgroup/logstash/73e2d6bc24d8a067", "targetgroup/logstash/..."}, []want{{"spotDrain.targetGroupArns[0]", 35, "16 hex digits"}}},
+		{"spot arn invalid", []string{"targetgroup/logstash/73e2d6bc24d8a068", "targetgroup/logstash/..."}, []want{{"spotDrain.targetGroupArns[0]", 35, "16 hex digits"}}},
 		{"stop code empty string", []string{"stopCodes: [SpotInterruption]", `stopCodes: [SpotInterruption, ""]`}, []want{{"spotDrain.stopCodes[1]", 36, "must not be empty"}}},
 		{"stop codes empty list", []string{"stopCodes: [SpotInterruption]", "stopCodes: []"}, []want{{"spotDrain.stopCodes", 36, "at least one stop code"}}},
 		{"cluster not a cluster ARN", []string{"clusters: [arn:aws:ecs:us-east-1:111122223333:cluster/logs]", "clusters: [" + tgALB + "]"}, []want{{"spotDrain.clusters[0]", 37, "ECS cluster ARN"}}},
 		{"cluster name", []string{"cluster/logs]", "cluster/lo gs]"}, []want{{"spotDrain.clusters[0]", 37, "cluster name"}}},
-		{"spot drain on a dedicated binding's group", []string{"targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a067]", "targetGroupArns: [" + tgALB + "]"},
+		{"spot drain on a dedicated binding's group", []string{"targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/73e2d6bc24d8a068]", "targetGroupArns: [" + tgALB + "]"},
 			[]want{{"bindings[1].shared", 27, "also in spotDrain.targetGroupArns[0]"}}},
 		// the config as a whole
 		{"no bindings and no spot drain", []string{"spotDrain:", "unused:", "bindings:\n", "bindings: []\nold:\n"},
@@ -321,7 +321,7 @@ func TestAllowedRangeWarnings(t *testing.T) {
 
 	// No warning without allowedCidrs (the private ranges), nor for the
 	// example.
-	for name, data := range map[string]string{"default ranges": minimal, "example": string(Example())} {
+	for name, data := range map[string]string{"default ranges": minimal, "example": string(exampleWithYourARNs())} {
 		if cfg, err := Parse([]byte(data)); err != nil || len(cfg.Warnings) != 0 {
 			t.Errorf("%s: warnings %v, error %v; want none", name, cfg.Warnings, err)
 		}

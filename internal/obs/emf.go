@@ -20,6 +20,7 @@ const DefaultNamespace = "tgsync"
 const (
 	UnitCount        = "Count"
 	UnitMilliseconds = "Milliseconds"
+	UnitPercent      = "Percent"
 )
 
 // EMFOptions shape WriteEMF.
@@ -135,7 +136,9 @@ type metric struct {
 //     out when the run did not observe the group, so that a failed lookup
 //     is not graphed as an empty group), Registered, Deregistered,
 //     Refused, SourceFailures, ApiCalls and RunDurationMs (the binding's
-//     share); opts.Metrics chooses which of them are declared as metrics;
+//     share), and for a binding with DNS and interfaces that both
+//     answered DNSOnlyAddresses and InterfaceAddressesSeenByDNS (percent);
+//     opts.Metrics chooses which of them are declared as metrics;
 //   - at MetricsAll only, one line for the run, without dimensions:
 //     ApiCalls, RunDurationMs, Bindings and FailedBindings, and one line
 //     per AWS action called, dimension Action: ApiCalls;
@@ -214,13 +217,30 @@ func bindingMetrics(b tgsync.BindingResult, n bindingNumbers) []metric {
 			metric{"HealthyTargets", UnitCount, float64(n.healthy)},
 			metric{"PendingDeregistration", UnitCount, float64(n.pending)})
 	}
-	return append(ms,
+	ms = append(ms,
 		metric{"Registered", UnitCount, float64(n.registeredNow)},
 		metric{"Deregistered", UnitCount, float64(n.deregisteredNow)},
 		metric{"Refused", UnitCount, float64(n.refused)},
 		metric{"SourceFailures", UnitCount, boolFloat(n.sourceFailed)},
 		metric{"ApiCalls", UnitCount, float64(b.APICalls)},
 		metric{"RunDurationMs", UnitMilliseconds, durationMs(b.Duration)})
+	ms = append(ms, agreementMetrics(b)...)
+	return ms
+}
+
+// agreementMetrics compare the DNS part of a binding's answer with its
+// interfaces, when it has both and both answered: the addresses DNS gave
+// that no interface holds (a stale record, or not the same endpoint), and
+// the share of the interface addresses DNS showed.
+func agreementMetrics(b tgsync.BindingResult) []metric {
+	a := b.Answer.Agreement
+	if b.SourceErr != nil || a == nil {
+		return nil
+	}
+	return []metric{
+		{"DNSOnlyAddresses", UnitCount, float64(len(a.DNSOnly))},
+		{"InterfaceAddressesSeenByDNS", UnitPercent, a.Share() * 100},
+	}
 }
 
 // legacyLines writes the IP-count metrics a legacy variable set asked for.

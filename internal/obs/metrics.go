@@ -28,6 +28,7 @@ type Metrics struct {
 
 	desired, registered, healthy, pending *prometheus.GaugeVec
 	lastSuccess                           *prometheus.GaugeVec
+	dnsOnly, seenByDNS                    *prometheus.GaugeVec
 	registeredTotal, deregisteredTotal    *prometheus.CounterVec
 	refusedTotal, sourceFailures          *prometheus.CounterVec
 	bindingFailures, apiCalls             *prometheus.CounterVec
@@ -49,6 +50,10 @@ func NewMetrics() *Metrics {
 		healthy:     gauge("tgsync_healthy_targets", "Healthy targets in the binding's target group after the last run."),
 		pending:     gauge("tgsync_pending_deregistration", "Targets absent from the source that wait out their grace before deregistration."),
 		lastSuccess: gauge("tgsync_binding_last_success_timestamp_seconds", "Unix time at which the binding last finished a run without error."),
+		dnsOnly: gauge("tgsync_dns_only_addresses",
+			"Addresses the DNS name gave that none of the binding's network interfaces holds, in the last run in which both answered."),
+		seenByDNS: gauge("tgsync_interface_addresses_seen_by_dns_ratio",
+			"Share of the binding's network interface addresses that its DNS name gave, in the last run in which both answered."),
 		registeredTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_registered_total",
 			Help: "Targets registered."}, binding),
 		deregisteredTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_deregistered_total",
@@ -67,7 +72,7 @@ func NewMetrics() *Metrics {
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tgsync_last_run_timestamp_seconds",
 			Help: "Unix time at which the last run finished."}),
 	}
-	m.reg.MustRegister(m.desired, m.registered, m.healthy, m.pending, m.lastSuccess,
+	m.reg.MustRegister(m.desired, m.registered, m.healthy, m.pending, m.lastSuccess, m.dnsOnly, m.seenByDNS,
 		m.registeredTotal, m.deregisteredTotal, m.refusedTotal, m.sourceFailures, m.bindingFailures,
 		m.apiCalls, m.runDuration, m.lastRun,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -103,6 +108,10 @@ func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
 		}
 		if !n.failed {
 			m.lastSuccess.WithLabelValues(name).Set(unixSeconds(finished))
+		}
+		if a := b.Answer.Agreement; a != nil && b.SourceErr == nil {
+			m.dnsOnly.WithLabelValues(name).Set(float64(len(a.DNSOnly)))
+			m.seenByDNS.WithLabelValues(name).Set(a.Share())
 		}
 		if !n.planned {
 			continue

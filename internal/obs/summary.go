@@ -7,7 +7,7 @@ import (
 )
 
 // RunSummary is the JSON form of a run: what the Lambda returns and what
-// 'tgsync plan --output json' prints.
+// 'tgsync once -o json' and 'tgsync plan -o json' print.
 type RunSummary struct {
 	DryRun       bool             `json:"dryRun"`
 	Bindings     []BindingSummary `json:"bindings"`
@@ -24,11 +24,17 @@ type BindingSummary struct {
 	TargetGroupArn string `json:"targetGroupArn"`
 	// Desired are the targets the source asks for.
 	Desired []string `json:"desired"`
-	// Registered are the targets in the group after the run (after the
-	// plan, in a dry run), draining ones excluded. It is null when the
-	// run did not describe the group (the source failed first): unknown,
-	// not empty.
+	// Registered are the targets the group holds now, draining ones
+	// excluded: after the run's changes, or, in a dry run, as observed,
+	// since nothing changed. After are those it holds after the run's
+	// changes, planned ones in a dry run: the same as Registered unless
+	// the run is dry. Both are null when the run did not observe the
+	// group (the source failed first): unknown, not empty.
+	//
+	// Until After was added a dry run's Registered meant what After means
+	// now; a real run's, which the Lambda function returns, is unchanged.
 	Registered []string         `json:"registered"`
+	After      []string         `json:"after"`
 	Changes    []ChangeSummary  `json:"changes"`
 	Refusals   []RefusalSummary `json:"refusals"`
 	Pending    []PendingSummary `json:"pending,omitempty"`
@@ -78,9 +84,10 @@ func Summarize(res tgsync.RunResult, dryRun bool) RunSummary {
 			s.Changes = append(s.Changes, ChangeSummary{Action: string(c.Action), Target: c.Target.String(), Reason: c.Reason})
 		}
 		if b.Planned() {
-			s.Registered = []string{}
-			for _, t := range members(tgsync.ObservationAfter(b.Observed, regs, deregs)) {
-				s.Registered = append(s.Registered, t.String())
+			s.After = targetStrings(members(tgsync.ObservationAfter(b.Observed, regs, deregs)))
+			s.Registered = s.After
+			if dryRun {
+				s.Registered = targetStrings(members(b.Observed))
 			}
 		}
 		for _, r := range b.Plan.Refused {
@@ -98,6 +105,14 @@ func Summarize(res tgsync.RunResult, dryRun bool) RunSummary {
 			s.Error = b.Err.Error()
 		}
 		out.Bindings = append(out.Bindings, s)
+	}
+	return out
+}
+
+func targetStrings(ts []tgsync.Target) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.String())
 	}
 	return out
 }

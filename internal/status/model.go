@@ -83,6 +83,23 @@ type AnswerStatus struct {
 	Since time.Time `json:"since"`
 	// SeenAt is the last time the source gave it, when known.
 	SeenAt time.Time `json:"seenAt,omitzero"`
+	// Interfaces maps each address that came from a network interface to
+	// the interface's ID.
+	Interfaces map[string]string `json:"interfaces,omitempty"`
+	// Agreement compares the DNS name and the network interfaces of a
+	// binding that has both, as the last run saw them; nil when unknown
+	// (no run in this process, or one of them failed).
+	Agreement *AgreementStatus `json:"agreement,omitempty"`
+}
+
+// AgreementStatus is how a DNS answer and the interfaces behind it agree.
+type AgreementStatus struct {
+	// DNSOnly are addresses DNS gave that no interface holds.
+	DNSOnly            []string `json:"dnsOnly"`
+	InterfaceAddresses int      `json:"interfaceAddresses"`
+	SeenByDNS          int      `json:"seenByDns"`
+	// Share is SeenByDNS of InterfaceAddresses, from 0 to 1.
+	Share float64 `json:"share"`
 }
 
 // TargetStatus is one target of the group, or a desired target the group

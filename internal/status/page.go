@@ -244,6 +244,17 @@ func (w *pageWriter) answer(a *AnswerStatus) {
 		w.text(ago(w.now, a.SeenAt))
 	}
 	w.lit("</p>")
+	if g := a.Agreement; g != nil {
+		w.lit("\n<p class=\"route\">DNS showed ")
+		w.num(g.SeenByDNS)
+		w.lit(" of ")
+		w.num(g.InterfaceAddresses)
+		w.wrap(" network interface addresses (", pct(float64(int(g.Share*1000+0.5))/1000), ")")
+		if len(g.DNSOnly) > 0 {
+			w.wrap(" · <b>in DNS, on no interface:</b> <code>", strings.Join(g.DNSOnly, " "), "</code>")
+		}
+		w.lit("</p>")
+	}
 }
 
 // targets is the group's members and the desired targets it lacks, each

@@ -101,6 +101,7 @@ func Build(in Input) Status {
 		}
 		if r != nil && r.SourceErr == nil && b.Answer != nil {
 			b.Answer.SeenAt = utc(in.Run.Started)
+			b.Answer.Agreement = agreement(r.Answer.Agreement)
 		}
 		b.Refusing = refusing(bs, r, in.Run)
 		b.Targets = targets(spec, bs, b.Desired, observed, b.TargetsFrom != "")
@@ -126,8 +127,11 @@ func bindingRun(r *tgsync.BindingResult) *BindingRun {
 	}
 	br := &BindingRun{Duration: tgsync.Duration(r.Duration), Unfinished: r.Unfinished,
 		Registered: len(r.Registered), Deregistered: len(r.Deregistered)}
-	if r.SourceErr != nil {
+	switch {
+	case r.SourceErr != nil:
 		br.SourceError = r.SourceErr.Error()
+	case r.Answer.Partial != nil:
+		br.SourceError = r.Answer.Partial.Error()
 	}
 	if r.Err != nil {
 		br.Error = r.Err.Error()
@@ -153,6 +157,12 @@ func bindingStatus(spec BindingSpec, bs tgsync.BindingState, now time.Time) Bind
 	}
 	if a := bs.Answer; a != nil {
 		b.Answer = &AnswerStatus{Addrs: []string{}, TTL: a.TTL, Since: utc(a.At)}
+		for addr, id := range a.Interfaces {
+			if b.Answer.Interfaces == nil {
+				b.Answer.Interfaces = map[string]string{}
+			}
+			b.Answer.Interfaces[addr.String()] = id
+		}
 		for _, addr := range a.Addrs {
 			b.Answer.Addrs = append(b.Answer.Addrs, addr.String())
 			if !p.Allows(addr) {
@@ -174,6 +184,18 @@ func bindingStatus(spec BindingSpec, bs tgsync.BindingState, now time.Time) Bind
 func desiredTargets(addrs []netip.Addr, ports []uint16, p tgsync.Policy) []tgsync.Target {
 	out, _ := p.Targets(addrs, ports)
 	slices.SortFunc(out, tgsync.Target.Compare)
+	return out
+}
+
+// agreement is a run's agreement in display form; nil stays nil.
+func agreement(a *tgsync.Agreement) *AgreementStatus {
+	if a == nil {
+		return nil
+	}
+	out := &AgreementStatus{DNSOnly: []string{}, InterfaceAddresses: a.Interfaces, SeenByDNS: a.SeenByDNS, Share: a.Share()}
+	for _, addr := range a.DNSOnly {
+		out.DNSOnly = append(out.DNSOnly, addr.String())
+	}
 	return out
 }
 

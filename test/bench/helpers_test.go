@@ -19,9 +19,9 @@ func TestRunDuration(t *testing.T) {
 	}{
 		{"finished line among others",
 			`{"level":"INFO","msg":"register","target":"10.0.0.1:443"}` + "\n" +
-				`{"level":"INFO","msg":"run finished","bindings":1,"duration":8402031}` + "\n",
+				`{"level":"INFO","msg":"run finished","bindings":1,"durationSeconds":0.008402031}` + "\n",
 			8402031 * time.Nanosecond, ""},
-		{"text lines are skipped", "time=now msg=\"run finished\" duration=1ms\n" + `{"msg":"run finished","duration":5}`, 5, ""},
+		{"text lines are skipped", "time=now msg=\"run finished\" durationSeconds=0.001\n" + `{"msg":"run finished","durationSeconds":0.5}`, 500 * time.Millisecond, ""},
 		{"no finished line", `{"msg":"register"}`, 0, `no "run finished" line`},
 		{"no duration", `{"msg":"run finished"}`, 0, "has no duration"},
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,14 +128,14 @@ func onceRun(b *testing.B, bin string, w *world, config string) onceResult {
 }
 
 // runDuration finds the "run finished" line of a JSON log and returns its
-// duration (slog writes durations as nanoseconds).
+// duration (tgsync logs durations in seconds, as durationSeconds).
 func runDuration(log []byte) (time.Duration, error) {
 	sc := bufio.NewScanner(bytes.NewReader(log))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Msg      string `json:"msg"`
-			Duration *int64 `json:"duration"`
+			Msg      string   `json:"msg"`
+			Duration *float64 `json:"durationSeconds"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "run finished" {
 			continue
@@ -142,7 +143,7 @@ func runDuration(log []byte) (time.Duration, error) {
 		if line.Duration == nil {
 			return 0, errors.New(`the "run finished" log line has no duration`)
 		}
-		return time.Duration(*line.Duration), nil
+		return time.Duration(math.Round(*line.Duration * float64(time.Second))), nil
 	}
 	return 0, errors.New(`no "run finished" line in the log`)
 }

@@ -47,6 +47,7 @@ type world struct {
 	vpc    *testenv.VPC
 	bucket string
 	dns    *dnstest.Server
+	subnet string // for network interfaces, made on first use
 }
 
 func newWorld(b testing.TB) *world {
