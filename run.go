@@ -117,6 +117,7 @@ func (r *Reconciler) attempt(run *runInProgress, mayRetry bool) (retry bool, err
 		r.applyAll(run.work, run.o, runs, run.now)
 	}
 	run.res.Bindings = finish(runs, next, run.applied, run.now)
+	next.BoundHistory()
 	run.res.State = next
 	run.res.Duration = r.now().Sub(run.now)
 	if run.o.DryRun {

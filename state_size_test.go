@@ -1,6 +1,7 @@
 package tgsync_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // decodeBudget is the heap that loading the largest accepted state may
@@ -18,17 +20,18 @@ import (
 // leaves the rest as headroom for the garbage collector.
 const decodeBudget = 64 << 20
 
-// sizedState is a state of realistic shape whose stored form (indented as
-// EncodeState writes it, or compact as a hand edit with jq -c leaves it)
-// is just under maxBytes: bindings with targets per binding owned, a third
-// of them missed, the others in the stored answer, and a full history.
-func sizedState(t *testing.T, targets int, compact bool, maxBytes int) []byte {
+// sizedState is a state of realistic shape whose stored form (compact as
+// EncodeState writes it, or indented as older versions did and jq .
+// leaves it) is just under maxBytes: bindings with targets per binding
+// owned, a third of them missed, the others in the stored answer, and a
+// full history.
+func sizedState(t *testing.T, targets int, indented bool, maxBytes int) []byte {
 	t.Helper()
 	encode := func(s *tgsync.State) []byte {
 		var data []byte
 		var err error
-		if compact {
-			data, err = json.Marshal(s)
+		if indented {
+			data, err = json.MarshalIndent(s, "", "  ")
 		} else {
 			data, err = tgsync.EncodeState(s)
 		}
@@ -87,17 +90,17 @@ func realisticState(bindings, targets int) *tgsync.State {
 // if no collection ran, and so bounds its peak.
 func TestMaxStateBytesFitsMemory(t *testing.T) {
 	tests := []struct {
-		name    string
-		targets int
-		compact bool
+		name     string
+		targets  int
+		indented bool
 	}{
 		{"as written, 6 targets per binding", 6, false},
-		{"compacted by hand, 6 targets per binding", 6, true},
-		{"compacted by hand, shared groups of 200 targets", 200, true},
+		{"indented as older versions wrote it, 6 targets per binding", 6, true},
+		{"as written, shared groups of 200 targets", 200, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data := sizedState(t, tt.targets, tt.compact, tgsync.MaxStateBytes)
+			data := sizedState(t, tt.targets, tt.indented, tgsync.MaxStateBytes)
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
@@ -122,5 +125,131 @@ func TestMaxStateBytesFitsMemory(t *testing.T) {
 					tgsync.MaxStateBytes, atCap/(1<<20), decodeBudget>>20)
 			}
 		})
+	}
+}
+
+// withObservations adds what the state keeps of each binding's group: its
+// members, with their zone, state and reason.
+func withObservations(s *tgsync.State, targets int) *tgsync.State {
+	s.Observations = map[string]*tgsync.Observation{}
+	s.Groups = map[string]tgsync.GroupInfo{}
+	at := time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	i := 0
+	for name := range s.Bindings {
+		arn := fmt.Sprintf("arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/%s/%016x", name[len(name)-12:], i)
+		obs := &tgsync.Observation{At: at}
+		for j := range targets {
+			obs.Targets = append(obs.Targets, tgsync.ObservedTarget{
+				Target:           tgsync.Target{IP: netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), byte(j)}), Port: 443},
+				AvailabilityZone: "ap-northeast-1a", State: tgsync.HealthUnhealthy, Reason: "Target.FailedHealthChecks"})
+		}
+		s.Observations[arn] = obs
+		s.Groups[arn] = tgsync.GroupInfo{TargetType: "ip", Port: 443, Protocol: "HTTPS", VPCID: "vpc-0fa4e7b2c91d35a68", IPAddressType: "ipv4", At: at}
+		i++
+	}
+	return s
+}
+
+// TestStateOf1000Bindings: 1,000 bindings with full histories, each with
+// its group's observation, fit in half of MaxStateBytes as a run saves
+// them, with 6 targets each (an ALB or a search domain), and with room to
+// spare with 20 each, every one owned (shared bindings) and observed; as
+// they were stored before (indented, every binding keeping HistoryLimit
+// events) neither fitted at all.
+func TestStateOf1000Bindings(t *testing.T) {
+	tests := []struct {
+		bindings, targets int
+		share             int
+		maxFraction       float64 // of MaxStateBytes
+	}{
+		{100, 6, tgsync.HistoryLimit, 0.5},
+		{250, 6, 40, 0.5},
+		{1000, 6, tgsync.MinHistory, 0.5},
+		{1000, 20, tgsync.MinHistory, 0.85},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d bindings of %d targets", tc.bindings, tc.targets), func(t *testing.T) {
+			s := withObservations(realisticState(tc.bindings, tc.targets), tc.targets)
+			before, err := json.MarshalIndent(s, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.BoundHistory()
+			data, err := tgsync.EncodeState(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d bindings: %d bytes (%.1f%% of MaxStateBytes); %d bytes as stored before, indented with full histories",
+				tc.bindings, len(data), 100*float64(len(data))/tgsync.MaxStateBytes, len(before))
+			for name, b := range s.Bindings {
+				if len(b.History) != tc.share {
+					t.Fatalf("%s keeps %d events, want %d", name, len(b.History), tc.share)
+				}
+			}
+			if float64(len(data)) > tc.maxFraction*tgsync.MaxStateBytes {
+				t.Errorf("%d bindings take %d bytes, more than %g of MaxStateBytes (%d)", tc.bindings, len(data), tc.maxFraction, tgsync.MaxStateBytes)
+			}
+			back, err := tgsync.DecodeState(before)
+			if err != nil {
+				t.Fatalf("an indented state no longer decodes: %v", err)
+			}
+			back.BoundHistory()
+			if !back.Equal(s) {
+				t.Error("the indented state decodes to another state")
+			}
+		})
+	}
+}
+
+func TestHistoryShare(t *testing.T) {
+	tests := []struct{ bindings, want int }{
+		{0, 50}, {1, 50}, {200, 50}, {201, 49}, {400, 25}, {1000, 10}, {5000, 10},
+	}
+	for _, tc := range tests {
+		if got := tgsync.HistoryShare(tc.bindings); got != tc.want {
+			t.Errorf("HistoryShare(%d) = %d, want %d", tc.bindings, got, tc.want)
+		}
+	}
+}
+
+// TestRunBoundsHistory: a run saves every binding's history cut to its
+// share of HistoryBudget, once the state holds more bindings than
+// HistoryLimit events each can.
+func TestRunBoundsHistory(t *testing.T) {
+	const n = 250
+	var arns []string
+	var bindings []tgsync.Binding
+	for i := range n {
+		arn := fmt.Sprintf("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/g%03d/%016x", i, i)
+		arns = append(arns, arn)
+		bindings = append(bindings, tgsync.Binding{Name: fmt.Sprintf("b%03d", i), TargetGroupARN: arn, Ports: []uint16{443},
+			Source: mock.NewAnswers(fmt.Sprintf("b%03d.internal", i), fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)), Policy: tgsync.DefaultPolicy()})
+	}
+	store := mock.NewMemStore()
+	st := tgsync.NewState()
+	for _, b := range bindings {
+		bs := st.Binding(b.Name)
+		for k := range tgsync.HistoryLimit {
+			bs.History = append(bs.History, tgsync.Event{Time: t0, Action: tgsync.ActionRegister, Reason: fmt.Sprint(k)})
+		}
+	}
+	if _, err := store.Save(context.Background(), st, ""); err != nil {
+		t.Fatal(err)
+	}
+	r := &tgsync.Reconciler{Bindings: bindings, Groups: mock.NewMemGroups(arns...), Store: store, Now: func() time.Time { return t0 }}
+	if _, err := r.Run(context.Background(), tgsync.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	saved, _, err := store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tgsync.HistoryShare(n)
+	for _, b := range bindings {
+		h := saved.Bindings[b.Name].History
+		// The run's own registration is the newest event.
+		if len(h) != want || h[len(h)-1].Action != tgsync.ActionRegister || h[0].Reason != fmt.Sprint(tgsync.HistoryLimit-want+1) {
+			t.Fatalf("%s keeps %d events from %q, want the newest %d", b.Name, len(h), h[0].Reason, want)
+		}
 	}
 }

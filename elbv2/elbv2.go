@@ -41,16 +41,22 @@ const MaxBatchSize = 200
 // more attempts with the standard backoff ride it out.
 const DefaultMaxAttempts = 5
 
-// Options tunes an Adapter. Zero values take the defaults, which stay well
-// below the ELB API's per-account buckets (describe: 40, refill 10/s;
-// register/deregister: 20, refill 4/s) because other tools share them.
+// Options tunes an Adapter. Zero values take the defaults, DefaultLimits:
+// half of the ELB API's per-account buckets (describe: 40, refill 10/s;
+// register/deregister: 20, refill 4/s), because other tools share them.
 type Options struct {
+	// Budget is the account and Region's budget the adapter waits on,
+	// shared with the process's other adapters for them. Nil gives the
+	// adapter a budget of its own, from the rates below.
+	Budget *Budget
 	// DescribeRate and DescribeBurst limit DescribeTargetHealth and
-	// DescribeTargetGroups calls; defaults 5/s and 20.
+	// DescribeTargetGroups calls; defaults 5/s and 20. Ignored with a
+	// Budget.
 	DescribeRate  rate.Limit
 	DescribeBurst int
 	// ChangeRate and ChangeBurst limit RegisterTargets and
-	// DeregisterTargets calls; defaults 2/s and 10.
+	// DeregisterTargets calls; defaults 2/s and 10. Ignored with a
+	// Budget.
 	ChangeRate  rate.Limit
 	ChangeBurst int
 	// BatchSize is the number of targets per change call; default and
@@ -62,22 +68,16 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.DescribeRate <= 0 {
-		o.DescribeRate = 5
-	}
-	if o.DescribeBurst <= 0 {
-		o.DescribeBurst = 20
-	}
-	if o.ChangeRate <= 0 {
-		o.ChangeRate = 2
-	}
-	if o.ChangeBurst <= 0 {
-		o.ChangeBurst = 10
-	}
+	l := o.limits().withDefaults()
+	o.DescribeRate, o.DescribeBurst, o.ChangeRate, o.ChangeBurst = l.DescribeRate, l.DescribeBurst, l.ChangeRate, l.ChangeBurst
 	if o.BatchSize <= 0 || o.BatchSize > MaxBatchSize {
 		o.BatchSize = MaxBatchSize
 	}
 	return o
+}
+
+func (o Options) limits() Limits {
+	return Limits{DescribeRate: o.DescribeRate, DescribeBurst: o.DescribeBurst, ChangeRate: o.ChangeRate, ChangeBurst: o.ChangeBurst}
 }
 
 // Metadata is what the adapter knows about a target group from
@@ -99,10 +99,9 @@ type Metadata struct {
 // Adapter implements tgsync.TargetGroups over the ELBv2 API. It is safe for
 // concurrent use.
 type Adapter struct {
-	api      API
-	opts     Options
-	describe *rate.Limiter
-	change   *rate.Limiter
+	api    API
+	opts   Options
+	budget *Budget
 
 	mu    sync.Mutex
 	meta  map[string]*metaEntry
@@ -124,13 +123,16 @@ type metaEntry struct {
 // New returns an Adapter over api.
 func New(api API, opts Options) *Adapter {
 	opts = opts.withDefaults()
+	budget := opts.Budget
+	if budget == nil {
+		budget = NewBudget(opts.limits())
+	}
 	return &Adapter{
-		api:      api,
-		opts:     opts,
-		describe: rate.NewLimiter(opts.DescribeRate, opts.DescribeBurst),
-		change:   rate.NewLimiter(opts.ChangeRate, opts.ChangeBurst),
-		meta:     map[string]*metaEntry{},
-		azAll:    map[string]bool{},
+		api:    api,
+		opts:   opts,
+		budget: budget,
+		meta:   map[string]*metaEntry{},
+		azAll:  map[string]bool{},
 	}
 }
 
@@ -139,12 +141,18 @@ func New(api API, opts Options) *Adapter {
 // The client keeps the SDK's standard retryer; when cfg names neither a
 // retryer nor a maximum attempt count, it allows DefaultMaxAttempts.
 func NewFromConfig(cfg aws.Config, opts Options) *Adapter {
-	client := elasticloadbalancingv2.NewFromConfig(cfg, func(o *elasticloadbalancingv2.Options) {
+	return New(NewClient(cfg), opts)
+}
+
+// NewClient is the SDK client NewFromConfig builds: cfg's, with
+// DefaultMaxAttempts when cfg names neither a retryer nor an attempt
+// count.
+func NewClient(cfg aws.Config) *elasticloadbalancingv2.Client {
+	return elasticloadbalancingv2.NewFromConfig(cfg, func(o *elasticloadbalancingv2.Options) {
 		if cfg.Retryer == nil && cfg.RetryMaxAttempts == 0 {
 			o.RetryMaxAttempts = DefaultMaxAttempts
 		}
 	})
-	return New(client, opts)
 }
 
 // Metadata returns the target group's metadata, calling DescribeTargetGroups
@@ -237,7 +245,7 @@ func (a *Adapter) RememberGroupInfo(arn string, info tgsync.GroupInfo) {
 
 func (a *Adapter) fetchMetadata(ctx context.Context, arn string) (Metadata, error) {
 	const action = "DescribeTargetGroups"
-	if err := a.describe.Wait(ctx); err != nil {
+	if err := a.budget.waitDescribe(ctx); err != nil {
 		return Metadata{}, fmt.Errorf("describe target group %s: waiting for the describe rate limit: %w", arn, err)
 	}
 	out, err := a.api.DescribeTargetGroups(ctx, &elasticloadbalancingv2.DescribeTargetGroupsInput{

@@ -3,6 +3,8 @@ package elbv2
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -33,6 +35,31 @@ func CountCallsContext(record func(ctx context.Context, service, operation strin
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 				record(ctx, middleware.GetServiceID(ctx), middleware.GetOperationName(ctx))
 				return next.HandleFinalize(ctx, in)
+			}), middleware.After)
+	}
+}
+
+// CountThrottlesID is the middleware ID CountThrottles registers.
+const CountThrottlesID = "tgsync.CountThrottles"
+
+// CountThrottles returns an SDK stack option that calls record for every
+// attempt AWS answered with a throttling error (Throttling, "Rate
+// exceeded", and the other codes the SDK's retryer treats as throttling),
+// with the request's context, service and operation. Like CountCalls it
+// sits inside the retry loop, so it sees each throttled attempt before
+// the retryer backs off and tries again: a call that succeeds on its
+// third attempt counts two throttles, which the caller never sees as an
+// error. Those are what show that the client-side limits are too high for
+// the account.
+func CountThrottles(record func(ctx context.Context, service, operation string)) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc(CountThrottlesID,
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleFinalize(ctx, in)
+				if err != nil && retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+					record(ctx, middleware.GetServiceID(ctx), middleware.GetOperationName(ctx))
+				}
+				return out, md, err
 			}), middleware.After)
 	}
 }

@@ -141,7 +141,7 @@ func TestOptionsDefaults(t *testing.T) {
 		}
 	}
 	a := New(newFakeELB(), Options{})
-	if a.describe.Limit() != 5 || a.describe.Burst() != 20 || a.change.Limit() != 2 || a.change.Burst() != 10 {
-		t.Errorf("limiters: describe %v/%d, change %v/%d", a.describe.Limit(), a.describe.Burst(), a.change.Limit(), a.change.Burst())
+	if got := a.budget.Current(); got != (Limits{DescribeRate: 5, DescribeBurst: 20, ChangeRate: 2, ChangeBurst: 10}) {
+		t.Errorf("limiters: %+v", got)
 	}
 }

@@ -23,7 +23,7 @@ func (a *Adapter) Describe(ctx context.Context, arn string) ([]tgsync.ObservedTa
 		return nil, err
 	}
 	op := "describe target health of " + arn
-	if err := a.describe.Wait(ctx); err != nil {
+	if err := a.budget.waitDescribe(ctx); err != nil {
 		return nil, fmt.Errorf("%s: waiting for the describe rate limit: %w", op, err)
 	}
 	out, err := a.api.DescribeTargetHealth(ctx, &elasticloadbalancingv2.DescribeTargetHealthInput{
@@ -186,7 +186,7 @@ func (a *Adapter) registerOneByOne(ctx context.Context, arn string, batch []tgsy
 }
 
 func (a *Adapter) registerCall(ctx context.Context, arn string, batch []tgsync.Change) error {
-	if err := a.change.Wait(ctx); err != nil {
+	if err := a.budget.waitChange(ctx); err != nil {
 		return fmt.Errorf("register %d targets in %s: waiting for the change rate limit: %w", len(batch), arn, err)
 	}
 	_, err := a.api.RegisterTargets(ctx, &elasticloadbalancingv2.RegisterTargetsInput{
@@ -213,7 +213,7 @@ func (a *Adapter) Deregister(ctx context.Context, arn string, changes []tgsync.C
 	var applied []tgsync.Change
 	for batch := range slices.Chunk(changes, a.opts.BatchSize) {
 		op := fmt.Sprintf("deregister %d targets from %s", len(batch), arn)
-		if err := a.change.Wait(ctx); err != nil {
+		if err := a.budget.waitChange(ctx); err != nil {
 			return applied, fmt.Errorf("%s: waiting for the change rate limit: %w", op, err)
 		}
 		_, err := a.api.DeregisterTargets(ctx, &elasticloadbalancingv2.DeregisterTargetsInput{

@@ -357,7 +357,8 @@ func writeHelpFooter(w io.Writer, cmd *cobra.Command) {
 			"  TGSYNC_INTERVAL      run --interval",
 			"  TGSYNC_MIN_INTERVAL  run --min-interval",
 			"  TGSYNC_LISTEN        run --listen",
-			"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers")
+			"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers",
+			"  TGSYNC_SHARDS        the shards of a deployment, each with its own state (default 1)")
 	}
 	aws := !cmd.HasParent() || cmd.Annotations[annotationAWS] != ""
 	if len(envs) > 0 || aws {

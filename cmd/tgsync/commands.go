@@ -268,11 +268,11 @@ func daemon(ctx context.Context, c *CLI, g *globals, interval, minInterval time.
 		// the deadline; the margin comes on top of the interval, or an
 		// interval shorter than it would never start any.
 		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interval+daemonSaveMargin)
-		before := a.calls.Snapshot()
+		before, throttled := a.calls.Snapshot(), a.calls.Throttles()
 		res, err := a.reconciler.Run(runCtx, tgsync.RunOptions{DeadlineMargin: daemonSaveMargin, Interrupt: ctx})
 		cancel()
 		live.Record(res, err)
-		metrics.Observe(res, obs.DiffCalls(before, a.calls.Snapshot()))
+		metrics.Observe(res, obs.DiffCalls(before, a.calls.Snapshot()), obs.DiffCalls(throttled, a.calls.Throttles()))
 		obs.LogRun(ctx, g.log, res, false)
 		if err != nil {
 			g.log.Error("run failed", "error", err.Error())

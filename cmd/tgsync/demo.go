@@ -235,7 +235,7 @@ func (d *demoWorld) play(ctx context.Context, out io.Writer, step time.Duration)
 		before := d.elb.Calls()
 		res, err := d.rec.Run(ctx, tgsync.RunOptions{})
 		d.live.Record(res, err)
-		d.metrics.Observe(res, obs.DiffCalls(before, d.elb.Calls()))
+		d.metrics.Observe(res, obs.DiffCalls(before, d.elb.Calls()), nil)
 		if err != nil {
 			return sum, fmt.Errorf("run %d: %w", i+1, err)
 		}

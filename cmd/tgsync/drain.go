@@ -190,10 +190,10 @@ func drainExitCode(err error) int {
 }
 
 // drainAWS builds what a drain needs, the way newApp does for a reconcile:
-// the SDK configuration (its own log lines in log), the elbv2 adapter
+// the SDK configuration (its own log lines in log), the elbv2 adapters
 // under the configured rate limits, and the state store. Unlike newApp it
 // sets up no DNS.
-func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter, log *slog.Logger) (*elbv2.Adapter, tgsync.Store, aws.Config, error) {
+func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter, log *slog.Logger) (*elbv2.Accounts, tgsync.Store, aws.Config, error) {
 	awsCfg, err := loadAWS(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, aws.Config{}, err
@@ -205,7 +205,10 @@ func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter, log *
 	if err != nil {
 		return nil, nil, aws.Config{}, err
 	}
-	groups := newGroups(awsCfg, cfg.Limits)
+	groups, err := newGroups(awsCfg, cfg)
+	if err != nil {
+		return nil, nil, aws.Config{}, err
+	}
 	return groups, store, awsCfg, nil
 }
 

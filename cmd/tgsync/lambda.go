@@ -134,6 +134,7 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 		log:        log,
 		metrics:    metrics,
 		calls:      a.calls,
+		shards:     a.shards,
 		emf:        obs.EMFOptions{Legacy: legacyIPCount(info), Metrics: level},
 		interfaces: a.interfaces,
 		lister:     a.lister,
@@ -150,7 +151,7 @@ func newLambdaFunc(ctx context.Context, getenv func(string) string, log *slog.Lo
 		f.ecs = ecsHandler(h)
 	}
 	log.Info("ready", "version", version, "from", info.From, "bindings", f.bindingNames(),
-		"state", cfg.State.Kind(), "spotDrain", cfg.SpotDrain != nil, logInterfaces(f.interfaces))
+		"state", cfg.State.Kind(), "spotDrain", cfg.SpotDrain != nil, "shards", a.shards.n, logInterfaces(f.interfaces))
 	return f, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/tgsync/tgsync/ecsevent"
 	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/shard"
 )
 
 // Error types of invocation errors, as Lambda records them in errorType.
@@ -69,6 +70,8 @@ type lambdaFunc struct {
 	metrics io.Writer
 	emf     obs.EMFOptions
 	calls   *callCounter // may be nil
+	// shards are the deployment's shards; nil runs reconciler alone.
+	shards *shardSet
 	// ecs handles ECS Task State Change events; nil when the config has
 	// no spotDrain section.
 	ecs func(ctx context.Context, raw json.RawMessage) (any, error)
@@ -230,6 +233,8 @@ func (f *lambdaFunc) serveScheduled(ctx context.Context, _ event) (any, error) {
 type actionEvent struct {
 	Action   string   `json:"action"`
 	Bindings []string `json:"bindings"`
+	// Shard is "K/N": run shard K of the deployment's N.
+	Shard string `json:"shard"`
 }
 
 // scheduledAction is an action event that also has the fields of an
@@ -248,11 +253,12 @@ type scheduledAction struct {
 }
 
 // serveAction runs the action an event names: "reconcile", or "plan",
-// which changes nothing. Any field but action and bindings is refused,
-// except the fields of a scheduled event when the event has that shape.
+// which changes nothing, of one shard or of all. Any field but action,
+// bindings and shard is refused, except the fields of a scheduled event
+// when the event has that shape.
 func (f *lambdaFunc) serveAction(ctx context.Context, ev event) (any, error) {
 	for _, k := range ev.keys {
-		for _, field := range [...]string{"action", "bindings"} {
+		for _, field := range [...]string{"action", "bindings", "shard"} {
 			if k != field && strings.EqualFold(k, field) {
 				return nil, badEvent(`action event %s: key %q must be written %q`, clipEvent(ev.raw), clip(k, 40), field)
 			}
@@ -268,7 +274,7 @@ func (f *lambdaFunc) serveAction(ctx context.Context, ev event) (any, error) {
 		err = decodeStrict(ev.raw, &a)
 	}
 	if err != nil {
-		return nil, badEvent(`action event %s: %v; want {"action":"reconcile"|"plan","bindings":["name",...]}`, clipEvent(ev.raw), clip(err.Error(), 200))
+		return nil, badEvent(`action event %s: %v; want {"action":"reconcile"|"plan","bindings":["name",...],"shard":"K/N"}`, clipEvent(ev.raw), clip(err.Error(), 200))
 	}
 	req := runRequest{trigger: a.Action}
 	switch a.Action {
@@ -278,16 +284,59 @@ func (f *lambdaFunc) serveAction(ctx context.Context, ev event) (any, error) {
 	default:
 		return nil, badEvent(`unknown action %q: want "reconcile" or "plan"`, clip(a.Action, 40))
 	}
+	if a.Shard != "" {
+		k, err := f.shardOf(a.Shard)
+		if err != nil {
+			return nil, withType(errBadEvent, err)
+		}
+		req.shard = k
+	}
 	known := f.bindingNames()
 	for _, name := range a.Bindings {
 		if !slices.Contains(known, name) {
 			return nil, badEvent("unknown binding %q: this function has %s", clip(name, 80), strings.Join(known, ", "))
+		}
+		if k := f.bindingShard(name); req.shard > 0 && k != req.shard {
+			return nil, badEvent("binding %q is in shard %d/%d, not %s", clip(name, 80), k, f.shards.n, a.Shard)
 		}
 		if !slices.Contains(req.only, name) {
 			req.only = append(req.only, name)
 		}
 	}
 	return f.reconcile(ctx, req)
+}
+
+// shardOf reads an event's "K/N", whose N must be the deployment's; "1/1"
+// is the whole of an unsharded one, 0.
+func (f *lambdaFunc) shardOf(s string) (int, error) {
+	sp, err := shard.Parse(s)
+	if err != nil {
+		return 0, err
+	}
+	n := 1
+	if f.shards != nil {
+		n = f.shards.n
+	}
+	if sp.N != n {
+		return 0, fmt.Errorf("shard %s: this function runs %d shard(s) (%s=%d); a schedule that names another number is left over from another deployment", sp, n, envShards, n)
+	}
+	if n == 1 {
+		return 0, nil
+	}
+	return sp.K, nil
+}
+
+// bindingShard is the shard that runs a binding, 1 without shards.
+func (f *lambdaFunc) bindingShard(name string) int {
+	if f.shards == nil {
+		return 1
+	}
+	for _, b := range f.reconciler.Bindings {
+		if b.Name == name {
+			return f.shards.of(b)
+		}
+	}
+	return 0
 }
 
 // decodeStrict decodes JSON into v, refusing fields v does not have.

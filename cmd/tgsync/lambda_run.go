@@ -34,6 +34,7 @@ type runRequest struct {
 	trigger string // scheduled, reconcile, plan, or the interface call
 	dryRun  bool
 	only    []string // binding names; empty means all
+	shard   int      // the shard to run; 0: every shard in turn
 }
 
 // reconcile runs the bindings under the invocation's deadline, logs one
@@ -67,21 +68,25 @@ func (f *lambdaFunc) reconcileResult(ctx context.Context, req runRequest) (tgsyn
 			defer cancel()
 		}
 	}
-	var before map[string]int
+	var before, throttled map[string]int
 	if f.calls != nil {
-		before = f.calls.Snapshot()
+		before, throttled = f.calls.Snapshot(), f.calls.Throttles()
 	}
 	if res.Bindings == nil {
-		res, err = f.reconciler.Run(runCtx, opts)
+		res, err = f.run(runCtx, opts, req.shard)
 	}
 	log := f.log.With("trigger", req.trigger)
+	if req.shard > 0 {
+		log = log.With("shard", fmt.Sprintf("%d/%d", req.shard, f.shards.n))
+	}
 	obs.LogRun(ctx, log, res, req.dryRun)
 	if !req.dryRun && f.metrics != nil && len(res.Bindings) > 0 {
-		var calls map[string]int
+		var calls, throttles map[string]int
 		if f.calls != nil {
 			calls = obs.DiffCalls(before, f.calls.Snapshot())
+			throttles = obs.DiffCalls(throttled, f.calls.Throttles())
 		}
-		if werr := obs.WriteEMF(f.metrics, res, calls, f.emf); werr != nil {
+		if werr := obs.WriteEMF(f.metrics, res, calls, throttles, f.emf); werr != nil {
 			log.Error("metrics not written", "error", werr.Error())
 		}
 	}
@@ -137,4 +142,12 @@ func failedBindings(res tgsync.RunResult) error {
 	}
 	msg := fmt.Sprintf("%d of %d bindings failed: %s", failed, len(res.Bindings), strings.Join(parts, "; "))
 	return errors.New(clip(msg, maxErrorMessage))
+}
+
+// run runs the invocation's shard k, or every binding (0).
+func (f *lambdaFunc) run(ctx context.Context, opts tgsync.RunOptions, k int) (tgsync.RunResult, error) {
+	if f.shards == nil {
+		return f.reconciler.Run(ctx, opts)
+	}
+	return f.shards.reconciler(k).Run(ctx, opts)
 }

@@ -48,7 +48,7 @@ func serveStatus(log *slog.Logger, addr string, opts web.Options) (listening str
 // Lambda's status page see it. A group that cannot be described is shown
 // with the reason; only a state that cannot be loaded is an error.
 func gatherStatus(ctx context.Context, a *app, describe bool) (status.Status, error) {
-	state, _, err := a.store.Load(ctx)
+	state, _, err := a.reconciler.Store.Load(ctx) // every shard's, in a sharded deployment
 	if err != nil {
 		return status.Status{}, fmt.Errorf("load state: %w", err)
 	}

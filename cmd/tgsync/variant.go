@@ -25,7 +25,7 @@ import (
 
 // daemonMetrics is what 'run' reports each run to and serves on /metrics.
 type daemonMetrics interface {
-	Observe(res tgsync.RunResult, apiCalls map[string]int)
+	Observe(res tgsync.RunResult, apiCalls, throttles map[string]int)
 	Handler() http.Handler
 }
 

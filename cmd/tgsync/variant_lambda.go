@@ -31,7 +31,7 @@ type noMetrics struct{}
 
 func newDaemonMetrics() daemonMetrics { return noMetrics{} }
 
-func (noMetrics) Observe(tgsync.RunResult, map[string]int) {}
+func (noMetrics) Observe(tgsync.RunResult, map[string]int, map[string]int) {}
 
 // Handler answers 404 and says which build serves /metrics.
 func (noMetrics) Handler() http.Handler {

@@ -20,6 +20,7 @@ import (
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/shard"
 	"github.com/tgsync/tgsync/store/filestore"
 	"github.com/tgsync/tgsync/store/memstore"
 	"github.com/tgsync/tgsync/store/s3store"
@@ -30,20 +31,41 @@ import (
 type app struct {
 	cfg        *config.Config
 	reconciler *tgsync.Reconciler
-	groups     *elbv2.Adapter
+	groups     *elbv2.Accounts
 	store      tgsync.Store
 	calls      *callCounter
 	awsConfig  aws.Config
+	// shards are the deployment's shards (TGSYNC_SHARDS), one when it
+	// has none.
+	shards *shardSet
 	// lister and interfaces are the network-interface sources, by
 	// binding; nil when no binding reads interfaces.
 	lister     *eni.Lister
 	interfaces map[string]*eni.Source
 }
 
-// callCounter counts AWS API calls by operation, retries included.
+// callCounter counts AWS API calls by operation, retries included, and
+// the attempts AWS throttled.
 type callCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
+	mu        sync.Mutex
+	calls     map[string]int
+	throttles map[string]int
+}
+
+func (c *callCounter) recordThrottle(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.throttles == nil {
+		c.throttles = map[string]int{}
+	}
+	c.throttles[op]++
+}
+
+// Throttles returns the throttled attempts so far.
+func (c *callCounter) Throttles() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.throttles)
 }
 
 func (c *callCounter) record(_, op string) {
@@ -73,7 +95,8 @@ func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.C
 		calls.record(service, op)
 		tgsync.CountAPICall(ctx) // the binding the call was made for
 	}
-	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count)})
+	throttled := func(_ context.Context, _, op string) { calls.recordThrottle(op) }
+	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count), elbv2.CountThrottles(throttled)})
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -108,7 +131,9 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if a.store, err = newStore(cfg.State, awsCfg, opts.bucketRegion); err != nil {
 		return nil, err
 	}
-	a.groups = newGroups(awsCfg, cfg.Limits)
+	if a.groups, err = newGroups(awsCfg, cfg); err != nil {
+		return nil, err
+	}
 	if a.lister, a.interfaces, err = interfaceSources(cfg, awsCfg); err != nil {
 		return nil, err
 	}
@@ -117,17 +142,34 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 		return nil, err
 	}
 	a.reconciler = &tgsync.Reconciler{Bindings: bindings, Groups: a.groups, Store: a.store, DescribeEvery: cfg.Limits.DescribeEvery}
+	if a.shards, err = newShardSet(a, getenv, opts.bucketRegion); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
-// newGroups is the elbv2 adapter under the configured client-side limits.
-func newGroups(awsCfg aws.Config, l config.Limits) *elbv2.Adapter {
-	return elbv2.NewFromConfig(awsCfg, elbv2.Options{
+// newGroups is the elbv2 adapters of a process, one budget per account
+// and Region under the configured client-side limits, shared by the
+// bindings, the drain and the status page, each target group reached with
+// its role's credentials or the process's own.
+func newGroups(awsCfg aws.Config, cfg *config.Config) (*elbv2.Accounts, error) {
+	l := cfg.Limits
+	groups := elbv2.NewAccounts(elbv2.Limits{
 		DescribeRate:  rate.Limit(l.DescribePerSecond),
 		DescribeBurst: l.DescribeBurst,
 		ChangeRate:    rate.Limit(l.ChangesPerSecond),
 		ChangeBurst:   l.ChangesBurst,
-	})
+	}, elbv2.Options{}, elbv2.Route{Client: regionalClient(awsCfg)})
+	return groups, routeRoles(groups, cfg, awsCfg)
+}
+
+// regionalClient makes ELB clients of cfg for a target group's Region.
+func regionalClient(cfg aws.Config) func(region string) elbv2.API {
+	return func(region string) elbv2.API {
+		c := cfg.Copy()
+		c.Region = region
+		return elbv2.NewClient(c)
+	}
 }
 
 // domainBindings builds each binding's source: its DNS name, united with
@@ -179,6 +221,12 @@ func newResolver(cfg *config.Config, getenv func(string) string) (*dns.Resolver,
 // newStore opens the configured state store; bucketRegion, when set, is
 // the Region of the S3 bucket.
 func newStore(st config.State, awsCfg aws.Config, bucketRegion string) (tgsync.Store, error) {
+	return newShardStore(st, awsCfg, bucketRegion, 1)
+}
+
+// newShardStore opens the state store of shard k: the configured one for
+// shard 1, one beside it for the others (shard.ObjectName).
+func newShardStore(st config.State, awsCfg aws.Config, bucketRegion string, k int) (tgsync.Store, error) {
 	switch {
 	case st.Memory:
 		return memstore.New(), nil
@@ -195,9 +243,9 @@ func newStore(st config.State, awsCfg aws.Config, bucketRegion string) (tgsync.S
 		if err != nil {
 			return nil, fmt.Errorf("state.s3: %w", err)
 		}
-		return s3store.New(client, bucket, key), nil
+		return s3store.New(client, bucket, shard.ObjectName(key, k)), nil
 	default:
-		return filestore.New(st.File), nil
+		return filestore.New(shard.ObjectName(st.File, k)), nil
 	}
 }
 

@@ -1,9 +1,11 @@
 package cloudformation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -53,6 +55,53 @@ func checkConfig(t *testing.T, env map[string]string, want wantConfig) {
 	}
 	if !slices.Equal(spot, want.spotDrain) {
 		t.Errorf("spotDrain.targetGroupArns = %v, want %v", spot, want.spotDrain)
+	}
+	if got, want := env["TGSYNC_SHARDS"], fmt.Sprint(max(want.shards, 1)); got != want {
+		t.Errorf("TGSYNC_SHARDS = %q, want %s", got, want)
+	}
+}
+
+// ruleInputs are the inputs with which the rules that target a function
+// invoke it, sorted, "" for a target without one. The SDK's EventBridge
+// client is not among tgsync's modules, so the calls are made in the
+// API's JSON protocol (moto checks no signature).
+func ruleInputs(ctx context.Context, t *testing.T, cfg aws.Config, function string) []string {
+	t.Helper()
+	var rules struct{ RuleNames []string }
+	eventsCall(ctx, t, cfg, "ListRuleNamesByTarget", map[string]string{"TargetArn": function}, &rules)
+	var inputs []string
+	for _, rule := range rules.RuleNames {
+		var out struct {
+			Targets []struct{ Arn, Input string }
+		}
+		eventsCall(ctx, t, cfg, "ListTargetsByRule", map[string]string{"Rule": rule}, &out)
+		for _, tg := range out.Targets {
+			if tg.Arn == function {
+				inputs = append(inputs, tg.Input)
+			}
+		}
+	}
+	sort.Strings(inputs)
+	return inputs
+}
+
+func eventsCall(ctx context.Context, t *testing.T, cfg aws.Config, action string, in, out any) {
+	t.Helper()
+	body, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, aws.ToString(cfg.BaseEndpoint)+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AWSEvents."+action)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/"+cfg.Region+"/events/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: status %s, %v", action, resp.Status, err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/shard"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
@@ -49,7 +50,10 @@ type caseWorld struct {
 	groups      []string // target groups to sync
 	spotGroup   string
 	stateBucket string // an existing bucket, for cases that bring one
-	lb          string // the name of a load balancer whose interfaces a case makes
+	// other is a target group of another account, and the role there
+	// tgsync assumes to reach it.
+	other *otherAccount
+	lb    string // the name of a load balancer whose interfaces a case makes
 }
 
 // wantConfig is the part of the config the function must read from its
@@ -58,6 +62,7 @@ type wantConfig struct {
 	bindings  map[string]binding // by name
 	state     string             // s3://bucket/prefix/
 	spotDrain []string
+	shards    int // TGSYNC_SHARDS; 0 for 1
 }
 
 type binding struct {
@@ -226,6 +231,79 @@ bindings:
 			},
 		},
 		{
+			name: "a binding in another account, through a role",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(albName, 60, albIPs...)
+				yml := fmt.Sprintf("bindings:\n  - name: web\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [8443]\n"+
+					"    roleArn: %s\n    externalId: tgsync-ext\n", albName, w.other.group, w.other.role)
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.other.group, "AssumeRoleArns": w.other.role,
+					"Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{"web": {dns: albName, group: w.other.group, ports: []int{8443}}},
+					state:    "s3://" + out["StateBucketName"] + "/tgsync/",
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.other.group),
+					grant{Sid: "AssumeTargetAccountRoles", Effect: "Allow", Actions: []string{"sts:AssumeRole"}, Resources: []string{w.other.role}})
+			},
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				fn.scheduled(ctx, t, out)
+				if got, want := testenv.Members(t, w.other.elb, w.other.group), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
+					t.Errorf("the other account's target group holds %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "two bindings in three shards",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(openSearchName, 60, openSearchIPs...)
+				w.dns.SetA(albName, 60, albIPs...)
+				yml := fmt.Sprintf("bindings:\n  - name: dashboards\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [443]\n"+
+					"  - name: web\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [8443]\n", openSearchName, w.groups[0], albName, w.groups[1])
+				return map[string]string{"ConfigYaml": yml, "ConfigTargetGroupArns": w.groups[0] + "," + w.groups[1],
+					"Shards": "3", "ReservedConcurrency": "4", "Architecture": p.arch}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{
+						"dashboards": {dns: openSearchName, group: w.groups[0], ports: []int{443}},
+						"web":        {dns: albName, group: w.groups[1], ports: []int{8443}},
+					},
+					state: "s3://" + out["StateBucketName"] + "/tgsync/", shards: 3,
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncConfigTargetGroups", w.groups[0], w.groups[1]))
+			},
+			// Each of the rule's targets, as EventBridge would send its
+			// input: every shard runs the groups it holds, on its own state.
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				inputs := ruleInputs(ctx, t, w.cfg, out["FunctionArn"])
+				want := []string{`{"action":"reconcile","shard":"1/3"}`, `{"action":"reconcile","shard":"2/3"}`, `{"action":"reconcile","shard":"3/3"}`}
+				if !slices.Equal(inputs, want) {
+					t.Fatalf("schedule rule inputs %q, want %q", inputs, want)
+				}
+				for _, in := range inputs {
+					fn.invoke(ctx, t, []byte(in))
+				}
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
+					t.Errorf("dashboards target group holds %v, want %v", got, want)
+				}
+				if got, want := testenv.Members(t, w.net.ELB, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
+					t.Errorf("web target group holds %v, want %v", got, want)
+				}
+				for _, g := range w.groups[:2] {
+					k := shard.Of(g, 3)
+					stateObjectExists(ctx, t, w.cfg, shard.ObjectName(out["StateObjectUrl"], k))
+				}
+			},
+		},
+		{
 			name: "an internal ALB by DNS and network interfaces, with the interface event rule",
 			params: func(w *caseWorld) map[string]string {
 				w.dns.SetA(albName, 60, albIPs[:2]...)
@@ -310,6 +388,7 @@ func TestStackToTargetGroup(t *testing.T) {
 			w.groups = []string{w.net.targetGroup(ctx, t, 443), w.net.targetGroup(ctx, t, 8443)}
 			w.spotGroup = w.net.targetGroup(ctx, t, 5044)
 			w.stateBucket = testenv.Bucket(t, cfg, "tgsync-state")
+			w.other = newOtherAccount(ctx, t, cfg, "111111111111")
 			params := tc.params(w)
 			params["CodeS3Bucket"], params["CodeS3Key"] = codeBucket, codeKey
 			stack := testenv.UniqueName("tgsync")
@@ -319,7 +398,7 @@ func TestStackToTargetGroup(t *testing.T) {
 			out := createStack(ctx, t, cfg, stack, string(body), params)
 			out["stack"] = stack
 
-			fc := functionConfig(ctx, t, cfg, out)
+			fc := functionConfig(ctx, t, cfg, out, params["ReservedConcurrency"])
 			checkConfig(t, fc.env, tc.config(w, out))
 			checkRole(ctx, t, cfg, out, tc.grants(w, out))
 
@@ -415,7 +494,7 @@ type fnConfig struct {
 	groups  []string
 }
 
-func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string) fnConfig {
+func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string, concurrency string) fnConfig {
 	t.Helper()
 	c := lambda.NewFromConfig(cfg)
 	fc, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(out["FunctionName"])})
@@ -441,8 +520,8 @@ func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[s
 	if err != nil {
 		t.Fatalf("GetFunctionConcurrency: %v", err)
 	}
-	if got := aws.ToInt32(conc.ReservedConcurrentExecutions); got != 2 {
-		t.Errorf("reserved concurrency = %d, want 2 (a scheduled run and a Spot event)", got)
+	if want := prefixOr(concurrency, "2"); fmt.Sprint(aws.ToInt32(conc.ReservedConcurrentExecutions)) != want {
+		t.Errorf("reserved concurrency = %d, want %s (by default 2: a scheduled run and a Spot event)", aws.ToInt32(conc.ReservedConcurrentExecutions), want)
 	}
 	r := fnConfig{arn: aws.ToString(fc.FunctionArn), timeout: time.Duration(aws.ToInt32(fc.Timeout)) * time.Second}
 	if fc.Environment != nil {

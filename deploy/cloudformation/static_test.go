@@ -2,6 +2,7 @@ package cloudformation
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
@@ -207,6 +208,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			"elasticloadbalancing:DeregisterTargets": true,
 			"s3:PutObject":                           true,
 			"s3:GetObject":                           true,
+			"sts:AssumeRole":                         true,
 		}
 		for _, s := range stmts {
 			actions := stringList(s.m["Action"])
@@ -250,6 +252,8 @@ func TestRegisterAndDeregisterOnlyOnParameterTargetGroups(t *testing.T) {
 	want := map[string][]string{
 		"elasticloadbalancing:RegisterTargets":   {"ConfigTargetGroupArns", "TargetGroupArn"},
 		"elasticloadbalancing:DeregisterTargets": {"ConfigTargetGroupArns", "SpotTargetGroupArns", "TargetGroupArn"},
+		// The roles of other accounts' target groups, and no other.
+		"sts:AssumeRole": {"AssumeRoleArns"},
 	}
 	got := map[string][]string{}
 	for _, s := range policyStatements(tpl) {
@@ -389,14 +393,25 @@ func viaJSON(v any) (any, error) {
 func TestRulesTargetTheFunctionWithBoundedRetries(t *testing.T) {
 	tpl := mustTemplate(t)
 	fnArn := map[string]any{"Fn::GetAtt": []any{"Function", "Arn"}}
+	shard1 := map[string]any{"Fn::If": []any{"Sharded", map[string]any{"Fn::Sub": `{"action":"reconcile","shard":"1/${Shards}"}`},
+		map[string]any{"Ref": "AWS::NoValue"}}}
+	shard := func(k int) map[string]any {
+		return map[string]any{"Fn::Sub": fmt.Sprintf(`{"action":"reconcile","shard":"%d/${Shards}"}`, k)}
+	}
 	tests := []struct {
 		rule, permission string
 		schedule         any
 		retries          int
+		input            any    // the target's Input
+		condition        string // the rule's and the permission's
 	}{
-		{rule: "ScheduleRule", permission: "SchedulePermission", schedule: "rate(1 minute)", retries: 0},
-		{rule: "SpotRule", permission: "SpotPermission", schedule: nil, retries: 2},
-		{rule: "InterfaceRule", permission: "InterfacePermission", schedule: nil, retries: 2},
+		{rule: "ScheduleRule", permission: "SchedulePermission", schedule: "rate(1 minute)", retries: 0, input: shard1},
+		{rule: "ScheduleRuleShard2", permission: "ScheduleShard2Permission", schedule: "rate(1 minute)", input: shard(2), condition: "Sharded"},
+		{rule: "ScheduleRuleShard3", permission: "ScheduleShard3Permission", schedule: "rate(1 minute)", input: shard(3), condition: "ShardsAtLeast3"},
+		{rule: "ScheduleRuleShard4", permission: "ScheduleShard4Permission", schedule: "rate(1 minute)", input: shard(4), condition: "ShardsAtLeast4"},
+		{rule: "ScheduleRuleShard5", permission: "ScheduleShard5Permission", schedule: "rate(1 minute)", input: shard(5), condition: "ShardsAtLeast5"},
+		{rule: "SpotRule", permission: "SpotPermission", schedule: nil, retries: 2, condition: "HasSpot"},
+		{rule: "InterfaceRule", permission: "InterfacePermission", schedule: nil, retries: 2, condition: "InterfaceEvents"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -418,6 +433,15 @@ func TestRulesTargetTheFunctionWithBoundedRetries(t *testing.T) {
 			want := map[string]any{"MaximumRetryAttempts": tt.retries, "MaximumEventAgeInSeconds": 60}
 			if !reflect.DeepEqual(tg["RetryPolicy"], want) {
 				t.Errorf("RetryPolicy = %v, want %v", tg["RetryPolicy"], want)
+			}
+			if !reflect.DeepEqual(tg["Input"], tt.input) {
+				t.Errorf("Input = %v, want %v", tg["Input"], tt.input)
+			}
+			for _, id := range []string{tt.rule, tt.permission} {
+				c, _ := section(tpl, "Resources")[id].(map[string]any)["Condition"].(string)
+				if c != tt.condition {
+					t.Errorf("%s has condition %q, want %q", id, c, tt.condition)
+				}
 			}
 			perm, _ := resource(tpl, tt.permission)
 			wantPerm := map[string]any{

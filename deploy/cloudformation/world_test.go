@@ -14,10 +14,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/tgsync/tgsync/internal/testenv"
 )
@@ -188,4 +190,27 @@ func grants(ctx context.Context, encoded string) ([]grant, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Sid < out[j].Sid })
 	return out, nil
+}
+
+// otherAccount is a target group in another account of moto, and the
+// role tgsync assumes there. moto's STS answers AssumeRole for any role
+// ARN, and what the credentials it hands out create is in the role's
+// account.
+type otherAccount struct {
+	role, group string
+	elb         *elb.Client
+}
+
+func newOtherAccount(ctx context.Context, t *testing.T, cfg aws.Config, account string) *otherAccount {
+	t.Helper()
+	role := "arn:aws:iam::" + account + ":role/tgsync-target"
+	out, err := sts.NewFromConfig(cfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(role), RoleSessionName: aws.String("test-setup")})
+	if err != nil {
+		t.Fatalf("AssumeRole: %v", err)
+	}
+	c := out.Credentials
+	roleCfg := cfg.Copy()
+	roleCfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+	vpc := testenv.NewVPC(t, roleCfg, "10.90.0.0/16")
+	return &otherAccount{role: role, group: vpc.IPTargetGroup(t, elbtypes.ProtocolEnumTcp, 8443), elb: vpc.ELB}
 }

@@ -28,9 +28,10 @@ const (
 	DefaultStateFile = "./tgsync-state.json"
 	DefaultLookups   = 4
 	DefaultTimeout   = 2 * time.Second
-	// The limits stay well below the ELB API's own token buckets (describe
+	// The limits are half of the ELB API's own token buckets (describe
 	// 10/s with 40 burst, changes 4/s with 20 burst per account and
-	// Region), which everything else in the account shares.
+	// Region), which everything else in the account shares: whatever
+	// tgsync does, half of each stays for the rest (elbv2.DefaultShare).
 	DefaultDescribePerSecond = 5
 	DefaultDescribeBurst     = 20
 	DefaultChangesPerSecond  = 2
@@ -117,7 +118,8 @@ type S3Location struct {
 // String renders the location as s3://bucket/prefix.
 func (l S3Location) String() string { return "s3://" + l.Bucket + "/" + l.Prefix }
 
-// Limits are client-side rate limits on the ELB API.
+// Limits are client-side rate limits on the ELB API, one set per account
+// and Region a process reaches, shared by its bindings and its drain.
 type Limits struct {
 	DescribePerSecond float64
 	DescribeBurst     int
@@ -147,6 +149,19 @@ type Binding struct {
 	Deregister       Deregister
 	// AllowedCIDRs are the ranges an address must be in to be registered.
 	AllowedCIDRs []netip.Prefix
+	// Role is the role assumed to reach the target group, in the account
+	// that owns it; zero uses the process's own credentials.
+	Role Role
+}
+
+// Role is an IAM role tgsync assumes to reach target groups of another
+// account.
+type Role struct {
+	// ARN is the role's ARN; "" means none.
+	ARN string
+	// ExternalID is sent with AssumeRole when set, as the role's trust
+	// policy may require.
+	ExternalID string
 }
 
 // Source says where a binding learns its addresses: a DNS name, the
@@ -226,6 +241,9 @@ type SpotDrain struct {
 	Clusters      []string
 	Group         string
 	ContainerName string
+	// Role is the role assumed to reach the target groups; zero uses the
+	// process's own credentials.
+	Role Role
 }
 
 // Policy returns the binding's safety policy. Zero AfterMisses and

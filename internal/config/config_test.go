@@ -18,7 +18,8 @@ import (
 // yourARNs stand for the ARNs a user puts in place of the example's.
 var yourARNs = strings.NewReplacer(
 	"111122223333:targetgroup/os-dash/4ab4dba084c2bb5c", "123456789012:targetgroup/os-dash/0123456789abcdef",
-	"111122223333:targetgroup/logstash/73e2d6bc24d8a067", "123456789012:targetgroup/logstash/0123456789abcdef")
+	"111122223333:targetgroup/logstash/73e2d6bc24d8a067", "123456789012:targetgroup/logstash/0123456789abcdef",
+	"111122223333:role/tgsync-target", "123456789012:role/tgsync-target")
 
 // exampleWithYourARNs is the example with the sample ARNs replaced, as a
 // user who edited nothing else has it.
@@ -82,9 +83,9 @@ func TestExample(t *testing.T) {
 	}
 	b := all.Bindings[0]
 	if len(all.DNS.Servers) == 0 || all.SpotDrain == nil || len(all.SpotDrain.TargetGroupARNs) != 1 ||
-		len(b.AllowedCIDRs) != 1 || len(b.Source.DNS.Families) != 2 {
-		t.Errorf("the optional sections did not all come on: servers %v, spotDrain %+v, allowedCidrs %v, families %v",
-			all.DNS.Servers, all.SpotDrain, b.AllowedCIDRs, b.Source.DNS.Families)
+		len(b.AllowedCIDRs) != 1 || len(b.Source.DNS.Families) != 2 || b.Role.ExternalID == "" || all.SpotDrain.Role.ARN == "" {
+		t.Errorf("the optional sections did not all come on: servers %v, spotDrain %+v, allowedCidrs %v, families %v, role %+v",
+			all.DNS.Servers, all.SpotDrain, b.AllowedCIDRs, b.Source.DNS.Families, b.Role)
 	}
 	// The spot drain's sample ARN is refused too.
 	if _, err := Parse(uncomment(Example())); err == nil || !strings.Contains(err.Error(), "spotDrain.targetGroupArns[0]: is the example's sample ARN") {

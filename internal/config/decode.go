@@ -57,6 +57,8 @@ type rawBinding struct {
 	AvailabilityZone value[string]             `yaml:"availabilityZone"`
 	Deregister       section[rawDeregister]    `yaml:"deregister"`
 	AllowedCIDRs     list[value[netip.Prefix]] `yaml:"allowedCidrs"`
+	RoleARN          value[string]             `yaml:"roleArn"`
+	ExternalID       value[string]             `yaml:"externalId"`
 }
 
 // rawSource holds one field per source kind; a new kind is a new field
@@ -83,6 +85,8 @@ type rawSpotDrain struct {
 	Clusters        list[value[string]] `yaml:"clusters"`
 	Group           value[string]       `yaml:"group"`
 	ContainerName   value[string]       `yaml:"containerName"`
+	RoleARN         value[string]       `yaml:"roleArn"`
+	ExternalID      value[string]       `yaml:"externalId"`
 }
 
 // maxNodes bounds the values decoding visits, so that aliases that

@@ -82,6 +82,7 @@ func build(raw *rawConfig, ps *problems) *Config {
 			Clusters:        values(&s.v.Clusters),
 			Group:           s.v.Group.v,
 			ContainerName:   s.v.ContainerName.v,
+			Role:            Role{ARN: s.v.RoleARN.v, ExternalID: s.v.ExternalID.v},
 		}
 		if c.SpotDrain.StopCodes == nil {
 			c.SpotDrain.StopCodes = []string{StopCodeSpotInterruption, StopCodeTerminationNotice}
@@ -139,6 +140,7 @@ func buildBinding(raw *rawBinding, path string, families []string, ps *problems)
 	b.Name, b.TargetGroupARN = raw.Name.v, raw.TargetGroupARN.v
 	b.Ports = values(&raw.Ports)
 	b.Shared, b.AvailabilityZone = raw.Shared.v, raw.AvailabilityZone.v
+	b.Role = Role{ARN: raw.RoleARN.v, ExternalID: raw.ExternalID.v}
 	if s := &raw.Source.v; s.DNS.set {
 		b.Source.DNS = &DNSSource{Name: s.DNS.v, Families: slices.Clone(families)}
 	}
@@ -274,6 +276,7 @@ func (c *Config) check(ps *problems) {
 			}
 		}
 	}
+	c.checkRoles(ps)
 }
 
 func bindingList(c *Config, idx []int) string {

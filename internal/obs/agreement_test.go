@@ -26,7 +26,7 @@ func TestEMFAgreement(t *testing.T) {
 		declared bool
 	}{{MetricsAll, true}, {MetricsEssential, false}} {
 		var buf bytes.Buffer
-		if err := WriteEMF(&buf, agreeing(), nil, EMFOptions{Metrics: tc.level}); err != nil {
+		if err := WriteEMF(&buf, agreeing(), nil, nil, EMFOptions{Metrics: tc.level}); err != nil {
 			t.Fatal(err)
 		}
 		lines := emfLines(t, buf.String())

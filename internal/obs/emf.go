@@ -68,7 +68,7 @@ func ParseMetricsLevel(s string) (MetricsLevel, error) {
 }
 
 // essentialMetrics are the per-binding metrics MetricsEssential declares.
-var essentialMetrics = map[string]bool{"DesiredTargets": true, "HealthyTargets": true, "SourceFailures": true}
+var essentialMetrics = map[string]bool{"DesiredTargets": true, "HealthyTargets": true, "SourceFailures": true, "Throttles": true}
 
 // LegacyIPCount selects the IP-count metrics of the functions tgsync
 // replaces, so that their dashboards and alarms keep working with a
@@ -141,10 +141,15 @@ type metric struct {
 //     opts.Metrics chooses which of them are declared as metrics;
 //   - at MetricsAll only, one line for the run, without dimensions:
 //     ApiCalls, RunDurationMs, Bindings and FailedBindings, and one line
-//     per AWS action called, dimension Action: ApiCalls;
+//     per AWS action called, dimension Action: ApiCalls, and Throttles
+//     when AWS throttled any of its attempts;
+//   - at every level but MetricsOff, Throttles of the run, without
+//     dimensions, when AWS throttled any attempt: a metric that exists
+//     only in the hours it is needed costs next to nothing, and an alarm
+//     on it treats missing data as not breaching;
 //   - the legacy IP counts when opts.Legacy asks for them, declared at
 //     every level.
-func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts EMFOptions) error {
+func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls, throttles map[string]int, opts EMFOptions) error {
 	ns := opts.Namespace
 	if ns == "" {
 		ns = DefaultNamespace
@@ -198,9 +203,20 @@ func WriteEMF(w io.Writer, res tgsync.RunResult, apiCalls map[string]int, opts E
 		}
 	}
 	if level != MetricsAll {
+		if n := total(throttles); n > 0 {
+			return line(nil, nil, []metric{{"Throttles", UnitCount, float64(n)}})
+		}
 		return nil
 	}
-	return runLines(line, res, apiCalls, failed)
+	return runLines(line, res, apiCalls, throttles, failed)
+}
+
+func total(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // emfLine writes one EMF line with its dimensions, extra members and
@@ -262,25 +278,28 @@ func legacyLines(line emfLine, legacy LegacyIPCount, b tgsync.BindingResult, n b
 }
 
 // runLines writes the run's own line and one line per API action.
-func runLines(line emfLine, res tgsync.RunResult, apiCalls map[string]int, failed int) error {
-	actions := slices.Sorted(maps.Keys(apiCalls))
-	totalCalls := 0
-	for _, a := range actions {
-		totalCalls += apiCalls[a]
-	}
-	if err := line(nil, nil, []metric{
-		{"ApiCalls", UnitCount, float64(totalCalls)},
+func runLines(line emfLine, res tgsync.RunResult, apiCalls, throttles map[string]int, failed int) error {
+	ms := []metric{
+		{"ApiCalls", UnitCount, float64(total(apiCalls))},
 		{"RunDurationMs", UnitMilliseconds, durationMs(res.Duration)},
 		{"Bindings", UnitCount, float64(len(res.Bindings))},
 		{"FailedBindings", UnitCount, float64(failed)},
-	}); err != nil {
+	}
+	if n := total(throttles); n > 0 {
+		ms = append(ms, metric{"Throttles", UnitCount, float64(n)})
+	}
+	if err := line(nil, nil, ms); err != nil {
 		return err
 	}
-	for _, a := range actions {
+	for _, a := range slices.Sorted(maps.Keys(apiCalls)) {
 		if apiCalls[a] <= 0 || a == "" {
 			continue
 		}
-		if err := line(map[string]string{"Action": a}, nil, []metric{{"ApiCalls", UnitCount, float64(apiCalls[a])}}); err != nil {
+		ms := []metric{{"ApiCalls", UnitCount, float64(apiCalls[a])}}
+		if throttles[a] > 0 {
+			ms = append(ms, metric{"Throttles", UnitCount, float64(throttles[a])})
+		}
+		if err := line(map[string]string{"Action": a}, nil, ms); err != nil {
 			return err
 		}
 	}

@@ -272,11 +272,12 @@ func TestWriteEMF(t *testing.T) {
 	type values map[string]float64
 	const os, alb, farg = "Binding=opensearch-dashboards", "Binding=internal-alb-static-ip", "Binding=fargate-logstash"
 	tests := []struct {
-		name   string
-		opts   EMFOptions
-		want   map[string]values
-		absent map[string][]string
-		ns     string
+		name      string
+		opts      EMFOptions
+		throttles map[string]int
+		want      map[string]values
+		absent    map[string][]string
+		ns        string
 	}{
 		{
 			name: "per binding, per run and per action",
@@ -292,8 +293,20 @@ func TestWriteEMF(t *testing.T) {
 				"Action=DeregisterTargets":    {"ApiCalls": 1},
 			},
 			// A failed lookup leaves the group figures out rather than
-			// reporting an empty group.
-			absent: map[string][]string{farg: {"DesiredTargets", "RegisteredTargets", "HealthyTargets", "PendingDeregistration"}},
+			// reporting an empty group; no throttle, no Throttles.
+			absent: map[string][]string{farg: {"DesiredTargets", "RegisteredTargets", "HealthyTargets", "PendingDeregistration"},
+				"": {"Throttles"}, "Action=DescribeTargetHealth": {"Throttles"}},
+		},
+		{
+			name:      "throttled attempts, in all and by action",
+			ns:        "tgsync",
+			throttles: map[string]int{"DescribeTargetHealth": 1, "RegisterTargets": 2},
+			want: map[string]values{
+				"":                            {"ApiCalls": 5, "Throttles": 3},
+				"Action=DescribeTargetHealth": {"ApiCalls": 2, "Throttles": 1},
+				"Action=RegisterTargets":      {"ApiCalls": 2, "Throttles": 2},
+			},
+			absent: map[string][]string{"Action=DeregisterTargets": {"Throttles"}},
 		},
 		{
 			name: "legacy IP counts in tgsync's namespace",
@@ -312,7 +325,7 @@ func TestWriteEMF(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := WriteEMF(&buf, run1(), run1Calls(), tt.opts); err != nil {
+			if err := WriteEMF(&buf, run1(), run1Calls(), tt.throttles, tt.opts); err != nil {
 				t.Fatal(err)
 			}
 			lines := emfLines(t, buf.String())
@@ -373,7 +386,7 @@ func keys(m map[string]map[string]any) []string {
 func TestWriteEMFEmptyRunAndOptions(t *testing.T) {
 	var buf bytes.Buffer
 	stamp := time.Date(2026, 11, 21, 4, 0, 0, 0, time.UTC)
-	if err := WriteEMF(&buf, run2(), nil, EMFOptions{Timestamp: stamp}); err != nil {
+	if err := WriteEMF(&buf, run2(), nil, nil, EMFOptions{Timestamp: stamp}); err != nil {
 		t.Fatal(err)
 	}
 	lines := emfLines(t, buf.String())
@@ -384,7 +397,7 @@ func TestWriteEMFEmptyRunAndOptions(t *testing.T) {
 	if ts != stamp.UnixMilli() {
 		t.Errorf("timestamp %d, want %d", ts, stamp.UnixMilli())
 	}
-	if err := WriteEMF(&buf, run2(), nil, EMFOptions{Namespace: "AWS/ApplicationELB"}); err == nil {
+	if err := WriteEMF(&buf, run2(), nil, nil, EMFOptions{Namespace: "AWS/ApplicationELB"}); err == nil {
 		t.Error("an AWS/ namespace must be refused")
 	}
 }
@@ -438,7 +451,7 @@ func TestWriteEMFLevels(t *testing.T) {
 				res.Bindings[i].APICalls = 3 + i
 			}
 			var buf bytes.Buffer
-			if err := WriteEMF(&buf, res, run1Calls(), EMFOptions{Metrics: tt.level}); err != nil {
+			if err := WriteEMF(&buf, res, run1Calls(), nil, EMFOptions{Metrics: tt.level}); err != nil {
 				t.Fatal(err)
 			}
 			var bindingLines, otherLines int

@@ -31,7 +31,7 @@ type Metrics struct {
 	dnsOnly, seenByDNS                    *prometheus.GaugeVec
 	registeredTotal, deregisteredTotal    *prometheus.CounterVec
 	refusedTotal, sourceFailures          *prometheus.CounterVec
-	bindingFailures, apiCalls             *prometheus.CounterVec
+	bindingFailures, apiCalls, throttles  *prometheus.CounterVec
 	runDuration                           prometheus.Histogram
 	lastRun                               prometheus.Gauge
 }
@@ -66,6 +66,8 @@ func NewMetrics() *Metrics {
 			Help: "Runs in which the binding failed or did not finish (source, describe or change)."}, binding),
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_api_calls_total",
 			Help: "AWS API calls, retries included, by action."}, []string{"action"}),
+		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tgsync_throttles_total",
+			Help: "AWS API calls AWS throttled, by action, counted at every attempt, also those the SDK then retried to success."}, []string{"action"}),
 		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tgsync_run_duration_seconds",
 			Help:    "Duration of a reconcile run over every binding.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}),
@@ -74,7 +76,7 @@ func NewMetrics() *Metrics {
 	}
 	m.reg.MustRegister(m.desired, m.registered, m.healthy, m.pending, m.lastSuccess, m.dnsOnly, m.seenByDNS,
 		m.registeredTotal, m.deregisteredTotal, m.refusedTotal, m.sourceFailures, m.bindingFailures,
-		m.apiCalls, m.runDuration, m.lastRun,
+		m.apiCalls, m.throttles, m.runDuration, m.lastRun,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -89,8 +91,8 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Observe folds one run into the metrics. apiCalls are the calls the run
-// made, by action (see DiffCalls).
-func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
+// made, by action (see DiffCalls), and throttles those AWS throttled.
+func (m *Metrics) Observe(res tgsync.RunResult, apiCalls, throttles map[string]int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	finished := res.Started.Add(res.Duration)
@@ -124,6 +126,9 @@ func (m *Metrics) Observe(res tgsync.RunResult, apiCalls map[string]int) {
 	for action, count := range apiCalls {
 		if count > 0 {
 			m.apiCalls.WithLabelValues(action).Add(float64(count))
+			// From zero with the action's first call, so that an alert
+			// on rate() sees the first throttle.
+			m.throttles.WithLabelValues(action).Add(float64(throttles[action]))
 		}
 	}
 	m.runDuration.Observe(res.Duration.Seconds())

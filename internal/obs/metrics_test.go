@@ -82,8 +82,8 @@ func TestMetricsObserve(t *testing.T) {
 	if _, ok := fams["tgsync_run_duration_seconds"]; !ok {
 		t.Fatal("the run histogram must exist before the first run")
 	}
-	m.Observe(run1(), run1Calls())
-	m.Observe(run2(), run2Calls())
+	m.Observe(run1(), run1Calls(), map[string]int{"DescribeTargetHealth": 1, "RegisterTargets": 2})
+	m.Observe(run2(), run2Calls(), map[string]int{"DescribeTargetHealth": 3})
 	fams = scrape(t, m)
 
 	const os, alb, farg = "binding=opensearch-dashboards", "binding=internal-alb-static-ip", "binding=fargate-logstash"
@@ -116,6 +116,9 @@ func TestMetricsObserve(t *testing.T) {
 		{"tgsync_api_calls_total", "action=DescribeTargetHealth", 3},
 		{"tgsync_api_calls_total", "action=RegisterTargets", 2},
 		{"tgsync_api_calls_total", "action=DeregisterTargets", 1},
+		{"tgsync_throttles_total", "action=DescribeTargetHealth", 4},
+		{"tgsync_throttles_total", "action=RegisterTargets", 2},
+		{"tgsync_throttles_total", "action=DeregisterTargets", 0}, // a series from the action's first call
 		{"tgsync_last_run_timestamp_seconds", "", unixSeconds(t0.Add(time.Minute + 700*time.Millisecond))},
 		{"tgsync_binding_last_success_timestamp_seconds", os, unixSeconds(t0.Add(1500 * time.Millisecond))},
 		{"tgsync_binding_last_success_timestamp_seconds", alb, unixSeconds(t0.Add(time.Minute + 700*time.Millisecond))},
@@ -158,7 +161,7 @@ func TestMetricsObserve(t *testing.T) {
 
 func TestMetricsOwnRegistry(t *testing.T) {
 	a, b := NewMetrics(), NewMetrics()
-	a.Observe(run1(), run1Calls())
+	a.Observe(run1(), run1Calls(), nil)
 	if v, ok := sample(scrape(t, b), "tgsync_registered_total", "binding=opensearch-dashboards"); ok {
 		t.Errorf("a second Metrics sees the first one's series (%v): registries must not be shared", v)
 	}
