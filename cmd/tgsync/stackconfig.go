@@ -18,6 +18,8 @@ type stackReport struct {
 	MaxBytes              int           `json:"maxBytes"`
 	ConfigTargetGroupArns []string      `json:"configTargetGroupArns"`
 	SpotTargetGroupArns   []string      `json:"spotTargetGroupArns"`
+	AssumeRoleArns        []string      `json:"assumeRoleArns"`
+	NetworkInterfaces     bool          `json:"networkInterfaceSources"`
 	Problems              []problemJSON `json:"problems"`
 	Warnings              []problemJSON `json:"warnings"`
 }
@@ -28,7 +30,7 @@ type stackReport struct {
 // drops the trailing newlines), and the target group parameters the stack
 // needs with it.
 func validateForStack(c *CLI, g *globals) error {
-	rep := stackReport{MaxBytes: config.MaxStackConfig, ConfigTargetGroupArns: []string{}, SpotTargetGroupArns: []string{},
+	rep := stackReport{MaxBytes: config.MaxStackConfig, ConfigTargetGroupArns: []string{}, SpotTargetGroupArns: []string{}, AssumeRoleArns: []string{},
 		Problems: []problemJSON{}, Warnings: []problemJSON{}}
 	data, err := readConfigBytes(c, g)
 	rep.Config = g.config
@@ -59,6 +61,7 @@ func validateForStack(c *CLI, g *globals) error {
 	sync, spot := cfg.StackTargetGroups()
 	rep.Valid, rep.Bindings, rep.Warnings = true, len(cfg.Bindings), problemsJSON(cfg.Warnings)
 	rep.ConfigTargetGroupArns, rep.SpotTargetGroupArns = append(rep.ConfigTargetGroupArns, sync...), append(rep.SpotTargetGroupArns, spot...)
+	rep.AssumeRoleArns, rep.NetworkInterfaces = append(rep.AssumeRoleArns, cfg.StackRoles()...), cfg.UsesInterfaces()
 	if g.output.json() {
 		return writeJSON(c, rep)
 	}
@@ -70,6 +73,12 @@ func validateForStack(c *CLI, g *globals) error {
 	fmt.Fprintf(c.Stdout, "ConfigTargetGroupArns=%s\n", strings.Join(sync, ","))
 	if len(spot) > 0 {
 		fmt.Fprintf(c.Stdout, "SpotTargetGroupArns=%s\n", strings.Join(spot, ","))
+	}
+	if len(rep.AssumeRoleArns) > 0 {
+		fmt.Fprintf(c.Stdout, "AssumeRoleArns=%s\n", strings.Join(rep.AssumeRoleArns, ","))
+	}
+	if rep.NetworkInterfaces {
+		fmt.Fprintln(c.Stdout, "NetworkInterfaceSources=true")
 	}
 	return nil
 }

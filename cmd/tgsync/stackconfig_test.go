@@ -51,6 +51,11 @@ func TestCLIConfigSources(t *testing.T) {
 func TestCLIValidateForStack(t *testing.T) {
 	t.Parallel()
 	const spot = "spotDrain:\n  targetGroupArns: [arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/spot/0123456789abcdef]\n"
+	const (
+		payLB    = "arn:aws:elasticloadbalancing:us-east-1:444455556666:loadbalancer/app/pay/0123456789abcdef"
+		payGroup = "arn:aws:elasticloadbalancing:us-east-1:444455556666:targetgroup/pay/0123456789abcdef"
+		payRole  = "arn:aws:iam::444455556666:role/tgsync-target"
+	)
 	const otherRegion = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/eu/0123456789abcdef"
 	withState := writeFile(t, "state.yaml", validConfig+"state:\n  s3: s3://my-bucket/tgsync/\n")
 	cases := []struct {
@@ -67,7 +72,14 @@ func TestCLIValidateForStack(t *testing.T) {
 		{"state", validConfig + "state:\n  s3: s3://my-bucket/tgsync/\n", 2, "",
 			"CFG:9: state: leave the state section out of a stack's config"},
 		{"two Regions", validConfig + "spotDrain: {targetGroupArns: [" + otherRegion + "]}\n", 2, "",
-			"CFG: spotDrain.targetGroupArns[0]: is in eu-west-1 account 123456789012, bindings[0].targetGroupArn in us-east-1"},
+			"CFG: spotDrain.targetGroupArns[0]: is in eu-west-1, bindings[0].targetGroupArn in us-east-1"},
+		// A group of another account through its role, read from its load
+		// balancer's interfaces: the stack needs the role and the EC2 read.
+		{"another account, interfaces", validConfig + "  - name: pay\n    source: {loadBalancer: " + payLB + "}\n" +
+			"    targetGroupArn: " + payGroup + "\n    ports: [443]\n    roleArn: " + payRole + "\n", 0,
+			"CFG: valid for a stack: 2 binding(s), 532 of 3500 bytes\n" +
+				"ConfigTargetGroupArns=arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/os/0123456789abcdef," + payGroup + "\n" +
+				"AssumeRoleArns=" + payRole + "\nNetworkInterfaceSources=true\n", ""},
 		{"too large", validConfig + strings.Repeat("# a comment that the shell passes on to the stack\n", 80), 2, "",
 			"is 4220 bytes; a stack takes at most 3500"},
 	}

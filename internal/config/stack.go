@@ -74,39 +74,54 @@ func ParseForStack(data []byte) (*Config, error) {
 type Place struct{ Partition, Region, Account string }
 
 // StackPlace returns where the target groups of cfg are. A stack's
-// function calls the ELB API of its own Region and account only, so a
-// config whose groups are in more than one place cannot run in a stack.
+// function calls the ELB API of its own Region, and of its own account
+// but for the groups it reaches through a role of theirs (roleArn, which
+// Validate checks is in the group's account). So every group must be in
+// one partition and Region, and every group without a role in one
+// account, the Place's; with a role on every group, Account is "".
 // A config without target groups has the zero Place.
 func (c *Config) StackPlace() (Place, error) {
-	type named struct{ path, arn string }
+	type named struct {
+		path, arn string
+		role      bool
+	}
 	var groups []named
 	for i, b := range c.Bindings {
-		groups = append(groups, named{index("bindings", i) + ".targetGroupArn", b.TargetGroupARN})
+		groups = append(groups, named{index("bindings", i) + ".targetGroupArn", b.TargetGroupARN, b.Role.ARN != ""})
 	}
 	if c.SpotDrain != nil {
 		for i, a := range c.SpotDrain.TargetGroupARNs {
-			groups = append(groups, named{index("spotDrain.targetGroupArns", i), a})
+			groups = append(groups, named{index("spotDrain.targetGroupArns", i), a, c.SpotDrain.Role.ARN != ""})
 		}
 	}
-	var first Place
-	var firstPath string
+	var place Place
+	var regionPath, accountPath string
 	for _, g := range groups {
 		parts := strings.SplitN(g.arn, ":", 6)
 		if len(parts) < 6 {
 			continue // Parse has refused it already
 		}
 		p := Place{Partition: parts[1], Region: parts[3], Account: parts[4]}
-		if firstPath == "" {
-			first, firstPath = p, g.path
-			continue
-		}
-		if p != first {
+		switch {
+		case regionPath == "":
+			place.Partition, place.Region, regionPath = p.Partition, p.Region, g.path
+		case p.Partition != place.Partition || p.Region != place.Region:
 			return Place{}, &ValidationError{Problems: []Problem{{Path: g.path, Message: fmt.Sprintf(
-				"is in %s account %s, %s in %s account %s: a stack's function calls the ELB API of its own Region and account; deploy a stack for each",
-				p.Region, p.Account, firstPath, first.Region, first.Account)}}}
+				"is in %s, %s in %s: a stack's function calls the ELB API of its own Region; deploy a stack for each",
+				p.Region, regionPath, place.Region)}}}
+		}
+		switch {
+		case g.role:
+		case accountPath == "":
+			place.Account, accountPath = p.Account, g.path
+		case p.Account != place.Account:
+			return Place{}, &ValidationError{Problems: []Problem{{Path: g.path, Message: fmt.Sprintf(
+				"is in account %s, %s in account %s: a stack's function calls the ELB API of its own account; "+
+					"name a role of account %s that reaches it (roleArn), or deploy a stack for each",
+				p.Account, accountPath, place.Account, p.Account)}}}
 		}
 	}
-	return first, nil
+	return place, nil
 }
 
 // CheckStackSize reports a config too large for a stack's ConfigYaml.
@@ -197,4 +212,21 @@ func (c *Config) StackTargetGroups() (sync, spot []string) {
 	slices.Sort(sync)
 	slices.Sort(spot)
 	return slices.Compact(sync), slices.Compact(spot)
+}
+
+// StackRoles returns the stack's AssumeRoleArns for cfg: every distinct
+// roleArn of the bindings and the Spot drain, sorted. The function's role
+// may assume those and no other.
+func (c *Config) StackRoles() []string {
+	var roles []string
+	for _, b := range c.Bindings {
+		if b.Role.ARN != "" {
+			roles = append(roles, b.Role.ARN)
+		}
+	}
+	if c.SpotDrain != nil && c.SpotDrain.Role.ARN != "" {
+		roles = append(roles, c.SpotDrain.Role.ARN)
+	}
+	slices.Sort(roles)
+	return slices.Compact(roles)
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -135,6 +136,9 @@ func TestStackPlace(t *testing.T) {
 		euWest1b = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/b/0123456789abcdef"
 		usEast1  = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/c/0123456789abcdef"
 		other    = "arn:aws:elasticloadbalancing:eu-west-1:444455556666:targetgroup/d/0123456789abcdef"
+		// otherUSEast1 is a group of the other account in another Region.
+		otherUSEast1 = "arn:aws:elasticloadbalancing:us-east-1:444455556666:targetgroup/e/0123456789abcdef"
+		otherRole    = "    roleArn: arn:aws:iam::444455556666:role/tgsync-target\n"
 	)
 	binding := func(name, arn string) string {
 		return "  - name: " + name + "\n    source: {dns: " + name + ".internal.example}\n    targetGroupArn: " + arn + "\n    ports: [443]\n"
@@ -149,6 +153,15 @@ func TestStackPlace(t *testing.T) {
 		{"spot drain elsewhere", "bindings:\n" + binding("a", euWest1) + "spotDrain: {targetGroupArns: [" + usEast1 + "]}\n", Place{}, "spotDrain.targetGroupArns[0]"},
 		{"two Regions", "bindings:\n" + binding("a", euWest1) + binding("c", usEast1), Place{}, "bindings[1].targetGroupArn"},
 		{"two accounts", "bindings:\n" + binding("a", euWest1) + binding("d", other), Place{}, "bindings[1].targetGroupArn"},
+		// A group reached through a role of its account is the role's
+		// business: the stack's own account is that of the others.
+		{"another account through its role", "bindings:\n" + binding("a", euWest1) + binding("d", other) + otherRole,
+			Place{"aws", "eu-west-1", "111122223333"}, ""},
+		{"the role's group first", "bindings:\n" + binding("d", other) + otherRole + binding("a", euWest1),
+			Place{"aws", "eu-west-1", "111122223333"}, ""},
+		{"every group through a role", "bindings:\n" + binding("d", other) + otherRole, Place{"aws", "eu-west-1", ""}, ""},
+		{"a role's group in another Region", "bindings:\n" + binding("a", euWest1) + binding("e", otherUSEast1) + otherRole,
+			Place{}, "bindings[1].targetGroupArn"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +182,46 @@ func TestStackPlace(t *testing.T) {
 			}
 			if _, err := ParseForStack([]byte(tc.data)); err == nil {
 				t.Error("ParseForStack accepted the config")
+			}
+		})
+	}
+}
+
+// TestStackRoles: AssumeRoleArns is every distinct roleArn of the bindings
+// and the Spot drain, sorted; a config without roles has none.
+func TestStackRoles(t *testing.T) {
+	const (
+		own   = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/a/0123456789abcdef"
+		d     = "arn:aws:elasticloadbalancing:eu-west-1:444455556666:targetgroup/d/0123456789abcdef"
+		e     = "arn:aws:elasticloadbalancing:eu-west-1:444455556666:targetgroup/e/0123456789abcdef"
+		f     = "arn:aws:elasticloadbalancing:eu-west-1:777788889999:targetgroup/f/0123456789abcdef"
+		roleD = "arn:aws:iam::444455556666:role/tgsync-target"
+		roleF = "arn:aws:iam::777788889999:role/path/tgsync"
+	)
+	binding := func(name, arn, role string) string {
+		s := "  - name: " + name + "\n    source: {dns: " + name + ".internal.example}\n    targetGroupArn: " + arn + "\n    ports: [443]\n"
+		if role != "" {
+			s += "    roleArn: " + role + "\n"
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		data string
+		want []string
+	}{
+		{"no roles", "bindings:\n" + binding("a", own, ""), nil},
+		{"one role, two bindings", "bindings:\n" + binding("d", d, roleD) + binding("e", e, roleD) + binding("a", own, ""), []string{roleD}},
+		{"the Spot drain's", "bindings:\n" + binding("d", d, roleD) + "spotDrain: {targetGroupArns: [" + f + "], roleArn: " + roleF + "}\n",
+			[]string{roleD, roleF}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseForStack([]byte(tc.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.StackRoles(); !slices.Equal(got, tc.want) {
+				t.Errorf("StackRoles = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -77,17 +77,19 @@ type Options struct {
 // setByDeploy are the template's parameters tgsync deploy sets itself,
 // with what to use instead of --param.
 var setByDeploy = map[string]string{
-	"CodeS3Bucket":          "--code-bucket",
-	"CodeS3Key":             "the package's SHA-256",
-	"Architecture":          "the package (--package)",
-	"ConfigYaml":            "--config",
-	"ConfigTargetGroupArns": "the config's bindings",
-	"SpotTargetGroupArns":   "the config's spotDrain section",
-	"DomainName":            "--config (tgsync deploy uses ConfigYaml)",
-	"TargetGroupArn":        "--config (tgsync deploy uses ConfigYaml)",
-	"Ports":                 "--config (tgsync deploy uses ConfigYaml)",
-	"SubnetIds":             "--subnets",
-	"SecurityGroupIds":      "--security-groups",
+	"CodeS3Bucket":            "--code-bucket",
+	"CodeS3Key":               "the package's SHA-256",
+	"Architecture":            "the package (--package)",
+	"ConfigYaml":              "--config",
+	"ConfigTargetGroupArns":   "the config's bindings",
+	"SpotTargetGroupArns":     "the config's spotDrain section",
+	"AssumeRoleArns":          "the config's roleArns",
+	"NetworkInterfaceSources": "the config's sources (true when a binding reads network interfaces)",
+	"DomainName":              "--config (tgsync deploy uses ConfigYaml)",
+	"TargetGroupArn":          "--config (tgsync deploy uses ConfigYaml)",
+	"Ports":                   "--config (tgsync deploy uses ConfigYaml)",
+	"SubnetIds":               "--subnets",
+	"SecurityGroupIds":        "--security-groups",
 }
 
 // plan is what a deploy will submit, checked without calling AWS.
@@ -138,6 +140,10 @@ func prepare(o Options) (*plan, error) {
 	p.configYAML = string(compact)
 	if p.place, err = p.cfg.StackPlace(); err != nil {
 		return nil, &UsageError{Err: withFile(err, o.ConfigName)}
+	}
+	if o.Params["NetworkInterfaceEvents"] == "true" && !p.cfg.UsesInterfaces() {
+		return nil, usage("--param NetworkInterfaceEvents=true: no binding of %s reads network interfaces (loadBalancer, openSearch or networkInterfaces), "+
+			"so no interface event concerns it; leave the parameter out", o.ConfigName)
 	}
 	if len(p.cfg.Bindings) == 0 {
 		return nil, usage("%s: a stack needs at least one binding (its role may register only into the bindings' target groups)", o.ConfigName)
@@ -235,7 +241,8 @@ func Deploy(ctx context.Context, awsCfg aws.Config, o Options) error {
 		return fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
 	}
 	account := aws.ToString(id.Account)
-	if account != p.place.Account {
+	// The groups reached through roles may be in other accounts.
+	if p.place.Account != "" && account != p.place.Account {
 		return usage("%s: the target groups are in account %s, and these credentials are of account %s", o.ConfigName, p.place.Account, account)
 	}
 	p.logf("stack %s in %s, account %s", p.Stack, awsCfg.Region, account)
@@ -310,14 +317,16 @@ func (p *plan) logf(format string, args ...any) {
 func (p *plan) values() map[string]string {
 	sync, spot := p.cfg.StackTargetGroups()
 	v := map[string]string{
-		"CodeS3Bucket":          p.CodeBucket,
-		"CodeS3Key":             p.Package.codeKey(),
-		"Architecture":          p.Package.Architecture,
-		"ConfigYaml":            p.configYAML,
-		"ConfigTargetGroupArns": strings.Join(sync, ","),
-		"SpotTargetGroupArns":   strings.Join(spot, ","),
-		"DomainName":            "",
-		"TargetGroupArn":        "",
+		"CodeS3Bucket":            p.CodeBucket,
+		"CodeS3Key":               p.Package.codeKey(),
+		"Architecture":            p.Package.Architecture,
+		"ConfigYaml":              p.configYAML,
+		"ConfigTargetGroupArns":   strings.Join(sync, ","),
+		"SpotTargetGroupArns":     strings.Join(spot, ","),
+		"AssumeRoleArns":          strings.Join(p.cfg.StackRoles(), ","),
+		"NetworkInterfaceSources": fmt.Sprint(p.cfg.UsesInterfaces()),
+		"DomainName":              "",
+		"TargetGroupArn":          "",
 	}
 	if p.Subnets != nil {
 		v["SubnetIds"] = strings.Join(*p.Subnets, ",")

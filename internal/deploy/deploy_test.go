@@ -115,6 +115,12 @@ func TestPrepareRefusesBadInput(t *testing.T) {
 		{"an unknown parameter", func(o *Options) { o.Params = map[string]string{"Memory": "256"} }, "--param Memory: the template has no such parameter; it has AlarmTopicArn, "},
 		{"a bad stack name", func(o *Options) { o.Stack = "9tgsync" }, `--stack "9tgsync": a stack name has`},
 		{"no package", func(o *Options) { o.Package = Package{} }, "no Lambda package"},
+		{"roles as a parameter", func(o *Options) { o.Params = map[string]string{"AssumeRoleArns": "arn:aws:iam::444455556666:role/x"} },
+			"--param AssumeRoleArns: tgsync deploy sets it from the config's roleArns"},
+		{"interface sources as a parameter", func(o *Options) { o.Params = map[string]string{"NetworkInterfaceSources": "true"} },
+			"--param NetworkInterfaceSources: tgsync deploy sets it from the config's sources"},
+		{"interface events without interface sources", func(o *Options) { o.Params = map[string]string{"NetworkInterfaceEvents": "true"} },
+			"--param NetworkInterfaceEvents=true: no binding of tgsync.yaml reads network interfaces"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,5 +190,53 @@ func TestValidStackName(t *testing.T) {
 		if got := validStackName(name); got != ok {
 			t.Errorf("validStackName(%q) = %v, want %v", name, got, ok)
 		}
+	}
+}
+
+// TestValuesFromTheConfig: the parameters deploy derives from the config,
+// for a config with a target group of another account reached through a
+// role and a binding that reads network interfaces, and for one without.
+func TestValuesFromTheConfig(t *testing.T) {
+	pkg := Package{Zip: []byte("zip"), Architecture: "arm64", SHA256: strings.Repeat("a", 64)}
+	const (
+		role  = "arn:aws:iam::444455556666:role/tgsync-target"
+		other = "arn:aws:elasticloadbalancing:eu-west-1:444455556666:targetgroup/pay/0123456789abcdef"
+		own   = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/web/0123456789abcdef"
+	)
+	crossAccount := goodConfig + `  - name: pay
+    source: {loadBalancer: arn:aws:elasticloadbalancing:eu-west-1:444455556666:loadbalancer/app/pay/0123456789abcdef}
+    targetGroupArn: ` + other + `
+    ports: [443]
+    roleArn: ` + role + "\n"
+	onlyOther := "bindings:\n  - name: pay\n    source: {dns: pay.internal.example}\n    targetGroupArn: " + other + "\n    ports: [443]\n    roleArn: " + role + "\n"
+	for _, tc := range []struct {
+		name    string
+		config  string
+		params  map[string]string
+		account string
+		want    map[string]string
+	}{
+		{"one account, DNS", goodConfig, nil, "111122223333",
+			map[string]string{"AssumeRoleArns": "", "NetworkInterfaceSources": "false", "ConfigTargetGroupArns": own}},
+		{"another account through a role, interfaces", crossAccount, map[string]string{"NetworkInterfaceEvents": "true"}, "111122223333",
+			map[string]string{"AssumeRoleArns": role, "NetworkInterfaceSources": "true", "NetworkInterfaceEvents": "true", "ConfigTargetGroupArns": own + "," + other}},
+		{"every group through a role", onlyOther, nil, "",
+			map[string]string{"AssumeRoleArns": role, "NetworkInterfaceSources": "false", "ConfigTargetGroupArns": other}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := prepare(Options{Stack: "tgsync", ConfigName: "tgsync.yaml", Config: []byte(tc.config), Package: pkg, Params: tc.params})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.place.Region != "eu-west-1" || p.place.Account != tc.account {
+				t.Errorf("place %+v, want eu-west-1 and account %q", p.place, tc.account)
+			}
+			v := p.values()
+			for k, want := range tc.want {
+				if v[k] != want {
+					t.Errorf("%s = %q, want %q", k, v[k], want)
+				}
+			}
+		})
 	}
 }
