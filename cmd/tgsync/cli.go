@@ -334,7 +334,16 @@ func singleDashLongFlags(root *cobra.Command, args []string) []string {
 const (
 	annotationExitCodes = "tgsync_exit_codes"
 	annotationAWS       = "tgsync_aws"
+	annotationApp       = "tgsync_app"
 )
+
+// appEnv is the environment of the commands that run bindings (newApp),
+// beside their flags'.
+var appEnv = []string{
+	"  TGSYNC_CONFIG_YAML   the config itself, without --config and TGSYNC_CONFIG",
+	"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers",
+	"  TGSYNC_SHARDS        the shards of a deployment, each with its own state (default 1)",
+}
 
 // exitCodesText is the exit codes of the commands that act on a config.
 const exitCodesText = `  0  every binding succeeded
@@ -348,17 +357,18 @@ func writeHelpFooter(w io.Writer, cmd *cobra.Command) {
 			envs = append(envs, fmt.Sprintf("  %-20s --%s", env, f.Name))
 		}
 	})
+	if cmd.Annotations[annotationApp] != "" {
+		envs = append(envs, appEnv...)
+	}
 	if !cmd.HasParent() {
 		envs = append(envs,
 			"  TGSYNC_CONFIG        --config",
-			"  TGSYNC_CONFIG_YAML   the config itself, without --config and TGSYNC_CONFIG",
 			"  TGSYNC_LOG_FORMAT    --log-format",
 			"  TGSYNC_LOG_LEVEL     --log-level",
 			"  TGSYNC_INTERVAL      run --interval",
 			"  TGSYNC_MIN_INTERVAL  run --min-interval",
-			"  TGSYNC_LISTEN        run --listen",
-			"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers",
-			"  TGSYNC_SHARDS        the shards of a deployment, each with its own state (default 1)")
+			"  TGSYNC_LISTEN        run --listen")
+		envs = append(envs, appEnv...)
 	}
 	aws := !cmd.HasParent() || cmd.Annotations[annotationAWS] != ""
 	if len(envs) > 0 || aws {
