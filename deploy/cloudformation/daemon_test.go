@@ -79,7 +79,7 @@ func TestDaemonStack(t *testing.T) {
 	}
 
 	container := daemonContainer(ctx, t, cfg, out)
-	checkDaemonContainer(t, container, port, out)
+	checkDaemonContainer(t, container, port, out, "1")
 	checkRolePolicy(ctx, t, cfg, out["TaskRoleArn"], "tgsync", []grant{
 		baseGrants(out["StateBucketName"], "tgsync/", "")[0], // DescribeTargetGroups
 		baseGrants(out["StateBucketName"], "tgsync/", "")[1], // FindStateObject
@@ -97,6 +97,21 @@ func TestDaemonStack(t *testing.T) {
 		t.Errorf("target group holds %v, want the DNS answer %v", got, want)
 	}
 	stateObjectExists(ctx, t, cfg, out["StateObjectUrl"])
+
+	// A config with a target group of another account, read from network
+	// interfaces, its state in shards: the task role may assume that
+	// account's role and read interfaces, and the task runs with
+	// TGSYNC_SHARDS.
+	const role = "arn:aws:iam::444455556666:role/tgsync-target"
+	params["AssumeRoleArns"], params["NetworkInterfaceSources"], params["Shards"] = role, "true", "3"
+	params["StatePrefix"] = "sharded/"
+	out = launchStack(ctx, t, cfg, testenv.UniqueName("tgsyncd"), string(body), params)
+	checkDaemonContainer(t, daemonContainer(ctx, t, cfg, out), port, out, "3")
+	base := baseGrants(out["StateBucketName"], "sharded/", "")
+	want := withGrants(base[:3], syncGrant("SyncConfigTargetGroups", group),
+		grant{Sid: "AssumeTargetAccountRoles", Effect: "Allow", Actions: []string{"sts:AssumeRole"}, Resources: []string{role}},
+		grant{Sid: "ReadNetworkInterfaces", Effect: "Allow", Actions: []string{"ec2:DescribeNetworkInterfaces"}, Resources: []string{"*"}})
+	checkRolePolicy(ctx, t, cfg, out["TaskRoleArn"], "tgsync", want)
 }
 
 // daemonContainer reads the service's task definition back from ECS and
@@ -126,7 +141,7 @@ func daemonContainer(ctx context.Context, t *testing.T, cfg aws.Config, out map[
 
 // checkDaemonContainer checks what the container runs with: the image,
 // the status port, the logs, and a config whose state is the stack's.
-func checkDaemonContainer(t *testing.T, ct ecstypes.ContainerDefinition, port int, out map[string]string) {
+func checkDaemonContainer(t *testing.T, ct ecstypes.ContainerDefinition, port int, out map[string]string, shards string) {
 	t.Helper()
 	if got := aws.ToString(ct.Image); got != "ghcr.io/tgsync/tgsync:v1.2.3" {
 		t.Errorf("Image = %s", got)
@@ -144,14 +159,15 @@ func checkDaemonContainer(t *testing.T, ct ecstypes.ContainerDefinition, port in
 		t.Errorf("LogConfiguration = %+v, want awslogs to %s", lc, out["LogGroupName"])
 	}
 	env := containerEnv(ct)
-	if len(env) != 1 || env[config.EnvConfigYAML] == "" {
-		t.Fatalf("Environment = %v, want TGSYNC_CONFIG_YAML alone", env)
+	if len(env) != 2 || env[config.EnvConfigYAML] == "" || env["TGSYNC_SHARDS"] != shards {
+		t.Fatalf("Environment = %v, want TGSYNC_CONFIG_YAML and TGSYNC_SHARDS=%s", env, shards)
 	}
 	cfg, err := config.Parse([]byte(env[config.EnvConfigYAML]))
 	if err != nil {
 		t.Fatalf("TGSYNC_CONFIG_YAML does not parse: %v", err)
 	}
-	if want := "s3://" + out["StateBucketName"] + "/tgsync/"; cfg.State.S3 == nil || cfg.State.S3.String() != want {
+	// The state section points where StateObjectUrl says.
+	if want := strings.TrimSuffix(out["StateObjectUrl"], "tgsync-state.json"); cfg.State.S3 == nil || cfg.State.S3.String() != want {
 		t.Errorf("state = %+v, want %s", cfg.State, want)
 	}
 }
