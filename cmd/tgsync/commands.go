@@ -258,7 +258,7 @@ func daemon(ctx context.Context, c *CLI, g *globals, interval, minInterval time.
 		g.log.Error("no AWS credentials yet", "error", err.Error())
 	}
 	live := status.NewLive(status.SpecsFrom(a.reconciler.Bindings), nil)
-	metrics := newDaemonMetrics()
+	metrics := newDaemonMetrics(a.reconciler.Bindings)
 	if listen != "" {
 		_, stop, err := serveStatus(g.log, listen, web.Options{Status: live.Status, Metrics: metrics.Handler(),
 			StaleAfter: 3 * (interval + daemonSaveMargin)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,7 +190,7 @@ func (s *shardedStore) split(st *tgsync.State) []*tgsync.State {
 		}
 		p.Groups[arn] = g
 	}
-	parts[0].Drains = st.Drains
+	parts[0].Drains, parts[0].DrainLog = st.Drains, st.DrainLog
 	return parts
 }
 
@@ -244,6 +245,10 @@ func mergeStates(states ...*tgsync.State) *tgsync.State {
 			}
 			out.Drains[task] = d
 		}
+		out.DrainLog = append(out.DrainLog, st.DrainLog...)
 	}
+	// Shard 1 keeps the drain log; one written before the shards were
+	// changed may be elsewhere too.
+	slices.SortStableFunc(out.DrainLog, func(a, b tgsync.DrainEntry) int { return a.At.Compare(b.At) })
 	return out
 }

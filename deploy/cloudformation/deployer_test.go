@@ -16,26 +16,29 @@ const deployerPolicyPath = "../iam/tgsync-deployer.json"
 // createActions are, for every resource type of tgsync.yaml, the calls
 // CloudFormation makes with the deployer's credentials to create it.
 var createActions = map[string][]string{
-	"AWS::S3::Bucket":                 {"s3:CreateBucket", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutBucketOwnershipControls"},
-	"AWS::S3::BucketPolicy":           {"s3:PutBucketPolicy"},
-	"AWS::Logs::LogGroup":             {"logs:CreateLogGroup", "logs:PutRetentionPolicy"},
-	"AWS::IAM::Role":                  {"iam:CreateRole", "iam:PutRolePolicy", "iam:GetRole"},
-	"AWS::Lambda::Function":           {"lambda:CreateFunction", "lambda:GetFunction", "lambda:PutFunctionConcurrency", "iam:PassRole", "s3:GetObject"},
-	"AWS::Lambda::EventInvokeConfig":  {"lambda:PutFunctionEventInvokeConfig"},
-	"AWS::Lambda::Permission":         {"lambda:AddPermission"},
-	"AWS::Events::Rule":               {"events:PutRule", "events:PutTargets", "events:DescribeRule"},
-	"AWS::CloudWatch::Alarm":          {"cloudwatch:PutMetricAlarm"},
-	"AWS::EC2::SecurityGroup":         {"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress"},
-	"AWS::EC2::VPCEndpoint":           {"ec2:CreateVpcEndpoint", "ec2:DescribeVpcEndpoints", "route53:AssociateVPCWithHostedZone"},
-	"tgsync deploy itself":            {"cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:GetTemplate", "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet", "s3:CreateBucket", "s3:ListBucket", "s3:PutObject", "lambda:InvokeFunction"},
-	"tgsync deploy --delete-state":    {"s3:ListBucketVersions", "s3:DeleteObjectVersion", "s3:DeleteBucket"},
-	"a function in a VPC (--subnets)": {"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"},
+	"AWS::S3::Bucket":                           {"s3:CreateBucket", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutBucketOwnershipControls"},
+	"AWS::S3::BucketPolicy":                     {"s3:PutBucketPolicy"},
+	"AWS::Logs::LogGroup":                       {"logs:CreateLogGroup", "logs:PutRetentionPolicy"},
+	"AWS::IAM::Role":                            {"iam:CreateRole", "iam:PutRolePolicy", "iam:GetRole"},
+	"AWS::Lambda::Function":                     {"lambda:CreateFunction", "lambda:GetFunction", "lambda:PutFunctionConcurrency", "iam:PassRole", "s3:GetObject"},
+	"AWS::Lambda::EventInvokeConfig":            {"lambda:PutFunctionEventInvokeConfig"},
+	"AWS::Lambda::Permission":                   {"lambda:AddPermission"},
+	"AWS::Events::Rule":                         {"events:PutRule", "events:PutTargets", "events:DescribeRule"},
+	"AWS::CloudWatch::Alarm":                    {"cloudwatch:PutMetricAlarm"},
+	"AWS::CloudWatch::Dashboard":                {"cloudwatch:PutDashboard", "cloudwatch:GetDashboard"},
+	"AWS::ElasticLoadBalancingV2::TargetGroup":  {"elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:ModifyTargetGroupAttributes"},
+	"AWS::ElasticLoadBalancingV2::ListenerRule": {"elasticloadbalancing:CreateRule", "elasticloadbalancing:DescribeRules"},
+	"AWS::EC2::SecurityGroup":                   {"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress"},
+	"AWS::EC2::VPCEndpoint":                     {"ec2:CreateVpcEndpoint", "ec2:DescribeVpcEndpoints", "route53:AssociateVPCWithHostedZone"},
+	"tgsync deploy itself":                      {"cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:GetTemplate", "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet", "s3:CreateBucket", "s3:ListBucket", "s3:PutObject", "lambda:InvokeFunction"},
+	"tgsync deploy --delete-state":              {"s3:ListBucketVersions", "s3:DeleteObjectVersion", "s3:DeleteBucket"},
+	"a function in a VPC (--subnets)":           {"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"},
 }
 
 // TestDeployerPolicy checks the deployer's policy: valid IAM JSON, every
 // call that deploying the template and tgsync deploy make, no action on
-// "*" but EC2's and Route 53's, which have no resource-level permissions
-// for these calls, and docs/deploy.md shows it as it is.
+// "*" but EC2's, Route 53's and ELB's describe calls, which have no
+// resource-level permissions, and docs/deploy.md shows it as it is.
 func TestDeployerPolicy(t *testing.T) {
 	data, err := os.ReadFile(deployerPolicyPath)
 	if err != nil {
@@ -69,7 +72,7 @@ func TestDeployerPolicy(t *testing.T) {
 				t.Errorf("%s: action %q", sid, a)
 			}
 			allowed[a] = true
-			if slices.Contains(resources, "*") && !strings.HasPrefix(a, "ec2:") && !strings.HasPrefix(a, "route53:") {
+			if slices.Contains(resources, "*") && !strings.HasPrefix(a, "ec2:") && !strings.HasPrefix(a, "route53:") && !strings.HasPrefix(a, "elasticloadbalancing:Describe") {
 				t.Errorf("%s: %s on \"*\"", sid, a)
 			}
 		}
