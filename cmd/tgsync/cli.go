@@ -55,6 +55,7 @@ func init() {
 // one globals per invocation.
 type globals struct {
 	config    string
+	configSet bool // --config was given (TGSYNC_CONFIG_YAML applies only without it)
 	logFormat string
 	logLevel  string
 	output    outputFormat
@@ -169,6 +170,9 @@ func (c *CLI) prepare(cmd *cobra.Command, g *globals) error {
 	if err != nil {
 		return err
 	}
+	if f := cmd.Flags().Lookup("config"); f != nil {
+		g.configSet = f.Changed
+	}
 	if f := cmd.Flags().Lookup("output"); f != nil {
 		g.output = *f.Value.(*outputFormat)
 	}
@@ -207,7 +211,7 @@ func flagEnv(f *pflag.Flag) string {
 
 // configFlag declares --config, for the commands that read a config.
 func configFlag(cmd *cobra.Command, g *globals) {
-	cmd.Flags().StringVarP(&g.config, "config", "c", "./tgsync.yaml", "config `file`")
+	cmd.Flags().StringVarP(&g.config, "config", "c", "./tgsync.yaml", "config `file`; without it and TGSYNC_CONFIG, the YAML itself in TGSYNC_CONFIG_YAML")
 	withEnv(cmd.Flags(), "config", "TGSYNC_CONFIG")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 }
@@ -330,7 +334,16 @@ func singleDashLongFlags(root *cobra.Command, args []string) []string {
 const (
 	annotationExitCodes = "tgsync_exit_codes"
 	annotationAWS       = "tgsync_aws"
+	annotationApp       = "tgsync_app"
 )
+
+// appEnv is the environment of the commands that run bindings (newApp),
+// beside their flags'.
+var appEnv = []string{
+	"  TGSYNC_CONFIG_YAML   the config itself, without --config and TGSYNC_CONFIG",
+	"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers",
+	"  TGSYNC_SHARDS        the shards of a deployment, each with its own state (default 1)",
+}
 
 // exitCodesText is the exit codes of the commands that act on a config.
 const exitCodesText = `  0  every binding succeeded
@@ -344,6 +357,9 @@ func writeHelpFooter(w io.Writer, cmd *cobra.Command) {
 			envs = append(envs, fmt.Sprintf("  %-20s --%s", env, f.Name))
 		}
 	})
+	if cmd.Annotations[annotationApp] != "" {
+		envs = append(envs, appEnv...)
+	}
 	if !cmd.HasParent() {
 		envs = append(envs,
 			"  TGSYNC_CONFIG        --config",
@@ -351,9 +367,8 @@ func writeHelpFooter(w io.Writer, cmd *cobra.Command) {
 			"  TGSYNC_LOG_LEVEL     --log-level",
 			"  TGSYNC_INTERVAL      run --interval",
 			"  TGSYNC_MIN_INTERVAL  run --min-interval",
-			"  TGSYNC_LISTEN        run --listen",
-			"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers",
-			"  TGSYNC_SHARDS        the shards of a deployment, each with its own state (default 1)")
+			"  TGSYNC_LISTEN        run --listen")
+		envs = append(envs, appEnv...)
 	}
 	aws := !cmd.HasParent() || cmd.Annotations[annotationAWS] != ""
 	if len(envs) > 0 || aws {

@@ -447,32 +447,11 @@ func padName(name string, n int) string {
 // rule) when it is longer than a binding name may be.
 func stackBinding(stack string) string { return config.ShortBindingName(stack) }
 
-// createStack creates a stack, waits for CREATE_COMPLETE and returns its
-// outputs.
+// createStack creates a stack of the Lambda template, waits for
+// CREATE_COMPLETE and returns its outputs, which it checks.
 func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
 	t.Helper()
-	c := cfn.NewFromConfig(cfg)
-	var ps []cfntypes.Parameter
-	for k, v := range params {
-		ps = append(ps, cfntypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(v)})
-	}
-	if _, err := c.CreateStack(ctx, &cfn.CreateStackInput{
-		StackName: aws.String(name), TemplateBody: aws.String(body), Parameters: ps,
-		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
-	}); err != nil {
-		t.Fatalf("CreateStack: %v", err)
-	}
-	w := cfn.NewStackCreateCompleteWaiter(c, func(o *cfn.StackCreateCompleteWaiterOptions) {
-		o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
-	})
-	desc, err := w.WaitForOutput(ctx, &cfn.DescribeStacksInput{StackName: aws.String(name)}, time.Minute)
-	if err != nil {
-		t.Fatalf("stack %s did not reach CREATE_COMPLETE: %v", name, err)
-	}
-	out := map[string]string{}
-	for _, o := range desc.Stacks[0].Outputs {
-		out[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
-	}
+	out := launchStack(ctx, t, cfg, name, body, params)
 	want := []string{"FunctionArn", "FunctionName", "LogGroupName", "RoleArn", "ScheduleRuleName", "StateBucketName", "StateObjectUrl"}
 	if params["SpotTargetGroupArns"] != "" {
 		want = append(want, "SpotRuleName")
@@ -496,6 +475,35 @@ func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body s
 	}
 	if want := "/aws/lambda/" + name; out["LogGroupName"] != want {
 		t.Errorf("LogGroupName = %s, want %s", out["LogGroupName"], want)
+	}
+	return out
+}
+
+// launchStack creates a stack, waits for CREATE_COMPLETE and returns its
+// outputs.
+func launchStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
+	t.Helper()
+	c := cfn.NewFromConfig(cfg)
+	var ps []cfntypes.Parameter
+	for k, v := range params {
+		ps = append(ps, cfntypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(v)})
+	}
+	if _, err := c.CreateStack(ctx, &cfn.CreateStackInput{
+		StackName: aws.String(name), TemplateBody: aws.String(body), Parameters: ps,
+		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+	}); err != nil {
+		t.Fatalf("CreateStack: %v", err)
+	}
+	w := cfn.NewStackCreateCompleteWaiter(c, func(o *cfn.StackCreateCompleteWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
+	})
+	desc, err := w.WaitForOutput(ctx, &cfn.DescribeStacksInput{StackName: aws.String(name)}, time.Minute)
+	if err != nil {
+		t.Fatalf("stack %s did not reach CREATE_COMPLETE: %v", name, err)
+	}
+	out := map[string]string{}
+	for _, o := range desc.Stacks[0].Outputs {
+		out[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}
 	return out
 }

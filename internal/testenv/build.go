@@ -159,3 +159,32 @@ func buildPackage() (Package, error) {
 	_, err = UnzipBootstrap(p.Zip, p.Bootstrap)
 	return p, err
 }
+
+var (
+	cliOnce sync.Once
+	cliPath string
+	cliErr  error
+)
+
+// CLI builds the tgsync binary of make build, once per test process and
+// under BuildDir, and returns its path: the CLI and daemon a release ships
+// for this machine.
+func CLI(t testing.TB) string {
+	t.Helper()
+	NeedTool(t, "make")
+	cliOnce.Do(func() {
+		dir, err := BuildDir()
+		if err != nil {
+			cliErr = err
+			return
+		}
+		dist := filepath.Join(dir, "cli")
+		if cliErr = Make(dist, "test", "build"); cliErr == nil {
+			cliPath = filepath.Join(dist, "tgsync")
+		}
+	})
+	if cliErr != nil {
+		t.Fatal(cliErr)
+	}
+	return cliPath
+}
