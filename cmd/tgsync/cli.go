@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,9 +47,20 @@ func addCommand(f ...func(*CLI, *globals) *cobra.Command) {
 
 func init() {
 	addCommand(onceCommand, planCommand, runCommand, statusCommand, drainCommand, validateCommand, demoCommand, versionCommand)
-	// Help lists the commands in the order above, which follows a first
-	// run: once, plan, run, then what inspects and helps.
+	// Help lists the commands in helpOrder.
 	cobra.EnableCommandSorting = false
+}
+
+// helpOrder is the order help lists the commands in: a first run (once,
+// plan, run), then what inspects, deploys and helps.
+var helpOrder = []string{"once", "plan", "run", "status", "drain", "validate", "deploy", "healthcheck", "demo", "version"}
+
+// helpRank places a command in helpOrder; one not listed goes last.
+func helpRank(name string) int {
+	if i := slices.Index(helpOrder, name); i >= 0 {
+		return i
+	}
+	return len(helpOrder)
 }
 
 // globals are the settings several commands share. A command declares
@@ -114,9 +127,10 @@ func (c *CLI) rootCommand(g *globals) *cobra.Command {
 	var showVersion bool
 	root := &cobra.Command{
 		Use:   "tgsync",
-		Short: "keep ELB target groups of type ip equal to the addresses of DNS names",
-		Long: `tgsync keeps ELB target groups of type ip equal to the addresses of DNS names,
-without ever emptying a group because a lookup failed, and says why it changes anything.
+		Short: "keep ELB target groups of type ip equal to the addresses of DNS names and network interfaces",
+		Long: `tgsync keeps ELB target groups of type ip equal to the addresses of DNS names and
+network interfaces, without ever emptying a group because a lookup failed, and says
+why it changes anything.
 
 Start with 'tgsync validate --example > tgsync.yaml', then 'tgsync plan'.`,
 		Example: `  tgsync validate --example > tgsync.yaml
@@ -141,9 +155,14 @@ Start with 'tgsync validate --example > tgsync.yaml', then 'tgsync plan'.`,
 	}
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version, the commit and the Go release (as 'tgsync version')")
 	root.SetFlagErrorFunc(flagError)
+	cmds := make([]*cobra.Command, 0, len(commandFuncs))
 	for _, f := range commandFuncs {
-		root.AddCommand(f(c, g))
+		cmds = append(cmds, f(c, g))
 	}
+	// Commands that add themselves from other files take their place in
+	// the order of a first run rather than that of file names.
+	slices.SortStableFunc(cmds, func(a, b *cobra.Command) int { return cmp.Compare(helpRank(a.Name()), helpRank(b.Name())) })
+	root.AddCommand(cmds...)
 	defaultHelp := root.HelpFunc()
 	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
 		defaultHelp(cmd, args)
