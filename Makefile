@@ -58,7 +58,7 @@ test:
 	$(GO) test -race ./...
 
 clean:
-	rm -rf $(DIST)
+	rm -rf $(DIST) internal/deploy/lambda
 
 FORCE:
 
@@ -108,7 +108,9 @@ fuzz:
 # (docs/release.md says how to cut one and how to check one):
 #   tgsync_$(VERSION)_{linux,darwin}_{amd64,arm64}   the CLI, as make build
 #                                    makes it, static (CGO_ENABLED=0), with
-#                                    the version and the commit stamped
+#                                    the version and the commit stamped,
+#                                    carrying the arm64 Lambda zip for
+#                                    tgsync deploy (-tags tgsync_bundle)
 #   tgsync_$(VERSION)_lambda_{arm64,amd64}.zip        make package's zips
 #   tgsync_$(VERSION)_image.tar      the container image for linux/amd64 and
 #                                    linux/arm64, an OCI layout tarball
@@ -136,9 +138,11 @@ REL_BINS  = $(foreach p,$(RELEASE_PLATFORMS),$(REL)_$(p))
 REL_ZIPS  = $(foreach a,$(ARCHS),$(REL)_lambda_$(a).zip)
 REL_SBOMS = $(addsuffix .cdx.json,$(REL_BINS) $(basename $(REL_ZIPS)))
 REL_FILES = $(REL_BINS) $(REL_ZIPS) $(REL)_image.tar $(REL_SBOMS)
-# make build's flags, and the commit.
-RELFLAGS  = -tags lambda.norpc -trimpath -buildvcs=false \
+# make build's flags, and the commit; tgsync_bundle embeds $(BUNDLE), the
+# arm64 zip of this release, which tgsync deploy uploads.
+RELFLAGS  = -tags lambda.norpc,tgsync_bundle -trimpath -buildvcs=false \
 	-ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)"
+BUNDLE    = internal/deploy/lambda/tgsync-arm64.zip
 TOOLS     = $(abspath $(DIST))/.tools
 
 .PHONY: release release-files
@@ -169,12 +173,17 @@ $(error run make release VERSION=..., which sets COMMIT and SOURCE_DATE_EPOCH)
 endif
 endif
 
-$(REL_BINS): $(REL)_%: FORCE
+$(REL_BINS): $(REL)_%: $(BUNDLE) FORCE
 	@mkdir -p $(DIST)
 	CGO_ENABLED=0 GOOS=$(word 1,$(subst _, ,$*)) GOARCH=$(word 2,$(subst _, ,$*)) \
 	  $(GO) build $(RELFLAGS) -o $@ ./cmd/tgsync
 
 $(REL_ZIPS): $(REL)_lambda_%.zip: $(DIST)/tgsync-%.zip
+	cp $< $@
+
+# The zip the CLI embeds (internal/deploy/bundle_embed.go; git ignores it).
+$(BUNDLE): $(DIST)/tgsync-arm64.zip
+	@mkdir -p $(dir $@)
 	cp $< $@
 
 $(REL)_image.tar: $(REL)_linux_amd64 $(REL)_linux_arm64

@@ -128,7 +128,7 @@ func TestRemovedBindingIsKeptForItsRetention(t *testing.T) {
 	w.r.Bindings = nil
 	w.run(t)
 	bs := mustLoad(t, w.store).Bindings["db"]
-	if bs == nil || bs.RemovedAt.IsZero() || len(bs.Owned) != 1 {
+	if bs == nil || bs.RemovedAt.IsZero() || len(bs.Owned) != 1 || bs.TargetGroupARN != arnA {
 		t.Fatalf("after its removal from the config: %+v", bs)
 	}
 	w.r.Bindings = keep // put back within the retention

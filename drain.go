@@ -148,7 +148,10 @@ type DrainResult struct {
 	Groups []GroupDrain
 	// StateWritten is set when the version was remembered in the store.
 	StateWritten bool
-	Duration     time.Duration
+	// Logged is set when the drain entered the state's DrainLog, which
+	// it does when it deregistered something or a group failed.
+	Logged   bool
+	Duration time.Duration
 }
 
 // GroupDrain is what one Drain did to one target group.
@@ -244,11 +247,14 @@ func (d *Drainer) Drain(ctx context.Context, task Task) (res DrainResult, err er
 			failed = true
 		}
 	}
-	if loaded != nil && !failed && !d.DryRun && task.Version > 0 {
-		written, err := d.recordDrain(ctx, loaded, rev, task)
-		res.StateWritten = written
+	remember := !failed && task.Version > 0
+	entries := drainEntries(task, res.Groups, start)
+	if loaded != nil && !d.DryRun && (remember || len(entries) > 0) {
+		rec := drainRecord{task: task, remember: remember, entries: entries, groups: res.Groups}
+		written, err := d.recordDrain(ctx, loaded, rev, rec)
+		res.StateWritten, res.Logged = written && remember, written && len(entries) > 0
 		if err != nil {
-			errs = append(errs, fmt.Errorf("drain task %s: remember version %d: %w", task.ARN, task.Version, err))
+			errs = append(errs, fmt.Errorf("drain task %s: record it in the state: %w", task.ARN, err))
 		}
 	}
 	return res, errors.Join(errs...)
@@ -358,18 +364,32 @@ func (d *Drainer) drainGroup(ctx context.Context, task Task, arn string) GroupDr
 	return g
 }
 
-// recordDrain saves the task's version, reloading and merging when another
+// drainRecord is what a drain writes to the state: the task's version
+// when remember is set, and its entries in the drain log.
+type drainRecord struct {
+	task     Task
+	remember bool
+	entries  []DrainEntry
+	groups   []GroupDrain
+}
+
+// recordDrain saves what the drain did, reloading and merging when another
 // writer saved in between. It reports whether it wrote.
-func (d *Drainer) recordDrain(ctx context.Context, st *State, rev string, task Task) (bool, error) {
+func (d *Drainer) recordDrain(ctx context.Context, st *State, rev string, rec drainRecord) (bool, error) {
 	const attempts = 3
+	task := rec.task
 	saveCtx, cancel := saveContext(ctx, true)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		if st.Drains[task.ARN].Version >= task.Version {
+		remember := rec.remember && st.Drains[task.ARN].Version < task.Version
+		if !remember && len(rec.entries) == 0 {
 			return false, nil // another writer remembered it already
 		}
 		next := st.Clone()
-		next.rememberDrain(task.ARN, task.Version, d.now())
+		if remember {
+			next.rememberDrain(task.ARN, task.Version, d.now())
+		}
+		next.logDrain(rec.entries, rec.groups, d.now())
 		_, err := d.Store.Save(saveCtx, next, rev)
 		if err == nil {
 			return true, nil

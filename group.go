@@ -131,7 +131,7 @@ func (r *Reconciler) observeGroup(o RunOptions, g *groupRun, st *State, now time
 	at := now
 	if why == "" {
 		stored := st.Observations[g.arn]
-		observed, at = slices.Clone(stored.Targets), stored.At
+		observed, at = slices.Clone(stored.Targets), stored.DescribedAt()
 	}
 	first.timed(func() {
 		if why == "" {
@@ -345,18 +345,19 @@ func (r *Reconciler) apply(o RunOptions, br *bindingRun, now time.Time) {
 func keepObservations(runs []*bindingRun, st *State, now time.Time) {
 	for _, g := range groupsOf(runs) {
 		var obs []ObservedTarget
+		var described time.Time
 		seen := false
 		for _, br := range g.runs {
 			if !br.res.Described {
 				continue
 			}
 			if !seen {
-				obs, seen = br.res.Observed, true
+				obs, described, seen = br.res.Observed, br.res.ObservedAt, true
 			}
 			obs = ObservationAfter(obs, br.res.Registered, br.res.Deregistered)
 		}
 		if seen {
-			keepObservation(st, g.arn, obs, now)
+			keepObservation(st, g.arn, obs, described, now)
 		}
 	}
 }
@@ -377,7 +378,12 @@ func finish(runs []*bindingRun, st *State, applied appliedLog, now time.Time) []
 	keepObservations(runs, st, now)
 	out := make([]BindingResult, len(runs))
 	for i, br := range runs {
+		if br.res.Described {
+			answered := br.state.Answer != nil && br.state.Answer.At.Equal(now)
+			br.state.Trend.Add(trendPoint(br.res, answered, now))
+		}
 		s := br.state
+		s.TargetGroupARN = br.binding.TargetGroupARN
 		st.Bindings[br.binding.Name] = &s
 		br.res.APICalls = int(br.calls.Load())
 		attempt := br.res

@@ -16,9 +16,15 @@ type Observation struct {
 	// At is when the content was last seen to change: a describe that
 	// found it different, or changes tgsync applied.
 	At time.Time `json:"at"`
+	// Described is when the describe that Targets come from ran: tgsync's
+	// own changes since move At, not Described. A describe that finds the
+	// group as stored writes nothing (a steady run writes no state), so it
+	// is the last describe that found the group changed. Zero in states of
+	// older versions: DescribedAt then gives At.
+	Described time.Time `json:"-"`
 	// Targets are the members that are not draining, with the health
-	// they had when the members last changed; their Description is not
-	// kept.
+	// state they had when the content last changed (a member or a state);
+	// their Description is not kept.
 	Targets []ObservedTarget `json:"-"`
 }
 
@@ -32,13 +38,26 @@ type keptTarget struct {
 }
 
 type observationJSON struct {
-	At      time.Time    `json:"at"`
-	Targets []keptTarget `json:"targets"`
+	At time.Time `json:"at"`
+	// Described is written only when it differs from At.
+	Described time.Time    `json:"described,omitzero"`
+	Targets   []keptTarget `json:"targets"`
+}
+
+// DescribedAt is when the describe that the observation comes from ran.
+func (o *Observation) DescribedAt() time.Time {
+	if o.Described.IsZero() {
+		return o.At
+	}
+	return o.Described
 }
 
 // MarshalJSON writes the targets with their zone, state and reason.
 func (o Observation) MarshalJSON() ([]byte, error) {
 	out := observationJSON{At: o.At, Targets: make([]keptTarget, len(o.Targets))}
+	if !o.Described.Equal(o.At) {
+		out.Described = o.Described
+	}
 	for i, t := range o.Targets {
 		out.Targets[i] = keptTarget{t.Target, t.AvailabilityZone, t.State, t.Reason}
 	}
@@ -51,7 +70,7 @@ func (o *Observation) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &in); err != nil {
 		return err
 	}
-	o.At, o.Targets = in.At, make([]ObservedTarget, len(in.Targets))
+	o.At, o.Described, o.Targets = in.At, in.Described, make([]ObservedTarget, len(in.Targets))
 	for i, t := range in.Targets {
 		o.Targets[i] = ObservedTarget{Target: t.Target, AvailabilityZone: t.AvailabilityZone, State: t.State, Reason: t.Reason}
 	}
@@ -136,23 +155,26 @@ func stored(obs []ObservedTarget) []ObservedTarget {
 }
 
 // keepObservation stores what the run saw of a group, with the changes it
-// made, when its members differ from those the state holds. A change of
-// health alone is not stored: decisions that depend on health (a removal
-// that falls due, a joining target) describe afresh, and the state is not
-// rewritten every time a target's health flips.
-func keepObservation(st *State, arn string, obs []ObservedTarget, now time.Time) {
+// made, when its members or their health states differ from those the
+// state holds. A health state is kept so that what the status shows from
+// the state (while a source or a describe fails, or in a Lambda) and the
+// counts of BindingState.Trend are those of the last describe; it is
+// written at most once per describe, and a change of reason or
+// description alone is not written. described is when the describe that
+// obs comes from ran.
+func keepObservation(st *State, arn string, obs []ObservedTarget, described, now time.Time) {
 	targets := stored(obs)
-	if prev := st.Observations[arn]; prev != nil && sameMembers(prev.Targets, targets) {
+	if prev := st.Observations[arn]; prev != nil && sameContent(prev.Targets, targets) {
 		return
 	}
 	if st.Observations == nil {
 		st.Observations = map[string]*Observation{}
 	}
-	st.Observations[arn] = &Observation{At: now, Targets: targets}
+	st.Observations[arn] = &Observation{At: now, Described: described, Targets: targets}
 }
 
-func sameMembers(a, b []ObservedTarget) bool {
-	return slices.EqualFunc(a, b, func(x, y ObservedTarget) bool { return x.Target == y.Target })
+func sameContent(a, b []ObservedTarget) bool {
+	return slices.EqualFunc(a, b, func(x, y ObservedTarget) bool { return x.Target == y.Target && x.State == y.State })
 }
 
 // BindingRetention is how long the state keeps a binding that left the
@@ -165,14 +187,15 @@ const BindingRetention = 7 * 24 * time.Hour
 // kept of groups no configured binding uses.
 func (r *Reconciler) retire(st *State, now time.Time) {
 	used := map[string]bool{}
-	configured := map[string]bool{}
+	configured := map[string]string{}
 	for _, b := range r.Bindings {
-		configured[b.Name], used[b.TargetGroupARN] = true, true
+		configured[b.Name], used[b.TargetGroupARN] = b.TargetGroupARN, true
 	}
 	for name, bs := range st.Bindings {
+		arn, ok := configured[name]
 		switch {
-		case configured[name]:
-			bs.RemovedAt = time.Time{}
+		case ok:
+			bs.RemovedAt, bs.TargetGroupARN = time.Time{}, arn
 		case bs.RemovedAt.IsZero():
 			bs.RemovedAt = now
 		case now.Sub(bs.RemovedAt) >= BindingRetention:

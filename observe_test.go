@@ -2,8 +2,10 @@ package tgsync_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +136,73 @@ func TestDescribeWhenItMatters(t *testing.T) {
 	}
 	if back < 0 || back >= int(every/time.Minute) {
 		t.Errorf("a target removed by hand came back after %d runs, want fewer than %s of runs", back, every)
+	}
+}
+
+// TestObservationKeepsHealth: the stored observation follows a change of
+// a member's health state, seen at the group's next describe, so that
+// what the status shows from the state is what that describe saw; it is
+// written once, and the steady runs after it write nothing.
+func TestObservationKeepsHealth(t *testing.T) {
+	const every = 10 * time.Minute
+	w := newCachedWorld(1, every)
+	arn := w.arns[0]
+	w.run(t)
+	w.run(t)
+	w.groups.Put(arn, mock.Target("10.0.0.1:443"), HealthUnhealthy)
+	writes := 0
+	described := false
+	for range 2 * int(every/time.Minute) {
+		res, _ := w.run(t)
+		if res.StateWritten {
+			writes++
+		}
+		described = described || res.Bindings[0].DescribeReason != ""
+	}
+	if !described || writes != 1 {
+		t.Errorf("described %v, %d state writes: want the describe to write the new health once", described, writes)
+	}
+	st, _, err := w.store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := st.Observations[arn]
+	if obs == nil || len(obs.Targets) != 1 || obs.Targets[0].State != HealthUnhealthy {
+		t.Fatalf("stored observation %+v, want the target unhealthy", obs)
+	}
+}
+
+// TestObservationDescribedJSON: the describe time is stored only when
+// tgsync's own changes moved the observation past it, and a state of an
+// older version, without it, reads as described when it was written.
+func TestObservationDescribedJSON(t *testing.T) {
+	at, described := t0.Add(time.Hour), t0
+	tests := []struct {
+		name      string
+		o         Observation
+		wantField bool
+		want      time.Time
+	}{
+		{"written by its describe", Observation{At: at, Described: at}, false, at},
+		{"moved by tgsync's changes", Observation{At: at, Described: described}, true, described},
+		{"older version", Observation{At: at}, false, at},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := json.Marshal(tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(data), `"described"`); got != tt.wantField {
+				t.Errorf("%s: described written %v, want %v", data, got, tt.wantField)
+			}
+			var back Observation
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !back.DescribedAt().Equal(tt.want) || !back.At.Equal(at) {
+				t.Errorf("read back at %s, described at %s; want %s and %s", back.At, back.DescribedAt(), at, tt.want)
+			}
+		})
 	}
 }

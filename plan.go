@@ -78,6 +78,11 @@ const (
 	RuleMakeBefore   = "make-before-break"
 )
 
+// Rules lists every rule a refusal can name, so that a counter per rule can
+// start at zero before the first refusal (TestRulesListsEveryRule keeps it
+// complete).
+var Rules = []string{RuleSourceFailed, RuleNotAllowed, RuleReserved, RuleMaxFraction, RuleLastHealthy, RuleMakeBefore}
+
 // IntentGrace is how long a shared binding keeps owning a target it
 // registered, or was about to register, while the target is not in the
 // group. A run records what it is about to register before it calls AWS,

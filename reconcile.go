@@ -99,8 +99,10 @@ type BindingResult struct {
 	// Described tells an empty group from one that was not observed.
 	Observed  []ObservedTarget
 	Described bool
-	// ObservedAt is when Observed was seen to be so: now when Described,
-	// else the time the stored observation dates from.
+	// ObservedAt is when the describe that Observed comes from ran: now
+	// when the run described the group, else that of the stored
+	// observation (Observation.DescribedAt), not the time tgsync last
+	// changed it.
 	ObservedAt time.Time
 	// DescribeReason says why the group was described ("" when the stored
 	// observation served).

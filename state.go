@@ -20,33 +20,66 @@ const StateVersion = 1
 // enough for a status page served from a state store.
 const HistoryLimit = 50
 
-// HistoryBudget bounds the events a whole state keeps: with more than
-// HistoryBudget / HistoryLimit bindings (200), each keeps its share of it,
-// but never fewer than MinHistory. An event takes about 240 bytes, so
-// 1,000 bindings keep 10 each, 2.4 MB of history instead of 12 MB, and
-// their state stays within half of MaxStateBytes. The log keeps every
-// change and refusal; the history is what the status page shows.
+// HistoryBudget bounds the history a whole state keeps, in events' worth:
+// every binding's events and count trend (a trend point is stored in a
+// twentieth of an event's bytes, 12 against 240) and the drain log (an
+// entry about an event's). With more bindings than the budget holds full
+// histories of (180), each keeps its share of it, but never less than
+// MinHistory events' worth; its trend, and the drain log, keep the same
+// part of their limits. 1,000 bindings keep 9 events and 17 trend points
+// each, 2.3 MB of history instead of 13 MB, and their state stays within
+// half of MaxStateBytes. The log keeps every change and refusal; the
+// history is what the status page shows.
 const (
 	HistoryBudget = 10_000
 	MinHistory    = 10
 )
 
-// HistoryShare is the events each binding of a state of n bindings keeps.
-func HistoryShare(n int) int {
+// trendPointsPerEvent is how many trend points take an event's bytes, and
+// fullHistory a binding's full history in events' worth (55).
+const (
+	trendPointsPerEvent = 20
+	fullHistory         = HistoryLimit + (TrendLimit+trendPointsPerEvent-1)/trendPointsPerEvent
+)
+
+// historyUnits is the events' worth of history each binding of a state of
+// n bindings keeps; the drain log's DrainLogLimit comes off the budget.
+func historyUnits(n int) int {
 	if n <= 0 {
-		return HistoryLimit
+		return fullHistory
 	}
-	return min(HistoryLimit, max(MinHistory, HistoryBudget/n))
+	return min(fullHistory, max(MinHistory, (HistoryBudget-DrainLogLimit)/n))
 }
 
-// BoundHistory trims every binding's history to its HistoryShare, oldest
-// events first.
+// HistoryShare is the events each binding of a state of n bindings keeps:
+// its share of HistoryBudget less what its trend takes.
+func HistoryShare(n int) int {
+	return historyUnits(n) - (TrendShare(n)+trendPointsPerEvent-1)/trendPointsPerEvent
+}
+
+// TrendShare is the trend points each binding of a state of n bindings
+// keeps: the part of TrendLimit its share is of a full history.
+func TrendShare(n int) int { return TrendLimit * historyUnits(n) / fullHistory }
+
+// DrainLogShare is the entries the drain log of a state of n bindings
+// keeps, in the same part of DrainLogLimit.
+func DrainLogShare(n int) int { return DrainLogLimit * historyUnits(n) / fullHistory }
+
+// BoundHistory trims every binding's history and trend and the drain log
+// to their shares of HistoryBudget, oldest first.
 func (s *State) BoundHistory() {
-	share := HistoryShare(len(s.Bindings))
+	n := len(s.Bindings)
+	events, points := HistoryShare(n), TrendShare(n)
 	for _, b := range s.Bindings {
-		if n := len(b.History) - share; n > 0 {
-			b.History = slices.Clone(b.History[n:])
+		if over := len(b.History) - events; over > 0 {
+			b.History = slices.Clone(b.History[over:])
 		}
+		if over := len(b.Trend) - points; over > 0 {
+			b.Trend = slices.Clone(b.Trend[over:])
+		}
+	}
+	if over := len(s.DrainLog) - DrainLogShare(n); over > 0 {
+		s.DrainLog = slices.Clone(s.DrainLog[over:])
 	}
 }
 
@@ -67,6 +100,9 @@ type State struct {
 	// Observations keeps, per target group ARN, what the group held when
 	// tgsync last looked (see Observation).
 	Observations map[string]*Observation `json:"observations,omitempty"`
+	// DrainLog is the history of Spot drains, oldest first (see
+	// DrainEntry).
+	DrainLog []DrainEntry `json:"drainLog,omitempty"`
 }
 
 // GroupInfo is what tgsync needs of a target group besides its members: its
@@ -113,6 +149,13 @@ func (s *State) Clone() *State {
 	}
 	c.Drains = maps.Clone(s.Drains)
 	c.Groups = maps.Clone(s.Groups)
+	if s.DrainLog != nil {
+		c.DrainLog = make([]DrainEntry, len(s.DrainLog))
+		for i, e := range s.DrainLog {
+			e.Deregistered = slices.Clone(e.Deregistered)
+			c.DrainLog[i] = e
+		}
+	}
 	if s.Observations != nil {
 		c.Observations = make(map[string]*Observation, len(s.Observations))
 		for k, v := range s.Observations {
@@ -137,8 +180,9 @@ func (s *State) Equal(o *State) bool {
 var ErrNewerState = errors.New("written by a newer tgsync")
 
 // MaxStateBytes bounds the stored state every durable store reads and
-// writes. 100 bindings with full histories take about 0.8 MB, 1,000 about
-// 4 MB (their histories bounded by HistoryBudget), so a file or object
+// writes. 100 bindings with full histories and trends and their groups'
+// members take about 1.5 MB, 1,000 about 4.1 MB (their histories bounded
+// by HistoryBudget), so a file or object
 // over the bound is almost surely the wrong one. The bound keeps the
 // decode of the largest accepted state within 64 MiB of heap, so that it
 // fits the Lambda function's 128 MB beside the process itself
@@ -200,6 +244,10 @@ type BindingState struct {
 	// config. Its entry is dropped BindingRetention later; until then the
 	// status shows what it owned (targets nobody removes).
 	RemovedAt time.Time `json:"removedAt,omitzero"`
+	// TargetGroupARN is the group the binding was last configured with,
+	// so that once it leaves the config the status can still say where
+	// the targets it leaves behind are.
+	TargetGroupARN string `json:"targetGroupArn,omitempty"`
 	// LastError is the last failure of the binding, cleared by a clean run.
 	LastError string `json:"lastError,omitempty"`
 	// Refusing holds the refusals of the last run (see Refusal.Key), so
@@ -207,6 +255,9 @@ type BindingState struct {
 	Refusing []string `json:"refusing,omitempty"`
 	// History holds the last HistoryLimit changes and refusals.
 	History []Event `json:"history,omitempty"`
+	// Trend holds the counts of the last TrendRetention, one point per
+	// change, for the status page's chart.
+	Trend Trend `json:"trend,omitempty"`
 }
 
 // Miss is the record of an owned target absent from the source.
@@ -292,6 +343,7 @@ func (b BindingState) Clone() BindingState {
 	}
 	c.Refusing = append([]string(nil), b.Refusing...)
 	c.History = append([]Event(nil), b.History...)
+	c.Trend = append(Trend(nil), b.Trend...)
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ const decodeBudget = 64 << 20
 // EncodeState writes it, or indented as older versions did and jq .
 // leaves it) is just under maxBytes: bindings with targets per binding
 // owned, a third of them missed, the others in the stored answer, and a
-// full history.
+// full history and trend.
 func sizedState(t *testing.T, targets int, indented bool, maxBytes int) []byte {
 	t.Helper()
 	encode := func(s *tgsync.State) []byte {
@@ -70,6 +71,10 @@ func realisticState(bindings, targets int) *tgsync.State {
 			} else {
 				b.Answer.Addrs = append(b.Answer.Addrs, t.IP)
 			}
+		}
+		for k := range tgsync.TrendLimit {
+			b.Trend.Add(tgsync.TrendPoint{At: at.Add(time.Duration(k) * 7 * time.Minute), Desired: targets,
+				Registered: targets - k%3, Healthy: targets - k%5, Answer: k%9 == 0})
 		}
 		b.LastError = "source vpc-logs.es.amazonaws.com failed: SERVFAIL"
 		b.Refusing = []string{"deregister 10.0.0.2:443 last-healthy"}
@@ -145,27 +150,33 @@ func withObservations(s *tgsync.State, targets int) *tgsync.State {
 		}
 		s.Observations[arn] = obs
 		s.Groups[arn] = tgsync.GroupInfo{TargetType: "ip", Port: 443, Protocol: "HTTPS", VPCID: "vpc-0fa4e7b2c91d35a68", IPAddressType: "ipv4", At: at}
+		if len(s.DrainLog) < tgsync.DrainLogLimit {
+			s.DrainLog = append(s.DrainLog, tgsync.DrainEntry{At: at, Task: fmt.Sprintf("arn:aws:ecs:ap-northeast-1:111122223333:task/logs/%032x", i),
+				Version: 4, TargetGroupARN: arn, Deregistered: []string{"10.0.3.41:443", "10.0.3.41:9600"}, Reason: "Spot interruption"})
+		}
 		i++
 	}
 	return s
 }
 
-// TestStateOf1000Bindings: 1,000 bindings with full histories, each with
-// its group's observation, fit in half of MaxStateBytes as a run saves
-// them, with 6 targets each (an ALB or a search domain), and with room to
-// spare with 20 each, every one owned (shared bindings) and observed; as
-// they were stored before (indented, every binding keeping HistoryLimit
-// events) neither fitted at all.
+// TestStateOf1000Bindings: 1,000 bindings with full histories and count
+// trends, each with its group's observation, and a full drain log, fit in
+// half of MaxStateBytes as a run saves them, with 6 targets each (an ALB
+// or a search domain), and with room to spare with 20 each, every one
+// owned (shared bindings) and observed: events, trend points and drain
+// entries all keep their share of the one HistoryBudget. As they were
+// stored before (indented, every binding keeping HistoryLimit events)
+// neither fitted at all.
 func TestStateOf1000Bindings(t *testing.T) {
 	tests := []struct {
-		bindings, targets int
-		share             int
-		maxFraction       float64 // of MaxStateBytes
+		bindings, targets     int
+		share, points, drains int
+		maxFraction           float64 // of MaxStateBytes
 	}{
-		{100, 6, tgsync.HistoryLimit, 0.5},
-		{250, 6, 40, 0.5},
-		{1000, 6, tgsync.MinHistory, 0.5},
-		{1000, 20, tgsync.MinHistory, 0.85},
+		{100, 6, tgsync.HistoryLimit, tgsync.TrendLimit, tgsync.DrainLogLimit, 0.5},
+		{250, 6, 35, 68, 70, 0.5},
+		{1000, 6, 9, 17, 18, 0.5},
+		{1000, 20, 9, 17, 18, 0.85},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%d bindings of %d targets", tc.bindings, tc.targets), func(t *testing.T) {
@@ -182,9 +193,12 @@ func TestStateOf1000Bindings(t *testing.T) {
 			t.Logf("%d bindings: %d bytes (%.1f%% of MaxStateBytes); %d bytes as stored before, indented with full histories",
 				tc.bindings, len(data), 100*float64(len(data))/tgsync.MaxStateBytes, len(before))
 			for name, b := range s.Bindings {
-				if len(b.History) != tc.share {
-					t.Fatalf("%s keeps %d events, want %d", name, len(b.History), tc.share)
+				if len(b.History) != tc.share || len(b.Trend) != tc.points {
+					t.Fatalf("%s keeps %d events and %d trend points, want %d and %d", name, len(b.History), len(b.Trend), tc.share, tc.points)
 				}
+			}
+			if len(s.DrainLog) != tc.drains {
+				t.Errorf("the drain log keeps %d entries, want %d", len(s.DrainLog), tc.drains)
 			}
 			if float64(len(data)) > tc.maxFraction*tgsync.MaxStateBytes {
 				t.Errorf("%d bindings take %d bytes, more than %g of MaxStateBytes (%d)", tc.bindings, len(data), tc.maxFraction, tgsync.MaxStateBytes)
@@ -202,19 +216,21 @@ func TestStateOf1000Bindings(t *testing.T) {
 }
 
 func TestHistoryShare(t *testing.T) {
-	tests := []struct{ bindings, want int }{
-		{0, 50}, {1, 50}, {200, 50}, {201, 49}, {400, 25}, {1000, 10}, {5000, 10},
+	tests := []struct{ bindings, events, points, drains int }{
+		{0, 50, 96, 100}, {1, 50, 96, 100}, {180, 50, 96, 100}, {181, 49, 94, 98},
+		{200, 44, 85, 89}, {400, 21, 41, 43}, {1000, 9, 17, 18}, {5000, 9, 17, 18},
 	}
 	for _, tc := range tests {
-		if got := tgsync.HistoryShare(tc.bindings); got != tc.want {
-			t.Errorf("HistoryShare(%d) = %d, want %d", tc.bindings, got, tc.want)
+		got := []int{tgsync.HistoryShare(tc.bindings), tgsync.TrendShare(tc.bindings), tgsync.DrainLogShare(tc.bindings)}
+		if want := []int{tc.events, tc.points, tc.drains}; !slices.Equal(got, want) {
+			t.Errorf("%d bindings: events, trend points, drain entries %v, want %v", tc.bindings, got, want)
 		}
 	}
 }
 
-// TestRunBoundsHistory: a run saves every binding's history cut to its
-// share of HistoryBudget, once the state holds more bindings than
-// HistoryLimit events each can.
+// TestRunBoundsHistory: a run saves every binding's history and trend, and
+// the drain log, cut to their shares of HistoryBudget, once the state holds
+// more bindings than it can keep full histories of.
 func TestRunBoundsHistory(t *testing.T) {
 	const n = 250
 	var arns []string
@@ -232,6 +248,13 @@ func TestRunBoundsHistory(t *testing.T) {
 		for k := range tgsync.HistoryLimit {
 			bs.History = append(bs.History, tgsync.Event{Time: t0, Action: tgsync.ActionRegister, Reason: fmt.Sprint(k)})
 		}
+		for k := range tgsync.TrendLimit {
+			bs.Trend.Add(tgsync.TrendPoint{At: t0.Add(time.Duration(k-tgsync.TrendLimit) * time.Minute), Desired: k, Registered: 1})
+		}
+	}
+	for k := range tgsync.DrainLogLimit {
+		st.DrainLog = append(st.DrainLog, tgsync.DrainEntry{At: t0.Add(time.Duration(k-tgsync.DrainLogLimit) * time.Minute),
+			Task: fmt.Sprint(k), TargetGroupARN: arns[0]})
 	}
 	if _, err := store.Save(context.Background(), st, ""); err != nil {
 		t.Fatal(err)
@@ -251,5 +274,13 @@ func TestRunBoundsHistory(t *testing.T) {
 		if len(h) != want || h[len(h)-1].Action != tgsync.ActionRegister || h[0].Reason != fmt.Sprint(tgsync.HistoryLimit-want+1) {
 			t.Fatalf("%s keeps %d events from %q, want the newest %d", b.Name, len(h), h[0].Reason, want)
 		}
+		// The run's point (1 desired, 1 registered) is the newest.
+		tr, points := saved.Bindings[b.Name].Trend, tgsync.TrendShare(n)
+		if len(tr) != points || tr[len(tr)-1].Desired != 1 || !tr[len(tr)-1].At.Equal(t0) || tr[0].Desired != tgsync.TrendLimit-points+1 {
+			t.Fatalf("%s keeps a trend of %d points from %+v to %+v, want the newest %d", b.Name, len(tr), tr[0], tr[len(tr)-1], points)
+		}
+	}
+	if d, want := saved.DrainLog, tgsync.DrainLogShare(n); len(d) != want || d[0].Task != fmt.Sprint(tgsync.DrainLogLimit-want) {
+		t.Errorf("the drain log keeps %d entries from %q, want the newest %d", len(d), d[0].Task, want)
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,9 +47,20 @@ func addCommand(f ...func(*CLI, *globals) *cobra.Command) {
 
 func init() {
 	addCommand(onceCommand, planCommand, runCommand, statusCommand, drainCommand, validateCommand, demoCommand, versionCommand)
-	// Help lists the commands in the order above, which follows a first
-	// run: once, plan, run, then what inspects and helps.
+	// Help lists the commands in helpOrder.
 	cobra.EnableCommandSorting = false
+}
+
+// helpOrder is the order help lists the commands in: a first run (once,
+// plan, run), then what inspects, deploys and helps.
+var helpOrder = []string{"once", "plan", "run", "status", "drain", "validate", "deploy", "healthcheck", "demo", "version"}
+
+// helpRank places a command in helpOrder; one not listed goes last.
+func helpRank(name string) int {
+	if i := slices.Index(helpOrder, name); i >= 0 {
+		return i
+	}
+	return len(helpOrder)
 }
 
 // globals are the settings several commands share. A command declares
@@ -55,6 +68,7 @@ func init() {
 // one globals per invocation.
 type globals struct {
 	config    string
+	configSet bool // --config was given (TGSYNC_CONFIG_YAML applies only without it)
 	logFormat string
 	logLevel  string
 	output    outputFormat
@@ -113,9 +127,10 @@ func (c *CLI) rootCommand(g *globals) *cobra.Command {
 	var showVersion bool
 	root := &cobra.Command{
 		Use:   "tgsync",
-		Short: "keep ELB target groups of type ip equal to the addresses of DNS names",
-		Long: `tgsync keeps ELB target groups of type ip equal to the addresses of DNS names,
-without ever emptying a group because a lookup failed, and says why it changes anything.
+		Short: "keep ELB target groups of type ip equal to the addresses of DNS names and network interfaces",
+		Long: `tgsync keeps ELB target groups of type ip equal to the addresses of DNS names and
+network interfaces, without ever emptying a group because a lookup failed, and says
+why it changes anything.
 
 Start with 'tgsync validate --example > tgsync.yaml', then 'tgsync plan'.`,
 		Example: `  tgsync validate --example > tgsync.yaml
@@ -140,9 +155,14 @@ Start with 'tgsync validate --example > tgsync.yaml', then 'tgsync plan'.`,
 	}
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version, the commit and the Go release (as 'tgsync version')")
 	root.SetFlagErrorFunc(flagError)
+	cmds := make([]*cobra.Command, 0, len(commandFuncs))
 	for _, f := range commandFuncs {
-		root.AddCommand(f(c, g))
+		cmds = append(cmds, f(c, g))
 	}
+	// Commands that add themselves from other files take their place in
+	// the order of a first run rather than that of file names.
+	slices.SortStableFunc(cmds, func(a, b *cobra.Command) int { return cmp.Compare(helpRank(a.Name()), helpRank(b.Name())) })
+	root.AddCommand(cmds...)
 	defaultHelp := root.HelpFunc()
 	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
 		defaultHelp(cmd, args)
@@ -168,6 +188,9 @@ func (c *CLI) prepare(cmd *cobra.Command, g *globals) error {
 	})
 	if err != nil {
 		return err
+	}
+	if f := cmd.Flags().Lookup("config"); f != nil {
+		g.configSet = f.Changed
 	}
 	if f := cmd.Flags().Lookup("output"); f != nil {
 		g.output = *f.Value.(*outputFormat)
@@ -207,7 +230,7 @@ func flagEnv(f *pflag.Flag) string {
 
 // configFlag declares --config, for the commands that read a config.
 func configFlag(cmd *cobra.Command, g *globals) {
-	cmd.Flags().StringVarP(&g.config, "config", "c", "./tgsync.yaml", "config `file`")
+	cmd.Flags().StringVarP(&g.config, "config", "c", "./tgsync.yaml", "config `file`; without it and TGSYNC_CONFIG, the YAML itself in TGSYNC_CONFIG_YAML")
 	withEnv(cmd.Flags(), "config", "TGSYNC_CONFIG")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 }
@@ -330,7 +353,16 @@ func singleDashLongFlags(root *cobra.Command, args []string) []string {
 const (
 	annotationExitCodes = "tgsync_exit_codes"
 	annotationAWS       = "tgsync_aws"
+	annotationApp       = "tgsync_app"
 )
+
+// appEnv is the environment of the commands that run bindings (newApp),
+// beside their flags'.
+var appEnv = []string{
+	"  TGSYNC_CONFIG_YAML   the config itself, without --config and TGSYNC_CONFIG",
+	"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers",
+	"  TGSYNC_SHARDS        the shards of a deployment, each with its own state (default 1)",
+}
 
 // exitCodesText is the exit codes of the commands that act on a config.
 const exitCodesText = `  0  every binding succeeded
@@ -344,6 +376,9 @@ func writeHelpFooter(w io.Writer, cmd *cobra.Command) {
 			envs = append(envs, fmt.Sprintf("  %-20s --%s", env, f.Name))
 		}
 	})
+	if cmd.Annotations[annotationApp] != "" {
+		envs = append(envs, appEnv...)
+	}
 	if !cmd.HasParent() {
 		envs = append(envs,
 			"  TGSYNC_CONFIG        --config",
@@ -351,9 +386,8 @@ func writeHelpFooter(w io.Writer, cmd *cobra.Command) {
 			"  TGSYNC_LOG_LEVEL     --log-level",
 			"  TGSYNC_INTERVAL      run --interval",
 			"  TGSYNC_MIN_INTERVAL  run --min-interval",
-			"  TGSYNC_LISTEN        run --listen",
-			"  TGSYNC_DNS_SERVERS   the resolvers to ask (host:port,...), instead of dns.servers",
-			"  TGSYNC_SHARDS        the shards of a deployment, each with its own state (default 1)")
+			"  TGSYNC_LISTEN        run --listen")
+		envs = append(envs, appEnv...)
 	}
 	aws := !cmd.HasParent() || cmd.Annotations[annotationAWS] != ""
 	if len(envs) > 0 || aws {

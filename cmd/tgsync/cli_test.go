@@ -99,17 +99,23 @@ func TestCLICommandHelp(t *testing.T) {
 	t.Parallel()
 	config, logs := []string{"--config", "TGSYNC_CONFIG"}, []string{"--log-format", "--log-level", "TGSYNC_LOG_LEVEL"}
 	output := []string{"-o, --output"}
+	// The variables of the commands that run bindings (newApp), beside
+	// their flags': the daemon's homes set them for run.
+	app := []string{"TGSYNC_CONFIG_YAML", "TGSYNC_DNS_SERVERS", "TGSYNC_SHARDS"}
 	flags := map[string][]string{
-		"once":     slices.Concat(config, logs, output, []string{"--dry-run", "--binding"}),
-		"plan":     slices.Concat(config, logs, output, []string{"--binding", "--detailed-exitcode"}),
-		"run":      slices.Concat(config, logs, []string{"--interval", "TGSYNC_INTERVAL", "--min-interval", "TGSYNC_MIN_INTERVAL", "--listen", "TGSYNC_LISTEN"}),
-		"status":   slices.Concat(config, logs, output, []string{"--exit-code", "--no-describe", "--events"}),
-		"drain":    slices.Concat(config, logs, output, []string{"--event", "--dry-run", "--max-age"}),
-		"validate": slices.Concat(config, output, []string{"--example"}),
-		"demo":     slices.Concat(logs, []string{"--step", "--listen"}),
-		"version":  output,
+		"once":        slices.Concat(config, logs, output, app, []string{"--dry-run", "--binding"}),
+		"plan":        slices.Concat(config, logs, output, app, []string{"--binding", "--detailed-exitcode"}),
+		"run":         slices.Concat(config, logs, app, []string{"--interval", "TGSYNC_INTERVAL", "--min-interval", "TGSYNC_MIN_INTERVAL", "--listen", "TGSYNC_LISTEN"}),
+		"status":      slices.Concat(config, logs, output, app, []string{"--exit-code", "--no-describe", "--events"}),
+		"drain":       slices.Concat(config, logs, output, []string{"--event", "--dry-run", "--max-age"}),
+		"validate":    slices.Concat(config, output, []string{"--example", "--for-stack"}),
+		"deploy":      slices.Concat(config, []string{"--stack", "--subnets", "--security-groups", "--param", "--dry-run", "--delete", "--delete-state"}),
+		"healthcheck": {"--url", "--timeout"},
+		"demo":        slices.Concat(logs, []string{"--step", "--listen"}),
+		"version":     output,
 	}
-	all := []string{"--config", "--log-format", "--output", "--dry-run", "--binding", "--interval", "--listen", "--exit-code", "--event", "--example", "--step"}
+	all := []string{"--config", "--log-format", "--output", "--dry-run", "--binding", "--interval", "--listen", "--exit-code", "--event", "--example", "--step",
+		"--stack", "--url", "TGSYNC_SHARDS", "TGSYNC_DNS_SERVERS"}
 	for _, cmd := range commandsOf() {
 		want, ok := flags[cmd.Name()]
 		if !ok {

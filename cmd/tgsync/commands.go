@@ -37,7 +37,7 @@ func logConfigWarnings(log *slog.Logger, from string, warnings []config.Problem)
 // readConfig is loadConfig without logging the warnings, for validate,
 // which prints them.
 func readConfig(c *CLI, g *globals) (*config.Config, bool) {
-	cfg, err := config.Load(g.config)
+	cfg, err := loadConfigInput(c, g)
 	if err != nil {
 		printConfigError(c, err)
 		return nil, false
@@ -86,6 +86,13 @@ func awsCommand(cmd *cobra.Command, exitCodes string) {
 	cmd.Annotations[annotationExitCodes] = exitCodes
 }
 
+// appCommand marks a command that runs bindings (newApp): its help names
+// the variables newApp reads (appEnv).
+func appCommand(cmd *cobra.Command, exitCodes string) {
+	awsCommand(cmd, exitCodes)
+	cmd.Annotations[annotationApp] = "yes"
+}
+
 // bindingFlag declares the repeatable --binding, completed from the
 // config's binding names.
 func bindingFlag(c *CLI, g *globals, cmd *cobra.Command, only *[]string) {
@@ -129,7 +136,7 @@ safety rules. stdout gets what changed; the log on stderr has one line per chang
 	configFlag(cmd, g)
 	outputFlag(cmd, "text", "text lists what changed per binding, json is the run's summary")
 	logFlags(cmd, g)
-	awsCommand(cmd, exitCodesText)
+	appCommand(cmd, exitCodesText)
 	return cmd
 }
 
@@ -158,7 +165,7 @@ what it would hold after the plan.`,
 	configFlag(cmd, g)
 	outputFlag(cmd, "text", "text is the plan for people, json the run's summary")
 	logFlags(cmd, g)
-	awsCommand(cmd, exitCodesText+"\n  3  with --detailed-exitcode: the plan has changes (registrations or deregistrations)")
+	appCommand(cmd, exitCodesText+"\n  3  with --detailed-exitcode: the plan has changes (registrations or deregistrations)")
 	return cmd
 }
 
@@ -228,7 +235,7 @@ also be set in the environment, for containers and units.`,
 	withEnv(fs, "listen", "TGSYNC_LISTEN")
 	configFlag(cmd, g)
 	logFlags(cmd, g)
-	awsCommand(cmd, "  0  stopped by SIGTERM or SIGINT (a failed run is logged, and the daemon goes on)\n  2  usage or config error; nothing was done")
+	appCommand(cmd, "  0  stopped by SIGTERM or SIGINT (a failed run is logged, and the daemon goes on)\n  2  usage or config error; nothing was done")
 	return cmd
 }
 
@@ -251,7 +258,7 @@ func daemon(ctx context.Context, c *CLI, g *globals, interval, minInterval time.
 		g.log.Error("no AWS credentials yet", "error", err.Error())
 	}
 	live := status.NewLive(status.SpecsFrom(a.reconciler.Bindings), nil)
-	metrics := newDaemonMetrics()
+	metrics := newDaemonMetrics(a.reconciler.Bindings)
 	if listen != "" {
 		_, stop, err := serveStatus(g.log, listen, web.Options{Status: live.Status, Metrics: metrics.Handler(),
 			StaleAfter: 3 * (interval + daemonSaveMargin)})

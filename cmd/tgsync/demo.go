@@ -195,7 +195,7 @@ func newDemoWorld() (*demoWorld, error) {
 		Now:    d.clock.Now,
 	}
 	d.live = status.NewLive(status.SpecsFrom(d.rec.Bindings), d.clock.Now)
-	d.metrics = obs.NewMetrics()
+	d.metrics = startMetrics(d.rec.Bindings)
 	return d, nil
 }
 

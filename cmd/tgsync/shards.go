@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,13 +77,21 @@ func (s *shardSet) reconciler(k int) *tgsync.Reconciler {
 	if r := s.byK[k]; r != nil {
 		return r
 	}
-	r := &tgsync.Reconciler{Groups: s.base.Groups, Store: s.stores[k-1], Now: s.base.Now, Concurrency: s.base.Concurrency,
+	r := &tgsync.Reconciler{Groups: s.base.Groups, Now: s.base.Now, Concurrency: s.base.Concurrency,
 		DescribeEvery: s.base.DescribeEvery, SaveAttempts: s.base.SaveAttempts}
+	moving := &movingStore{Store: s.stores[k-1]}
+	for i, st := range s.stores {
+		if i != k-1 {
+			moving.others = append(moving.others, st)
+		}
+	}
 	for _, b := range s.base.Bindings {
 		if s.of(b) == k {
 			r.Bindings = append(r.Bindings, b)
+			moving.names = append(moving.names, b.Name)
 		}
 	}
+	r.Store = moving
 	s.byK[k] = r
 	return r
 }
@@ -189,7 +198,7 @@ func (s *shardedStore) split(st *tgsync.State) []*tgsync.State {
 		}
 		p.Groups[arn] = g
 	}
-	parts[0].Drains = st.Drains
+	parts[0].Drains, parts[0].DrainLog = st.Drains, st.DrainLog
 	return parts
 }
 
@@ -244,6 +253,10 @@ func mergeStates(states ...*tgsync.State) *tgsync.State {
 			}
 			out.Drains[task] = d
 		}
+		out.DrainLog = append(out.DrainLog, st.DrainLog...)
 	}
+	// Shard 1 keeps the drain log; one written before the shards were
+	// changed may be elsewhere too.
+	slices.SortStableFunc(out.DrainLog, func(a, b tgsync.DrainEntry) int { return a.At.Compare(b.At) })
 	return out
 }

@@ -211,13 +211,14 @@ func TestMergeStates(t *testing.T) {
 	s2.Binding("moved").LastError = "runs in shard 2"
 	s2.Observations = map[string]*tgsync.Observation{"arn-2": {At: at}}
 	s1.Drains = map[string]tgsync.DrainRecord{"task": {}}
+	s1.DrainLog = []tgsync.DrainEntry{{At: at, Task: "task", TargetGroupARN: "arn-1"}}
 	for _, order := range [][]*tgsync.State{{s1, s2}, {s2, s1}} {
 		m := mergeStates(order...)
 		if len(m.Bindings) != 2 || m.Bindings["moved"].LastError != "runs in shard 2" || m.Bindings["stays"].LastError != "one" {
 			t.Errorf("merged bindings %+v", m.Bindings)
 		}
-		if m.Observations["arn-2"] == nil || len(m.Drains) != 1 {
-			t.Errorf("merged observations %v and drains %v", m.Observations, m.Drains)
+		if m.Observations["arn-2"] == nil || len(m.Drains) != 1 || len(m.DrainLog) != 1 {
+			t.Errorf("merged observations %v, drains %v and drain log %v", m.Observations, m.Drains, m.DrainLog)
 		}
 	}
 }
@@ -271,6 +272,7 @@ func TestShardedStore(t *testing.T) {
 	}
 	st.Binding("gone").RemovedAt = at
 	st.Drains = map[string]tgsync.DrainRecord{"task": {}}
+	st.DrainLog = []tgsync.DrainEntry{{At: at, Task: "task", TargetGroupARN: bindings[0].TargetGroupARN, Deregistered: []string{"10.0.0.1:443"}}}
 	if _, err = s.Save(ctx, st, rev); err != nil {
 		t.Fatal(err)
 	}
@@ -290,8 +292,8 @@ func TestShardedStore(t *testing.T) {
 				t.Errorf("shard %d holds the observation of %s", k, arn)
 			}
 		}
-		if (len(part.Drains) > 0) != (k == 1) {
-			t.Errorf("shard %d holds drains %v", k, part.Drains)
+		if (len(part.Drains) > 0) != (k == 1) || (len(part.DrainLog) > 0) != (k == 1) {
+			t.Errorf("shard %d holds drains %v and drain log %v", k, part.Drains, part.DrainLog)
 		}
 	}
 	back, rev, err := s.Load(ctx)

@@ -98,7 +98,7 @@ tells scripts and monitors whether all is well.`,
 	configFlag(cmd, g)
 	outputFlag(cmd, "text", "text is a table per binding, json the status page's /api/status")
 	logFlags(cmd, g)
-	awsCommand(cmd, `  0  the status was shown (with --exit-code: and every binding is well)
+	appCommand(cmd, `  0  the status was shown (with --exit-code: and every binding is well)
   1  the state or a target group could not be read; with --exit-code also: a
      binding's last run failed, or a binding is refusing a change
   2  usage or config error`)

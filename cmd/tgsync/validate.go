@@ -10,7 +10,7 @@ import (
 )
 
 func validateCommand(c *CLI, g *globals) *cobra.Command {
-	var example bool
+	var example, forStack bool
 	cmd := &cobra.Command{
 		Use:   "validate [flags]",
 		Short: "check the config and report every problem with its key",
@@ -19,6 +19,7 @@ with its key path and line. A value the example left in place that cannot work
 (its sample target group ARNs) is a problem.`,
 		Example: `  tgsync validate --example > tgsync.yaml   # every key, with its default
   tgsync validate --config tgsync.yaml
+  tgsync validate --for-stack                # as the ConfigYaml of a CloudFormation stack
   tgsync validate -o json | jq '.problems[] | "\(.line): \(.key): \(.message)"'`,
 		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -26,11 +27,15 @@ with its key path and line. A value the example left in place that cannot work
 				_, _ = c.Stdout.Write(config.Example())
 				return nil
 			}
+			if forStack {
+				return validateForStack(c, g)
+			}
 			return validate(c, g)
 		},
 		Annotations: map[string]string{annotationExitCodes: "  0  the config is valid (warnings leave it so)\n  2  the config is invalid or cannot be read"},
 	}
 	cmd.Flags().BoolVar(&example, "example", false, "print a commented example config, with every key at its default, and exit")
+	cmd.Flags().BoolVar(&forStack, "for-stack", false, "check the config as the ConfigYaml of a CloudFormation stack (no state section: the stack adds it) and print the stack parameters it needs")
 	configFlag(cmd, g)
 	outputFlag(cmd, "text", "json prints {config, valid, bindings, spotDrainTargetGroups, problems, warnings}")
 	return cmd
@@ -63,8 +68,8 @@ func problemsJSON(ps []config.Problem) []problemJSON {
 }
 
 func validate(c *CLI, g *globals) error {
+	cfg, err := loadConfigInput(c, g)
 	rep := validateReport{Config: g.config, Problems: []problemJSON{}, Warnings: []problemJSON{}}
-	cfg, err := config.Load(g.config)
 	if err != nil {
 		printConfigError(c, err)
 		if g.output.json() {

@@ -21,6 +21,7 @@ import (
 //
 // Each variant file defines newDaemonMetrics, loadSDKConfig and
 // demoCommand; both builds accept the demo's flags (demoFlags).
+// deploy.go and deploy_lambda.go define runDeploy the same way.
 
 // daemonMetrics is what 'run' reports each run to and serves on /metrics.
 type daemonMetrics interface {

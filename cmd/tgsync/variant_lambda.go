@@ -29,7 +29,7 @@ const fullBuild = "the full build (make build, or go build ./cmd/tgsync)"
 // noMetrics stands in for the Prometheus metrics of 'run'.
 type noMetrics struct{}
 
-func newDaemonMetrics() daemonMetrics { return noMetrics{} }
+func newDaemonMetrics([]tgsync.Binding) daemonMetrics { return noMetrics{} }
 
 func (noMetrics) Observe(tgsync.RunResult, map[string]int, map[string]int) {}
 

@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
@@ -199,7 +201,10 @@ func TestDaemonMetricsByBuild(t *testing.T) {
 		code    int
 		metrics []string
 	}{
-		{"full build", testenv.CLI, http.StatusOK, []string{"tgsync_run_duration_seconds_count 1", `tgsync_desired_targets{binding="` + w.binding + `"} 1`}},
+		{"full build", testenv.CLI, http.StatusOK, []string{"tgsync_run_duration_seconds_count 1", `tgsync_desired_targets{binding="` + w.binding + `"} 1`,
+			// The build's identity, and a rule that never refused at 0.
+			`tgsync_build_info{commit="`, `goversion="` + runtime.Version() + `"`,
+			`tgsync_refused_total{binding="` + w.binding + `",rule="` + tgsync.RuleMaxFraction + `"} 0`}},
 		{"Lambda package", lambdaBootstrap, http.StatusNotFound, []string{"not part of the Lambda package", "make build"}},
 	} {
 		t.Run(tc.build, func(t *testing.T) {

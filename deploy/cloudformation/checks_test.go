@@ -109,14 +109,21 @@ func eventsCall(ctx context.Context, t *testing.T, cfg aws.Config, action string
 // expected statements: exactly one inline policy, no managed ones.
 func checkRole(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string, want []grant) {
 	t.Helper()
+	checkRolePolicy(ctx, t, cfg, out["RoleArn"], "tgsync", want)
+}
+
+// checkRolePolicy checks that the role roleARN has exactly one inline
+// policy, policy, with the statements want, and no managed ones.
+func checkRolePolicy(ctx context.Context, t *testing.T, cfg aws.Config, roleARN, policy string, want []grant) {
+	t.Helper()
 	c := iam.NewFromConfig(cfg)
-	role := out["RoleArn"][strings.LastIndex(out["RoleArn"], "/")+1:]
+	role := roleARN[strings.LastIndex(roleARN, "/")+1:]
 	list, err := c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
 	if err != nil {
 		t.Fatalf("ListRolePolicies: %v", err)
 	}
-	if !slices.Equal(list.PolicyNames, []string{"tgsync"}) {
-		t.Errorf("inline policies %v, want [tgsync]", list.PolicyNames)
+	if !slices.Equal(list.PolicyNames, []string{policy}) {
+		t.Errorf("inline policies of %s: %v, want [%s]", role, list.PolicyNames, policy)
 	}
 	attached, err := c.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
 	if err != nil {
@@ -125,7 +132,7 @@ func checkRole(ctx context.Context, t *testing.T, cfg aws.Config, out map[string
 	if len(attached.AttachedPolicies) > 0 {
 		t.Errorf("managed policies attached: %v", attached.AttachedPolicies)
 	}
-	pol, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("tgsync")})
+	pol, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(policy)})
 	if err != nil {
 		t.Fatalf("GetRolePolicy: %v", err)
 	}
@@ -134,7 +141,7 @@ func checkRole(ctx context.Context, t *testing.T, cfg aws.Config, out map[string
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("role policy grants:\n%s\nwant:\n%s", joinGrants(got), joinGrants(want))
+		t.Errorf("grants of %s's policy %s:\n%s\nwant:\n%s", role, policy, joinGrants(got), joinGrants(want))
 	}
 }
 

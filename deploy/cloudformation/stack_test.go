@@ -47,6 +47,8 @@ type caseWorld struct {
 	groups      []string // target groups to sync
 	spotGroup   string
 	stateBucket string // an existing bucket, for cases that bring one
+	listener    string // an ALB listener, for the status page case
+	t           *testing.T
 	// other is a target group of another account, and the role there
 	// tgsync assumes to reach it.
 	other *otherAccount
@@ -186,6 +188,28 @@ func stackCases(p pkg) []stackCase {
 				testenv.Register(t, w.net.ELB, w.spotGroup, 5044, spotTaskIP, "10.20.3.99")
 				fn.spotInterruption(ctx, t)
 				w.holds(t, w.spotGroup, []string{"10.20.3.99:5044"}, "Spot target group after the interruption of "+spotTaskIP)
+			},
+		},
+		{
+			name: "the status page behind an ALB, with alarms and a dashboard",
+			params: func(w *caseWorld) map[string]string {
+				w.dns.SetA(openSearchName, 60, openSearchIPs...)
+				w.listener = applicationListener(w.t, w)
+				return map[string]string{"DomainName": openSearchName, "TargetGroupArn": w.groups[0], "Architecture": p.arch,
+					"Metrics": "essential", "StatusListenerArn": w.listener, "StatusPathPrefix": "/status", "StatusRulePriority": "7"}
+			},
+			config: func(w *caseWorld, out map[string]string) wantConfig {
+				return wantConfig{
+					bindings: map[string]binding{stackBinding(out["stack"]): {dns: openSearchName, group: w.groups[0], ports: []int{443}}},
+					state:    "s3://" + out["StateBucketName"] + "/tgsync/",
+				}
+			},
+			grants: func(w *caseWorld, out map[string]string) []grant {
+				return withGrants(baseGrants(out["StateBucketName"], "tgsync/", out["LogGroupName"]),
+					syncGrant("SyncTargetGroup", w.groups[0]))
+			},
+			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
+				checkWatchAndStatusPage(ctx, t, w, fn, out, w.listener)
 			},
 		},
 		{
@@ -371,7 +395,7 @@ func TestStackToTargetGroup(t *testing.T) {
 
 	for i, tc := range stackCases(p) {
 		t.Run(tc.name, func(t *testing.T) {
-			w := &caseWorld{cfg: cfg, dns: dns, net: newNetwork(ctx, t, cfg, 100+i)}
+			w := &caseWorld{cfg: cfg, dns: dns, net: newNetwork(ctx, t, cfg, 100+i), t: t}
 			w.groups = []string{w.net.targetGroup(ctx, t, 443), w.net.targetGroup(ctx, t, 8443)}
 			w.spotGroup = w.net.targetGroup(ctx, t, 5044)
 			w.stateBucket = testenv.Bucket(t, cfg, "tgsync-state")

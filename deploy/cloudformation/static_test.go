@@ -19,6 +19,22 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// templatePaths are every template of this directory.
+var templatePaths = []string{templatePath, daemonTemplatePath}
+
+// forEachTemplate runs check on every template, each in a subtest.
+func forEachTemplate(t *testing.T, check func(t *testing.T, path string, tpl map[string]any)) {
+	for _, path := range templatePaths {
+		t.Run(path, func(t *testing.T) {
+			tpl, err := loadTemplate(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, path, tpl)
+		})
+	}
+}
+
 func TestFunctionRuntime(t *testing.T) {
 	tpl := mustTemplate(t)
 	props, typ := resource(tpl, "Function")
@@ -52,80 +68,82 @@ func TestFunctionRuntime(t *testing.T) {
 }
 
 func TestEveryParameterAndConditionIsUsed(t *testing.T) {
-	tpl := mustTemplate(t)
-	u := &usage{refs: map[string]int{}, conditions: map[string]int{}}
-	// Metadata lists every parameter for the console and Rules only check
-	// them: neither counts as a use.
-	collectUsage(section(tpl, "Conditions"), u)
-	collectUsage(section(tpl, "Resources"), u)
-	collectUsage(section(tpl, "Outputs"), u)
-	for _, sec := range []string{"Resources", "Outputs"} {
-		for _, v := range section(tpl, sec) {
-			if m, ok := v.(map[string]any); ok {
-				if c, ok := m["Condition"].(string); ok {
-					u.conditions[c]++
+	forEachTemplate(t, func(t *testing.T, path string, tpl map[string]any) {
+		u := &usage{refs: map[string]int{}, conditions: map[string]int{}}
+		// Metadata lists every parameter for the console and Rules only check
+		// them: neither counts as a use.
+		collectUsage(section(tpl, "Conditions"), u)
+		collectUsage(section(tpl, "Resources"), u)
+		collectUsage(section(tpl, "Outputs"), u)
+		for _, sec := range []string{"Resources", "Outputs"} {
+			for _, v := range section(tpl, sec) {
+				if m, ok := v.(map[string]any); ok {
+					if c, ok := m["Condition"].(string); ok {
+						u.conditions[c]++
+					}
 				}
 			}
 		}
-	}
-	for name := range section(tpl, "Parameters") {
-		if u.refs[name] == 0 {
-			t.Errorf("parameter %s is never used", name)
+		for name := range section(tpl, "Parameters") {
+			if u.refs[name] == 0 {
+				t.Errorf("parameter %s is never used", name)
+			}
 		}
-	}
-	for name := range section(tpl, "Conditions") {
-		if u.conditions[name] == 0 {
-			t.Errorf("condition %s is never used", name)
+		for name := range section(tpl, "Conditions") {
+			if u.conditions[name] == 0 {
+				t.Errorf("condition %s is never used", name)
+			}
 		}
-	}
-	// And the other way round: nothing refers to what is not there.
-	known := map[string]bool{}
-	for _, sec := range []string{"Parameters", "Resources"} {
-		for name := range section(tpl, sec) {
-			known[name] = true
+		// And the other way round: nothing refers to what is not there.
+		known := map[string]bool{}
+		for _, sec := range []string{"Parameters", "Resources"} {
+			for name := range section(tpl, sec) {
+				known[name] = true
+			}
 		}
-	}
-	for name := range u.refs {
-		if !known[name] && !strings.HasPrefix(name, "AWS::") {
-			t.Errorf("%s is referred to but is neither a parameter nor a resource", name)
+		for name := range u.refs {
+			if !known[name] && !strings.HasPrefix(name, "AWS::") {
+				t.Errorf("%s is referred to but is neither a parameter nor a resource", name)
+			}
 		}
-	}
-	for name := range u.conditions {
-		if _, ok := section(tpl, "Conditions")[name]; !ok {
-			t.Errorf("condition %s is used but not defined", name)
+		for name := range u.conditions {
+			if _, ok := section(tpl, "Conditions")[name]; !ok {
+				t.Errorf("condition %s is used but not defined", name)
+			}
 		}
-	}
+	})
 }
 
 func TestConsoleInterfaceListsEveryParameterOnce(t *testing.T) {
-	tpl := mustTemplate(t)
-	iface, _ := section(tpl, "Metadata")["AWS::CloudFormation::Interface"].(map[string]any)
-	groups, _ := iface["ParameterGroups"].([]any)
-	labels, _ := iface["ParameterLabels"].(map[string]any)
-	seen := map[string]int{}
-	for _, g := range groups {
-		gm, _ := g.(map[string]any)
-		for _, p := range stringList(gm["Parameters"]) {
-			seen[p]++
+	forEachTemplate(t, func(t *testing.T, path string, tpl map[string]any) {
+		iface, _ := section(tpl, "Metadata")["AWS::CloudFormation::Interface"].(map[string]any)
+		groups, _ := iface["ParameterGroups"].([]any)
+		labels, _ := iface["ParameterLabels"].(map[string]any)
+		seen := map[string]int{}
+		for _, g := range groups {
+			gm, _ := g.(map[string]any)
+			for _, p := range stringList(gm["Parameters"]) {
+				seen[p]++
+			}
 		}
-	}
-	params := section(tpl, "Parameters")
-	for name, p := range params {
-		if seen[name] != 1 {
-			t.Errorf("parameter %s is in %d parameter groups, want 1", name, seen[name])
+		params := section(tpl, "Parameters")
+		for name, p := range params {
+			if seen[name] != 1 {
+				t.Errorf("parameter %s is in %d parameter groups, want 1", name, seen[name])
+			}
+			if _, ok := labels[name]; !ok {
+				t.Errorf("parameter %s has no label", name)
+			}
+			if d, _ := p.(map[string]any)["Description"].(string); len(d) < 20 {
+				t.Errorf("parameter %s: description %q says too little", name, d)
+			}
 		}
-		if _, ok := labels[name]; !ok {
-			t.Errorf("parameter %s has no label", name)
+		for name := range seen {
+			if _, ok := params[name]; !ok {
+				t.Errorf("parameter group lists %s, which is not a parameter", name)
+			}
 		}
-		if d, _ := p.(map[string]any)["Description"].(string); len(d) < 20 {
-			t.Errorf("parameter %s: description %q says too little", name, d)
-		}
-	}
-	for name := range seen {
-		if _, ok := params[name]; !ok {
-			t.Errorf("parameter group lists %s, which is not a parameter", name)
-		}
-	}
+	})
 }
 
 // describeOnly are the actions allowed on "*": AWS supports no
@@ -135,55 +153,57 @@ var describeOnly = []string{
 	"elasticloadbalancing:DescribeTargetHealth",
 	"ec2:DescribeNetworkInterfaces",
 	"ec2:DescribeSubnets",
+	"ecr:GetAuthorizationToken",
 }
 
 func TestIAMLeastPrivilege(t *testing.T) {
-	tpl := mustTemplate(t)
-	stmts := policyStatements(tpl)
-	if len(stmts) < 5 {
-		t.Fatalf("found %d policy statements; the walk misses the policies", len(stmts))
-	}
-	scoped := map[string]bool{
-		"elasticloadbalancing:RegisterTargets":   true,
-		"elasticloadbalancing:DeregisterTargets": true,
-		"s3:PutObject":                           true,
-		"s3:GetObject":                           true,
-		"sts:AssumeRole":                         true,
-	}
-	for _, s := range stmts {
-		actions := stringList(s.m["Action"])
-		resources := stringList(s.m["Resource"])
-		if s.m["NotAction"] != nil || s.m["NotResource"] != nil {
-			t.Errorf("%s: NotAction/NotResource grant more than they name", s.where)
+	forEachTemplate(t, func(t *testing.T, path string, tpl map[string]any) {
+		stmts := policyStatements(tpl)
+		if len(stmts) < 5 {
+			t.Fatalf("found %d policy statements; the walk misses the policies", len(stmts))
 		}
-		for _, a := range actions {
-			if a == "*" {
-				t.Errorf("%s: action \"*\"", s.where)
-			}
-			if s.m["Effect"] == "Allow" && strings.Contains(a, "*") {
-				t.Errorf("%s: allows wildcard action %s", s.where, a)
-			}
+		scoped := map[string]bool{
+			"elasticloadbalancing:RegisterTargets":   true,
+			"elasticloadbalancing:DeregisterTargets": true,
+			"s3:PutObject":                           true,
+			"s3:GetObject":                           true,
+			"sts:AssumeRole":                         true,
 		}
-		if s.m["Effect"] != "Allow" {
-			continue
-		}
-		star := slices.Contains(resources, "*")
-		for _, a := range actions {
-			if star && !slices.Contains(describeOnly, a) {
-				t.Errorf("%s: %s on resource \"*\"; only %v may be", s.where, a, describeOnly)
+		for _, s := range stmts {
+			actions := stringList(s.m["Action"])
+			resources := stringList(s.m["Resource"])
+			if s.m["NotAction"] != nil || s.m["NotResource"] != nil {
+				t.Errorf("%s: NotAction/NotResource grant more than they name", s.where)
 			}
-			if scoped[a] {
-				for _, r := range resources {
-					if r == "*" || strings.HasPrefix(r, "arn:aws:") {
-						t.Errorf("%s: %s on %q, want a resource built from parameters with ${AWS::Partition}", s.where, a, r)
+			for _, a := range actions {
+				if a == "*" {
+					t.Errorf("%s: action \"*\"", s.where)
+				}
+				if s.m["Effect"] == "Allow" && strings.Contains(a, "*") {
+					t.Errorf("%s: allows wildcard action %s", s.where, a)
+				}
+			}
+			if s.m["Effect"] != "Allow" {
+				continue
+			}
+			star := slices.Contains(resources, "*")
+			for _, a := range actions {
+				if star && !slices.Contains(describeOnly, a) {
+					t.Errorf("%s: %s on resource \"*\"; only %v may be", s.where, a, describeOnly)
+				}
+				if scoped[a] {
+					for _, r := range resources {
+						if r == "*" || strings.HasPrefix(r, "arn:aws:") {
+							t.Errorf("%s: %s on %q, want a resource built from parameters with ${AWS::Partition}", s.where, a, r)
+						}
 					}
 				}
 			}
+			if slices.Contains(actions, "logs:CreateLogGroup") {
+				t.Errorf("%s: logs:CreateLogGroup; the stack creates the log group", s.where)
+			}
 		}
-		if slices.Contains(actions, "logs:CreateLogGroup") {
-			t.Errorf("%s: logs:CreateLogGroup; the stack creates the log group", s.where)
-		}
-	}
+	})
 }
 
 func TestRegisterAndDeregisterOnlyOnParameterTargetGroups(t *testing.T) {
@@ -218,49 +238,51 @@ func TestRegisterAndDeregisterOnlyOnParameterTargetGroups(t *testing.T) {
 }
 
 func TestNoManagedPolicies(t *testing.T) {
-	data, err := os.ReadFile(templatePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl := mustTemplate(t)
-	for _, id := range resourcesOfType(tpl, "AWS::IAM::Role") {
-		props, _ := resource(tpl, id)
-		if props["ManagedPolicyArns"] != nil {
-			t.Errorf("role %s has ManagedPolicyArns", id)
+	forEachTemplate(t, func(t *testing.T, path string, tpl map[string]any) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if ids := resourcesOfType(tpl, "AWS::IAM::ManagedPolicy"); len(ids) > 0 {
-		t.Errorf("managed policies %v", ids)
-	}
-	for _, s := range []string{":iam::aws:policy/", "AmazonS3ReadOnlyAccess", "AWSLambdaBasicExecutionRole", "go1.x"} {
-		if strings.Contains(string(data), s) {
-			t.Errorf("template contains %q", s)
+		for _, id := range resourcesOfType(tpl, "AWS::IAM::Role") {
+			props, _ := resource(tpl, id)
+			if props["ManagedPolicyArns"] != nil {
+				t.Errorf("role %s has ManagedPolicyArns", id)
+			}
 		}
-	}
+		if ids := resourcesOfType(tpl, "AWS::IAM::ManagedPolicy"); len(ids) > 0 {
+			t.Errorf("managed policies %v", ids)
+		}
+		for _, s := range []string{":iam::aws:policy/", "AmazonS3ReadOnlyAccess", "AWSLambdaBasicExecutionRole", "go1.x"} {
+			if strings.Contains(string(data), s) {
+				t.Errorf("template contains %q", s)
+			}
+		}
+	})
 }
 
 // TestARNsUsePartition finds ARNs written for the aws partition only.
 func TestARNsUsePartition(t *testing.T) {
-	tpl := mustTemplate(t)
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch x := v.(type) {
-		case string:
-			if strings.Contains(x, "arn:aws:") || strings.Contains(x, "com.amazonaws.") && !strings.Contains(x, "${AWS::Region}") {
-				t.Errorf("%s: %q names a fixed partition or Region", path, x)
-			}
-		case map[string]any:
-			for k, e := range x {
-				walk(path+"."+k, e)
-			}
-		case []any:
-			for _, e := range x {
-				walk(path+"[]", e)
+	forEachTemplate(t, func(t *testing.T, path string, tpl map[string]any) {
+		var walk func(path string, v any)
+		walk = func(path string, v any) {
+			switch x := v.(type) {
+			case string:
+				if strings.Contains(x, "arn:aws:") || strings.Contains(x, "com.amazonaws.") && !strings.Contains(x, "${AWS::Region}") {
+					t.Errorf("%s: %q names a fixed partition or Region", path, x)
+				}
+			case map[string]any:
+				for k, e := range x {
+					walk(path+"."+k, e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(path+"[]", e)
+				}
 			}
 		}
-	}
-	walk("Resources", section(tpl, "Resources"))
-	walk("Outputs", section(tpl, "Outputs"))
+		walk("Resources", section(tpl, "Resources"))
+		walk("Outputs", section(tpl, "Outputs"))
+	})
 }
 
 func TestRulesMatchShippedPatterns(t *testing.T) {
@@ -406,54 +428,59 @@ func TestRulesTargetTheFunctionWithBoundedRetries(t *testing.T) {
 }
 
 func TestStateBucketIsPrivateAndEncrypted(t *testing.T) {
-	tpl := mustTemplate(t)
-	props, _ := resource(tpl, "StateBucketResource")
-	enc, _ := viaJSON(props["BucketEncryption"])
-	wantEnc, _ := viaJSON(map[string]any{"ServerSideEncryptionConfiguration": []any{
-		map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}})
-	if !reflect.DeepEqual(enc, wantEnc) {
-		t.Errorf("BucketEncryption = %v, want SSE AES256", enc)
-	}
-	pab, _ := props["PublicAccessBlockConfiguration"].(map[string]any)
-	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
-		if pab[k] != true {
-			t.Errorf("PublicAccessBlockConfiguration.%s = %v, want true", k, pab[k])
+	forEachTemplate(t, func(t *testing.T, path string, tpl map[string]any) {
+		props, _ := resource(tpl, "StateBucketResource")
+		enc, _ := viaJSON(props["BucketEncryption"])
+		wantEnc, _ := viaJSON(map[string]any{"ServerSideEncryptionConfiguration": []any{
+			map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}})
+		if !reflect.DeepEqual(enc, wantEnc) {
+			t.Errorf("BucketEncryption = %v, want SSE AES256", enc)
 		}
-	}
-	r := section(tpl, "Resources")["StateBucketResource"].(map[string]any)
-	if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
-		t.Errorf("state bucket DeletionPolicy %v, UpdateReplacePolicy %v; want Retain (docs/deploy.md says it is kept)", r["DeletionPolicy"], r["UpdateReplacePolicy"])
-	}
-	var denies int
-	for _, s := range policyStatements(tpl) {
-		if !strings.HasPrefix(s.where, "StateBucketPolicy") {
-			continue
+		pab, _ := props["PublicAccessBlockConfiguration"].(map[string]any)
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if pab[k] != true {
+				t.Errorf("PublicAccessBlockConfiguration.%s = %v, want true", k, pab[k])
+			}
 		}
-		cond, _ := viaJSON(s.m["Condition"])
-		want, _ := viaJSON(map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}})
-		if s.m["Effect"] == "Deny" && reflect.DeepEqual(cond, want) && s.m["Principal"] == "*" {
-			denies++
+		r := section(tpl, "Resources")["StateBucketResource"].(map[string]any)
+		if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("state bucket DeletionPolicy %v, UpdateReplacePolicy %v; want Retain (docs/deploy.md says it is kept)", r["DeletionPolicy"], r["UpdateReplacePolicy"])
 		}
-	}
-	if denies != 1 {
-		t.Errorf("state bucket policy has %d statements denying aws:SecureTransport false, want 1", denies)
-	}
+		var denies int
+		for _, s := range policyStatements(tpl) {
+			if !strings.HasPrefix(s.where, "StateBucketPolicy") {
+				continue
+			}
+			cond, _ := viaJSON(s.m["Condition"])
+			want, _ := viaJSON(map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}})
+			if s.m["Effect"] == "Deny" && reflect.DeepEqual(cond, want) && s.m["Principal"] == "*" {
+				denies++
+			}
+		}
+		if denies != 1 {
+			t.Errorf("state bucket policy has %d statements denying aws:SecureTransport false, want 1", denies)
+		}
+	})
 }
 
 func TestLogGroupHasRetention(t *testing.T) {
-	tpl := mustTemplate(t)
-	props, _ := resource(tpl, "LogGroup")
-	if !reflect.DeepEqual(props["RetentionInDays"], map[string]any{"Ref": "LogRetentionDays"}) {
-		t.Errorf("LogGroup.RetentionInDays = %v, want the LogRetentionDays parameter", props["RetentionInDays"])
-	}
-	p, _ := section(tpl, "Parameters")["LogRetentionDays"].(map[string]any)
-	if p["Default"] != 30 {
-		t.Errorf("LogRetentionDays default = %v, want 30", p["Default"])
-	}
-	alarm, _ := resource(tpl, "ErrorsAlarm")
-	if alarm["MetricName"] != "Errors" || alarm["Namespace"] != "AWS/Lambda" {
-		t.Errorf("ErrorsAlarm watches %v/%v, want AWS/Lambda Errors", alarm["Namespace"], alarm["MetricName"])
-	}
+	forEachTemplate(t, func(t *testing.T, path string, tpl map[string]any) {
+		props, _ := resource(tpl, "LogGroup")
+		if !reflect.DeepEqual(props["RetentionInDays"], map[string]any{"Ref": "LogRetentionDays"}) {
+			t.Errorf("LogGroup.RetentionInDays = %v, want the LogRetentionDays parameter", props["RetentionInDays"])
+		}
+		p, _ := section(tpl, "Parameters")["LogRetentionDays"].(map[string]any)
+		if p["Default"] != 30 {
+			t.Errorf("LogRetentionDays default = %v, want 30", p["Default"])
+		}
+		if path != templatePath {
+			return // the daemon has no function whose errors to count
+		}
+		alarm, _ := resource(tpl, "ErrorsAlarm")
+		if alarm["MetricName"] != "Errors" || alarm["Namespace"] != "AWS/Lambda" {
+			t.Errorf("ErrorsAlarm watches %v/%v, want AWS/Lambda Errors", alarm["Namespace"], alarm["MetricName"])
+		}
+	})
 }
 
 // TestCfnLint runs cfn-lint on every template here: any error or warning

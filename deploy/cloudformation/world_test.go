@@ -219,9 +219,41 @@ func newOtherAccount(ctx context.Context, t *testing.T, cfg aws.Config, account 
 	return &otherAccount{role: role, group: vpc.IPTargetGroup(t, elbtypes.ProtocolEnumTcp, 8443), elb: vpc.ELB}
 }
 
-// createStack creates a stack, waits for CREATE_COMPLETE and returns its
-// outputs.
+// createStack creates a stack of the Lambda template, waits for
+// CREATE_COMPLETE and returns its outputs, which it checks.
 func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
+	t.Helper()
+	out := launchStack(ctx, t, cfg, name, body, params)
+	want := []string{"FunctionArn", "FunctionName", "LogGroupName", "RoleArn", "ScheduleRuleName", "StateBucketName", "StateObjectUrl"}
+	if params["SpotTargetGroupArns"] != "" {
+		want = append(want, "SpotRuleName")
+	}
+	if params["CreateVpcEndpoints"] == "true" {
+		want = append(want, "ElasticLoadBalancingEndpointId", "LogsEndpointId", "S3EndpointId")
+	}
+	if params["Monitoring"] != "none" {
+		want = append(want, "DashboardName")
+	}
+	if params["StatusListenerArn"] != "" {
+		want = append(want, "StatusTargetGroupArn", "StatusPath")
+	}
+	for _, k := range want {
+		if out[k] == "" {
+			t.Errorf("output %s is missing (outputs: %v)", k, out)
+		}
+	}
+	if want := fmt.Sprintf("s3://%s/%stgsync-state.json", out["StateBucketName"], prefixOr(params["StatePrefix"], "tgsync/")); out["StateObjectUrl"] != want {
+		t.Errorf("StateObjectUrl = %s, want %s", out["StateObjectUrl"], want)
+	}
+	if want := "/aws/lambda/" + name; out["LogGroupName"] != want {
+		t.Errorf("LogGroupName = %s, want %s", out["LogGroupName"], want)
+	}
+	return out
+}
+
+// launchStack creates a stack, waits for CREATE_COMPLETE and returns its
+// outputs.
+func launchStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
 	t.Helper()
 	c := cfn.NewFromConfig(cfg)
 	var ps []cfntypes.Parameter
@@ -244,24 +276,6 @@ func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body s
 	out := map[string]string{}
 	for _, o := range desc.Stacks[0].Outputs {
 		out[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
-	}
-	want := []string{"FunctionArn", "FunctionName", "LogGroupName", "RoleArn", "ScheduleRuleName", "StateBucketName", "StateObjectUrl"}
-	if params["SpotTargetGroupArns"] != "" {
-		want = append(want, "SpotRuleName")
-	}
-	if params["CreateVpcEndpoints"] == "true" {
-		want = append(want, "ElasticLoadBalancingEndpointId", "LogsEndpointId", "S3EndpointId")
-	}
-	for _, k := range want {
-		if out[k] == "" {
-			t.Errorf("output %s is missing (outputs: %v)", k, out)
-		}
-	}
-	if want := fmt.Sprintf("s3://%s/%stgsync-state.json", out["StateBucketName"], prefixOr(params["StatePrefix"], "tgsync/")); out["StateObjectUrl"] != want {
-		t.Errorf("StateObjectUrl = %s, want %s", out["StateObjectUrl"], want)
-	}
-	if want := "/aws/lambda/" + name; out["LogGroupName"] != want {
-		t.Errorf("LogGroupName = %s, want %s", out["LogGroupName"], want)
 	}
 	return out
 }

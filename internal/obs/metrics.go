@@ -34,6 +34,12 @@ type Metrics struct {
 	bindingFailures, apiCalls, throttles  *prometheus.CounterVec
 	runDuration                           prometheus.Histogram
 	lastRun                               prometheus.Gauge
+	buildInfo                             *prometheus.GaugeVec
+}
+
+// BuildInfo is what tgsync_build_info says of the binary.
+type BuildInfo struct {
+	Version, Commit, GoVersion string
 }
 
 // NewMetrics registers tgsync's metrics, and the Go runtime and process
@@ -73,12 +79,34 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tgsync_last_run_timestamp_seconds",
 			Help: "Unix time at which the last run finished."}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tgsync_build_info",
+			Help: "Always 1; its labels say which tgsync runs: version, commit and Go version."}, []string{"version", "commit", "goversion"}),
 	}
 	m.reg.MustRegister(m.desired, m.registered, m.healthy, m.pending, m.lastSuccess, m.dnsOnly, m.seenByDNS,
 		m.registeredTotal, m.deregisteredTotal, m.refusedTotal, m.sourceFailures, m.bindingFailures,
-		m.apiCalls, m.throttles, m.runDuration, m.lastRun,
+		m.apiCalls, m.throttles, m.runDuration, m.lastRun, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Init sets tgsync_build_info and starts every counter of each binding at
+// zero before the first run, tgsync_refused_total once for every rule
+// (tgsync.Rules), so that an alert on increase() or rate() has a series to
+// compare from the start and a rule that never refused still shows.
+func (m *Metrics) Init(info BuildInfo, bindings []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(info.Version, info.Commit, info.GoVersion).Set(1)
+	for _, name := range bindings {
+		m.registeredTotal.WithLabelValues(name)
+		m.deregisteredTotal.WithLabelValues(name)
+		m.sourceFailures.WithLabelValues(name)
+		m.bindingFailures.WithLabelValues(name)
+		for _, rule := range tgsync.Rules {
+			m.refusedTotal.WithLabelValues(name, rule)
+		}
+	}
 }
 
 // Registry is the registry the metrics live on, for tests and for callers

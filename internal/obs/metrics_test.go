@@ -15,6 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/tgsync/tgsync"
 )
 
 // scrape serves the metrics on 127.0.0.1 and parses them with the
@@ -180,5 +182,32 @@ func TestDiffCalls(t *testing.T) {
 		if got := DiffCalls(tt.before, tt.after); !maps.Equal(got, tt.want) {
 			t.Errorf("DiffCalls(%v, %v) = %v, want %v", tt.before, tt.after, got, tt.want)
 		}
+	}
+}
+
+// TestMetricsInit: before any run, /metrics says which build runs and has
+// every counter of every binding at zero, tgsync_refused_total once per
+// rule, so that a rule that never refused is a series at 0, not a gap.
+func TestMetricsInit(t *testing.T) {
+	m := NewMetrics()
+	m.Init(BuildInfo{Version: "v1.4.0", Commit: "0123456789abcdef0123456789abcdef01234567", GoVersion: "go1.25.1"}, []string{"a", "b"})
+	fams := scrape(t, m)
+	if v, ok := sample(fams, "tgsync_build_info", "commit=0123456789abcdef0123456789abcdef01234567,goversion=go1.25.1,version=v1.4.0"); !ok || v != 1 {
+		t.Errorf("tgsync_build_info = %v (present %v), want 1", v, ok)
+	}
+	for _, binding := range []string{"a", "b"} {
+		for _, rule := range tgsync.Rules {
+			if v, ok := sample(fams, "tgsync_refused_total", "binding="+binding+",rule="+rule); !ok || v != 0 {
+				t.Errorf("tgsync_refused_total{binding=%q,rule=%q} = %v (present %v), want 0", binding, rule, v, ok)
+			}
+		}
+		for _, name := range []string{"tgsync_registered_total", "tgsync_deregistered_total", "tgsync_source_failures_total", "tgsync_binding_failures_total"} {
+			if v, ok := sample(fams, name, "binding="+binding); !ok || v != 0 {
+				t.Errorf("%s{binding=%q} = %v (present %v), want 0", name, binding, v, ok)
+			}
+		}
+	}
+	if n := len(fams["tgsync_refused_total"].GetMetric()); n != 2*len(tgsync.Rules) {
+		t.Errorf("%d refusal series, want %d", n, 2*len(tgsync.Rules))
 	}
 }

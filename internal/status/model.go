@@ -13,6 +13,11 @@ type Status struct {
 	// the daemon's first run finished).
 	LastRun  *RunInfo        `json:"lastRun,omitempty"`
 	Bindings []BindingStatus `json:"bindings"`
+	// Drains are the Spot drains the state remembers, newest first.
+	Drains []DrainStatus `json:"drains"`
+	// Retired are the bindings that left the config and what they left
+	// in their groups.
+	Retired []RetiredStatus `json:"retired"`
 }
 
 // RunInfo is the run as a whole.
@@ -42,14 +47,32 @@ type BindingStatus struct {
 	// Desired are the targets the answer asks for, inside the allowed ranges.
 	Desired []string `json:"desired"`
 	// TargetsFrom says where Targets come from: "describe" (a fresh
-	// DescribeTargetHealth), "run" (the last run's observation with its
-	// changes applied) or "" (unknown: Targets lists only desired ones).
+	// DescribeTargetHealth), "run" (the last run described the group; its
+	// changes are applied), "state" (the observation the state keeps: the
+	// last describe with tgsync's changes since, shown also when the last
+	// run could not look at the group or a describe failed) or ""
+	// (unknown: Targets lists only desired ones).
 	TargetsFrom string `json:"targetsFrom"`
 	// ObserveError is why the group could not be described, if it could
 	// not.
-	ObserveError string         `json:"observeError,omitempty"`
-	TargetsAt    time.Time      `json:"targetsAt,omitzero"`
-	Targets      []TargetStatus `json:"targets"`
+	ObserveError string `json:"observeError,omitempty"`
+	// TargetsAt is when the describe that Targets come from ran (tgsync's
+	// own changes since are applied to them), TargetsAge how long before
+	// Generated that was. For "state" it is the last describe that found
+	// the group changed: one that finds it as stored writes nothing.
+	TargetsAt  time.Time       `json:"targetsAt,omitzero"`
+	TargetsAge tgsync.Duration `json:"targetsAge,omitempty"`
+	Targets    []TargetStatus  `json:"targets"`
+	// Outcome is how tgsync's last run of the binding went (Outcome*);
+	// GroupHealth is the health of its target group as last seen
+	// (GroupHealth*). They are apart because one says nothing of the
+	// other: a run can succeed beside a group with no healthy target,
+	// and a failed source leaves a healthy group as it is.
+	Outcome     string `json:"outcome"`
+	GroupHealth string `json:"groupHealth"`
+	// Trend is the binding's counts over the last hours, one point per
+	// change, oldest first.
+	Trend []TrendPoint `json:"trend"`
 	// Pending are targets absent from the source that wait out their grace.
 	Pending []PendingStatus `json:"pending"`
 	// Refusing are the refusals of the last run: what tgsync would do but
@@ -140,10 +163,10 @@ type PendingStatus struct {
 	BlockedReason string `json:"blockedReason,omitempty"`
 }
 
-// EventStatus is a change or a refusal.
+// EventStatus is a change, a refusal or a Spot drain.
 type EventStatus struct {
 	Time time.Time `json:"time"`
-	// Kind is "register", "deregister" or "refused".
+	// Kind is "register", "deregister", "refused" or "drain".
 	Kind   string        `json:"kind"`
 	Action tgsync.Action `json:"action"`
 	Target string        `json:"target,omitempty"`
@@ -157,7 +180,51 @@ const (
 	KindRegister   = "register"
 	KindDeregister = "deregister"
 	KindRefused    = "refused"
+	KindDrain      = "drain"
 )
+
+// The outcomes of a binding's last run.
+const (
+	OutcomeOK           = "ok"
+	OutcomeFailed       = "failed"
+	OutcomeSourceFailed = "source-failed"
+	OutcomeUnfinished   = "unfinished"
+	// OutcomeUnknown: no run of the binding is known.
+	OutcomeUnknown = "unknown"
+)
+
+// The health of a binding's target group as last seen.
+const (
+	GroupHealthy = "healthy" // every registered target healthy
+	// GroupPartlyHealthy: some registered targets are not healthy
+	// (unhealthy, initial, unused, ...).
+	GroupPartlyHealthy = "partly-healthy"
+	// GroupNoHealthy: registered targets, none healthy; ALB and NLB then
+	// send traffic to all of them (fail open).
+	GroupNoHealthy = "no-healthy"
+	GroupEmpty     = "empty"
+	GroupUnknown   = "unknown"
+)
+
+// TrendPoint is a binding's counts from one run that changed them.
+type TrendPoint struct {
+	At         time.Time `json:"at"`
+	Desired    int       `json:"desired"`
+	Registered int       `json:"registered"`
+	Healthy    int       `json:"healthy"`
+	// Answer marks a run whose source answered a new set of addresses.
+	Answer bool `json:"answer,omitempty"`
+}
+
+// DrainStatus is what a Spot drain did to one target group.
+type DrainStatus struct {
+	Time           time.Time `json:"time"`
+	Task           string    `json:"task"`
+	TargetGroupARN string    `json:"targetGroupArn"`
+	Deregistered   []string  `json:"deregistered"`
+	Reason         string    `json:"reason,omitempty"`
+	Error          string    `json:"error,omitempty"`
+}
 
 // BindingRun is one binding's part of the last run.
 type BindingRun struct {

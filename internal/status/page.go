@@ -72,10 +72,14 @@ func RenderHTML(st Status, opts PageOptions) ([]byte, error) {
 	}
 	if len(st.Bindings) == 0 {
 		w.lit("\n<p class=\"muted\">No bindings are configured.</p>")
+	} else {
+		w.legend()
 	}
 	for _, b := range st.Bindings {
 		w.binding(b)
 	}
+	w.drains(st.Drains)
+	w.retiredSection(st.Retired)
 	w.lit("\n</main>\n</body>\n</html>\n")
 	return w.b.Bytes(), nil
 }
@@ -137,6 +141,7 @@ func (w *pageWriter) binding(b BindingStatus) {
 	if r := b.LastRun; r != nil && r.SourceError != "" {
 		w.alert("Source failed in the last run:", r.SourceError)
 	}
+	w.chart(b)
 	w.answer(b.Answer)
 	w.targets(b)
 	w.refusing(b.Refusing)
@@ -145,15 +150,15 @@ func (w *pageWriter) binding(b BindingStatus) {
 	w.lit("\n</section>")
 }
 
-// bindingTitle is the name with its badges: ok or error, refusing, pending.
+// bindingTitle is the name with its badges: how the last run went, how
+// healthy the group is, refusing, pending.
 func (w *pageWriter) bindingTitle(b BindingStatus) {
 	w.lit("\n<h2>")
 	w.text(b.Name)
-	if b.LastError != "" {
-		w.lit("\n<span class=\"badge b-bad\">error</span>")
-	} else {
-		w.lit("\n<span class=\"badge b-ok\">ok</span>")
-	}
+	w.wrap("\n<span class=\"badge ", outcomeClass(b.Outcome), "\" title=\"how tgsync's last run of this binding went\">run: ")
+	w.wrap("", outcomeLabel(b.Outcome), "</span>")
+	w.wrap("\n<span class=\"badge ", healthClass(b.GroupHealth), "\" title=\"the target group's health as last seen\">group: ")
+	w.wrap("", healthLabel(b), "</span>")
 	w.lit("\n")
 	if len(b.Refusing) > 0 {
 		w.lit("<span class=\"badge b-ref\">refusing ")
@@ -263,14 +268,23 @@ func (w *pageWriter) targets(b BindingStatus) {
 	w.lit("\n\n<h3>Target group")
 	switch b.TargetsFrom {
 	case "run":
-		w.lit(" after the last run")
+		w.wrap(" after the last run, described ", ago(w.now, b.TargetsAt), "")
 	case "describe":
-		w.lit(" as described ")
-		w.text(ago(w.now, b.TargetsAt))
+		w.wrap(" as described ", ago(w.now, b.TargetsAt), "")
+	case "state":
+		w.wrap(" as last seen, ", ago(w.now, b.TargetsAt), "")
 	}
 	w.lit("</h3>")
 	if b.ObserveError != "" {
 		w.alert("Could not describe the target group:", b.ObserveError)
+	}
+	if b.TargetsFrom == "state" {
+		w.wrap("\n<p class=\"note\">Members and health as the describe at ", clock(b.TargetsAt), "")
+		w.wrap(" (", dur(b.TargetsAge), " ago) found them, with tgsync's own changes since; any describe since found them the same.")
+		if r := b.LastRun; b.ObserveError != "" || r != nil && (r.SourceError != "" || r.Error != "") {
+			w.lit(" The group may have changed since: tgsync could not look at it now.")
+		}
+		w.lit("</p>")
 	}
 	if b.TargetsFrom == "" {
 		w.lit("\n<p class=\"muted\">The group's members are not known here; desired targets only.</p>")
@@ -312,6 +326,7 @@ func (w *pageWriter) target(t TargetStatus) {
 	}
 	if p := t.Pending; p != nil {
 		w.wrap("\n<div class=\"pending\">", pendingText(*p), "</div>")
+		w.countdown(*p)
 		if p.BlockedReason != "" {
 			w.wrap("<div class=\"reason\">", p.BlockedReason, "</div>")
 		}

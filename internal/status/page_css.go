@@ -29,7 +29,24 @@ code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow
 .count{border:1px solid var(--line);border-radius:999px;padding:1px 10px;font-size:.85rem;white-space:nowrap}
 .count b{font-weight:700}
 .badge{display:inline-block;border-radius:999px;padding:0 8px;font-size:.75rem;font-weight:600;vertical-align:middle;border:1px solid currentColor}
-.b-ok{color:var(--ok)}.b-bad{color:var(--bad)}.b-ref{color:var(--ref)}.b-wait{color:var(--drain)}
+.b-ok{color:var(--ok)}.b-bad{color:var(--bad)}.b-ref{color:var(--ref)}.b-wait{color:var(--drain)}.b-unknown{color:var(--muted)}
+.g-ok{color:#fff;background:var(--ok);border-color:var(--ok)}.g-warn{color:#000;background:var(--drain);border-color:var(--drain)}
+.g-bad{color:#fff;background:var(--bad);border-color:var(--bad)}
+.legend{font-size:.8rem;color:var(--muted);margin:4px 0 8px}.legend p{margin:4px 0}
+.note{font-size:.85rem;color:var(--muted);margin:0 0 6px;overflow-wrap:anywhere}
+.chart{margin:0}.chart svg{display:block;width:100%;height:90px;background:var(--other-bg);border-radius:4px}
+.chart polyline{fill:none;stroke-width:2;vector-effect:non-scaling-stroke;stroke-linejoin:round}
+.a-registered{fill:var(--init-bg);stroke:var(--init);stroke-width:1;vector-effect:non-scaling-stroke}.k-registered{border-color:var(--init);border-top-width:8px;opacity:.6}
+.l-healthy,.k-healthy{stroke:var(--ok);border-color:var(--ok)}
+.l-desired,.k-desired{stroke:var(--fg);border-color:var(--fg)}.l-desired{stroke-dasharray:5 4}.k-desired{border-top-style:dashed}
+.chart line{stroke-width:2;vector-effect:non-scaling-stroke}
+.m-answer,.k-answer{stroke:var(--ref);border-color:var(--ref)}.m-fail,.k-fail{stroke:var(--bad);border-color:var(--bad)}
+.m-drain,.k-drain{stroke:var(--drain);border-color:var(--drain)}.m-answer,.m-fail,.m-drain{stroke-dasharray:3 3}
+.key{display:inline-block;width:14px;height:0;border-top:3px solid;vertical-align:middle;margin:0 3px 0 8px}
+.axis{display:flex;justify-content:space-between;font-size:.7rem;color:var(--muted)}
+.bar{height:8px;border-radius:4px;background:var(--card);border:1px solid var(--drain);margin:3px 0;overflow:hidden;max-width:420px}
+.bar span{display:block;height:100%;background:var(--drain)}
+.bar-due span{background:var(--dereg)}.bar-blocked{border-color:var(--ref)}.bar-blocked span{background:var(--ref)}
 .alert{border:1px solid var(--bad);background:var(--bad-bg);border-radius:6px;padding:8px;margin:8px 0;overflow-wrap:anywhere}
 .alert b{color:var(--bad)}
 .addrs{display:flex;flex-wrap:wrap;gap:4px 10px;margin:0}
@@ -52,6 +69,7 @@ ul{list-style:none;margin:0;padding:0}
 .e-register{border-color:var(--reg);background:var(--reg-bg)}.e-register .kind{color:var(--reg)}
 .e-deregister{border-color:var(--dereg);background:var(--dereg-bg)}.e-deregister .kind{color:var(--dereg)}
 .e-refused{border-color:var(--ref);background:var(--ref-bg)}.e-refused .kind{color:var(--ref)}
+.e-drain{border-color:var(--drain);background:var(--drain-bg)}.e-drain .kind{color:var(--drain)}
 .ehead{display:flex;flex-wrap:wrap;align-items:baseline;gap:2px 8px}
 .kind{font-weight:700;font-size:.85rem;text-transform:uppercase;letter-spacing:.03em}
 .rule{font-size:.8rem;font-weight:600}

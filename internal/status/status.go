@@ -72,7 +72,7 @@ func Build(in Input) Status {
 	if st == nil {
 		st = tgsync.NewState()
 	}
-	out := Status{Generated: utc(in.Now), Bindings: make([]BindingStatus, 0, len(in.Bindings))}
+	out := Status{Generated: utc(in.Now), Bindings: make([]BindingStatus, 0, len(in.Bindings)), Drains: drains(st.DrainLog)}
 	runs := map[string]*tgsync.BindingResult{}
 	var runGroups map[string]runGroup
 	if in.Run != nil {
@@ -97,7 +97,15 @@ func Build(in Input) Status {
 		if obs, ok := in.Observed[spec.TargetGroupARN]; ok {
 			observed, b.TargetsFrom, b.TargetsAt = obs, "describe", utc(cmp.Or(in.ObservedAt, in.Now))
 		} else if g, ok := runGroups[spec.TargetGroupARN]; ok {
-			observed, b.TargetsFrom, b.TargetsAt = g.targets, "run", utc(g.at)
+			observed, b.TargetsFrom, b.TargetsAt = g.targets, g.from, utc(g.at)
+		} else if o := st.Observations[spec.TargetGroupARN]; o != nil {
+			// The last run did not look at the group (its source or its
+			// describe failed) or this process ran none: the state's
+			// observation is the last known truth, shown with its age.
+			observed, b.TargetsFrom, b.TargetsAt = o.Targets, "state", utc(o.DescribedAt())
+		}
+		if b.TargetsFrom != "" {
+			b.TargetsAge = tgsync.Duration(max(0, in.Now.Sub(b.TargetsAt)).Round(time.Second))
 		}
 		if r != nil && r.SourceErr == nil && b.Answer != nil {
 			b.Answer.SeenAt = utc(in.Run.Started)
@@ -107,8 +115,17 @@ func Build(in Input) Status {
 		b.Targets = targets(spec, bs, b.Desired, observed, b.TargetsFrom != "")
 		attachPending(&b, spec.Policy, bs, in.Now)
 		b.Counts = counts(b)
+		b.Outcome = outcome(b, bs)
+		b.GroupHealth = groupHealth(b)
+		b.Trend = trend(bs.Trend)
+		b.Events = withDrains(b.Events, spec.TargetGroupARN, st.DrainLog)
 		out.Bindings = append(out.Bindings, b)
 	}
+	configured := map[string]bool{}
+	for _, spec := range in.Bindings {
+		configured[spec.Name] = true
+	}
+	out.Retired = retired(st, configured, wantedByGroup(out.Bindings))
 	return out
 }
 
@@ -210,7 +227,13 @@ func eventStatus(e tgsync.Event) EventStatus {
 // runGroup is a target group as the last run left it.
 type runGroup struct {
 	targets []tgsync.ObservedTarget
-	at      time.Time
+	// at is when the describe the members and health come from ran: the
+	// run's, or that of the stored observation it planned on (the run's
+	// own changes are applied to either, and do not move it).
+	at time.Time
+	// from is "run" when the run described the group, "state" when it
+	// planned on the stored observation.
+	from string
 }
 
 // groupsAfterRun rebuilds each group after the run: the first observation
@@ -218,14 +241,17 @@ type runGroup struct {
 // applied, as the reconciler itself hands it from binding to binding.
 func groupsAfterRun(r tgsync.RunResult) map[string]runGroup {
 	out := map[string]runGroup{}
-	at := r.Started.Add(r.Duration)
+	end := r.Started.Add(r.Duration)
 	for _, b := range r.Bindings {
 		g, seen := out[b.TargetGroupARN]
 		if !seen {
 			if !b.Planned() {
 				continue
 			}
-			g = runGroup{targets: slices.Clone(b.Observed), at: at}
+			g = runGroup{targets: slices.Clone(b.Observed), at: cmp.Or(b.ObservedAt, end), from: "state"}
+			if b.DescribeReason != "" || b.ObservedAt.IsZero() {
+				g.from = "run"
+			}
 		}
 		g.targets = tgsync.ObservationAfter(g.targets, b.Registered, b.Deregistered)
 		out[b.TargetGroupARN] = g

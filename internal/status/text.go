@@ -36,6 +36,17 @@ func WriteText(w io.Writer, st Status, opts TextOptions) error {
 	for _, b := range st.Bindings {
 		writeBinding(ew, st, b, opts)
 	}
+	writeRetired(ew, st.Retired)
+	if len(st.Drains) > 0 && opts.Events > 0 {
+		fmt.Fprintf(ew, "\nSpot drains:\n")
+		for _, d := range st.Drains[:min(opts.Events, len(st.Drains))] {
+			what := strings.Join(d.Deregistered, " ")
+			if d.Error != "" {
+				what = strings.TrimSpace(what + " error: " + oneLine(d.Error))
+			}
+			fmt.Fprintf(ew, "  %s  %s  task %s  %s\n", clock(d.Time), shortARN(d.TargetGroupARN), d.Task, what)
+		}
+	}
 	return ew.err
 }
 
@@ -44,6 +55,7 @@ func writeBinding(w io.Writer, st Status, b BindingStatus, opts TextOptions) {
 	c := b.Counts
 	fmt.Fprintf(w, "  desired %d, registered %d, healthy %d, unhealthy %d, draining %d, pending %d, refusing %d\n",
 		c.Desired, c.Registered, c.Healthy, c.Unhealthy, c.Draining, c.Pending, c.Refusing)
+	fmt.Fprintf(w, "  last run %s; group %s\n", outcomeLabel(b.Outcome), healthLabel(b))
 	if a := b.Answer; a != nil {
 		fmt.Fprintf(w, "  answer   %s (ttl %s, since %s, %s)\n", strings.Join(a.Addrs, " "), dur(a.TTL), clock(a.Since), ago(st.Generated, a.Since))
 	} else {
@@ -55,8 +67,11 @@ func writeBinding(w io.Writer, st Status, b BindingStatus, opts TextOptions) {
 	if b.ObserveError != "" {
 		fmt.Fprintf(w, "  describe failed: %s\n", oneLine(b.ObserveError))
 	}
-	if b.TargetsFrom == "" {
+	switch b.TargetsFrom {
+	case "":
 		fmt.Fprintf(w, "  (group members unknown: desired targets only)\n")
+	case "state":
+		fmt.Fprintf(w, "  (members and health as last seen, %s old)\n", dur(b.TargetsAge))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  TARGET\tSTATE\tIN SOURCE\tREASON\tPENDING\n")

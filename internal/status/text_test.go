@@ -48,8 +48,8 @@ func TestWriteText(t *testing.T) {
 	if n := strings.Count(out, "recent events:"); n != 3 {
 		t.Errorf("%d event sections, want 3", n)
 	}
-	if n := len(regexp.MustCompile(`(?m)^    2026-`).FindAllString(out, -1)); n != 3+3+1 {
-		t.Errorf("%d event lines, want 7 (3 + 3 + 1):\n%s", n, out)
+	if n := len(regexp.MustCompile(`(?m)^    2026-`).FindAllString(out, -1)); n != 3+3+2 {
+		t.Errorf("%d event lines, want 8 (3 + 3 + 2, a refusal and a drain):\n%s", n, out)
 	}
 }
 

@@ -77,6 +77,8 @@ type budgetRun struct {
 	Duration    time.Duration
 	CPU         time.Duration
 	StateWrites int
+	// StateBytes is the state as the run left it, stored.
+	StateBytes int
 }
 
 // BenchmarkDescribeBudget runs the simulation for 100 and 1,000 bindings,
@@ -85,7 +87,7 @@ type budgetRun struct {
 // goals and fail when they miss one: at most 180 describes a minute (30%
 // of AWS's refill), no throttling, every run done in 40 s (Lambda's
 // minute with margin, counting the CPU it took), and every change applied
-// in the run that saw it.
+// in the run that saw it, and a state within half of MaxStateBytes.
 func BenchmarkDescribeBudget(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		for _, mode := range []struct {
@@ -107,7 +109,7 @@ func BenchmarkDescribeBudget(b *testing.B) {
 func reportBudget(b *testing.B, res budgetResult, goals bool) {
 	b.Helper()
 	noTiming(b)
-	var describes, changes, throttles, unfinished, writes []float64
+	var describes, changes, throttles, unfinished, writes, stateBytes []float64
 	var durations, withCPU, cpu []time.Duration
 	for _, r := range res.Runs {
 		describes = append(describes, float64(r.Describes))
@@ -115,6 +117,7 @@ func reportBudget(b *testing.B, res budgetResult, goals bool) {
 		throttles = append(throttles, float64(r.Throttles))
 		unfinished = append(unfinished, float64(r.Unfinished))
 		writes = append(writes, float64(r.StateWrites))
+		stateBytes = append(stateBytes, float64(r.StateBytes))
 		durations = append(durations, r.Duration)
 		cpu = append(cpu, r.CPU)
 		withCPU = append(withCPU, r.Duration+r.CPU)
@@ -126,6 +129,7 @@ func reportBudget(b *testing.B, res budgetResult, goals bool) {
 	b.ReportMetric(sum(unfinished), "unfinished")
 	b.ReportMetric(float64(len(res.Late)), "late-changes")
 	b.ReportMetric(mean(writes), "writes/run")
+	b.ReportMetric(slices.Max(stateBytes), "max-state-bytes")
 	b.ReportMetric(quantile(durations, 0.5).Seconds(), "run-p50-s")
 	b.ReportMetric(quantile(durations, 0.99).Seconds(), "run-p99-s")
 	b.ReportMetric(ms(quantile(cpu, 0.5)), "cpu-ms/run")
@@ -142,6 +146,8 @@ func reportBudget(b *testing.B, res budgetResult, goals bool) {
 		b.Fatalf("a run took %s with its CPU, more than 40 s", quantile(withCPU, 1))
 	case sum(unfinished) > 0 || len(res.Late) > 0:
 		b.Fatalf("%g bindings unfinished; late: %v", sum(unfinished), res.Late)
+	case slices.Max(stateBytes) > tgsync.MaxStateBytes/2:
+		b.Fatalf("a state of %g bytes, more than half of MaxStateBytes (histories, trends and drain log share HistoryBudget)", slices.Max(stateBytes))
 	}
 }
 
@@ -308,6 +314,11 @@ func (w *budgetWorld) run(t *testing.T, churned map[int]netip.Addr) (budgetRun, 
 	run.Describes = calls[elbv2fake.ActionDescribe] + calls[elbv2fake.ActionDescribeGroups]
 	run.Changes = calls[elbv2fake.ActionRegister] + calls[elbv2fake.ActionDeregister]
 	_, run.StateWrites = w.store.take()
+	data, err := tgsync.EncodeState(res.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.StateBytes = len(data)
 	for _, br := range res.Bindings {
 		var ae smithy.APIError
 		if errors.As(br.Err, &ae) && ae.ErrorCode() == elbv2fake.CodeThrottling {

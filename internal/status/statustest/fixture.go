@@ -32,6 +32,8 @@ const (
 	ReasonNotAllowed   = "203.0.113.7 from " + ALBSource + " is outside the allowed ranges [10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10 fc00::/7]; not registering it"
 	ReasonSourceFailed = "source " + FargateSource + " failed: SERVFAIL from 10.2.0.2:53; removing nothing and counting no misses"
 	FargateError       = "binding fargate-logstash: source " + FargateSource + ": SERVFAIL from 10.2.0.2:53"
+	DrainTask          = "arn:aws:ecs:us-east-1:111122223333:task/logstash/9f8e7d6c5b4a"
+	DrainReason        = "task " + DrainTask + " is stopping with stopCode SpotInterruption (lastStatus RUNNING, event version 7); deregistering it before it stops"
 )
 
 // At is a time of the fixture's night, hh:mm:ss in UTC.
@@ -86,6 +88,13 @@ func State() *tgsync.State {
 			{Time: At("03:09:00"), Action: tgsync.ActionDeregister, Target: "10.0.3.13:443", Reason: "missed by 4 consecutive answers for " + OpenSearchSource + " over 4m0s"},
 			{Time: At("03:09:00"), Action: tgsync.ActionDeregister, Target: "10.0.1.11:443", Refused: true, Rule: tgsync.RuleMaxFraction, Reason: ReasonMaxFraction},
 		},
+		Trend: tgsync.Trend{
+			{At: At("00:10:00"), Desired: 3, Registered: 3, Healthy: 3, Answer: true},
+			{At: At("03:02:00"), Desired: 5, Registered: 5, Healthy: 3, Answer: true},
+			{At: At("03:03:00"), Desired: 5, Registered: 5, Healthy: 5},
+			{At: At("03:04:00"), Desired: 3, Registered: 5, Healthy: 5, Answer: true},
+			{At: At("03:09:00"), Desired: 3, Registered: 5, Healthy: 2},
+		},
 	}
 	st.Bindings["internal-alb-static-ip"] = &tgsync.BindingState{
 		Answer: &tgsync.SourceAnswer{Addrs: mock.Addrs("10.1.1.5", "10.1.2.6", "203.0.113.7"), TTL: tgsync.Duration(60 * time.Second), At: At("03:07:30")},
@@ -102,6 +111,10 @@ func State() *tgsync.State {
 			{Time: At("03:07:30"), Action: tgsync.ActionRegister, Target: "203.0.113.7:443", Refused: true, Rule: tgsync.RuleNotAllowed,
 				Reason: "203.0.113.7 from " + ALBSource + " is outside the allowed ranges; <script>alert(1)</script> not registering it"},
 		},
+		Trend: tgsync.Trend{
+			{At: At("02:00:00"), Desired: 2, Registered: 3, Healthy: 3, Answer: true},
+			{At: At("03:07:30"), Desired: 4, Registered: 4, Healthy: 3, Answer: true},
+		},
 		LastError: "binding internal-alb-static-ip: register 10.1.2.6:443: ValidationError: The IP address 10.1.2.6 is outside the VPC <b>range</b>",
 	}
 	st.Bindings["fargate-logstash"] = &tgsync.BindingState{
@@ -111,7 +124,13 @@ func State() *tgsync.State {
 		History: []tgsync.Event{
 			{Time: At("03:08:00"), Action: tgsync.ActionDeregister, Refused: true, Rule: tgsync.RuleSourceFailed, Reason: ReasonSourceFailed},
 		},
+		Trend: tgsync.Trend{
+			{At: At("02:40:00"), Desired: 2, Registered: 2, Healthy: 2, Answer: true},
+			{At: At("03:01:00"), Desired: 2, Registered: 2, Healthy: 1},
+		},
 	}
+	st.DrainLog = []tgsync.DrainEntry{{At: At("02:55:00"), Task: DrainTask, Version: 7, TargetGroupARN: FargateARN,
+		Deregistered: []string{"10.2.0.9:5044"}, Reason: DrainReason}}
 	return st
 }
 

@@ -198,8 +198,13 @@ func run(t *testing.T, bin string, args ...string) string {
 
 // checkBinaries: each CLI binary is for its platform, static, stamped
 // with the version and the commit, built without VCS state and with
-// trimmed paths; this machine's runs and says so.
+// trimmed paths, and carries the arm64 Lambda zip; this machine's runs
+// and says so.
 func checkBinaries(t *testing.T, dist string, platforms []string, commit, wantVersion string) {
+	lambdaZip, err := os.ReadFile(filepath.Join(dist, "tgsync_"+version+"_lambda_arm64.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, platform := range platforms {
 		goos, goarch, _ := strings.Cut(platform, "_")
 		bin := filepath.Join(dist, "tgsync_"+version+"_"+platform)
@@ -211,7 +216,7 @@ func checkBinaries(t *testing.T, dist string, platforms []string, commit, wantVe
 		for _, s := range bi.Settings {
 			settings[s.Key] = s.Value
 		}
-		for k, want := range map[string]string{"GOOS": goos, "GOARCH": goarch, "CGO_ENABLED": "0", "-trimpath": "true", "-tags": "lambda.norpc"} {
+		for k, want := range map[string]string{"GOOS": goos, "GOARCH": goarch, "CGO_ENABLED": "0", "-trimpath": "true", "-tags": "lambda.norpc,tgsync_bundle"} {
 			if settings[k] != want {
 				t.Errorf("%s: build setting %s=%q, want %q", filepath.Base(bin), k, settings[k], want)
 			}
@@ -224,6 +229,11 @@ func checkBinaries(t *testing.T, dist string, platforms []string, commit, wantVe
 		}
 		if !bytes.Contains(data, []byte(commit)) || !bytes.Contains(data, []byte(version)) {
 			t.Errorf("%s: the version %s or the commit %s is not stamped", filepath.Base(bin), version, commit)
+		}
+		// tgsync deploy uploads the arm64 zip the binary carries: the
+		// release's own, byte for byte.
+		if !bytes.Contains(data, lambdaZip) {
+			t.Errorf("%s does not carry tgsync_%s_lambda_arm64.zip", filepath.Base(bin), version)
 		}
 		if _, ok := settings["vcs.revision"]; ok {
 			t.Errorf("%s: the build read VCS state (vcs.revision is set)", filepath.Base(bin))

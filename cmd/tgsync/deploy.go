@@ -1,0 +1,143 @@
+//go:build !tgsync_lambda
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/deploy"
+)
+
+// runDeploy is 'tgsync deploy' (deployargs.go): the Lambda stack of
+// deploy/cloudformation/tgsync.yaml from the config, in one command
+// (internal/deploy does the work).
+func runDeploy(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+	if msg := d.check(); msg != "" {
+		return usageErrorf("%s", msg)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	if d.del {
+		return deployExit(deleteStack(ctx, c, g, d))
+	}
+	return deployExit(deployStack(ctx, c, g, d))
+}
+
+// check finds flags that do not go together.
+func (d *deployArgs) check() string {
+	switch {
+	case d.delState && !d.del:
+		return "--delete-state goes with --delete"
+	case d.del && (d.dryRun || d.pkg != "" || d.codeBucket != "" || d.subnets.set || d.groups.set || len(d.params) > 0):
+		return "--delete takes --stack and --delete-state only"
+	case d.timeout <= 0:
+		return fmt.Sprintf("--timeout %s: want a positive duration", d.timeout)
+	}
+	return ""
+}
+
+// deployExit gives deploy's error its exit code; Main prints it.
+func deployExit(err error) error {
+	var ue *deploy.UsageError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ue):
+		return &exitStatus{code: exitUsage, msg: err.Error()}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &exitStatus{code: exitFailed, msg: err.Error() + ": CloudFormation goes on without waiting; see aws cloudformation describe-stacks"}
+	default:
+		return &exitStatus{code: exitFailed, msg: err.Error()}
+	}
+}
+
+func deployStack(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+	data, err := readConfigBytes(c, g)
+	if err != nil {
+		return &deploy.UsageError{Err: fmt.Errorf("%w\n(write a config from 'tgsync validate --example', or point --config at one)", err)}
+	}
+	pkg, err := deployPackage(d.pkg)
+	if err != nil {
+		return err
+	}
+	params := map[string]string{}
+	for _, kv := range d.params {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return &deploy.UsageError{Err: fmt.Errorf("--param %q: want KEY=VALUE", clip(kv, 100))}
+		}
+		params[k] = v
+	}
+	awsCfg, err := loadSDKConfig(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return deploy.Deploy(ctx, awsCfg, deploy.Options{
+		Stack: d.stack, ConfigName: g.config, Config: data, Package: pkg, CodeBucket: d.codeBucket,
+		Subnets: d.subnets.ptr(), SecurityGroups: d.groups.ptr(), Params: params,
+		DryRun: d.dryRun, FirstRun: !d.noRun, Out: c.Stdout, Log: c.Stderr,
+	})
+}
+
+// deployPackage is the package of --package, or the one the binary
+// carries.
+func deployPackage(path string) (deploy.Package, error) {
+	if path == "" {
+		zip, ok := deploy.Bundled()
+		if !ok {
+			return deploy.Package{}, &deploy.UsageError{Err: errors.New("this tgsync carries no Lambda package (release binaries do, " +
+				"built by make release): run make package and pass --package dist/tgsync-arm64.zip, or use a release binary")}
+		}
+		return deploy.ReadPackage(zip, "the "+deploy.BundledName+" carried by tgsync "+version)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return deploy.Package{}, &deploy.UsageError{Err: fmt.Errorf("--package: %w", err)}
+	}
+	defer f.Close()
+	zip, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil {
+		return deploy.Package{}, &deploy.UsageError{Err: fmt.Errorf("--package: %w", err)}
+	}
+	p, err := deploy.ReadPackage(zip, path)
+	if err != nil {
+		return deploy.Package{}, &deploy.UsageError{Err: err}
+	}
+	return p, nil
+}
+
+// deleteStack is deploy --delete. Without a Region from the SDK's sources,
+// it takes the one of the config's target groups.
+func deleteStack(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+	awsCfg, err := loadSDKConfig(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = configRegion(c, g)
+	}
+	return deploy.Delete(ctx, awsCfg, deploy.DeleteOptions{Stack: d.stack, State: d.delState, Out: c.Stdout})
+}
+
+// configRegion is the Region of the config's target groups, or "".
+func configRegion(c *CLI, g *globals) string {
+	data, err := readConfigBytes(c, g)
+	if err != nil {
+		return ""
+	}
+	cfg, err := config.Parse(data)
+	if err != nil {
+		return ""
+	}
+	place, err := cfg.StackPlace()
+	if err != nil {
+		return ""
+	}
+	return place.Region
+}
