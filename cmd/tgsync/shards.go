@@ -77,13 +77,21 @@ func (s *shardSet) reconciler(k int) *tgsync.Reconciler {
 	if r := s.byK[k]; r != nil {
 		return r
 	}
-	r := &tgsync.Reconciler{Groups: s.base.Groups, Store: s.stores[k-1], Now: s.base.Now, Concurrency: s.base.Concurrency,
+	r := &tgsync.Reconciler{Groups: s.base.Groups, Now: s.base.Now, Concurrency: s.base.Concurrency,
 		DescribeEvery: s.base.DescribeEvery, SaveAttempts: s.base.SaveAttempts}
+	moving := &movingStore{Store: s.stores[k-1]}
+	for i, st := range s.stores {
+		if i != k-1 {
+			moving.others = append(moving.others, st)
+		}
+	}
 	for _, b := range s.base.Bindings {
 		if s.of(b) == k {
 			r.Bindings = append(r.Bindings, b)
+			moving.names = append(moving.names, b.Name)
 		}
 	}
+	r.Store = moving
 	s.byK[k] = r
 	return r
 }
