@@ -23,10 +23,45 @@ func runDeploy(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	if d.del {
-		return deployExit(deleteStack(ctx, c, g, d))
+	// With -o json the text goes to stderr beside the progress, and
+	// stdout gets the result alone.
+	out := c.Stdout
+	if g.output.json() {
+		out = c.Stderr
 	}
-	return deployExit(deployStack(ctx, c, g, d))
+	var res *deploy.Result
+	var err error
+	if d.del {
+		res, err = deleteStack(ctx, c, g, d, out)
+	} else {
+		res, err = deployStack(ctx, c, g, d, out)
+	}
+	exit := deployExit(err)
+	if !g.output.json() {
+		return exit
+	}
+	return writeDeployJSON(c, d, res, exit)
+}
+
+// writeDeployJSON writes the result of a deploy that did not stop at a
+// usage error (exit 2 leaves stdout empty, as for every command), with
+// the error that made it fail.
+func writeDeployJSON(c *CLI, d *deployArgs, res *deploy.Result, exit error) error {
+	var es *exitStatus
+	if errors.As(exit, &es) && es.code == exitUsage {
+		return exit
+	}
+	if res == nil {
+		// Stopped before the deploy started (the AWS configuration).
+		res = &deploy.Result{Stack: d.stack, Action: deploy.ActionNone, DryRun: d.dryRun}
+	}
+	if es != nil {
+		res.Error = es.msg
+	}
+	if werr := writeJSON(c, res); werr != nil && exit == nil {
+		return werr
+	}
+	return exit
 }
 
 // check finds flags that do not go together.
@@ -57,31 +92,31 @@ func deployExit(err error) error {
 	}
 }
 
-func deployStack(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+func deployStack(ctx context.Context, c *CLI, g *globals, d *deployArgs, out io.Writer) (*deploy.Result, error) {
 	data, err := readConfigBytes(c, g)
 	if err != nil {
-		return &deploy.UsageError{Err: fmt.Errorf("%w\n(write a config from 'tgsync validate --example', or point --config at one)", err)}
+		return nil, &deploy.UsageError{Err: fmt.Errorf("%w\n(write a config from 'tgsync validate --example', or point --config at one)", err)}
 	}
 	pkg, err := deployPackage(d.pkg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	params := map[string]string{}
 	for _, kv := range d.params {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return &deploy.UsageError{Err: fmt.Errorf("--param %q: want KEY=VALUE", clip(kv, 100))}
+			return nil, &deploy.UsageError{Err: fmt.Errorf("--param %q: want KEY=VALUE", clip(kv, 100))}
 		}
 		params[k] = v
 	}
 	awsCfg, err := loadSDKConfig(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	return deploy.Deploy(ctx, awsCfg, deploy.Options{
 		Stack: d.stack, ConfigName: g.config, Config: data, Package: pkg, CodeBucket: d.codeBucket,
 		Subnets: d.subnets.ptr(), SecurityGroups: d.groups.ptr(), Params: params,
-		DryRun: d.dryRun, FirstRun: !d.noRun, Out: c.Stdout, Log: c.Stderr,
+		DryRun: d.dryRun, FirstRun: !d.noRun, Out: out, Log: c.Stderr,
 	})
 }
 
@@ -114,15 +149,15 @@ func deployPackage(path string) (deploy.Package, error) {
 
 // deleteStack is deploy --delete. Without a Region from the SDK's sources,
 // it takes the one of the config's target groups.
-func deleteStack(ctx context.Context, c *CLI, g *globals, d *deployArgs) error {
+func deleteStack(ctx context.Context, c *CLI, g *globals, d *deployArgs, out io.Writer) (*deploy.Result, error) {
 	awsCfg, err := loadSDKConfig(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = configRegion(c, g)
 	}
-	return deploy.Delete(ctx, awsCfg, deploy.DeleteOptions{Stack: d.stack, State: d.delState, Out: c.Stdout})
+	return deploy.Delete(ctx, awsCfg, deploy.DeleteOptions{Stack: d.stack, State: d.delState, Out: out})
 }
 
 // configRegion is the Region of the config's target groups, or "".

@@ -33,10 +33,13 @@ func deployCommand(c *CLI, g *globals) *cobra.Command {
 way the stack runs it (no state section: the stack adds one), upload the Lambda package
 this tgsync carries (a release binary does; else --package), create or update the stack,
 wait, print its outputs and invoke the function once to show the first run. A deploy
-that would change nothing says so and changes nothing. docs/deploy.md has the details
-and the IAM policy the person deploying needs.`,
+that would change nothing says so and changes nothing. With -o json the text goes to
+stderr and stdout gets one JSON document at the end: the action, the change set, the
+status, the outputs, the first run, or what a delete did with the state. docs/deploy.md
+has the details and the IAM policy the person deploying needs.`,
 		Example: `  tgsync deploy --config tgsync.yaml
   tgsync deploy --config tgsync.yaml --dry-run
+  tgsync deploy --config tgsync.yaml -o json > deploy.json
   tgsync deploy --subnets subnet-0a1b2c3d,subnet-0e1f2a3b --security-groups sg-0123456789abcdef0
   tgsync deploy --param CreateVpcEndpoints=true --param VpcId=vpc-0123456789abcdef0 --param RouteTableIds=rtb-0123456789abcdef0
   tgsync deploy --delete --stack tgsync`,
@@ -45,6 +48,7 @@ and the IAM policy the person deploying needs.`,
 	}
 	d.register(cmd.Flags())
 	configFlag(cmd, g)
+	outputFlag(cmd, "text", "json is the result at the end {stack, region, action, changeSet, status, outputs, firstRun, state}, with the text on stderr")
 	awsCommand(cmd, "  0  deployed, up to date, or deleted\n  1  an AWS call failed, the stack did not complete, or its first run failed\n  2  usage or config error; nothing was changed")
 	return cmd
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -27,7 +26,7 @@ func isNoChange(msg string) bool {
 	return slices.ContainsFunc(noChanges, func(s string) bool { return strings.Contains(msg, s) })
 }
 
-// createChangeSet makes the change set a dry run shows, and prints it; nil
+// createChangeSet makes the change set a dry run shows, and writes it; nil
 // when it would change nothing.
 func (p *plan) createChangeSet(ctx context.Context, c *cloudformation.Client, st *cfntypes.Stack, want map[string]string) (*changeSet, error) {
 	typ := cfntypes.ChangeSetTypeUpdate
@@ -41,9 +40,12 @@ func (p *plan) createChangeSet(ctx context.Context, c *cloudformation.Client, st
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
 		Description:  aws.String("tgsync deploy"),
 	})
+	if st != nil {
+		p.res.Status = string(st.StackStatus)
+	}
 	if err != nil {
 		if isNoChange(err.Error()) {
-			fmt.Fprintf(p.Out, "Stack %s is up to date: no updates are to be performed.\n", p.Stack)
+			writeUpToDate(p.Out, p.res)
 			return nil, nil
 		}
 		return nil, p.refused(err)
@@ -65,10 +67,10 @@ func (p *plan) createChangeSet(ctx context.Context, c *cloudformation.Client, st
 		reason := aws.ToString(desc.StatusReason)
 		_, _ = c.DeleteChangeSet(ctx, &cloudformation.DeleteChangeSetInput{ChangeSetName: aws.String(cs.id)})
 		if isNoChange(reason) {
-			fmt.Fprintf(p.Out, "Stack %s is up to date: no updates are to be performed.\n", p.Stack)
 			if st != nil {
-				printOutputs(p.Out, st.Outputs)
+				p.res.Outputs = outputsOf(st.Outputs)
 			}
+			writeUpToDate(p.Out, p.res)
 			return nil, nil
 		}
 		return nil, fmt.Errorf("the change set for stack %s failed: %s", p.Stack, reason)
@@ -81,59 +83,25 @@ func (p *plan) createChangeSet(ctx context.Context, c *cloudformation.Client, st
 		}
 		changes, token = append(changes, more.Changes...), more.NextToken
 	}
-	verb := map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: "create", cfntypes.ChangeSetTypeUpdate: "update"}[typ]
-	fmt.Fprintf(p.Out, "Change set to %s stack %s:\n", verb, p.Stack)
-	printParameterChanges(p.Out, p.stackParameters(st), want, st == nil)
-	printResourceChanges(p.Out, changes)
+	verb := map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: ActionCreate, cfntypes.ChangeSetTypeUpdate: ActionUpdate}[typ]
+	p.res.Action = ActionDryRun
+	p.res.ChangeSet = &ChangeSet{Type: verb, Parameters: parameterChanges(p.stackParameters(st), want, st == nil), Resources: resourceChanges(changes)}
+	writeChangeSet(p.Out, p.res)
 	return cs, nil
 }
 
-// printParameterChanges shows what the deploy sets that differs from the
-// stack: every parameter of a new stack; a changed config as a diff.
-func printParameterChanges(w io.Writer, prev, want map[string]string, create bool) {
-	for _, k := range sortedKeys(want) {
-		old, had := prev[k]
-		v := want[k]
-		switch {
-		case create && v == "":
-		case create:
-			fmt.Fprintf(w, "  parameter %s = %s\n", k, shortValue(k, v))
-		case had && old == v:
-		case k == "ConfigYaml":
-			fmt.Fprintf(w, "  parameter ConfigYaml: the config changes\n")
-			for _, l := range withContext(lineDiff(old, v), 2) {
-				fmt.Fprintf(w, "      %s\n", l)
-			}
-		default:
-			fmt.Fprintf(w, "  parameter %s: %s -> %s\n", k, shortValue(k, old), shortValue(k, v))
-		}
-	}
-}
-
-func shortValue(k, v string) string {
-	if k == "ConfigYaml" {
-		return fmt.Sprintf("(the config, %d bytes)", len(v))
-	}
-	if v == "" {
-		return `""`
-	}
-	return v
-}
-
-// printResourceChanges lists what CloudFormation will add, modify or
-// remove.
-func printResourceChanges(w io.Writer, changes []cfntypes.Change) {
+// resourceChanges are what CloudFormation will add, modify or remove.
+func resourceChanges(changes []cfntypes.Change) []ResourceChange {
+	var out []ResourceChange
 	for _, ch := range changes {
 		rc := ch.ResourceChange
 		if rc == nil {
 			continue
 		}
-		line := fmt.Sprintf("  %-7s %s (%s)", rc.Action, aws.ToString(rc.LogicalResourceId), aws.ToString(rc.ResourceType))
-		if rc.Replacement == cfntypes.ReplacementTrue || rc.Replacement == cfntypes.ReplacementConditional {
-			line += ", replacement: " + string(rc.Replacement)
-		}
-		fmt.Fprintln(w, line)
+		out = append(out, ResourceChange{Action: string(rc.Action), LogicalID: aws.ToString(rc.LogicalResourceId),
+			Type: aws.ToString(rc.ResourceType), Replacement: string(rc.Replacement)})
 	}
+	return out
 }
 
 // discard deletes a change set of a dry run, and the empty stack a
@@ -147,20 +115,21 @@ func (p *plan) discard(ctx context.Context, c *cloudformation.Client, cs *change
 			return err
 		}
 	}
-	fmt.Fprintf(p.Out, "Dry run: nothing was changed (run without --dry-run to deploy).\n")
+	writeDryRunDone(p.Out)
 	return nil
 }
 
 // apply creates or updates the stack with CreateStack or UpdateStack,
-// waits for it, prints its outputs and, when asked, the first run. (The
+// waits for it, writes its outputs and, when asked, the first run. (The
 // change set a dry run shows is not executed: the result is the same, and
 // moto, which the tests deploy to, gives a stack made from a change set no
 // outputs.)
 func (p *plan) apply(ctx context.Context, c clients, st *cfntypes.Stack, want map[string]string) error {
 	create := st == nil
-	verb := map[bool]string{true: "create", false: "update"}[create]
-	fmt.Fprintf(p.Out, "Deploying stack %s (%s):\n", p.Stack, verb)
-	printParameterChanges(p.Out, p.stackParameters(st), want, create)
+	verb := map[bool]string{true: ActionCreate, false: ActionUpdate}[create]
+	p.res.Action = verb
+	p.res.ChangeSet = &ChangeSet{Type: verb, Parameters: parameterChanges(p.stackParameters(st), want, create)}
+	writeChangeSet(p.Out, p.res)
 	start := time.Now()
 	params := p.parameters(want, st)
 	caps := []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}
@@ -177,8 +146,8 @@ func (p *plan) apply(ctx context.Context, c clients, st *cfntypes.Stack, want ma
 			TemplateBody: aws.String(p.template), Parameters: params, Capabilities: caps})
 		if err != nil {
 			if isNoChange(err.Error()) {
-				fmt.Fprintf(p.Out, "Stack %s is up to date: no updates are to be performed.\n", p.Stack)
-				printOutputs(p.Out, st.Outputs)
+				p.res.Action, p.res.Status, p.res.Outputs = ActionNone, string(st.StackStatus), outputsOf(st.Outputs)
+				writeUpToDate(p.Out, p.res)
 				return nil
 			}
 			return p.refused(err)
@@ -191,16 +160,22 @@ func (p *plan) apply(ctx context.Context, c clients, st *cfntypes.Stack, want ma
 		return err
 	}
 	status := string(done.StackStatus)
+	p.res.Status = status
+	p.res.ElapsedSeconds = int64(time.Since(start).Round(time.Second) / time.Second)
 	if ok := strings.ToUpper(verb) + "_COMPLETE"; status != ok {
-		printFailures(ctx, p.Out, c.cfn, id, start)
+		p.res.Failures, p.res.EventsError = failures(ctx, c.cfn, id, start)
+		writeFailures(p.Out, p.res)
 		return fmt.Errorf("stack %s ended %s: %s", p.Stack, status, aws.ToString(done.StackStatusReason))
 	}
-	fmt.Fprintf(p.Out, "Stack %s: %s in %s.\n", p.Stack, status, time.Since(start).Round(time.Second))
-	printOutputs(p.Out, done.Outputs)
+	p.res.Outputs = outputsOf(done.Outputs)
+	writeDone(p.Out, p.res)
 	if !p.FirstRun {
 		return nil
 	}
-	return firstRun(ctx, p.Out, c.lambda, output(done, "FunctionName"), output(done, "LogGroupName"))
+	p.res.FirstRun = &FirstRun{Function: output(done, "FunctionName"), LogGroup: output(done, "LogGroupName")}
+	err = firstRun(ctx, c.lambda, p.res.FirstRun)
+	writeFirstRun(p.Out, p.res.FirstRun)
+	return err
 }
 
 // refused turns CloudFormation's refusal of a template's parameters (its
@@ -258,15 +233,15 @@ func deleteAndWait(ctx context.Context, c *cloudformation.Client, interval time.
 
 var errGone = errors.New("the stack is gone")
 
-// printFailures prints why resources failed since start, oldest first.
-func printFailures(ctx context.Context, w io.Writer, c *cloudformation.Client, id string, start time.Time) {
-	var failed []cfntypes.StackEvent
+// failures are the resources that failed since start, oldest first, or
+// why the stack's events cannot be read.
+func failures(ctx context.Context, c *cloudformation.Client, id string, start time.Time) ([]ResourceFailure, string) {
+	var failed []ResourceFailure
 	p := cloudformation.NewDescribeStackEventsPaginator(c, &cloudformation.DescribeStackEventsInput{StackName: aws.String(id)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			fmt.Fprintf(w, "  (the stack's events cannot be read: %v)\n", err)
-			return
+			return nil, err.Error()
 		}
 		done := false
 		for _, e := range page.StackEvents {
@@ -275,7 +250,8 @@ func printFailures(ctx context.Context, w io.Writer, c *cloudformation.Client, i
 				break
 			}
 			if strings.HasSuffix(string(e.ResourceStatus), "_FAILED") {
-				failed = append(failed, e)
+				failed = append(failed, ResourceFailure{Status: string(e.ResourceStatus), LogicalID: aws.ToString(e.LogicalResourceId),
+					Type: aws.ToString(e.ResourceType), Reason: aws.ToString(e.ResourceStatusReason)})
 			}
 		}
 		if done {
@@ -283,9 +259,7 @@ func printFailures(ctx context.Context, w io.Writer, c *cloudformation.Client, i
 		}
 	}
 	slices.Reverse(failed)
-	for _, e := range failed {
-		fmt.Fprintf(w, "  %s %s (%s): %s\n", e.ResourceStatus, aws.ToString(e.LogicalResourceId), aws.ToString(e.ResourceType), aws.ToString(e.ResourceStatusReason))
-	}
+	return failed, ""
 }
 
 func sortedKeys(m map[string]string) []string {

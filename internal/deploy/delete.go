@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -21,45 +22,59 @@ type DeleteOptions struct {
 	// holds what tgsync registered and its miss counters.
 	State bool
 	Poll  time.Duration
-	Out   io.Writer
+	// Out gets the text of the Result as the delete goes; nil writes
+	// nothing.
+	Out io.Writer
 }
 
-// Delete deletes the stack, and the state when asked. A stack that does
-// not exist is no error: there is nothing to delete.
-func Delete(ctx context.Context, awsCfg aws.Config, o DeleteOptions) error {
+// Delete deletes the stack, and the state when asked, writes the text of
+// what it did to Out and returns it as a Result: nil only when the options
+// are refused. A stack that does not exist is no error: there is nothing
+// to delete.
+func Delete(ctx context.Context, awsCfg aws.Config, o DeleteOptions) (*Result, error) {
 	if o.Stack == "" {
 		o.Stack = DefaultStack
 	}
 	if !validStackName(o.Stack) {
-		return usage("--stack %q: a stack name has 1 to 128 letters, digits and '-', and starts with a letter", o.Stack)
+		return nil, usage("--stack %q: a stack name has 1 to 128 letters, digits and '-', and starts with a letter", o.Stack)
 	}
 	if o.Poll <= 0 {
 		o.Poll = 2 * time.Second
 	}
-	if awsCfg.Region == "" {
-		return usage("no AWS Region: set AWS_REGION (or give --config, whose target groups name it)")
+	if o.Out == nil {
+		o.Out = io.Discard
 	}
-	c := newClients(awsCfg)
+	if awsCfg.Region == "" {
+		return nil, usage("no AWS Region: set AWS_REGION (or give --config, whose target groups name it)")
+	}
+	r := &Result{Stack: o.Stack, Region: awsCfg.Region, Action: ActionDelete}
+	return r, deleteStack(ctx, newClients(awsCfg), o, r)
+}
+
+func deleteStack(ctx context.Context, c clients, o DeleteOptions, r *Result) error {
 	st, err := describeStack(ctx, c.cfn, o.Stack)
 	if err != nil {
 		return err
 	}
 	if st == nil {
-		fmt.Fprintf(o.Out, "Stack %s does not exist in %s: nothing to delete.\n", o.Stack, awsCfg.Region)
+		r.Action = ActionNone
+		writeNothingToDelete(o.Out, r)
 		return nil
 	}
+	r.Status = string(st.StackStatus)
 	bucket, stateURL := output(st, "StateBucketName"), output(st, "StateObjectUrl")
 	created := stackParameters(st)["StateBucket"] == ""
 	if err := deleteAndWait(ctx, c.cfn, o.Poll, aws.ToString(st.StackId)); err != nil {
 		return fmt.Errorf("stack %s: %w", o.Stack, err)
 	}
-	fmt.Fprintf(o.Out, "Stack %s: deleted.\n", o.Stack)
+	r.Status = string(cfntypes.StackStatusDeleteComplete)
+	writeDeleted(o.Out, r)
+	if bucket == "" {
+		return nil
+	}
+	s := &DeleteState{Bucket: bucket, URL: stateURL, Kept: true, BucketKept: true}
 	switch {
-	case bucket == "":
-		return nil
 	case !o.State:
-		fmt.Fprintf(o.Out, "Kept the state, %s (the targets stay registered; deploy again to go on from it, or add --delete-state to remove it).\n", stateURL)
-		return nil
 	case created:
 		n, err := deleteVersions(ctx, c.s3, bucket, "")
 		if err != nil {
@@ -68,15 +83,17 @@ func Delete(ctx context.Context, awsCfg aws.Config, o DeleteOptions) error {
 		if _, err := c.s3.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
 			return fmt.Errorf("delete the state bucket %s (%d object versions deleted): %w", bucket, n, err)
 		}
-		fmt.Fprintf(o.Out, "Deleted the state bucket %s (%d object versions).\n", bucket, n)
+		s.Kept, s.BucketKept, s.VersionsDeleted = false, false, n
 	default:
 		key := strings.TrimPrefix(strings.TrimPrefix(stateURL, "s3://"+bucket), "/")
 		n, err := deleteVersions(ctx, c.s3, bucket, key)
 		if err != nil {
 			return fmt.Errorf("delete the state object %s: %w", stateURL, err)
 		}
-		fmt.Fprintf(o.Out, "Deleted the state object %s (%d versions); the bucket %s was not the stack's and stays.\n", stateURL, n, bucket)
+		s.Kept, s.VersionsDeleted = false, n
 	}
+	r.State = s
+	writeState(o.Out, s)
 	return nil
 }
 

@@ -18,7 +18,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -69,8 +68,8 @@ type Options struct {
 	// Poll is the time between two looks at a change set or a stack in
 	// progress; 0 is 2 seconds.
 	Poll time.Duration
-	// Out gets the results (the change set, the outputs, the first run),
-	// Log the progress.
+	// Out gets the text of the Result as the deploy goes (the change set,
+	// the outputs, the first run), Log the progress; nil writes nothing.
 	Out, Log io.Writer
 }
 
@@ -95,6 +94,7 @@ var setByDeploy = map[string]string{
 // plan is what a deploy will submit, checked without calling AWS.
 type plan struct {
 	Options
+	res        *Result
 	cfg        *config.Config
 	place      config.Place
 	configYAML string
@@ -114,7 +114,14 @@ func prepare(o Options) (*plan, error) {
 	if o.Poll <= 0 {
 		o.Poll = 2 * time.Second
 	}
-	p := &plan{Options: o, template: string(templates.Lambda)}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	p := &plan{Options: o, template: string(templates.Lambda),
+		res: &Result{Stack: o.Stack, Action: ActionNone, DryRun: o.DryRun}}
 	var err error
 	if p.params, p.lists, err = templateParameters(templates.Lambda); err != nil {
 		return nil, err
@@ -221,13 +228,20 @@ func newClients(awsCfg aws.Config) clients {
 	}
 }
 
-// Deploy creates or updates the stack. Bad input is a *UsageError and
-// changes nothing.
-func Deploy(ctx context.Context, awsCfg aws.Config, o Options) error {
+// Deploy creates or updates the stack, writes the text of what it did to
+// Out as it goes, and returns it as a Result: nil only when the options
+// are refused before any AWS call, else as far as it got. Bad input is a
+// *UsageError and changes nothing.
+func Deploy(ctx context.Context, awsCfg aws.Config, o Options) (*Result, error) {
 	p, err := prepare(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return p.res, p.deploy(ctx, awsCfg)
+}
+
+func (p *plan) deploy(ctx context.Context, awsCfg aws.Config) error {
+	o := p.Options
 	switch {
 	case awsCfg.Region == "":
 		awsCfg.Region = p.place.Region
@@ -235,6 +249,7 @@ func Deploy(ctx context.Context, awsCfg aws.Config, o Options) error {
 		return usage("%s: the target groups are in %s, and AWS_REGION (or the profile) says %s: a function calls the ELB API of its own Region; deploy with AWS_REGION=%s",
 			o.ConfigName, p.place.Region, awsCfg.Region, p.place.Region)
 	}
+	p.res.Region = awsCfg.Region
 	c := newClients(awsCfg)
 	id, err := c.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -288,8 +303,8 @@ func Deploy(ctx context.Context, awsCfg aws.Config, o Options) error {
 			return err
 		}
 		if same {
-			fmt.Fprintf(p.Out, "Stack %s is up to date: no updates are to be performed.\n", p.Stack)
-			printOutputs(p.Out, st.Outputs)
+			p.res.Status, p.res.Outputs = string(st.StackStatus), outputsOf(st.Outputs)
+			writeUpToDate(p.Out, p.res)
 			return nil
 		}
 	}
@@ -418,22 +433,6 @@ func describeStack(ctx context.Context, c *cloudformation.Client, name string) (
 		return nil, nil
 	}
 	return &out.Stacks[0], nil
-}
-
-// printOutputs prints a stack's outputs, sorted.
-func printOutputs(w io.Writer, outputs []cfntypes.Output) {
-	if len(outputs) == 0 {
-		return
-	}
-	sort.Slice(outputs, func(i, j int) bool { return aws.ToString(outputs[i].OutputKey) < aws.ToString(outputs[j].OutputKey) })
-	width := 0
-	for _, o := range outputs {
-		width = max(width, len(aws.ToString(o.OutputKey)))
-	}
-	fmt.Fprintln(w, "Outputs:")
-	for _, o := range outputs {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, aws.ToString(o.OutputKey), aws.ToString(o.OutputValue))
-	}
 }
 
 // poll calls check every interval until it reports done, an error, or
