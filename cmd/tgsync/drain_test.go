@@ -190,7 +190,11 @@ func drainCLI(t *testing.T, stdin string, args ...string) (code int, stdout, std
 	return code, out.String(), errOut.String()
 }
 
-func drainSetenv(t *testing.T) {
+// motoSetenv points the SDK of this process at moto, with moto's
+// credentials and a home of its own, away from this machine's AWS
+// configuration, and returns moto. Tests that use it cannot run in
+// parallel.
+func motoSetenv(t *testing.T) *testenv.Moto {
 	t.Helper()
 	m := testenv.StartMoto(t)
 	home := t.TempDir()
@@ -202,6 +206,7 @@ func drainSetenv(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
+	return m
 }
 
 func drainConfig(t *testing.T, dir string, arns ...string) string {
@@ -215,7 +220,7 @@ func drainConfig(t *testing.T, dir string, arns ...string) string {
 }
 
 func TestDrainCLIExitCodes(t *testing.T) {
-	drainSetenv(t)
+	motoSetenv(t)
 	w := newDrainWorld(t)
 	dir := t.TempDir()
 	cfg := drainConfig(t, dir, w.arns[:]...)

@@ -18,7 +18,6 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
-	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/obs"
@@ -70,11 +69,7 @@ func newENIWorld(t testing.TB) *eniWorld {
 		}
 	}))
 	w.cfg = cfg
-	server, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Close() })
+	server := testenv.DNS(t)
 	w.dnsAddr, w.dnsName = server.Addr(), w.alb+".lambda.internal"
 	server.SetA(w.dnsName, 60, netip.MustParseAddr("10.2.1.10"))
 	// Each source needs an interface in use to answer.

@@ -20,6 +20,7 @@ import (
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
+	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -192,13 +193,8 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 			s.foreign[p] = true
 		}
 	}
-	srv, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.dns = srv
-	t.Cleanup(func() { _ = srv.Close() })
-	resolver, err := dns.New(dns.Config{Servers: []string{srv.Addr()}, Timeout: 100 * time.Millisecond, Attempts: 1, Lookups: 2})
+	s.dns = testenv.DNS(t)
+	resolver, err := dns.New(dns.Config{Servers: []string{s.dns.Addr()}, Timeout: 100 * time.Millisecond, Attempts: 1, Lookups: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,11 +424,7 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 			if err := world.CreateTargetGroup(scenarioARN, elbv2fake.GroupSpec{Port: 443}); err != nil {
 				t.Fatal(err)
 			}
-			srv, err := dnstest.Start()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = srv.Close() })
+			srv := testenv.DNS(t)
 			resolver, err := dns.New(dns.Config{Servers: []string{srv.Addr()}, Timeout: 100 * time.Millisecond, Attempts: 1})
 			if err != nil {
 				t.Fatal(err)
