@@ -29,7 +29,7 @@ func TestOverlappingRunsCountOneMiss(t *testing.T) {
 			}
 			w.now = w.now.Add(2 * time.Second)
 		}
-		m := mustLoad(t, w.store).Bindings["db"].Misses[tg("10.0.0.2:443")]
+		m := mustLoad(t, w.store).Bindings["db"].Misses[mock.Target("10.0.0.2:443")]
 		if m.Count != overlap+1 {
 			t.Fatalf("after %d minutes of overlapping runs: %d misses counted, want %d", overlap+1, m.Count, overlap+1)
 		}

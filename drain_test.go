@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2"
@@ -21,24 +20,8 @@ import (
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
-func tgt(s string) tgsync.Target {
-	t, err := tgsync.ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func obs(s string, state tgsync.HealthState) tgsync.ObservedTarget {
-	return tgsync.ObservedTarget{Target: tgt(s), State: state, AvailabilityZone: "us-east-1a"}
-}
-
-func addrs(ss ...string) []netip.Addr {
-	out := make([]netip.Addr, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParseAddr(s)
-	}
-	return out
+	return tgsync.ObservedTarget{Target: mock.Target(s), State: state, AvailabilityZone: "us-east-1a"}
 }
 
 func TestPlanDrain(t *testing.T) {
@@ -72,7 +55,7 @@ func TestPlanDrain(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := slices.Clone(tc.observed)
-			dereg, skipped := tgsync.PlanDrain(tc.observed, addrs(tc.ips...), why)
+			dereg, skipped := tgsync.PlanDrain(tc.observed, mock.Addrs(tc.ips...), why)
 			if !slices.Equal(before, tc.observed) {
 				t.Fatal("PlanDrain modified its input")
 			}
@@ -124,7 +107,7 @@ func newDrainWorld(t *testing.T) *drainWorld {
 	t.Helper()
 	w := &drainWorld{clock: elbv2fake.NewManualClock(start)}
 	w.world = elbv2fake.New(w.clock, elbv2fake.Options{})
-	w.groups = elbv2.New(w.world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+	w.groups = elbv2.New(w.world, elbv2.Unlimited())
 	ctx := context.Background()
 	for arn, targets := range map[string][]string{
 		tg1: {"10.0.3.41:5044", "10.0.3.41:9600", "10.0.3.42:5044", "10.0.3.42:9600"},
@@ -135,7 +118,7 @@ func newDrainWorld(t *testing.T) *drainWorld {
 		}
 		var ts []tgsync.Target
 		for _, s := range targets {
-			ts = append(ts, tgt(s))
+			ts = append(ts, mock.Target(s))
 		}
 		in := &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: elbv2fake.Descriptions(ts...)}
 		if _, err := w.world.RegisterTargets(ctx, in); err != nil {
@@ -166,7 +149,7 @@ func (w *drainWorld) calls() (describe, deregister int) {
 
 func task(version int64, sent time.Time) tgsync.Task {
 	return tgsync.Task{ARN: "arn:aws:ecs:us-east-1:111122223333:task/ingest/abc", Version: version,
-		IPs: addrs("10.0.3.41"), Reason: "Spot interruption", EventTime: sent}
+		IPs: mock.Addrs("10.0.3.41"), Reason: "Spot interruption", EventTime: sent}
 }
 
 func TestDrainerDeregistersEveryPortInEveryGroup(t *testing.T) {
@@ -397,7 +380,7 @@ func TestDrainerRejectsUnusableInput(t *testing.T) {
 	}{
 		{"no IP", w.drainer(nil), tgsync.Task{ARN: "arn:t"}, "no IP address"},
 		{"invalid IP", w.drainer(nil), tgsync.Task{ARN: "arn:t", IPs: []netip.Addr{{}}}, "not a usable IP"},
-		{"no ARN", w.drainer(nil), tgsync.Task{IPs: addrs("10.0.0.1")}, "no ARN"},
+		{"no ARN", w.drainer(nil), tgsync.Task{IPs: mock.Addrs("10.0.0.1")}, "no ARN"},
 		{"no groups", &tgsync.Drainer{Groups: w.groups}, task(1, time.Time{}), "no target group configured"},
 		{"no API", &tgsync.Drainer{TargetGroupARNs: []string{tg1}}, task(1, time.Time{}), "no target group API"},
 	}
@@ -414,16 +397,23 @@ func TestDrainerRejectsUnusableInput(t *testing.T) {
 	}
 }
 
+// fullDrains is a state holding DrainRecordLimit drain records, of tasks
+// prefix/0000, prefix/0001, ..., the ith made at at(i).
+func fullDrains(prefix string, at func(i int) time.Time) *tgsync.State {
+	st := tgsync.NewState()
+	st.Drains = map[string]tgsync.DrainRecord{}
+	for i := range tgsync.DrainRecordLimit {
+		st.Drains[fmt.Sprintf("%s/%04d", prefix, i)] = tgsync.DrainRecord{Version: 1, At: at(i)}
+	}
+	return st
+}
+
 func TestDrainerStateConflictAndBounds(t *testing.T) {
 	ctx := context.Background()
 	w := newDrainWorld(t)
 	mem := memstore.New()
-	old := tgsync.NewState()
-	old.Drains = map[string]tgsync.DrainRecord{}
-	for i := range tgsync.DrainRecordLimit {
-		at := start.Add(-time.Duration(i) * time.Minute) // the first 1,440 minutes are within a day
-		old.Drains[fmt.Sprintf("arn:old/%04d", i)] = tgsync.DrainRecord{Version: 1, At: at}
-	}
+	// The first 1,440 minutes are within a day.
+	old := fullDrains("arn:old", func(i int) time.Time { return start.Add(-time.Duration(i) * time.Minute) })
 	old.Drains["arn:expired"] = tgsync.DrainRecord{Version: 1, At: start.Add(-tgsync.DrainRetention - time.Second)}
 	if _, err := mem.Save(ctx, old, ""); err != nil {
 		t.Fatal(err)
@@ -509,11 +499,7 @@ func TestDrainerKeepsItsOwnRecordAtTheLimit(t *testing.T) {
 	ctx := context.Background()
 	w := newDrainWorld(t)
 	mem := memstore.New()
-	st := tgsync.NewState()
-	st.Drains = map[string]tgsync.DrainRecord{}
-	for i := range tgsync.DrainRecordLimit {
-		st.Drains[fmt.Sprintf("arn:ahead/%04d", i)] = tgsync.DrainRecord{Version: 1, At: start.Add(time.Hour)}
-	}
+	st := fullDrains("arn:ahead", func(int) time.Time { return start.Add(time.Hour) })
 	if _, err := mem.Save(ctx, st, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -54,7 +55,7 @@ func TestDrainerLogsDrains(t *testing.T) {
 	if e := last[1]; e.TargetGroupARN != tg2 || len(e.Deregistered) != 0 || !strings.Contains(e.Error, "InternalFailure") {
 		t.Errorf("tg2 entry %+v: want its error", e)
 	}
-	if o := st.Observations[tg1]; len(o.Targets) != 1 || o.Targets[0].Target != tgt("10.0.3.42:5044") || !o.At.Equal(start) ||
+	if o := st.Observations[tg1]; len(o.Targets) != 1 || o.Targets[0].Target != mock.Target("10.0.3.42:5044") || !o.At.Equal(start) ||
 		!o.DescribedAt().Equal(start.Add(-time.Hour)) {
 		t.Errorf("stored observation of tg1 %+v, want the drained targets gone, still dated from its describe", o)
 	}

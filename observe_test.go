@@ -125,7 +125,7 @@ func TestDescribeWhenItMatters(t *testing.T) {
 		t.Errorf("describe reasons of the removal runs: %q", got)
 	}
 	// A target removed by hand.
-	w.groups.Remove(arn, tg("10.0.0.2:443"))
+	w.groups.Remove(arn, mock.Target("10.0.0.2:443"))
 	back := -1
 	for minute := range 2 * int(every/time.Minute) {
 		w.run(t)
@@ -149,7 +149,7 @@ func TestObservationKeepsHealth(t *testing.T) {
 	arn := w.arns[0]
 	w.run(t)
 	w.run(t)
-	w.groups.Put(arn, tg("10.0.0.1:443"), HealthUnhealthy)
+	w.groups.Put(arn, mock.Target("10.0.0.1:443"), HealthUnhealthy)
 	writes := 0
 	described := false
 	for range 2 * int(every/time.Minute) {

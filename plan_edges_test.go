@@ -10,6 +10,7 @@ import (
 	"time"
 
 	. "github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // TestPlanNeverRegistersReservedAddresses: loopback, link-local, multicast,
@@ -45,7 +46,7 @@ func TestPlanNeverRegistersReservedAddresses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.addr, func(t *testing.T) {
-			d := Desired{Source: "db.example.internal", Answer: Answer{Addrs: addrs(tc.addr, "10.0.0.1")}, Ports: []uint16{443}}
+			d := Desired{Source: "db.example.internal", Answer: Answer{Addrs: mock.Addrs(tc.addr, "10.0.0.1")}, Ports: []uint16{443}}
 			got := Plan(d, nil, BindingState{}, tc.policy, t0)
 			if regs := targetsOf(got.Register); !slices.Equal(regs, []string{"10.0.0.1:443"}) {
 				t.Fatalf("register = %v, want only 10.0.0.1:443", regs)
@@ -74,11 +75,11 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 	shared.Shared = true
 	tight := shared
 	tight.AfterMisses, tight.AfterDuration, tight.WaitForHealthy = 1, 0, 0
-	x := tg("10.0.0.9:443")
+	x := mock.Target("10.0.0.9:443")
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy)}
-	answer := Answer{Addrs: addrs("10.0.0.1")}
+	answer := Answer{Addrs: mock.Addrs("10.0.0.1")}
 	ownsX := BindingState{
-		Owned:  map[Target]time.Time{tg("10.0.0.1:443"): t0.Add(-time.Hour), x: t0.Add(-time.Hour)},
+		Owned:  map[Target]time.Time{mock.Target("10.0.0.1:443"): t0.Add(-time.Hour), x: t0.Add(-time.Hour)},
 		Misses: map[Target]Miss{x: missed(5, time.Hour)},
 	}
 	tests := []struct {
@@ -121,12 +122,12 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 		{
 			name:   "a target another binding registered and this one wants: owned too",
 			others: Claims{Owned: map[Target]bool{x: true}},
-			answer: Answer{Addrs: addrs("10.0.0.1", "10.0.0.9")},
+			answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.9")},
 			owned:  []string{"10.0.0.9:443"},
 		},
 		{
 			name:   "a foreign target this binding wants is not taken over",
-			answer: Answer{Addrs: addrs("10.0.0.1", "10.0.0.9")},
+			answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.9")},
 			owned:  nil,
 		},
 	}
@@ -158,8 +159,8 @@ func TestPlanSharedGroupClaims(t *testing.T) {
 func TestPlanKeepsIntentsForTheirGrace(t *testing.T) {
 	shared := DefaultPolicy()
 	shared.Shared = true
-	x := tg("10.0.0.9:443")
-	d := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}}
+	x := mock.Target("10.0.0.9:443")
+	d := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy)}
 	for _, tc := range []struct {
 		age  time.Duration
@@ -171,7 +172,7 @@ func TestPlanKeepsIntentsForTheirGrace(t *testing.T) {
 		{time.Hour, false},
 		{-time.Hour, true}, // a clock that stepped back keeps it longer, never shorter
 	} {
-		st := BindingState{Owned: map[Target]time.Time{x: t0.Add(-tc.age), tg("10.0.0.1:443"): t0}}
+		st := BindingState{Owned: map[Target]time.Time{x: t0.Add(-tc.age), mock.Target("10.0.0.1:443"): t0}}
 		got := Plan(d, observed, st, shared, t0)
 		if _, kept := got.Next.Owned[x]; kept != tc.kept {
 			t.Errorf("intent %s old: kept = %v, want %v", tc.age, kept, tc.kept)
@@ -185,7 +186,7 @@ func TestPlanKeepsIntentsForTheirGrace(t *testing.T) {
 // estimate of Miss.Absence holds while two runs drift apart by less than
 // 24 s).
 func TestPlanRemovalRunDespiteJitter(t *testing.T) {
-	desired := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}}
+	desired := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy)}
 	for _, jitter := range []time.Duration{0, 500 * time.Millisecond, 5 * time.Second, 12 * time.Second} {
 		for seed := uint64(1); seed <= 50; seed++ {
@@ -245,10 +246,10 @@ func TestMissAbsence(t *testing.T) {
 func TestPlanMakeBeforeBreak(t *testing.T) {
 	policy := DefaultPolicy()
 	policy.AfterMisses, policy.AfterDuration = 1, 0
-	stale, fresh := tg("10.0.0.1:443"), tg("10.0.0.2:443")
+	stale, fresh := mock.Target("10.0.0.1:443"), mock.Target("10.0.0.2:443")
 	// 10.0.0.3 stays healthy, so the stale target is never the last
 	// healthy one (rule 5 is not what holds it).
-	answer := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.2", "10.0.0.3")}, Ports: []uint16{443}}
+	answer := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.2", "10.0.0.3")}, Ports: []uint16{443}}
 	tests := []struct {
 		name    string
 		fresh   HealthState // "" means not in the group

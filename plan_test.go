@@ -9,17 +9,10 @@ import (
 	"time"
 
 	. "github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-
-func tg(s string) Target {
-	t, err := ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
 
 func targetsOf(cs []Change) []string {
 	var out []string
@@ -65,24 +58,24 @@ func TestPlan(t *testing.T) {
 	}{
 		{
 			name:     "empty group registers every address on every port",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.2", "10.0.0.1")}, Ports: []uint16{80, 443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.2", "10.0.0.1")}, Ports: []uint16{80, 443}},
 			register: []string{"10.0.0.1:80", "10.0.0.1:443", "10.0.0.2:80", "10.0.0.2:443"},
 		},
 		{
 			name:     "duplicate and v4-mapped addresses count once",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1", "::ffff:10.0.0.1", "10.0.0.1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1", "::ffff:10.0.0.1", "10.0.0.1")}, Ports: []uint16{443}},
 			register: []string{"10.0.0.1:443"},
 		},
 		{
 			name:     "steady state changes nothing",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy)},
 		},
 		{
 			name:     "DNS failure removes nothing and keeps miss counts",
 			desired:  Desired{Err: errors.New("SERVFAIL"), Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(2, time.Hour)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(2, time.Hour)}},
 			refused:  []string{"deregister:source-failed"},
 			misses:   map[string]int{"10.0.0.9:443": 2},
 		},
@@ -90,70 +83,70 @@ func TestPlan(t *testing.T) {
 			name:     "empty answer is a failure, not an order to empty the group",
 			desired:  Desired{Answer: Answer{}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.1:443"): missed(5, time.Hour)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.1:443"): missed(5, time.Hour)}},
 			refused:  []string{"deregister:source-failed"},
 			misses:   map[string]int{"10.0.0.1:443": 5},
 		},
 		{
 			name:     "all targets unhealthy but in the source: keep them all",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1", "10.0.0.2")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.2")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthUnhealthy), obs("10.0.0.2:443", HealthUnhealthy)},
 		},
 		{
 			name:     "desired target that is draining is registered again",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthDraining)},
 			register: []string{"10.0.0.1:443"},
 		},
 		{
 			name:     "in the source but unhealthy: kept, miss record cleared",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1", "10.0.0.2")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.2")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.2:443", HealthUnhealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.2:443"): missed(2, time.Minute)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.2:443"): missed(2, time.Minute)}},
 			misses:   map[string]int{},
 		},
 		{
 			name:     "absent target waits: first miss",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
 			pending:  []string{"10.0.0.9:443"},
 			misses:   map[string]int{"10.0.0.9:443": 1},
 		},
 		{
 			name:     "enough misses but not long enough: still pending",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(5, time.Minute)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(5, time.Minute)}},
 			pending:  []string{"10.0.0.9:443"},
 			misses:   map[string]int{"10.0.0.9:443": 6},
 		},
 		{
 			name:     "long enough but too few misses: still pending",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:    BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(1, time.Hour)}},
+			state:    BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(1, time.Hour)}},
 			pending:  []string{"10.0.0.9:443"},
 			misses:   map[string]int{"10.0.0.9:443": 2},
 		},
 		{
 			name:       "grace ran out: deregister",
-			desired:    Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired:    Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed:   []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)},
-			state:      BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(2, 3*time.Minute)}},
+			state:      BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(2, 3*time.Minute)}},
 			deregister: []string{"10.0.0.9:443"},
 			misses:     map[string]int{},
 		},
 		{
 			name:    "absent target that is already draining is left alone",
-			desired: Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired: Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthDraining),
 				obs("10.0.0.8:443", HealthUnhealthyDraining)},
-			state:  BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): missed(9, time.Hour)}},
+			state:  BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): missed(9, time.Hour)}},
 			misses: map[string]int{},
 		},
 		{
 			name:    "maxFraction: at most half of the registered targets per run",
-			desired: Desired{Answer: Answer{Addrs: addrs("10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4")}, Ports: []uint16{443}},
+			desired: Desired{Answer: Answer{Addrs: mock.Addrs("10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{
 				obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy),
 				obs("10.0.0.3:443", HealthHealthy), obs("10.0.0.4:443", HealthHealthy),
@@ -167,7 +160,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:    "maxFraction refuses beyond the budget, unhealthy ones go first",
-			desired: Desired{Answer: Answer{Addrs: addrs("10.0.1.1")}, Ports: []uint16{443}},
+			desired: Desired{Answer: Answer{Addrs: mock.Addrs("10.0.1.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{
 				obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.2:443", HealthUnhealthy),
 				obs("10.0.0.3:443", HealthHealthy), obs("10.0.1.1:443", HealthHealthy),
@@ -179,7 +172,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:       "a group of one may still move: the budget is at least one",
-			desired:    Desired{Answer: Answer{Addrs: addrs("10.0.1.1")}, Ports: []uint16{443}},
+			desired:    Desired{Answer: Answer{Addrs: mock.Addrs("10.0.1.1")}, Ports: []uint16{443}},
 			observed:   []ObservedTarget{obs("10.0.0.1:443", HealthUnhealthy)},
 			policy:     tight,
 			register:   []string{"10.0.1.1:443"},
@@ -188,7 +181,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:     "the last healthy target stays until a new one is healthy",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.1.1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.1.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.1.1:443", HealthInitial)},
 			policy:   tight,
 			refused:  []string{"deregister:last-healthy:10.0.0.1:443"},
@@ -196,7 +189,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:       "once the new target is healthy the old one may go",
-			desired:    Desired{Answer: Answer{Addrs: addrs("10.0.1.1")}, Ports: []uint16{443}},
+			desired:    Desired{Answer: Answer{Addrs: mock.Addrs("10.0.1.1")}, Ports: []uint16{443}},
 			observed:   []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.1.1:443", HealthHealthy)},
 			policy:     tight,
 			deregister: []string{"10.0.0.1:443"},
@@ -204,25 +197,25 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:     "a public address is refused",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.1", "203.0.113.7")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1", "203.0.113.7")}, Ports: []uint16{443}},
 			register: []string{"10.0.0.1:443"},
 			refused:  []string{"register:not-allowed:203.0.113.7:443"},
 		},
 		{
 			name:     "an answer of only public addresses removes nothing",
-			desired:  Desired{Answer: Answer{Addrs: addrs("203.0.113.7")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("203.0.113.7")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy)},
 			policy:   tight,
 			refused:  []string{"register:not-allowed:203.0.113.7:443", "deregister:source-failed"},
 		},
 		{
 			name:    "shared binding: foreign targets stay, owned stale ones go",
-			desired: Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired: Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.5:443", HealthHealthy),
 				obs("10.0.0.6:443", HealthHealthy)},
 			state: BindingState{
-				Owned:  map[Target]time.Time{tg("10.0.0.1:443"): t0.Add(-time.Hour), tg("10.0.0.6:443"): t0.Add(-time.Hour)},
-				Misses: map[Target]Miss{tg("10.0.0.6:443"): missed(3, time.Hour)},
+				Owned:  map[Target]time.Time{mock.Target("10.0.0.1:443"): t0.Add(-time.Hour), mock.Target("10.0.0.6:443"): t0.Add(-time.Hour)},
+				Misses: map[Target]Miss{mock.Target("10.0.0.6:443"): missed(3, time.Hour)},
 			},
 			policy:     shared,
 			deregister: []string{"10.0.0.6:443"},
@@ -231,9 +224,9 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:     "shared binding owns what it registers and forgets what vanished",
-			desired:  Desired{Answer: Answer{Addrs: addrs("10.0.0.2")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.2")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.5:443", HealthHealthy)},
-			state:    BindingState{Owned: map[Target]time.Time{tg("10.0.0.7:443"): t0.Add(-time.Hour)}},
+			state:    BindingState{Owned: map[Target]time.Time{mock.Target("10.0.0.7:443"): t0.Add(-time.Hour)}},
 			policy:   shared,
 			register: []string{"10.0.0.2:443"},
 			misses:   map[string]int{},
@@ -241,7 +234,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:     "IPv6: unique local addresses register, global ones are refused",
-			desired:  Desired{Answer: Answer{Addrs: addrs("fd00:ec2::10", "2001:db8::1")}, Ports: []uint16{443}},
+			desired:  Desired{Answer: Answer{Addrs: mock.Addrs("fd00:ec2::10", "2001:db8::1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("[fd00:ec2::9]:443", HealthHealthy)},
 			register: []string{"[fd00:ec2::10]:443"},
 			refused:  []string{"register:not-allowed:[2001:db8::1]:443"},
@@ -250,7 +243,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:    "one port of an address leaves while the other stays",
-			desired: Desired{Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}},
+			desired: Desired{Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}},
 			observed: []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.1:80", HealthHealthy),
 				obs("10.0.0.2:443", HealthHealthy)},
 			policy:     tight,
@@ -331,7 +324,7 @@ func statesEqual(a, b BindingState) bool {
 // the default policy: it stays for 3 misses and 3 minutes, then goes.
 func TestPlanGraceOverRuns(t *testing.T) {
 	policy := DefaultPolicy()
-	desired := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}}
+	desired := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.2:443", HealthHealthy)}
 	var st BindingState
 	for minute := 0; minute <= 3; minute++ {
@@ -350,9 +343,9 @@ func TestPlanGraceOverRuns(t *testing.T) {
 func TestPlanSourceFailureKeepsOwnership(t *testing.T) {
 	policy := DefaultPolicy()
 	policy.Shared = true
-	st := BindingState{Owned: map[Target]time.Time{tg("10.0.0.1:443"): t0}}
+	st := BindingState{Owned: map[Target]time.Time{mock.Target("10.0.0.1:443"): t0}}
 	got := Plan(Desired{Source: "x", Err: errors.New("timeout")}, nil, st, policy, t0)
-	if _, ok := got.Next.Owned[tg("10.0.0.1:443")]; !ok {
+	if _, ok := got.Next.Owned[mock.Target("10.0.0.1:443")]; !ok {
 		t.Fatalf("a failed source lost ownership: %+v", got.Next.Owned)
 	}
 }
@@ -394,8 +387,8 @@ func benchmarkPlan(b *testing.B, n int) {
 // TestPlanClockStepsBack: a miss recorded "in the future" (the clock stepped
 // back) restarts the duration; misses keep counting and nothing is negative.
 func TestPlanClockStepsBack(t *testing.T) {
-	st := BindingState{Misses: map[Target]Miss{tg("10.0.0.9:443"): {Count: 2, Since: t0.Add(10 * time.Minute)}}}
-	desired := Desired{Source: "x", Answer: Answer{Addrs: addrs("10.0.0.1")}, Ports: []uint16{443}}
+	st := BindingState{Misses: map[Target]Miss{mock.Target("10.0.0.9:443"): {Count: 2, Since: t0.Add(10 * time.Minute)}}}
+	desired := Desired{Source: "x", Answer: Answer{Addrs: mock.Addrs("10.0.0.1")}, Ports: []uint16{443}}
 	observed := []ObservedTarget{obs("10.0.0.1:443", HealthHealthy), obs("10.0.0.9:443", HealthHealthy)}
 	got := Plan(desired, observed, st, DefaultPolicy(), t0)
 	if len(got.Deregister) != 0 || len(got.Pending) != 1 {

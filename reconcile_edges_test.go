@@ -69,7 +69,7 @@ func TestReconcileConflictsMergeInOrder(t *testing.T) {
 	if !slices.Equal(order[len(order)-2:], []string{"deregister", "register"}) {
 		t.Errorf("history of X = %v, want it to end deregister, register", order)
 	}
-	if _, owned := mustLoad(t, w.store).Bindings["db"].Owned[tg("10.0.0.9:443")]; !owned {
+	if _, owned := mustLoad(t, w.store).Bindings["db"].Owned[mock.Target("10.0.0.9:443")]; !owned {
 		t.Fatalf("X registered again but not owned: it would stay forever")
 	}
 	w.r.Groups = w.groups
@@ -99,7 +99,7 @@ func TestReconcileDeathAfterRegisterLosesNothing(t *testing.T) {
 	p := DefaultPolicy()
 	p.Shared = true
 	w := newWorld(p)
-	w.groups.Put(arnA, tg("10.0.5.5:443"), HealthHealthy) // someone else's
+	w.groups.Put(arnA, mock.Target("10.0.5.5:443"), HealthHealthy) // someone else's
 	// The process dies once RegisterTargets returns: no save after it.
 	fs := &outage{}
 	w.r.Store = fs.saves(w.store)
@@ -148,16 +148,16 @@ func TestReconcileSharedBindingsKeepEachOthersTargets(t *testing.T) {
 	for i := range 8 {
 		res := w.run(t)
 		for _, b := range res.Bindings {
-			if ContainsTarget(b.Deregistered, tg("10.0.0.9:443")) {
+			if ContainsTarget(b.Deregistered, mock.Target("10.0.0.9:443")) {
 				t.Fatalf("run %d: %s deregistered X although foo's answer holds it", i, b.Binding)
 			}
 		}
 	}
 	st := mustLoad(t, w.store)
-	if _, ok := st.Bindings["foo"].Owned[tg("10.0.0.9:443")]; !ok {
+	if _, ok := st.Bindings["foo"].Owned[mock.Target("10.0.0.9:443")]; !ok {
 		t.Errorf("foo does not own X: %v", st.Bindings["foo"].Owned)
 	}
-	if _, ok := st.Bindings["bar"].Owned[tg("10.0.0.9:443")]; ok {
+	if _, ok := st.Bindings["bar"].Owned[mock.Target("10.0.0.9:443")]; ok {
 		t.Errorf("bar still owns X: %v", st.Bindings["bar"].Owned)
 	}
 	// foo's source fails: its last answer still holds X, and X stays.

@@ -157,7 +157,7 @@ func TestReconcileConflictKeepsSharedOwnership(t *testing.T) {
 	w.store.LoseSaves(1)
 	w.run(t)
 	st, _, _ := w.store.Load(context.Background())
-	if _, ok := st.Bindings["db"].Owned[tg("10.0.0.1:443")]; !ok {
+	if _, ok := st.Bindings["db"].Owned[mock.Target("10.0.0.1:443")]; !ok {
 		t.Fatalf("a replan after a conflict forgot that the binding registered 10.0.0.1:443: %+v", st.Bindings["db"])
 	}
 }
@@ -316,7 +316,7 @@ func TestReconcileFailedSaveIsCarried(t *testing.T) {
 	}
 	st, _, _ := w.store.Load(context.Background())
 	b := st.Bindings["db"]
-	if _, ok := b.Owned[tg("10.0.0.1:443")]; !ok || len(b.History) != 1 {
+	if _, ok := b.Owned[mock.Target("10.0.0.1:443")]; !ok || len(b.History) != 1 {
 		t.Fatalf("after the failed save: owned=%v history=%+v", b.Owned, b.History)
 	}
 	// The target leaves the source: being owned, it is removed after grace.

@@ -54,12 +54,12 @@ func TestUnion(t *testing.T) {
 		err       bool
 		agreement *Agreement
 	}{
-		{name: "both answer: the union", dns: []string{"10.0.0.1", "10.0.0.9"}, want: addrs("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9"),
-			agreement: &Agreement{DNSOnly: addrs("10.0.0.9"), Interfaces: 3, SeenByDNS: 1}},
-		{name: "DNS shows every interface", dns: []string{"10.0.0.3", "10.0.0.2", "10.0.0.1"}, want: addrs("10.0.0.1", "10.0.0.2", "10.0.0.3"),
+		{name: "both answer: the union", dns: []string{"10.0.0.1", "10.0.0.9"}, want: mock.Addrs("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9"),
+			agreement: &Agreement{DNSOnly: mock.Addrs("10.0.0.9"), Interfaces: 3, SeenByDNS: 1}},
+		{name: "DNS shows every interface", dns: []string{"10.0.0.3", "10.0.0.2", "10.0.0.1"}, want: mock.Addrs("10.0.0.1", "10.0.0.2", "10.0.0.3"),
 			agreement: &Agreement{Interfaces: 3, SeenByDNS: 3}},
-		{name: "DNS failed: the interfaces, partial", dnsErr: dnsErr, want: addrs("10.0.0.1", "10.0.0.2", "10.0.0.3"), partial: "SERVFAIL"},
-		{name: "interfaces failed: DNS, partial", dns: []string{"10.0.0.1"}, ifErr: ifErr, want: addrs("10.0.0.1"), partial: "throttled"},
+		{name: "DNS failed: the interfaces, partial", dnsErr: dnsErr, want: mock.Addrs("10.0.0.1", "10.0.0.2", "10.0.0.3"), partial: "SERVFAIL"},
+		{name: "interfaces failed: DNS, partial", dns: []string{"10.0.0.1"}, ifErr: ifErr, want: mock.Addrs("10.0.0.1"), partial: "throttled"},
 		{name: "both failed", dnsErr: dnsErr, ifErr: ifErr, err: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,7 +143,7 @@ func TestPlanPartialAnswer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Desired{Source: "logs + interfaces", Ports: []uint16{443},
-				Answer: Answer{Addrs: addrs("10.0.0.1", "10.0.0.2"), Partial: tc.partial}}
+				Answer: Answer{Addrs: mock.Addrs("10.0.0.1", "10.0.0.2"), Partial: tc.partial}}
 			out := Plan(d, observed, state, p, t0)
 			if len(out.Deregister) != tc.dereg {
 				t.Fatalf("deregister = %v, want %d", out.Deregister, tc.dereg)
@@ -254,7 +254,7 @@ func TestSharedCallsPerRun(t *testing.T) {
 		return &mock.Source{Name: name, ResolveFn: func(ctx context.Context) (Answer, error) {
 			return Shared(ctx, key, func(context.Context) (Answer, error) {
 				calls.Add(1)
-				return Answer{Addrs: addrs("10.0.0.1")}, nil
+				return Answer{Addrs: mock.Addrs("10.0.0.1")}, nil
 			})
 		}}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	. "github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 func TestDecodeState(t *testing.T) {
@@ -40,7 +41,7 @@ func TestDecodeState(t *testing.T) {
 func TestStateRoundTrip(t *testing.T) {
 	s := NewState()
 	b := s.Binding("db")
-	b.Misses = map[Target]Miss{tg("10.0.0.1:443"): missed(2, 0), tg("[fd00::1]:80"): missed(1, 0)}
+	b.Misses = map[Target]Miss{mock.Target("10.0.0.1:443"): missed(2, 0), mock.Target("[fd00::1]:80"): missed(1, 0)}
 	b.Record(Event{Time: t0, Action: ActionRegister, Target: "10.0.0.2:443", Reason: "r"})
 	data, err := EncodeState(s)
 	if err != nil {
@@ -67,8 +68,8 @@ func TestHistoryIsBounded(t *testing.T) {
 
 func TestRefusalKeyRoundTrip(t *testing.T) {
 	for _, f := range []Refusal{
-		{Action: ActionDeregister, Target: tg("10.0.0.1:443"), Rule: RuleMaxFraction},
-		{Action: ActionRegister, Target: tg("[fd00::1]:80"), Rule: RuleNotAllowed},
+		{Action: ActionDeregister, Target: mock.Target("10.0.0.1:443"), Rule: RuleMaxFraction},
+		{Action: ActionRegister, Target: mock.Target("[fd00::1]:80"), Rule: RuleNotAllowed},
 		{Action: ActionDeregister, Rule: RuleSourceFailed},
 	} {
 		back, err := ParseRefusalKey(f.Key())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	. "github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 func pt(at time.Time, d, r, h int, answer bool) TrendPoint {
@@ -94,7 +95,7 @@ func TestTrendFollowsRuns(t *testing.T) {
 	w.groups.Joined = HealthInitial
 	arn := w.arns[0]
 	w.run(t) // registers 10.0.0.1, initial
-	w.groups.Put(arn, tg("10.0.0.1:443"), HealthHealthy)
+	w.groups.Put(arn, mock.Target("10.0.0.1:443"), HealthHealthy)
 	w.run(t) // sees it healthy
 	for minute := range 30 {
 		if res, _ := w.run(t); res.StateWritten {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // hostPort finds IPv4 addresses with or without a port in an error text.
@@ -27,7 +28,7 @@ func TestLookupErrorsAreStable(t *testing.T) {
 	closed := closedPort(t)
 	faulty := func(f dnstest.Fault) func(name string) {
 		return func(name string) {
-			s.SetA(name, 60, addrs("10.0.0.1")...)
+			s.SetA(name, 60, mock.Addrs("10.0.0.1")...)
 			s.SetFault(name, f)
 		}
 	}

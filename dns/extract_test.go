@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	mdns "github.com/miekg/dns"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 func rrA(name string, ttl uint32, ip string) *mdns.A {
@@ -66,7 +67,7 @@ func TestExtract(t *testing.T) {
 		{name: "two questions", msg: with(reply(n, mdns.TypeA), func(m *mdns.Msg) { m.Question = append(m.Question, m.Question[0]) }),
 			kind: ErrMalformed},
 		{name: "no question section is accepted", msg: with(reply(n, mdns.TypeA, rrA(n, 60, "10.0.0.1")), func(m *mdns.Msg) { m.Question = nil }),
-			addrs: addrs("10.0.0.1"), records: 1, ttl: 60, used: 1},
+			addrs: mock.Addrs("10.0.0.1"), records: 1, ttl: 60, used: 1},
 		{name: "NXDOMAIN", msg: with(reply(n, mdns.TypeA), func(m *mdns.Msg) { m.Rcode = mdns.RcodeNameError }),
 			kind: ErrNXDOMAIN, rcode: mdns.RcodeNameError},
 		{name: "SERVFAIL", msg: with(reply(n, mdns.TypeA), func(m *mdns.Msg) { m.Rcode = mdns.RcodeServerFailure }),
@@ -86,13 +87,13 @@ func TestExtract(t *testing.T) {
 			nil,
 			(*mdns.A)(nil),
 			(*mdns.CNAME)(nil),
-		), addrs: addrs("10.0.0.1", "10.0.0.2"), records: 2, ttl: 30, used: 2},
+		), addrs: mock.Addrs("10.0.0.1", "10.0.0.2"), records: 2, ttl: 30, used: 2},
 		{name: "AAAA", qtype: mdns.TypeAAAA, msg: reply(n, mdns.TypeAAAA, rrAAAA(n, 60, "fd00::2"), rrA(n, 1, "10.0.0.1"), rrAAAA(n, 60, "fd00::1")),
-			addrs: addrs("fd00::1", "fd00::2"), records: 2, ttl: 60, used: 2},
+			addrs: mock.Addrs("fd00::1", "fd00::2"), records: 2, ttl: 60, used: 2},
 		{name: "duplicates merged but counted", msg: reply(n, mdns.TypeA, rrA(n, 60, "10.0.0.1"), rrA(n, 50, "10.0.0.1")),
-			addrs: addrs("10.0.0.1"), records: 2, ttl: 50, used: 2},
+			addrs: mock.Addrs("10.0.0.1"), records: 2, ttl: 50, used: 2},
 		{name: "16-byte IPv4 in an A record", msg: reply(n, mdns.TypeA, &mdns.A{Hdr: rrA(n, 60, "10.0.0.1").Hdr, A: net.ParseIP("10.0.0.7")}),
-			addrs: addrs("10.0.0.7"), records: 1, ttl: 60, used: 1},
+			addrs: mock.Addrs("10.0.0.7"), records: 1, ttl: 60, used: 1},
 		{name: "A record without an address", msg: reply(n, mdns.TypeA, rrA(n, 60, "10.0.0.1"), &mdns.A{Hdr: rrA(n, 60, "").Hdr}),
 			kind: ErrMalformed},
 		{name: "A record with an IPv6 address", msg: reply(n, mdns.TypeA, &mdns.A{Hdr: rrA(n, 60, "").Hdr, A: net.ParseIP("fd00::1")}),
@@ -102,21 +103,21 @@ func TestExtract(t *testing.T) {
 		{name: "AAAA record with 4 bytes", qtype: mdns.TypeAAAA,
 			msg: reply(n, mdns.TypeAAAA, &mdns.AAAA{Hdr: rrAAAA(n, 60, "fd00::1").Hdr, AAAA: net.IP{10, 0, 0, 1}}), kind: ErrMalformed},
 		{name: "broken record of another name is ignored", msg: reply(n, mdns.TypeA, rrA(n, 60, "10.0.0.1"), &mdns.A{Hdr: rrA("y.test.", 60, "").Hdr}),
-			addrs: addrs("10.0.0.1"), records: 1, ttl: 60, used: 1},
+			addrs: mock.Addrs("10.0.0.1"), records: 1, ttl: 60, used: 1},
 		{name: "CNAME chain, records out of order", msg: reply(n, mdns.TypeA,
 			rrA("t.test.", 60, "10.0.0.1"), rrCNAME("a.test.", 20, "t.test."), rrCNAME(n, 300, "A.test.")),
-			addrs: addrs("10.0.0.1"), records: 1, ttl: 20, used: 3},
+			addrs: mock.Addrs("10.0.0.1"), records: 1, ttl: 20, used: 3},
 		{name: "CNAME chain ends without addresses", msg: reply(n, mdns.TypeA, rrCNAME(n, 300, "a.test"), rrCNAME("a.test.", 40, "T.test.")),
 			ttl: 40, used: 2, next: "t.test."},
 		{name: "addresses win over a CNAME at the same name", msg: reply(n, mdns.TypeA, rrCNAME(n, 10, "a.test."), rrA(n, 60, "10.0.0.1")),
-			addrs: addrs("10.0.0.1"), records: 1, ttl: 60, used: 1},
+			addrs: mock.Addrs("10.0.0.1"), records: 1, ttl: 60, used: 1},
 		{name: "the same CNAME twice", msg: reply(n, mdns.TypeA, rrCNAME(n, 50, "a.test."), rrCNAME(n, 40, "A.test"), rrA("a.test.", 60, "10.0.0.1")),
-			addrs: addrs("10.0.0.1"), records: 1, ttl: 40, used: 2},
+			addrs: mock.Addrs("10.0.0.1"), records: 1, ttl: 40, used: 2},
 		{name: "two different CNAMEs", msg: reply(n, mdns.TypeA, rrCNAME(n, 50, "a.test."), rrCNAME(n, 40, "b.test.")), kind: ErrMalformed},
 		{name: "CNAME to the root", msg: reply(n, mdns.TypeA, rrCNAME(n, 50, ".")), kind: ErrMalformed},
 		{name: "CNAME to itself", msg: reply(n, mdns.TypeA, rrCNAME(n, 50, n)), kind: ErrCNAMELoop},
 		{name: "CNAME loop", msg: reply(n, mdns.TypeA, rrCNAME(n, 50, "a.test."), rrCNAME("a.test.", 50, "x.TEST.")), kind: ErrCNAMELoop},
-		{name: "chain of 8", msg: reply(n, mdns.TypeA, chain(8)...), addrs: addrs("10.0.0.1"), records: 1, ttl: 60, used: 9},
+		{name: "chain of 8", msg: reply(n, mdns.TypeA, chain(8)...), addrs: mock.Addrs("10.0.0.1"), records: 1, ttl: 60, used: 9},
 		{name: "chain of 9", msg: reply(n, mdns.TypeA, chain(9)...), kind: ErrCNAMELoop},
 		{name: "other query type finds nothing", qtype: mdns.TypeMX, msg: reply(n, mdns.TypeMX, rrA(n, 60, "10.0.0.1"))},
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // closedPort returns a loopback UDP address nothing listens on, so that
@@ -147,7 +148,7 @@ func TestLookupUnitesRandomSubsets(t *testing.T) {
 func TestLookupContext(t *testing.T) {
 	s := startServer(t)
 	s.SetFault("slow.test", dnstest.FaultTimeout)
-	s.SetA("a.test", 60, addrs("10.0.0.1")...)
+	s.SetA("a.test", 60, mock.Addrs("10.0.0.1")...)
 	r := newResolver(t, Config{Timeout: 5 * time.Second}, s.Addr())
 
 	t.Run("deadline cuts a slow query short", func(t *testing.T) {
@@ -176,7 +177,7 @@ func TestLookupContext(t *testing.T) {
 
 func TestSource(t *testing.T) {
 	s := startServer(t)
-	s.SetA("a.test", 60, addrs("10.0.0.2", "10.0.0.1", "fd00::1")...)
+	s.SetA("a.test", 60, mock.Addrs("10.0.0.2", "10.0.0.1", "fd00::1")...)
 	r := newResolver(t, Config{}, s.Addr())
 	src := r.Source("a.test", Families{IPv4, IPv6})
 	if src.String() != "a.test" {
@@ -186,7 +187,7 @@ func TestSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := addrs("10.0.0.1", "10.0.0.2", "fd00::1"); !slices.Equal(ans.Addrs, want) {
+	if want := mock.Addrs("10.0.0.1", "10.0.0.2", "fd00::1"); !slices.Equal(ans.Addrs, want) {
 		t.Errorf("Resolve = %v, want %v", ans.Addrs, want)
 	}
 	_, err = r.Source("bad..name", nil).Resolve(context.Background())

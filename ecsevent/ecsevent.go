@@ -120,9 +120,11 @@ func (e *InputError) Error() string { return e.msg }
 // Unwrap returns the JSON error, if any.
 func (e *InputError) Unwrap() error { return e.err }
 
-// envelope is the EventBridge envelope with its fields kept raw, so that
-// a wrong type in one field is reported by name.
-type envelope struct {
+// Envelope is the envelope of every EventBridge event, an ECS event's or
+// a schedule's, with its fields kept raw, so that a wrong type in one
+// field is reported by name.
+type Envelope struct {
+	Version    json.RawMessage `json:"version"`
 	ID         json.RawMessage `json:"id"`
 	Source     json.RawMessage `json:"source"`
 	DetailType json.RawMessage `json:"detail-type"`
@@ -161,7 +163,7 @@ func Parse(data []byte) (*Event, error) {
 	if trimmed[0] != '{' {
 		return nil, &InputError{Kind: NotEvent, msg: fmt.Sprintf("not an EventBridge event: want a JSON object with source, detail-type and detail, got %s", snippet(trimmed))}
 	}
-	var env envelope
+	var env Envelope
 	if err := json.Unmarshal(trimmed, &env); err != nil {
 		return nil, &InputError{Kind: NotEvent, err: err, msg: fmt.Sprintf("not an EventBridge event: %v", err)}
 	}

@@ -1,42 +1,23 @@
 package ecsevent
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 const sampleTask = "arn:aws:ecs:ap-northeast-1:111122223333:task/ingest/b8a1c2d3e4f5061728394a5b6c7d8e9f"
 
-func readSample(t testing.TB, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // mutate returns a sample with its decoded JSON changed by f.
 func mutate(t testing.TB, name string, f func(ev map[string]any, detail map[string]any)) []byte {
 	t.Helper()
-	var ev map[string]any
-	if err := json.Unmarshal(readSample(t, name), &ev); err != nil {
-		t.Fatal(err)
-	}
-	f(ev, ev["detail"].(map[string]any))
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testenv.EditJSON(t, testenv.Testdata(t, name), func(ev map[string]any) { f(ev, ev["detail"].(map[string]any)) })
 }
 
 func addrList(ips []netip.Addr) []string {
@@ -61,7 +42,7 @@ func TestSamples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			ev, err := Parse(readSample(t, tc.file))
+			ev, err := Parse(testenv.Testdata(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,7 +264,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			data := readSample(t, interruption)
+			data := testenv.Testdata(t, interruption)
 			if tc.change != nil {
 				data = mutate(t, interruption, tc.change)
 			}

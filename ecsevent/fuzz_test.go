@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // FuzzParse checks that no input makes Parse or Decide panic, that Parse
@@ -15,7 +17,7 @@ import (
 // shapes.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{interruption, "fargate-spot-termination-notice.json", "task-running.json", "task-stopped-by-user.json"} {
-		f.Add(readSample(f, name))
+		f.Add(testenv.Testdata(f, name))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := Parse(data)

@@ -1,26 +1,16 @@
 package ecsevent
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopMoto()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 const patternFile = "../deploy/eventbridge/spot-interruption-pattern.json"
 
@@ -187,61 +177,15 @@ func TestPatternOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	run := hex.EncodeToString(b)
-	call := func(service, target, version string, in any) map[string]any {
-		t.Helper()
-		body, _ := json.Marshal(in)
-		req, _ := http.NewRequest(http.MethodPost, m.URL+"/", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-amz-json-"+version)
-		req.Header.Set("X-Amz-Target", target)
-		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260304/"+testenv.Region+"/"+service+"/aws4_request, SignedHeaders=host, Signature=0")
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", target, err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: HTTP %d: %s", target, resp.StatusCode, data)
-		}
-		out := map[string]any{}
-		if len(data) > 0 {
-			if err := json.Unmarshal(data, &out); err != nil {
-				t.Fatalf("%s: %v: %s", target, err, data)
-			}
-		}
-		return out
-	}
-	queue := call("sqs", "AmazonSQS.CreateQueue", "1.0", map[string]any{"QueueName": "spot-" + run})
-	queueURL, _ := queue["QueueUrl"].(string)
-	attrs := call("sqs", "AmazonSQS.GetQueueAttributes", "1.0", map[string]any{"QueueUrl": queueURL, "AttributeNames": []string{"QueueArn"}})
-	queueARN, _ := attrs["Attributes"].(map[string]any)["QueueArn"].(string)
-	if queueURL == "" || queueARN == "" {
-		t.Fatalf("queue %v %v", queue, attrs)
-	}
-	rule := "tgsync-spot-" + run
-	call("events", "AWSEvents.PutRule", "1.1", map[string]any{"Name": rule, "EventPattern": string(raw), "State": "ENABLED"})
-	t.Cleanup(func() {
-		call("events", "AWSEvents.RemoveTargets", "1.1", map[string]any{"Rule": rule, "Ids": []string{"queue"}})
-		call("events", "AWSEvents.DeleteRule", "1.1", map[string]any{"Name": rule})
-	})
-	call("events", "AWSEvents.PutTargets", "1.1", map[string]any{"Rule": rule, "Targets": []any{map[string]any{"Id": "queue", "Arn": queueARN}}})
-
+	run := testenv.UniqueName("spot")
+	rule := testenv.NewEventRule(t, m, run, string(raw))
 	want := map[string]bool{}
 	for _, c := range patternCases(t, run) {
 		var ev map[string]any
 		if err := json.Unmarshal(c.data, &ev); err != nil {
 			t.Fatal(err)
 		}
-		detail, _ := json.Marshal(ev["detail"])
-		out := call("events", "AWSEvents.PutEvents", "1.1", map[string]any{"Entries": []any{map[string]any{
-			"Source": ev["source"], "DetailType": ev["detail-type"], "Detail": string(detail), "Resources": ev["resources"],
-		}}})
-		if n, _ := out["FailedEntryCount"].(float64); n != 0 {
-			t.Fatalf("PutEvents %s: %v", c.name, out)
-		}
+		rule.Put(c.name, ev)
 		parsed, err := Parse(c.data)
 		if err != nil {
 			t.Fatal(err)
@@ -252,25 +196,16 @@ func TestPatternOnMoto(t *testing.T) {
 	}
 
 	got := map[string]bool{}
-	for {
-		out := call("sqs", "AmazonSQS.ReceiveMessage", "1.0", map[string]any{"QueueUrl": queueURL, "MaxNumberOfMessages": 10})
-		msgs, _ := out["Messages"].([]any)
-		if len(msgs) == 0 {
-			break
+	for _, body := range rule.Delivered() {
+		ev, err := Parse([]byte(body))
+		if err != nil {
+			t.Fatalf("a delivered event does not parse: %v\n%s", err, body)
 		}
-		for _, msg := range msgs {
-			body, _ := msg.(map[string]any)["Body"].(string)
-			ev, err := Parse([]byte(body))
-			if err != nil {
-				t.Fatalf("a delivered event does not parse: %v\n%s", err, body)
-			}
-			task, act, reason := Decide(ev, Filter{})
-			if !act {
-				t.Errorf("delivered but ignored: %s", reason)
-			}
-			got[task.ARN] = true
-			call("sqs", "AmazonSQS.DeleteMessage", "1.0", map[string]any{"QueueUrl": queueURL, "ReceiptHandle": msg.(map[string]any)["ReceiptHandle"]})
+		task, act, reason := Decide(ev, Filter{})
+		if !act {
+			t.Errorf("delivered but ignored: %s", reason)
 		}
+		got[task.ARN] = true
 	}
 	for name := range want {
 		if !got[name] {

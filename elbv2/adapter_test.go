@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 const (
@@ -100,7 +101,7 @@ func TestAZRule(t *testing.T) {
 			}
 			f.addGroup(fakeARN, "ip", 443)
 			a := fakeAdapter(f, Options{})
-			done, used, err := registerTargets(context.Background(), a, fakeARN, targets(t, tc.register...), tc.azAll)
+			done, used, err := mock.RegisterTargets(context.Background(), a, fakeARN, targets(t, tc.register...), tc.azAll)
 			if err != nil || done != len(tc.register) || used != tc.wantUsed {
 				t.Fatalf("Register = %d, %v, %v; want %d, %v, nil", done, used, err, len(tc.register), tc.wantUsed)
 			}
@@ -141,7 +142,7 @@ func TestAZRuleRememberedPerGroup(t *testing.T) {
 	}
 	for i, s := range steps {
 		before := f.count("RegisterTargets")
-		done, used, err := registerTargets(ctx, a, s.arn, targets(t, s.target), false)
+		done, used, err := mock.RegisterTargets(ctx, a, s.arn, targets(t, s.target), false)
 		if err != nil || done != 1 || !used {
 			t.Fatalf("step %d: Register = %d, %v, %v; want 1, true, nil", i, done, used, err)
 		}
@@ -230,12 +231,12 @@ func TestPartialFailure(t *testing.T) {
 			var err error
 			switch tc.op {
 			case "RegisterTargets":
-				done, _, err = registerTargets(context.Background(), a, fakeARN, ts, false)
+				done, _, err = mock.RegisterTargets(context.Background(), a, fakeARN, ts, false)
 			case "DescribeTargetHealth":
 				_, err = a.Describe(context.Background(), fakeARN)
 			default:
 				f.fail = nil
-				if _, _, err := registerTargets(context.Background(), a, fakeARN, ts, false); err != nil {
+				if _, _, err := mock.RegisterTargets(context.Background(), a, fakeARN, ts, false); err != nil {
 					t.Fatal(err)
 				}
 				f.fail = func(op string, n int) error {
@@ -270,8 +271,10 @@ func TestPartialFailure(t *testing.T) {
 
 func TestRateLimiterHonoursContext(t *testing.T) {
 	tests := []struct {
-		name     string
-		call     func(ctx context.Context, a *Adapter) (int, error)
+		name string
+		call func(ctx context.Context, a *Adapter) (int, error)
+		// lastCall is the call after which the adapter waits for a token.
+		lastCall string
 		wantDone int
 	}{
 		{
@@ -280,13 +283,15 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 				obs, err := a.Describe(ctx, fakeARN)
 				return len(obs), err
 			},
+			lastCall: "DescribeTargetGroups",
 		},
 		{
 			name: "register stops between batches",
 			call: func(ctx context.Context, a *Adapter) (int, error) {
-				done, _, err := registerTargets(ctx, a, fakeARN, manyTargets(450, 80), false)
+				done, _, err := mock.RegisterTargets(ctx, a, fakeARN, manyTargets(450, 80), false)
 				return done, err
 			},
+			lastCall: "RegisterTargets",
 			wantDone: 200,
 		},
 		{
@@ -294,6 +299,7 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 			call: func(ctx context.Context, a *Adapter) (int, error) {
 				return count(a.Deregister(ctx, fakeARN, deregistrations(manyTargets(450, 80))))
 			},
+			lastCall: "DeregisterTargets",
 			wantDone: 200,
 		},
 	}
@@ -301,19 +307,25 @@ func TestRateLimiterHonoursContext(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeELB()
 			f.addGroup(fakeARN, "ip", 80)
+			// The context ends during the last call the tokens allow: the
+			// adapter's next step is to wait for a token.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			f.fail = func(op string, n int) error {
+				if op == tc.lastCall && n == 1 {
+					cancel()
+				}
+				return nil
+			}
 			// One token each, and the next in about three hours. The
 			// metadata lookup takes the describe token.
 			a := New(f, Options{DescribeRate: 1e-4, DescribeBurst: 1, ChangeRate: 1e-4, ChangeBurst: 1})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			type result struct {
 				done int
 				err  error
 			}
 			ch := make(chan result, 1)
 			go func() { done, err := tc.call(ctx, a); ch <- result{done, err} }()
-			time.Sleep(20 * time.Millisecond)
-			cancel()
 			select {
 			case r := <-ch:
 				if !errors.Is(r.err, context.Canceled) || !strings.Contains(r.err.Error(), "rate limit") {
@@ -348,7 +360,7 @@ func TestDescribeMapping(t *testing.T) {
 	f.addGroup(fakeARN, "ip", 9200)
 	a := fakeAdapter(f, Options{})
 	ctx := context.Background()
-	if _, _, err := registerTargets(ctx, a, fakeARN, targets(t, "10.0.3.4:9200", "10.0.3.5:9300", "[fd00::5]:9200"), false); err != nil {
+	if _, _, err := mock.RegisterTargets(ctx, a, fakeARN, targets(t, "10.0.3.4:9200", "10.0.3.5:9300", "[fd00::5]:9200"), false); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -432,7 +444,7 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{"register a zero target", func(a *Adapter) error {
-			_, _, err := registerTargets(context.Background(), a, fakeARN, []tgsync.Target{{Port: 80}}, false)
+			_, _, err := mock.RegisterTargets(context.Background(), a, fakeARN, []tgsync.Target{{Port: 80}}, false)
 			return err
 		}, "has no valid IP address"},
 		{"deregister a register change", func(a *Adapter) error {
@@ -464,7 +476,7 @@ func TestBadInput(t *testing.T) {
 	// Nothing to do costs nothing.
 	f := newFakeELB()
 	a := fakeAdapter(f, Options{})
-	if done, used, err := registerTargets(context.Background(), a, fakeARN, nil, true); done != 0 || used || err != nil {
+	if done, used, err := mock.RegisterTargets(context.Background(), a, fakeARN, nil, true); done != 0 || used || err != nil {
 		t.Errorf("Register(nil) = %d, %v, %v", done, used, err)
 	}
 	if done, err := count(a.Deregister(context.Background(), fakeARN, nil)); done != 0 || err != nil {

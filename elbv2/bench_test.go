@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // BenchmarkDescribeSteadyState measures a Describe once the group's
@@ -17,7 +18,7 @@ func BenchmarkDescribeSteadyState(b *testing.B) {
 		w := newMotoWorld(b)
 		arn := w.targetGroup(b, types.TargetTypeEnumIp, 80)
 		a, c := w.adapter(Options{})
-		benchDescribe(b, a, arn, members, c.total, func() int { return c.get("DescribeTargetGroups") })
+		benchDescribe(b, a, arn, members, func() int { return sum(c.Snapshot()) }, func() int { return c.Snapshot()["DescribeTargetGroups"] })
 	})
 	b.Run("fake", func(b *testing.B) {
 		f := newFakeELB()
@@ -26,11 +27,7 @@ func BenchmarkDescribeSteadyState(b *testing.B) {
 		total := func() int {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			n := 0
-			for _, v := range f.calls {
-				n += v
-			}
-			return n
+			return sum(f.calls)
 		}
 		benchDescribe(b, a, fakeARN, members, total, func() int { return f.count("DescribeTargetGroups") })
 	})
@@ -38,7 +35,7 @@ func BenchmarkDescribeSteadyState(b *testing.B) {
 
 func benchDescribe(b *testing.B, a *Adapter, arn string, members int, total, metadataCalls func() int) {
 	ctx := context.Background()
-	if _, _, err := registerTargets(ctx, a, arn, manyTargets(members, 80), false); err != nil {
+	if _, _, err := mock.RegisterTargets(ctx, a, arn, manyTargets(members, 80), false); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := a.Describe(ctx, arn); err != nil {

@@ -41,6 +41,10 @@ const MaxBatchSize = 200
 // more attempts with the standard backoff ride it out.
 const DefaultMaxAttempts = 5
 
+// Unlimited is Options without client-side rate limits, for an Adapter
+// on a world where only the server throttles, as in tests.
+func Unlimited() Options { return Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf} }
+
 // Options tunes an Adapter. Zero values take the defaults, DefaultLimits:
 // half of the ELB API's per-account buckets (describe: 40, refill 10/s;
 // register/deregister: 20, refill 4/s), because other tools share them.

@@ -40,7 +40,7 @@ func TestMetadataAndAttachedToMoto(t *testing.T) {
 			t.Errorf("AttachedTo(%s, %s) = %v, %v; want %v", tc.tg, tc.lb, got, err, tc.want)
 		}
 	}
-	if got := c.get("DescribeTargetGroups"); got != 2 {
+	if got := c.Snapshot()["DescribeTargetGroups"]; got != 2 {
 		t.Errorf("DescribeTargetGroups calls = %d, want 2 (one per group)", got)
 	}
 }

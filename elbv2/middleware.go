@@ -2,6 +2,8 @@ package elbv2
 
 import (
 	"context"
+	"maps"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -37,6 +39,58 @@ func CountCallsContext(record func(ctx context.Context, service, operation strin
 				return next.HandleFinalize(ctx, in)
 			}), middleware.After)
 	}
+}
+
+// Calls counts API calls by operation, retries included, and the attempts
+// AWS throttled: Record feeds CountCalls, RecordThrottle CountThrottles.
+// The zero value is ready, and it is safe for concurrent use.
+type Calls struct {
+	mu        sync.Mutex
+	n         map[string]int
+	throttles map[string]int
+}
+
+// Record counts one attempt of operation.
+func (c *Calls) Record(_, operation string) { c.add(&c.n, operation) }
+
+// RecordThrottle counts one throttled attempt of operation.
+func (c *Calls) RecordThrottle(_ context.Context, _, operation string) {
+	c.add(&c.throttles, operation)
+}
+
+func (c *Calls) add(counts *map[string]int, operation string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *counts == nil {
+		*counts = map[string]int{}
+	}
+	(*counts)[operation]++
+}
+
+// Snapshot returns the counts so far, in a map of its own.
+func (c *Calls) Snapshot() map[string]int { return c.copy(&c.n) }
+
+// Throttles returns the throttled attempts so far, in a map of its own.
+func (c *Calls) Throttles() map[string]int { return c.copy(&c.throttles) }
+
+func (c *Calls) copy(counts *map[string]int) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(*counts))
+	maps.Copy(out, *counts)
+	return out
+}
+
+// Take returns the counts so far and starts again from zero.
+func (c *Calls) Take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	if n == nil {
+		n = map[string]int{}
+	}
+	return n
 }
 
 // CountThrottlesID is the middleware ID CountThrottles registers.

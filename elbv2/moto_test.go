@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,44 +19,19 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopMoto()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// calls counts API attempts by operation, fed by CountCalls.
-type calls struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *calls) record(service, operation string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
+// sum is the number of calls in counts by operation.
+func sum(counts map[string]int) int {
+	n := 0
+	for _, v := range counts {
+		n += v
 	}
-	c.n[operation]++
-}
-
-func (c *calls) get(operation string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[operation]
-}
-
-func (c *calls) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := 0
-	for _, v := range c.n {
-		t += v
-	}
-	return t
+	return n
 }
 
 // batchSizes records how many targets each change call carried.
@@ -102,10 +76,10 @@ func (w *motoWorld) targetGroup(t testing.TB, targetType types.TargetTypeEnum, p
 
 // adapter returns an Adapter over moto whose calls are counted. Rates are
 // unlimited unless opts says otherwise, so tests measure the adapter.
-func (w *motoWorld) adapter(opts Options, extra ...func(*middleware.Stack) error) (*Adapter, *calls) {
-	c := &calls{}
+func (w *motoWorld) adapter(opts Options, extra ...func(*middleware.Stack) error) (*Adapter, *Calls) {
+	c := &Calls{}
 	cfg := w.cfg.Copy()
-	cfg.APIOptions = append(append(slices.Clone(cfg.APIOptions), CountCalls(c.record)), extra...)
+	cfg.APIOptions = append(append(slices.Clone(cfg.APIOptions), CountCalls(c.Record)), extra...)
 	if opts.DescribeRate == 0 {
 		opts.DescribeRate = rate.Inf
 	}
@@ -144,24 +118,6 @@ func deregistrations(ts []tgsync.Target) []tgsync.Change {
 		out[i] = tgsync.Change{Action: tgsync.ActionDeregister, Target: t, Reason: "test"}
 	}
 	return out
-}
-
-// registerTargets registers targets through a, each with the zone "all"
-// when azAll, and reports how many leading ones were registered and
-// whether any went with "all".
-func registerTargets(ctx context.Context, a *Adapter, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
-	cs := make([]tgsync.Change, len(targets))
-	for i, t := range targets {
-		cs[i] = tgsync.Change{Action: tgsync.ActionRegister, Target: t}
-		if azAll {
-			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
-		}
-	}
-	applied, err := a.Register(ctx, arn, cs)
-	for _, c := range applied {
-		usedAZAll = usedAZAll || c.AvailabilityZone == tgsync.AvailabilityZoneAll
-	}
-	return len(applied), usedAZAll, err
 }
 
 // count turns what Register or Deregister returned into how many targets
@@ -214,7 +170,7 @@ func TestRoundTripMoto(t *testing.T) {
 			arn := w.targetGroup(t, types.TargetTypeEnumIp, tc.groupPort)
 			a, c := w.adapter(Options{})
 
-			done, usedAll, err := registerTargets(ctx, a, arn, targets(t, tc.register...), false)
+			done, usedAll, err := mock.RegisterTargets(ctx, a, arn, targets(t, tc.register...), false)
 			if err != nil || done != len(tc.register) || usedAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, false, nil", done, usedAll, err, len(tc.register))
 			}
@@ -245,7 +201,7 @@ func TestRoundTripMoto(t *testing.T) {
 			if got := observedSet(obs); !slices.Equal(got, tc.wantAfter) {
 				t.Fatalf("after deregister: observed %v, want %v", got, tc.wantAfter)
 			}
-			if got := c.get("RegisterTargets"); got != 1 {
+			if got := c.Snapshot()["RegisterTargets"]; got != 1 {
 				t.Errorf("RegisterTargets calls = %d, want 1", got)
 			}
 		})
@@ -272,17 +228,22 @@ func TestBatchesMoto(t *testing.T) {
 			sizes := &batchSizes{}
 			a, c := w.adapter(Options{BatchSize: tc.batchSize}, sizes.option)
 			ts := manyTargets(tc.n, 80)
+			// checkBatches checks the calls of op and the targets each carried.
+			checkBatches := func(op string, sizes []int) {
+				t.Helper()
+				if got := c.Snapshot()[op]; got != len(tc.want) {
+					t.Errorf("%s calls = %d, want %d", op, got, len(tc.want))
+				}
+				if !slices.Equal(sizes, tc.want) {
+					t.Errorf("%s batch sizes = %v, want %v", op, sizes, tc.want)
+				}
+			}
 
-			done, _, err := registerTargets(ctx, a, arn, ts, false)
+			done, _, err := mock.RegisterTargets(ctx, a, arn, ts, false)
 			if err != nil || done != tc.n {
 				t.Fatalf("Register = %d, %v; want %d", done, err, tc.n)
 			}
-			if got := c.get("RegisterTargets"); got != len(tc.want) {
-				t.Errorf("RegisterTargets calls = %d, want %d", got, len(tc.want))
-			}
-			if !slices.Equal(sizes.register, tc.want) {
-				t.Errorf("register batch sizes = %v, want %v", sizes.register, tc.want)
-			}
+			checkBatches("RegisterTargets", sizes.register)
 			obs, err := a.Describe(ctx, arn)
 			if err != nil || len(obs) != tc.n {
 				t.Fatalf("Describe = %d targets, %v; want %d", len(obs), err, tc.n)
@@ -292,12 +253,7 @@ func TestBatchesMoto(t *testing.T) {
 			if err != nil || n != tc.n {
 				t.Fatalf("Deregister = %d, %v; want %d", n, err, tc.n)
 			}
-			if got := c.get("DeregisterTargets"); got != len(tc.want) {
-				t.Errorf("DeregisterTargets calls = %d, want %d", got, len(tc.want))
-			}
-			if !slices.Equal(sizes.deregister, tc.want) {
-				t.Errorf("deregister batch sizes = %v, want %v", sizes.deregister, tc.want)
-			}
+			checkBatches("DeregisterTargets", sizes.deregister)
 			if obs, err = a.Describe(ctx, arn); err != nil || len(obs) != 0 {
 				t.Fatalf("Describe after deregister = %v, %v; want none", observedSet(obs), err)
 			}
@@ -326,7 +282,7 @@ func TestTargetGroupNotFoundMoto(t *testing.T) {
 			name:    "register",
 			binding: func(string) string { return "spot" },
 			call: func(ctx context.Context, a *Adapter) error {
-				_, _, err := registerTargets(ctx, a, missing, targets(t, "10.0.0.1:80"), false)
+				_, _, err := mock.RegisterTargets(ctx, a, missing, targets(t, "10.0.0.1:80"), false)
 				return err
 			},
 			want: "binding spot: target group " + missing + " not found",
@@ -362,7 +318,7 @@ func TestTargetGroupNotFoundMoto(t *testing.T) {
 			if !errors.As(err, &typed) {
 				t.Errorf("error does not unwrap to *types.TargetGroupNotFoundException")
 			}
-			if got := c.get("RegisterTargets") + c.get("DeregisterTargets") + c.get("DescribeTargetHealth"); got != 0 {
+			if got := c.Snapshot()["RegisterTargets"] + c.Snapshot()["DeregisterTargets"] + c.Snapshot()["DescribeTargetHealth"]; got != 0 {
 				t.Errorf("%d target calls were sent for a group that does not exist", got)
 			}
 		})
@@ -398,7 +354,7 @@ func TestNotIPGroupRefusedMoto(t *testing.T) {
 			for name, call := range map[string]func() error{
 				"describe": func() error { _, err := a.Describe(ctx, arn); return err },
 				"register": func() error {
-					_, _, err := registerTargets(ctx, a, arn, targets(t, "10.0.0.1:80"), false)
+					_, _, err := mock.RegisterTargets(ctx, a, arn, targets(t, "10.0.0.1:80"), false)
 					return err
 				},
 				"deregister": func() error { _, err := a.Deregister(ctx, arn, deregistrations(targets(t, "10.0.0.1:80"))); return err },
@@ -407,7 +363,7 @@ func TestNotIPGroupRefusedMoto(t *testing.T) {
 					t.Errorf("%s: error %v; want one containing %q", name, err, tc.want)
 				}
 			}
-			if got, total := c.get("DescribeTargetGroups"), c.total(); got != 1 || total != 1 {
+			if got, total := c.Snapshot()["DescribeTargetGroups"], sum(c.Snapshot()); got != 1 || total != 1 {
 				t.Errorf("calls: %d DescribeTargetGroups of %d in all; want only the one metadata lookup", got, total)
 			}
 		})
@@ -419,7 +375,7 @@ func TestSteadyStateMoto(t *testing.T) {
 	arn := w.targetGroup(t, types.TargetTypeEnumIp, 80)
 	ctx := testenv.Context(t, 30*time.Second)
 	setup, _ := w.adapter(Options{})
-	if _, _, err := registerTargets(ctx, setup, arn, manyTargets(30, 80), false); err != nil {
+	if _, _, err := mock.RegisterTargets(ctx, setup, arn, manyTargets(30, 80), false); err != nil {
 		t.Fatal(err)
 	}
 
@@ -457,13 +413,13 @@ func TestSteadyStateMoto(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := c.get("DescribeTargetHealth"); got != describes {
+			if got := c.Snapshot()["DescribeTargetHealth"]; got != describes {
 				t.Errorf("DescribeTargetHealth calls = %d, want %d", got, describes)
 			}
-			if got := c.get("DescribeTargetGroups"); got != 1 {
+			if got := c.Snapshot()["DescribeTargetGroups"]; got != 1 {
 				t.Errorf("DescribeTargetGroups calls = %d, want 1 per process", got)
 			}
-			if got := c.total(); got != describes+1 {
+			if got := sum(c.Snapshot()); got != describes+1 {
 				t.Errorf("%d calls in all, want %d", got, describes+1)
 			}
 		})

@@ -1,6 +1,7 @@
 package elbv2
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -52,12 +53,12 @@ func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil
 
 func TestThrottlingAfterSDKRetries(t *testing.T) {
 	url, requests := throttlingServer(t)
-	c := &calls{}
+	c := &Calls{}
 	cfg := aws.Config{
 		Region:       testenv.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint: aws.String(url),
-		APIOptions:   []func(*middleware.Stack) error{CountCalls(c.record)},
+		APIOptions:   []func(*middleware.Stack) error{CountCalls(c.Record)},
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = DefaultMaxAttempts
@@ -87,7 +88,7 @@ func TestThrottlingAfterSDKRetries(t *testing.T) {
 		t.Errorf("error does not show %d attempts: %v", DefaultMaxAttempts, err)
 	}
 	// CountCalls sits after the retry loop: every attempt counts.
-	if got := c.get("DescribeTargetGroups"); got != DefaultMaxAttempts || int64(got) != requests.Load() {
+	if got := c.Snapshot()["DescribeTargetGroups"]; got != DefaultMaxAttempts || int64(got) != requests.Load() {
 		t.Errorf("counted %d DescribeTargetGroups attempts, server saw %d; want %d", got, requests.Load(), DefaultMaxAttempts)
 	}
 }
@@ -143,5 +144,30 @@ func TestOptionsDefaults(t *testing.T) {
 	a := New(newFakeELB(), Options{})
 	if got := a.budget.Current(); got != (Limits{DescribeRate: 5, DescribeBurst: 20, ChangeRate: 2, ChangeBurst: 10}) {
 		t.Errorf("limiters: %+v", got)
+	}
+}
+
+func TestCalls(t *testing.T) {
+	var c Calls
+	if got := c.Snapshot(); got == nil || len(got) != 0 {
+		t.Fatalf("zero Calls: Snapshot = %#v, want an empty map", got)
+	}
+	c.Record("ELBv2", "DescribeTargetHealth")
+	c.Record("ELBv2", "DescribeTargetHealth")
+	c.Record("S3", "GetObject")
+	snap := c.Snapshot()
+	snap["GetObject"] = 99 // the snapshot is the caller's
+	if got := c.Take(); got["DescribeTargetHealth"] != 2 || got["GetObject"] != 1 || len(got) != 2 {
+		t.Errorf("Take = %v, want 2 DescribeTargetHealth and 1 GetObject", got)
+	}
+	if got := c.Take(); got == nil || len(got) != 0 {
+		t.Errorf("Take after Take = %#v, want an empty map", got)
+	}
+	// Throttles are counted apart, and Take leaves them.
+	c.RecordThrottle(context.Background(), "ELBv2", "RegisterTargets")
+	throttles := c.Throttles()
+	throttles["RegisterTargets"] = 99 // the caller's too
+	if got, calls := c.Throttles(), c.Snapshot(); got["RegisterTargets"] != 1 || len(got) != 1 || len(calls) != 0 {
+		t.Errorf("Throttles = %v and Snapshot = %v after one throttle, want 1 RegisterTargets and no call", got, calls)
 	}
 }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,34 +21,7 @@ import (
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopMoto()
-	os.Exit(code)
-}
-
-// calls counts the EC2 calls sent, by operation.
-type calls struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *calls) record(_, op string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[op]++
-}
-
-func (c *calls) take(op string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n[op]
-	delete(c.n, op)
-	return n
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // motoWorld is one test's VPC in moto with the interfaces of a load
 // balancer, an NLB and an OpenSearch domain, each uniquely named (tests
@@ -58,7 +29,7 @@ func (c *calls) take(op string) int {
 type motoWorld struct {
 	vpc                *testenv.VPC
 	lister             *eni.Lister
-	calls              *calls
+	calls              *elbv2.Calls
 	alb, nlb, domain   string
 	albARN             string
 	albIDs, domainIDs  []string
@@ -69,8 +40,8 @@ func newMotoWorld(t *testing.T) *motoWorld {
 	t.Helper()
 	m := testenv.StartMoto(t)
 	cfg := m.AWSConfig()
-	w := &motoWorld{vpc: testenv.NewVPC(t, cfg, "10.1.0.0/16"), calls: &calls{}}
-	cfg.APIOptions = append(cfg.APIOptions, elbv2.CountCalls(w.calls.record))
+	w := &motoWorld{vpc: testenv.NewVPC(t, cfg, "10.1.0.0/16"), calls: &elbv2.Calls{}}
+	cfg.APIOptions = append(cfg.APIOptions, elbv2.CountCalls(w.calls.Record))
 	w.lister = eni.NewLister(ec2.NewFromConfig(cfg))
 	subnets := w.vpc.Subnets(t, "10.1.1.0/24", "10.1.2.0/24")
 	w.alb, w.nlb, w.domain = testenv.UniqueName("alb"), testenv.UniqueName("nlb"), testenv.UniqueName("logs")
@@ -92,7 +63,7 @@ func newMotoWorld(t *testing.T) *motoWorld {
 	w.vpc.Interface(t, testenv.Interface{Subnet: subnets[0], Description: "ES " + w.domain + "-other", IPs: []string{"10.1.1.32"}, InUse: true})
 	w.taggedIDs = append(w.taggedIDs, w.vpc.Interface(t, testenv.Interface{Subnet: subnets[1], Description: "proxy",
 		IPs: []string{"10.1.2.40"}, Tags: map[string]string{"team": "search"}, InUse: true}))
-	w.calls.take("DescribeNetworkInterfaces")
+	w.calls.Take()
 	return w
 }
 
@@ -122,7 +93,7 @@ func TestSourcesOnMoto(t *testing.T) {
 				t.Fatal(err)
 			}
 			a, err := src.Resolve(testenv.Context(t, 30*time.Second))
-			if n := w.calls.take("DescribeNetworkInterfaces"); n != 1 {
+			if n := w.calls.Take()["DescribeNetworkInterfaces"]; n != 1 {
 				t.Errorf("%d DescribeNetworkInterfaces calls, want 1", n)
 			}
 			if tc.name == "NLB by name: every private address" {
@@ -174,7 +145,7 @@ func TestBindingsShareOneCall(t *testing.T) {
 		if err != nil || len(res.Failed()) > 0 {
 			t.Fatalf("run %d: %v %v", run, err, res.Failed())
 		}
-		if n := w.calls.take("DescribeNetworkInterfaces"); n != 2 {
+		if n := w.calls.Take()["DescribeNetworkInterfaces"]; n != 2 {
 			t.Fatalf("run %d: %d DescribeNetworkInterfaces calls, want 2: one per distinct filter set", run, n)
 		}
 	}

@@ -4,29 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tgsync/tgsync/eni"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
-
-func sample(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // edit changes a sample: f gets the event and its detail.
 func edit(t testing.TB, name string, f func(ev, detail map[string]any)) []byte {
 	t.Helper()
 	var ev map[string]any
-	if err := json.Unmarshal(sample(t, name), &ev); err != nil {
+	if err := json.Unmarshal(testenv.Testdata(t, name), &ev); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := ev["detail"].(map[string]any)
@@ -51,7 +41,7 @@ func TestParseEvent(t *testing.T) {
 		ignored string // in Ignored
 		check   func(t *testing.T, ev *eni.Event)
 	}{
-		{name: "ELB creates an interface", data: sample(t, "create-elb.json"), call: eni.CreateNetworkInterface, id: "eni-0f1e2d3c4b5a69788",
+		{name: "ELB creates an interface", data: testenv.Testdata(t, "create-elb.json"), call: eni.CreateNetworkInterface, id: "eni-0f1e2d3c4b5a69788",
 			check: func(t *testing.T, ev *eni.Event) {
 				i := ev.Interface
 				if i.Description != "ELB app/os-dash/50dc6c495c0c9188" || i.RequesterID != "amazon-elb" || !i.RequesterManaged || i.Status != "pending" ||
@@ -63,20 +53,20 @@ func TestParseEvent(t *testing.T) {
 					t.Fatalf("envelope = %+v", ev)
 				}
 			}},
-		{name: "OpenSearch creates an interface", data: sample(t, "create-opensearch.json"), call: eni.CreateNetworkInterface, id: "eni-0a9b8c7d6e5f40312",
+		{name: "OpenSearch creates an interface", data: testenv.Testdata(t, "create-opensearch.json"), call: eni.CreateNetworkInterface, id: "eni-0a9b8c7d6e5f40312",
 			check: func(t *testing.T, ev *eni.Event) {
 				if ev.Interface.Description != "ES logs" || ev.Interface.RequesterID != "amazon-elasticsearch" {
 					t.Fatalf("interface = %+v", ev.Interface)
 				}
 			}},
-		{name: "an interface is deleted", data: sample(t, "delete.json"), call: eni.DeleteNetworkInterface, id: "eni-0f1e2d3c4b5a69788",
+		{name: "an interface is deleted", data: testenv.Testdata(t, "delete.json"), call: eni.DeleteNetworkInterface, id: "eni-0f1e2d3c4b5a69788",
 			check: func(t *testing.T, ev *eni.Event) {
 				if ev.Interface != nil {
 					t.Fatal("a deletion describes no interface")
 				}
 			}},
-		{name: "a failed creation", data: sample(t, "create-dry-run.json"), ignored: "failed (Client.DryRunOperation)"},
-		{name: "another call", data: sample(t, "attach.json"), ignored: "AttachNetworkInterface call"},
+		{name: "a failed creation", data: testenv.Testdata(t, "create-dry-run.json"), ignored: "failed (Client.DryRunOperation)"},
+		{name: "another call", data: testenv.Testdata(t, "attach.json"), ignored: "AttachNetworkInterface call"},
 		{name: "IPv6 and secondary addresses, tags, items or item", data: edit(t, "create-elb.json", func(_, d map[string]any) {
 			ni := createdInterface(d)
 			ni["privateIpAddressesSet"] = map[string]any{"items": []any{map[string]any{"privateIpAddress": "10.0.1.23"}, map[string]any{"privateIpAddress": "10.0.1.24"}}}
@@ -148,7 +138,7 @@ func TestParseEventRefuses(t *testing.T) {
 // ignored event says why. The seed corpus is testdata's samples.
 func FuzzParseEvent(f *testing.F) {
 	for _, name := range []string{"create-elb.json", "create-opensearch.json", "delete.json", "create-dry-run.json", "attach.json"} {
-		f.Add(sample(f, name))
+		f.Add(testenv.Testdata(f, name))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := eni.ParseEvent(data)

@@ -74,7 +74,7 @@ func emfRunLines(t *testing.T, out string) map[string]map[string]any {
 // DescribeTargetHealth, which moto never does.
 func TestLambdaReportsThrottles(t *testing.T) {
 	w := newLambdaWorld(t)
-	proxy := testenv.StartProxy(t, w.moto)
+	proxy := testenv.StartProxy(t, w.Moto)
 	var throttled atomic.Int64
 	proxy.Intercept(func(r testenv.Request) (int, string, bool) {
 		if r.Action == "DescribeTargetHealth" && throttled.Add(1) == 1 {
@@ -86,8 +86,8 @@ func TestLambdaReportsThrottles(t *testing.T) {
 	tg := w.targetGroup(t, 443)
 	f, metrics := inProcFunc(t, map[string]string{
 		"TGSYNC_CONFIG_YAML": "bindings:\n  - name: web\n    source: {dns: " + w.name("web", "10.40.0.11") +
-			"}\n    targetGroupArn: " + tg + "\n    ports: [443]\nstate: {s3: s3://" + w.bucket + "/throttles/}\n",
-		"TGSYNC_DNS_SERVERS": w.dns.Addr(),
+			"}\n    targetGroupArn: " + tg + "\n    ports: [443]\nstate: {s3: s3://" + w.Bucket + "/throttles/}\n",
+		"TGSYNC_DNS_SERVERS": w.DNS.Addr(),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -126,13 +126,13 @@ func TestLambdaReportsThrottles(t *testing.T) {
 // it would.
 func TestDrainSharesTheBudget(t *testing.T) {
 	w := newLambdaWorld(t)
-	sdkEnv(t, w.moto.URL)
+	sdkEnv(t, w.Moto.URL)
 	tg, spot := w.targetGroup(t, 443), w.targetGroup(t, 5044)
 	f, _ := inProcFunc(t, map[string]string{
 		"TGSYNC_CONFIG_YAML": "limits: {describePerSecond: 0.001, describeBurst: 2}\nbindings:\n  - name: web\n    source: {dns: " +
 			w.name("web", "10.40.0.11") + "}\n    targetGroupArn: " + tg + "\n    ports: [443]\nspotDrain: {targetGroupArns: [" + spot +
-			"]}\nstate: {s3: s3://" + w.bucket + "/shared-budget/}\n",
-		"TGSYNC_DNS_SERVERS": w.dns.Addr(),
+			"]}\nstate: {s3: s3://" + w.Bucket + "/shared-budget/}\n",
+		"TGSYNC_DNS_SERVERS": w.DNS.Addr(),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/internal/config"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // runMain runs the CLI in process with env as the whole of what Getenv
@@ -314,11 +315,7 @@ func isolateAWS(t *testing.T) {
 // DNS server.
 func failingDNSConfig(t *testing.T) (path, dnsAddr string) {
 	t.Helper()
-	srv, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testenv.DNS(t)
 	srv.SetA("svc.cli.internal", 60, netip.MustParseAddr("10.0.9.1"))
 	srv.SetFault("svc.cli.internal", dnstest.FaultServFail)
 	dir := t.TempDir()

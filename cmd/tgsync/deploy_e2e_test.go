@@ -54,25 +54,12 @@ var (
 
 func newDeployWorld(t *testing.T) *deployWorld {
 	t.Helper()
-	m := testenv.StartMoto(t)
+	m := motoSetenv(t)
 	w := &deployWorld{moto: m, cfg: m.AWSConfig(), zip: testenv.LambdaPackage(t).Zip, dir: t.TempDir(),
 		codeBucket: testenv.UniqueName("tgsync-code")}
 	w.invoker = startLambdaInvoker(t, m)
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "credentials"))
-	t.Setenv("AWS_PROFILE", "")
-	for _, kv := range m.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", w.invoker.URL)
-	var err error
-	if w.dns, err = dnstest.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.dns.Close() })
+	w.dns = testenv.DNS(t)
 	w.dns.SetA(deployDashboards, 60, addrs(deployDashboardsIPs)...)
 	w.dns.SetA(deployWeb, 60, addrs(deployWebIPs)...)
 	w.vpc = testenv.NewVPC(t, w.cfg, "10.70.0.0/16")

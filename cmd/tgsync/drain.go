@@ -193,7 +193,7 @@ func drainExitCode(err error) int {
 // the SDK configuration (its own log lines in log), the elbv2 adapters
 // under the configured rate limits, and the state store. Unlike newApp it
 // sets up no DNS.
-func drainAWS(ctx context.Context, cfg *config.Config, calls *callCounter, log *slog.Logger) (*elbv2.Accounts, tgsync.Store, aws.Config, error) {
+func drainAWS(ctx context.Context, cfg *config.Config, calls *elbv2.Calls, log *slog.Logger) (*elbv2.Accounts, tgsync.Store, aws.Config, error) {
 	awsCfg, err := loadAWS(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, aws.Config{}, err
@@ -263,7 +263,7 @@ func drain(ctx context.Context, c *CLI, g *globals, eventFile string, dryRun boo
 	if cfg.SpotDrain == nil {
 		return &exitStatus{code: exitUsage, msg: g.config + ": the config has no spotDrain section: add one with the targetGroupArns to drain Fargate Spot tasks from"}
 	}
-	groups, store, awsCfg, err := drainAWS(ctx, cfg, &callCounter{}, g.log)
+	groups, store, awsCfg, err := drainAWS(ctx, cfg, &elbv2.Calls{}, g.log)
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 		return exit(exitUsage)

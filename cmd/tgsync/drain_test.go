@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -76,29 +75,26 @@ func (w *drainWorld) members(t testing.TB) [2][]string {
 // drainCalls counts API calls by operation and notes when the first
 // DeregisterTargets attempt was sent.
 type drainCalls struct {
+	elbv2.Calls
 	mu         sync.Mutex
-	n          map[string]int
 	deregister time.Time
 }
 
-func (c *drainCalls) record(_, op string) {
+func (c *drainCalls) record(service, op string) {
+	c.Record(service, op)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[op]++
 	if op == "DeregisterTargets" && c.deregister.IsZero() {
 		c.deregister = time.Now()
 	}
 }
 
+// reset returns the counts so far and starts again.
 func (c *drainCalls) reset() map[string]int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n, c.deregister = nil, time.Time{}
-	return n
+	c.deregister = time.Time{}
+	c.mu.Unlock()
+	return c.Take()
 }
 
 // adapter returns a real elbv2 adapter on moto whose calls are counted.
@@ -129,19 +125,11 @@ func changeEvent(t testing.TB, file string, f func(ev, detail map[string]any)) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ev map[string]any
-	if err := json.Unmarshal(data, &ev); err != nil {
-		t.Fatal(err)
-	}
-	f(ev, ev["detail"].(map[string]any))
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testenv.EditJSON(t, data, func(ev map[string]any) { f(ev, ev["detail"].(map[string]any)) })
 }
 
 func TestDrainEndToEndOnMoto(t *testing.T) {
+	t.Parallel()
 	for _, withStore := range []bool{false, true} {
 		t.Run(fmt.Sprintf("store=%v", withStore), func(t *testing.T) {
 			w := newDrainWorld(t)
@@ -202,7 +190,11 @@ func drainCLI(t *testing.T, stdin string, args ...string) (code int, stdout, std
 	return code, out.String(), errOut.String()
 }
 
-func drainSetenv(t *testing.T) {
+// motoSetenv points the SDK of this process at moto, with moto's
+// credentials and a home of its own, away from this machine's AWS
+// configuration, and returns moto. Tests that use it cannot run in
+// parallel.
+func motoSetenv(t *testing.T) *testenv.Moto {
 	t.Helper()
 	m := testenv.StartMoto(t)
 	home := t.TempDir()
@@ -214,6 +206,7 @@ func drainSetenv(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
+	return m
 }
 
 func drainConfig(t *testing.T, dir string, arns ...string) string {
@@ -227,7 +220,7 @@ func drainConfig(t *testing.T, dir string, arns ...string) string {
 }
 
 func TestDrainCLIExitCodes(t *testing.T) {
-	drainSetenv(t)
+	motoSetenv(t)
 	w := newDrainWorld(t)
 	dir := t.TempDir()
 	cfg := drainConfig(t, dir, w.arns[:]...)
@@ -424,19 +417,27 @@ func BenchmarkDrainEvent(b *testing.B) {
 				}
 				b.StartTimer()
 			}
-			slices.Sort(lat)
-			var total time.Duration
-			for _, d := range lat {
-				total += d
-			}
-			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-			b.ReportMetric(ms(total)/float64(len(lat)), "mean-ms-to-deregister")
-			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms-to-deregister")
-			b.ReportMetric(ms(lat[len(lat)-1]), "max-ms-to-deregister")
+			reportLatencies(b, lat, "deregister")
 			perGroup := float64(len(lat) * len(w.arns))
 			b.ReportMetric(float64(counts["DescribeTargetHealth"])/perGroup, "describes/group")
 			b.ReportMetric(float64(counts["DeregisterTargets"])/perGroup, "deregisters/group")
 			b.ReportMetric(float64(counts["DescribeTargetGroups"])/perGroup, "metadata/group")
 		})
 	}
+}
+
+// reportLatencies reports the mean, median and maximum of lat (not empty)
+// in milliseconds, as <stat>-ms-to-<what>, and returns the median.
+func reportLatencies(b *testing.B, lat []time.Duration, what string) time.Duration {
+	b.Helper()
+	slices.Sort(lat)
+	var total time.Duration
+	for _, d := range lat {
+		total += d
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(total)/float64(len(lat)), "mean-ms-to-"+what)
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms-to-"+what)
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms-to-"+what)
+	return lat[len(lat)/2]
 }

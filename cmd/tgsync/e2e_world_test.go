@@ -43,11 +43,7 @@ func newE2EWorld(t *testing.T) *e2eWorld {
 	cfg := m.AWSConfig()
 	vpc := testenv.NewVPC(t, cfg, "10.0.0.0/16")
 	w := &e2eWorld{moto: m, elb: vpc.ELB, arn: vpc.IPTargetGroup(t, types.ProtocolEnumHttps, e2ePort), dir: t.TempDir()}
-	var err error
-	if w.dns, err = dnstest.Start(); err != nil {
-		t.Fatalf("start DNS server: %v", err)
-	}
-	t.Cleanup(func() { _ = w.dns.Close() })
+	w.dns = testenv.DNS(t)
 	w.binding = testenv.UniqueName("opensearch")
 	w.name = w.binding + ".e2e.internal"
 	w.state = filepath.Join(w.dir, "state.json")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/obs"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // killFigures are what the rounds of one target group counted.
@@ -126,7 +127,7 @@ type killWorld struct {
 }
 
 func newKillWorld(t *testing.T, bindings int, seed uint64) *killWorld {
-	k := &killWorld{e2eWorld: newE2EWorld(t), rng: rand.New(rand.NewPCG(seed, 0x6b11)), bin: tgsyncBinary(t)}
+	k := &killWorld{e2eWorld: newE2EWorld(t), rng: rand.New(rand.NewPCG(seed, 0x6b11)), bin: testenv.CLI(t)}
 	for i := range bindings {
 		k.names = append(k.names, fmt.Sprintf("%s-%d", k.binding, i))
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/ecsevent"
+	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/obs"
 	"github.com/tgsync/tgsync/internal/shard"
@@ -69,7 +70,7 @@ type lambdaFunc struct {
 	// metrics receives the EMF lines of every reconcile; nil writes none.
 	metrics io.Writer
 	emf     obs.EMFOptions
-	calls   *callCounter // may be nil
+	calls   *elbv2.Calls // may be nil
 	// shards are the deployment's shards; nil runs reconciler alone.
 	shards *shardSet
 	// ecs handles ECS Task State Change events; nil when the config has
@@ -241,15 +242,7 @@ type actionEvent struct {
 // EventBridge scheduled event, which it ignores.
 type scheduledAction struct {
 	actionEvent
-	Version    json.RawMessage `json:"version"`
-	ID         json.RawMessage `json:"id"`
-	DetailType json.RawMessage `json:"detail-type"`
-	Source     json.RawMessage `json:"source"`
-	Account    json.RawMessage `json:"account"`
-	Time       json.RawMessage `json:"time"`
-	Region     json.RawMessage `json:"region"`
-	Resources  json.RawMessage `json:"resources"`
-	Detail     json.RawMessage `json:"detail"`
+	ecsevent.Envelope
 }
 
 // serveAction runs the action an event names: "reconcile", or "plan",

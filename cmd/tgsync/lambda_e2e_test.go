@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -56,6 +58,7 @@ func summaryOf(t *testing.T, res lambdatest.Result) obs.RunSummary {
 // bootstrap for every way of configuring it, and checks the target group,
 // the response, the JSON log and the metrics.
 func TestLambdaScheduledEventRegisters(t *testing.T) {
+	t.Parallel()
 	ips := []string{"10.40.0.11", "10.40.0.12"}
 	type setup struct {
 		env    []string
@@ -72,32 +75,32 @@ func TestLambdaScheduledEventRegisters(t *testing.T) {
 			tg := w.targetGroup(t, 443)
 			lb := w.loadBalancer(t, tg)
 			return setup{arn: tg, port: 443, env: []string{"DomainEndpoint=" + w.name("os", ips...), "AlbId=" + lb,
-				"AlbTargetGroupId=" + tg, "TGSYNC_STATE_S3=s3://" + w.bucket + "/go/"}}
+				"AlbTargetGroupId=" + tg, "TGSYNC_STATE_S3=s3://" + w.Bucket + "/go/"}}
 		}},
 		{"populate_NLB_TG_with_ALB", func(t *testing.T, w *lambdaWorld) setup {
 			tg := w.targetGroup(t, 80)
 			return setup{arn: tg, port: 8080, metric: `"LoadBalancerIPCount":2`, env: []string{"ALB_DNS_NAME=" + w.name("alb", ips...),
-				"ALB_LISTENER=8080", "S3_BUCKET=" + w.bucket, "NLB_TG_ARN=" + tg, "MAX_LOOKUP_PER_INVOCATION=50",
+				"ALB_LISTENER=8080", "S3_BUCKET=" + w.Bucket, "NLB_TG_ARN=" + tg, "MAX_LOOKUP_PER_INVOCATION=50",
 				"INVOCATIONS_BEFORE_DEREGISTRATION=3", "CW_METRIC_FLAG_IP_COUNT=true", "SAME_VPC=TRUE"}}
 		}},
 		{"hostname-as-target", func(t *testing.T, w *lambdaWorld) setup {
 			tg := w.targetGroup(t, 8443)
-			testenv.Register(t, w.vpc.ELB, tg, 8443, "10.99.0.1") // untracked: REMOVE_UNTRACKED_TG_IP is false
+			testenv.Register(t, w.VPC.ELB, tg, 8443, "10.99.0.1") // untracked: REMOVE_UNTRACKED_TG_IP is false
 			return setup{arn: tg, port: 8443, metric: `"HostnameAsTargetIPCount":2`, keep: []string{"10.99.0.1:8443"},
-				env: []string{"TARGET_FQDN=" + w.name("db", ips...), "ELB_TG_ARN=" + tg, "S3_BUCKET=" + w.bucket,
-					"DNS_SERVER=" + w.dns.Addr(), "BUCKET_REGION=us-east-1", "INVOCATIONS_BEFORE_DEREGISTRATION=1"}}
+				env: []string{"TARGET_FQDN=" + w.name("db", ips...), "ELB_TG_ARN=" + tg, "S3_BUCKET=" + w.Bucket,
+					"DNS_SERVER=" + w.DNS.Addr(), "BUCKET_REGION=us-east-1", "INVOCATIONS_BEFORE_DEREGISTRATION=1"}}
 		}},
 		{"TGSYNC_CONFIG_YAML", func(t *testing.T, w *lambdaWorld) setup {
 			tg := w.targetGroup(t, 443)
 			yaml := fmt.Sprintf("state: {s3: s3://%s/yaml/}\nbindings:\n  - {name: web, source: {dns: %s}, targetGroupArn: %s, ports: [9443]}\n",
-				w.bucket, w.name("web", ips...), tg)
+				w.Bucket, w.name("web", ips...), tg)
 			return setup{arn: tg, port: 9443, env: []string{"TGSYNC_CONFIG_YAML=" + yaml}}
 		}},
 		{"TGSYNC_CONFIG", func(t *testing.T, w *lambdaWorld) setup {
 			tg := w.targetGroup(t, 443)
 			file := filepath.Join(t.TempDir(), "tgsync.yaml")
 			yaml := fmt.Sprintf("state: {s3: s3://%s/file/}\nbindings:\n  - {name: web, source: {dns: %s}, targetGroupArn: %s, ports: [443]}\n",
-				w.bucket, w.name("web", ips...), tg)
+				w.Bucket, w.name("web", ips...), tg)
 			if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +112,7 @@ func TestLambdaScheduledEventRegisters(t *testing.T) {
 			t.Parallel()
 			w := newLambdaWorld(t)
 			s := tc.setup(t, w)
-			p := startLambda(t, append(lambdaEnv(t, w.moto), append(s.env, "TGSYNC_DNS_SERVERS="+w.dns.Addr())...))
+			p := startLambda(t, append(lambdaEnv(t, w.Moto), append(s.env, "TGSYNC_DNS_SERVERS="+w.DNS.Addr())...))
 			p.ready(t)
 			var want []string
 			for _, ip := range ips {
@@ -159,8 +162,8 @@ func TestLambdaEvents(t *testing.T) {
 bindings:
   - {name: alpha, source: {dns: %s}, targetGroupArn: %s, ports: [443]}
   - {name: beta, source: {dns: %s}, targetGroupArn: %s, ports: [443]}
-`, w.bucket, w.name("a", "10.41.0.1"), tgA, w.name("b", "10.42.0.1", "10.42.0.2"), tgB)
-	p := startLambda(t, append(lambdaEnv(t, w.moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.dns.Addr()))
+`, w.Bucket, w.name("a", "10.41.0.1"), tgA, w.name("b", "10.42.0.1", "10.42.0.2"), tgB)
+	p := startLambda(t, append(lambdaEnv(t, w.Moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.DNS.Addr()))
 	p.ready(t)
 
 	plan := summaryOf(t, p.invoke(t, `{"action":"plan"}`, 30*time.Second))
@@ -216,17 +219,18 @@ bindings:
 // TestLambdaDeadline checks that the bootstrap answers before a short
 // deadline and names the bindings that did not finish.
 func TestLambdaDeadline(t *testing.T) {
+	t.Parallel()
 	w := newLambdaWorld(t)
 	tg := w.targetGroup(t, 443)
 	slow := w.name("slow", "10.43.0.1")
-	w.dns.SetFault(slow, dnstest.FaultTimeout)
+	w.DNS.SetFault(slow, dnstest.FaultTimeout)
 	yaml := fmt.Sprintf(`dns: {timeout: 10s}
 state: {s3: "s3://%s/deadline/"}
 bindings:
   - {name: slow, source: {dns: %s}, targetGroupArn: %s, ports: [443], shared: true}
   - {name: late, source: {dns: %s}, targetGroupArn: %s, ports: [443], shared: true}
-`, w.bucket, slow, tg, w.name("late", "10.43.0.2"), tg)
-	p := startLambda(t, append(lambdaEnv(t, w.moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.dns.Addr()))
+`, w.Bucket, slow, tg, w.name("late", "10.43.0.2"), tg)
+	p := startLambda(t, append(lambdaEnv(t, w.Moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.DNS.Addr()))
 	p.ready(t)
 	tests := []struct {
 		name    string
@@ -275,24 +279,24 @@ func TestLambdaInitErrors(t *testing.T) {
 		wantType string
 		want     []string
 	}{
-		{"two legacy sets", []string{"ALB_DNS_NAME=a.internal", "ALB_LISTENER=443", "NLB_TG_ARN=" + tg, "TARGET_FQDN=b.internal", "S3_BUCKET=" + w.bucket},
+		{"two legacy sets", []string{"ALB_DNS_NAME=a.internal", "ALB_LISTENER=443", "NLB_TG_ARN=" + tg, "TARGET_FQDN=b.internal", "S3_BUCKET=" + w.Bucket},
 			initConfigInvalid, []string{"ALB_DNS_NAME", "TARGET_FQDN", "one way only"}},
 		{"config and legacy variable", []string{"TGSYNC_CONFIG=/var/task/tgsync.yaml", "ALB_DNS_NAME=a.internal"},
 			initConfigInvalid, []string{"TGSYNC_CONFIG", "ALB_DNS_NAME"}},
-		{"bad number", []string{"ALB_DNS_NAME=a.internal", "ALB_LISTENER=443", "NLB_TG_ARN=" + tg, "S3_BUCKET=" + w.bucket, "INVOCATIONS_BEFORE_DEREGISTRATION=soon"},
+		{"bad number", []string{"ALB_DNS_NAME=a.internal", "ALB_LISTENER=443", "NLB_TG_ARN=" + tg, "S3_BUCKET=" + w.Bucket, "INVOCATIONS_BEFORE_DEREGISTRATION=soon"},
 			initConfigInvalid, []string{"INVOCATIONS_BEFORE_DEREGISTRATION", "whole number from 1 to 10000"}},
 		{"nothing configured", nil, initConfigInvalid, []string{"no configuration"}},
 		{"state file outside /tmp", []string{"TGSYNC_CONFIG_YAML=bindings: [{name: a, source: {dns: a.internal}, targetGroupArn: " + tg + ", ports: [443]}]"},
 			initConfigInvalid, []string{"state.file ./tgsync-state.json", "only /tmp is writable"}},
 		{"AlbId not attached", []string{"DomainEndpoint=os.internal", "AlbId=" + lbOther, "AlbTargetGroupId=" + tg},
 			initNotAttached, []string{"AlbTargetGroupId " + tg + " is not attached to AlbId " + lbOther, "attached to no load balancer"}},
-		{"hostname target group missing", []string{"TARGET_FQDN=db.internal", "ELB_TG_ARN=" + missing, "S3_BUCKET=" + w.bucket},
+		{"hostname target group missing", []string{"TARGET_FQDN=db.internal", "ELB_TG_ARN=" + missing, "S3_BUCKET=" + w.Bucket},
 			initFailed, []string{"ELB_TG_ARN", missing}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := startLambda(t, append(lambdaEnv(t, w.moto), tc.env...))
+			p := startLambda(t, append(lambdaEnv(t, w.Moto), tc.env...))
 			rep, err := p.api.InitError(testenv.Context(t, 30*time.Second))
 			if err != nil {
 				t.Fatalf("%v; stderr:\n%s", err, p.stderr)
@@ -314,4 +318,100 @@ func TestLambdaInitErrors(t *testing.T) {
 			checkJSONLog(t, p.stderr.String(), "init failed")
 		})
 	}
+}
+
+// TestLambdaPackage checks that the Makefile packages the function
+// reproducibly: a second packaging of both architectures gives zips
+// byte-identical to the first, which hold exactly an executable
+// bootstrap. It logs the sizes (go test -run TestLambdaPackage -v).
+func TestLambdaPackage(t *testing.T) {
+	t.Parallel()
+	archs := []string{"arm64", "amd64"}
+	again := t.TempDir()
+	var zips []string
+	for _, arch := range archs {
+		zips = append(zips, filepath.Join(again, "tgsync-"+arch+".zip"))
+	}
+	testenv.NeedMake(t)
+	if err := testenv.Make(again, testenv.Version, zips...); err != nil {
+		t.Fatal(err)
+	}
+	for _, arch := range archs {
+		name := "tgsync-" + arch + ".zip"
+		za, err := os.ReadFile(testenv.LambdaZip(t, arch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zb, err := os.ReadFile(filepath.Join(again, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(za, zb) {
+			t.Errorf("%s: two packagings of the same source differ (%d and %d bytes)", name, len(za), len(zb))
+		}
+		zr, err := zip.NewReader(bytes.NewReader(za), int64(len(za)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(zr.File) != 1 || zr.File[0].Name != "bootstrap" || zr.File[0].Mode() != 0o755 {
+			var got []string
+			for _, f := range zr.File {
+				got = append(got, fmt.Sprintf("%s %v", f.Name, f.Mode()))
+			}
+			t.Fatalf("%s holds %v, want exactly bootstrap -rwxr-xr-x", name, got)
+		}
+		t.Logf("%s: bootstrap %d bytes = %.2f MiB (goal 11 MB), zip %d bytes = %.2f MiB (goal 4.5 MB)", arch,
+			zr.File[0].UncompressedSize64, float64(zr.File[0].UncompressedSize64)/(1<<20), len(za), float64(len(za))/(1<<20))
+	}
+}
+
+// BenchmarkLambdaColdStart measures the time from starting the bootstrap
+// to its first GET next, that is its whole init: the config, the SDK
+// configuration and the AWS clients. Reported as the median.
+func BenchmarkLambdaColdStart(b *testing.B) {
+	w := newLambdaWorld(b)
+	tg := w.targetGroup(b, 443)
+	yaml := fmt.Sprintf("state: {s3: s3://%s/cold/}\nbindings:\n  - {name: web, source: {dns: %s}, targetGroupArn: %s, ports: [443]}\n",
+		w.Bucket, w.name("web", "10.50.0.1"), tg)
+	env := append(lambdaEnv(b, w.Moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.DNS.Addr())
+	lambdaBootstrap(b) // not timed
+	var samples []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		p := startLambda(b, env)
+		samples = append(samples, p.ready(b).Sub(p.started))
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, "ms-to-next/median")
+	b.ReportMetric(float64(samples[len(samples)-1].Microseconds())/1000, "ms-to-next/max")
+}
+
+// BenchmarkLambdaScheduledRun10Bindings measures a scheduled run over ten
+// bindings of four addresses each, and the process's peak RSS after the
+// runs (goal 30 MB).
+func BenchmarkLambdaScheduledRun10Bindings(b *testing.B) {
+	w := newLambdaWorld(b)
+	var yaml strings.Builder
+	fmt.Fprintf(&yaml, "state: {s3: s3://%s/ten/}\nbindings:\n", w.Bucket)
+	for i := range 10 {
+		tg := w.targetGroup(b, 443)
+		ips := make([]string, 4)
+		for j := range ips {
+			ips[j] = fmt.Sprintf("10.60.%d.%d", i, j+1)
+		}
+		fmt.Fprintf(&yaml, "  - {name: b%d, source: {dns: %s}, targetGroupArn: %s, ports: [443]}\n", i, w.name(fmt.Sprintf("b%d", i), ips...), tg)
+	}
+	p := startLambda(b, append(lambdaEnv(b, w.Moto), "TGSYNC_CONFIG_YAML="+yaml.String(), "TGSYNC_DNS_SERVERS="+w.DNS.Addr()))
+	p.ready(b)
+	b.ResetTimer()
+	for b.Loop() {
+		res := p.invoke(b, scheduledEvent, 60*time.Second)
+		if res.Error != nil {
+			b.Fatalf("%s: %s", res.Error.Type, res.Error.Message)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(p.peakRSS(b))/(1<<20), "MB-peak-RSS")
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,16 +69,7 @@ func BenchmarkInterfaceEvent(b *testing.B) {
 				lat = append(lat, at.Sub(start))
 				b.StartTimer()
 			}
-			slices.Sort(lat)
-			var total time.Duration
-			for _, d := range lat {
-				total += d
-			}
-			msOf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-			p50 := lat[len(lat)/2]
-			b.ReportMetric(msOf(total)/float64(len(lat)), "mean-ms-to-register")
-			b.ReportMetric(msOf(p50), "p50-ms-to-register")
-			b.ReportMetric(msOf(lat[len(lat)-1]), "max-ms-to-register")
+			p50 := reportLatencies(b, lat, "register")
 			if mode == "warm" && p50 >= 100*time.Millisecond {
 				b.Fatalf("warm: %s from event to RegisterTargets (median), goal under 100 ms", p50)
 			}

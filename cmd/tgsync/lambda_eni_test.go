@@ -18,7 +18,6 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
-	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/eni"
 	"github.com/tgsync/tgsync/internal/obs"
@@ -42,7 +41,7 @@ type eniWorld struct {
 	dnsName string
 	vpc     *testenv.VPC
 	subnet  string
-	calls   *callCounter
+	calls   *elbv2.Calls
 	arn     map[string]string
 	alb     string // the load balancer's name and description
 	albDesc string
@@ -59,22 +58,18 @@ func newENIWorld(t testing.TB) *eniWorld {
 	t.Helper()
 	m := testenv.StartMoto(t)
 	cfg := m.AWSConfig()
-	w := &eniWorld{vpc: testenv.NewVPC(t, cfg, "10.2.0.0/16"), calls: &callCounter{}, arn: map[string]string{},
+	w := &eniWorld{vpc: testenv.NewVPC(t, cfg, "10.2.0.0/16"), calls: &elbv2.Calls{}, arn: map[string]string{},
 		alb: testenv.UniqueName("web"), domain: testenv.UniqueName("logs"), now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
 	w.albDesc = "ELB app/" + w.alb + "/50dc6c495c0c9188"
 	w.subnet = w.vpc.Subnets(t, "10.2.1.0/24")[0]
 	cfg.APIOptions = append(cfg.APIOptions, elbv2.CountCalls(func(service, op string) {
-		w.calls.record(service, op)
+		w.calls.Record(service, op)
 		if w.onCall != nil {
 			w.onCall(op)
 		}
 	}))
 	w.cfg = cfg
-	server, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Close() })
+	server := testenv.DNS(t)
 	w.dnsAddr, w.dnsName = server.Addr(), w.alb+".lambda.internal"
 	server.SetA(w.dnsName, 60, netip.MustParseAddr("10.2.1.10"))
 	// Each source needs an interface in use to answer.
@@ -177,11 +172,7 @@ func (w *eniWorld) members(t testing.TB, binding string) []string {
 
 // ELB and EC2 calls since the last look.
 func (w *eniWorld) takeCalls() map[string]int {
-	c := w.calls.Snapshot()
-	w.calls.mu.Lock()
-	w.calls.calls = nil
-	w.calls.mu.Unlock()
-	return c
+	return w.calls.Take()
 }
 
 // TestInterfaceEvents drives the CloudTrail events of interfaces through

@@ -19,8 +19,8 @@ func TestLambdaServesStatusPage(t *testing.T) {
 	tg := w.targetGroup(t, 443)
 	ips := []string{"10.31.0.7", "10.31.0.8"}
 	yaml := fmt.Sprintf("state: {s3: s3://%s/status/}\nbindings:\n  - {name: dashboards, source: {dns: %s}, targetGroupArn: %s, ports: [443]}\n",
-		w.bucket, w.name("dash", ips...), tg)
-	p := startLambda(t, append(lambdaEnv(t, w.moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.dns.Addr(),
+		w.Bucket, w.name("dash", ips...), tg)
+	p := startLambda(t, append(lambdaEnv(t, w.Moto), "TGSYNC_CONFIG_YAML="+yaml, "TGSYNC_DNS_SERVERS="+w.DNS.Addr(),
 		"TGSYNC_STATUS_PATH_PREFIX=/tgsync"))
 	p.ready(t)
 	if res := p.invoke(t, scheduledEvent, 30*time.Second); res.Error != nil {

@@ -74,18 +74,14 @@ func newInProc(t *testing.T, bindings ...string) *inProc {
 	p := &inProc{elb: vpc.ELB, store: memstore.New(),
 		arn: map[string]string{}, name: map[string]string{}, logs: &syncBuffer{}, metrics: &syncBuffer{}}
 	var err error
-	p.dns, err = dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.dns.Close() })
+	p.dns = testenv.DNS(t)
 	resolver, err := dns.New(dns.Config{Servers: []string{p.dns.Addr()}, Timeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := &callCounter{}
+	calls := &elbv2.Calls{}
 	p.groups = elbv2.New(elasticloadbalancingv2.NewFromConfig(cfg, func(o *elasticloadbalancingv2.Options) {
-		o.APIOptions = append(o.APIOptions, elbv2.CountCalls(calls.record))
+		o.APIOptions = append(o.APIOptions, elbv2.CountCalls(calls.Record))
 	}), elbv2.Options{})
 	var domain []tgsync.Binding
 	for _, b := range bindings {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,24 +16,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
-	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/internal/lambdatest"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
-
-// makePackage runs the Makefile's package rule for the given
-// architectures into dist, as a release would.
-func makePackage(t testing.TB, dist string, archs ...string) {
-	t.Helper()
-	testenv.NeedMake(t)
-	var zips []string
-	for _, a := range archs {
-		zips = append(zips, filepath.Join(dist, "tgsync-"+a+".zip"))
-	}
-	if err := testenv.Make(dist, "test", zips...); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // lambdaBootstrap is the bootstrap of this machine's Lambda package.
 func lambdaBootstrap(t testing.TB) string {
@@ -157,39 +141,25 @@ func (p *lambdaProc) peakRSS(t testing.TB) int64 {
 	return 0
 }
 
-// lambdaWorld is the AWS side of a bootstrap test: a VPC, a bucket and
-// target groups in the shared moto server, and a DNS server.
-type lambdaWorld struct {
-	moto   *testenv.Moto
-	vpc    *testenv.VPC
-	bucket string
-	dns    *dnstest.Server
-}
+// lambdaWorld is the AWS side of a bootstrap test.
+type lambdaWorld struct{ *testenv.World }
 
 func newLambdaWorld(t testing.TB) *lambdaWorld {
 	t.Helper()
-	m := testenv.StartMoto(t)
-	cfg := m.AWSConfig()
-	w := &lambdaWorld{moto: m, vpc: testenv.NewVPC(t, cfg, "10.0.0.0/16"), bucket: testenv.Bucket(t, cfg, "tgsync-lt")}
-	var err error
-	if w.dns, err = dnstest.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.dns.Close() })
-	return w
+	return &lambdaWorld{testenv.NewWorld(t, "tgsync-lt")}
 }
 
 // targetGroup creates an ip target group on port.
 func (w *lambdaWorld) targetGroup(t testing.TB, port int32) string {
 	t.Helper()
-	return w.vpc.IPTargetGroup(t, types.ProtocolEnumHttps, port)
+	return w.VPC.IPTargetGroup(t, types.ProtocolEnumHttps, port)
 }
 
 // loadBalancer creates an internal ALB whose listener forwards to the
 // target group forward.
 func (w *lambdaWorld) loadBalancer(t testing.TB, forward string) string {
 	t.Helper()
-	return w.vpc.InternalALB(t, w.vpc.Subnets(t, "10.0.200.0/24", "10.0.201.0/24"), forward)
+	return w.VPC.InternalALB(t, w.VPC.Subnets(t, "10.0.200.0/24", "10.0.201.0/24"), forward)
 }
 
 // name makes a fresh DNS name answer ips.
@@ -199,12 +169,12 @@ func (w *lambdaWorld) name(label string, ips ...string) string {
 	for i, ip := range ips {
 		addrs[i] = netip.MustParseAddr(ip)
 	}
-	w.dns.SetA(name, 60, addrs...)
+	w.DNS.SetA(name, 60, addrs...)
 	return name
 }
 
 // members lists a target group's targets as ip:port, sorted.
 func (w *lambdaWorld) members(t testing.TB, arn string) []string {
 	t.Helper()
-	return testenv.Members(t, w.vpc.ELB, arn)
+	return testenv.Members(t, w.VPC.ELB, arn)
 }

@@ -47,9 +47,9 @@ func newOtherAccount(t *testing.T, m *testenv.Moto, account string) *otherAccoun
 // proxy in front of moto records which access key signed each call.
 func TestCrossAccountRoles(t *testing.T) {
 	w := newLambdaWorld(t)
-	proxy := testenv.StartProxy(t, w.moto)
+	proxy := testenv.StartProxy(t, w.Moto)
 	sdkEnv(t, proxy.URL)
-	b, c := newOtherAccount(t, w.moto, "111111111111"), newOtherAccount(t, w.moto, "222222222222")
+	b, c := newOtherAccount(t, w.Moto, "111111111111"), newOtherAccount(t, w.Moto, "222222222222")
 	home := w.targetGroup(t, 443)
 	groupB := b.vpc.IPTargetGroup(t, types.ProtocolEnumHttps, 443)
 	spotB := b.vpc.IPTargetGroup(t, types.ProtocolEnumTcp, 5044)
@@ -64,8 +64,8 @@ func TestCrossAccountRoles(t *testing.T) {
 spotDrain: {targetGroupArns: [%s], roleArn: %q, externalId: tgsync-ext}
 state: {s3: s3://%s/roles/}
 `, w.name("home", "10.60.0.1"), home, w.name("b", "10.70.0.11"), groupB, b.role, w.name("c", "10.70.0.21"), groupC, c.role,
-		spotB, b.role, w.bucket)
-	f, _ := inProcFunc(t, map[string]string{"TGSYNC_CONFIG_YAML": yaml, "TGSYNC_DNS_SERVERS": w.dns.Addr()})
+		spotB, b.role, w.Bucket)
+	f, _ := inProcFunc(t, map[string]string{"TGSYNC_CONFIG_YAML": yaml, "TGSYNC_DNS_SERVERS": w.DNS.Addr()})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	if _, err := f.Invoke(ctx, []byte(`{"action":"reconcile"}`)); err != nil {
@@ -76,7 +76,7 @@ state: {s3: s3://%s/roles/}
 		vpc  *testenv.VPC
 		arn  string
 		want string
-	}{{"home", w.vpc, home, "10.60.0.1:443"}, {"acct-b", b.vpc, groupB, "10.70.0.11:443"}, {"acct-c", c.vpc, groupC, "10.70.0.21:443"}} {
+	}{{"home", w.VPC, home, "10.60.0.1:443"}, {"acct-b", b.vpc, groupB, "10.70.0.11:443"}, {"acct-c", c.vpc, groupC, "10.70.0.21:443"}} {
 		if got := testenv.Members(t, tc.vpc.ELB, tc.arn); !slices.Equal(got, []string{tc.want}) {
 			t.Errorf("%s: members %v, want [%s]", tc.name, got, tc.want)
 		}

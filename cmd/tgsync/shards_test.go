@@ -34,10 +34,13 @@ type shardedWorld struct {
 	prefix string
 }
 
+// shardedLimit is each of the configured limits of a shardedWorld.
+const shardedLimit = 300
+
 func newShardedWorld(t *testing.T, shards int) *shardedWorld {
 	t.Helper()
 	w := newLambdaWorld(t)
-	sdkEnv(t, w.moto.URL)
+	sdkEnv(t, w.Moto.URL)
 	sw := &shardedWorld{w: w, arns: map[string]string{}, shard: map[string]int{}, prefix: testenv.UniqueName("shards") + "/"}
 	var yaml strings.Builder
 	yaml.WriteString("bindings:\n")
@@ -50,8 +53,12 @@ func newShardedWorld(t *testing.T, shards int) *shardedWorld {
 		fmt.Fprintf(&yaml, "  - name: %s\n    source: {dns: %s}\n    targetGroupArn: %s\n    ports: [443]\n",
 			name, w.name(name, fmt.Sprintf("10.50.%d.1", i)), sw.arns[name])
 	}
-	fmt.Fprintf(&yaml, "state: {s3: s3://%s/%s}\n", w.bucket, sw.prefix)
-	sw.f, _ = inProcFunc(t, map[string]string{"TGSYNC_CONFIG_YAML": yaml.String(), "TGSYNC_DNS_SERVERS": w.dns.Addr(),
+	fmt.Fprintf(&yaml, "state: {s3: s3://%s/%s}\n", w.Bucket, sw.prefix)
+	// Limits far above the defaults, so that the runs do not wait on the
+	// limiter: a third of the default describe rate is under 2/s.
+	fmt.Fprintf(&yaml, "limits: {describePerSecond: %d, describeBurst: %d, changesPerSecond: %d, changesBurst: %d}\n",
+		shardedLimit, shardedLimit, shardedLimit, shardedLimit)
+	sw.f, _ = inProcFunc(t, map[string]string{"TGSYNC_CONFIG_YAML": yaml.String(), "TGSYNC_DNS_SERVERS": w.DNS.Addr(),
 		envShards: fmt.Sprint(shards)})
 	return sw
 }
@@ -77,8 +84,8 @@ func (sw *shardedWorld) invoke(t *testing.T, payload string) (obs.RunSummary, *m
 
 func (sw *shardedWorld) objects(t *testing.T) []string {
 	t.Helper()
-	out, err := testenv.S3(sw.w.moto.AWSConfig()).ListObjectsV2(testenv.Context(t, 10*time.Second),
-		&s3.ListObjectsV2Input{Bucket: aws.String(sw.w.bucket), Prefix: aws.String(sw.prefix)})
+	out, err := testenv.S3(sw.w.Moto.AWSConfig()).ListObjectsV2(testenv.Context(t, 10*time.Second),
+		&s3.ListObjectsV2Input{Bucket: aws.String(sw.w.Bucket), Prefix: aws.String(sw.prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +143,9 @@ func TestShardedReconcile(t *testing.T) {
 		t.Errorf("the status sees %d bindings and %d groups, want %d of each", len(st.Bindings), len(st.Observations), len(sw.arns))
 	}
 	budget := sw.f.reconciler.Groups.(*elbv2.Accounts).Budget("123456789012", testenv.Region).Current()
-	if want := elbv2.DefaultLimits().DescribeRate / n; budget.DescribeRate != want || budget.DescribeBurst != elbv2.DefaultLimits().DescribeBurst/n {
-		t.Errorf("budget %+v in a process of %d shards, want a describe rate of %v", budget, n, want)
+	want := elbv2.Limits{DescribeRate: shardedLimit / n, DescribeBurst: shardedLimit / n, ChangeRate: shardedLimit / n, ChangeBurst: shardedLimit / n}
+	if budget != want {
+		t.Errorf("budget %+v in a process of %d shards of limits %d, want %+v", budget, n, shardedLimit, want)
 	}
 }
 

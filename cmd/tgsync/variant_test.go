@@ -52,6 +52,7 @@ func makefileVar(t *testing.T, name string) string {
 // Lambda package big. go list -deps names every package a build links;
 // go tool nm, every function that the linker kept.
 func TestBootstrapDeps(t *testing.T) {
+	t.Parallel()
 	// Why each package must stay out.
 	why := map[string]string{
 		// html/template runs on text/template; internal/status writes its
@@ -120,18 +121,18 @@ func TestBootstrapDeps(t *testing.T) {
 // TestVetLambdaPackage vets this package as make package builds it, test
 // files included, so that the Lambda variant never rots unbuilt.
 func TestVetLambdaPackage(t *testing.T) {
+	t.Parallel()
 	tags := makefileVar(t, "PKGTAGS")
 	if out, err := exec.Command("go", "vet", "-tags", tags, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go vet -tags %s: %v\n%s", tags, err, out)
 	}
 }
 
-// TestLambdaPackageSize builds the arm64 package with make and keeps it
-// under its limits.
+// TestLambdaPackageSize keeps the arm64 package that make builds under
+// its limits.
 func TestLambdaPackageSize(t *testing.T) {
-	dist := t.TempDir()
-	makePackage(t, dist, "arm64")
-	zipPath := filepath.Join(dist, "tgsync-arm64.zip")
+	t.Parallel()
+	zipPath := testenv.LambdaZip(t, "arm64")
 	st, err := os.Stat(zipPath)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func TestDaemonMetricsByBuild(t *testing.T) {
 		code    int
 		metrics []string
 	}{
-		{"full build", tgsyncBinary, http.StatusOK, []string{"tgsync_run_duration_seconds_count 1", `tgsync_desired_targets{binding="` + w.binding + `"} 1`,
+		{"full build", testenv.CLI, http.StatusOK, []string{"tgsync_run_duration_seconds_count 1", `tgsync_desired_targets{binding="` + w.binding + `"} 1`,
 			// The build's identity, and a rule that never refused at 0.
 			`tgsync_build_info{commit="`, `goversion="` + runtime.Version() + `"`,
 			`tgsync_refused_total{binding="` + w.binding + `",rule="` + tgsync.RuleMaxFraction + `"} 0`}},
@@ -223,21 +224,21 @@ func TestDaemonMetricsByBuild(t *testing.T) {
 			// The first run has finished when /api/status has a last run.
 			deadline := time.Now().Add(20 * time.Second)
 			for {
-				code, body := httpGet(t, base+"/api/status")
-				if code == http.StatusOK && strings.Contains(body, `"lastRun"`) {
+				resp, body := testenv.Send(t, http.MethodGet, base+"/api/status")
+				if resp.StatusCode == http.StatusOK && strings.Contains(body, `"lastRun"`) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("no run finished within 20s: /api/status = %d %s", code, body)
+					t.Fatalf("no run finished within 20s: /api/status = %d %s", resp.StatusCode, body)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			if code, body := httpGet(t, base+"/"); code != http.StatusOK || !strings.Contains(body, w.binding) {
-				t.Errorf("GET / = %d, want 200 with the binding:\n%s", code, body)
+			if resp, body := testenv.Send(t, http.MethodGet, base+"/"); resp.StatusCode != http.StatusOK || !strings.Contains(body, w.binding) {
+				t.Errorf("GET / = %d, want 200 with the binding:\n%s", resp.StatusCode, body)
 			}
-			code, body := httpGet(t, base+"/metrics")
-			if code != tc.code {
-				t.Errorf("GET /metrics = %d, want %d:\n%s", code, tc.code, body)
+			resp, body := testenv.Send(t, http.MethodGet, base+"/metrics")
+			if resp.StatusCode != tc.code {
+				t.Errorf("GET /metrics = %d, want %d:\n%s", resp.StatusCode, tc.code, body)
 			}
 			for _, want := range tc.metrics {
 				if !strings.Contains(body, want) {
@@ -271,18 +272,4 @@ func listeningURL(t *testing.T, r io.Reader) string {
 		t.Fatal("the status server did not say where it listens within 15s")
 		return ""
 	}
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,7 +31,7 @@ type app struct {
 	reconciler *tgsync.Reconciler
 	groups     *elbv2.Accounts
 	store      tgsync.Store
-	calls      *callCounter
+	calls      *elbv2.Calls
 	awsConfig  aws.Config
 	// shards are the deployment's shards (TGSYNC_SHARDS), one when it
 	// has none.
@@ -44,59 +42,16 @@ type app struct {
 	interfaces map[string]*eni.Source
 }
 
-// callCounter counts AWS API calls by operation, retries included, and
-// the attempts AWS throttled.
-type callCounter struct {
-	mu        sync.Mutex
-	calls     map[string]int
-	throttles map[string]int
-}
-
-func (c *callCounter) recordThrottle(op string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.throttles == nil {
-		c.throttles = map[string]int{}
-	}
-	c.throttles[op]++
-}
-
-// Throttles returns the throttled attempts so far.
-func (c *callCounter) Throttles() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.throttles)
-}
-
-func (c *callCounter) record(_, op string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.calls == nil {
-		c.calls = map[string]int{}
-	}
-	c.calls[op]++
-}
-
-// Snapshot returns the counts so far.
-func (c *callCounter) Snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.calls))
-	maps.Copy(out, c.calls)
-	return out
-}
-
 // loadAWS loads the SDK's configuration (loadSDKConfig). When no region
 // is set it takes the region of the target groups, so a config alone is
 // enough (resolveRegion); a failure to find credentials is said in one
 // line (explainCredentials).
-func loadAWS(ctx context.Context, cfg *config.Config, calls *callCounter) (aws.Config, error) {
+func loadAWS(ctx context.Context, cfg *config.Config, calls *elbv2.Calls) (aws.Config, error) {
 	count := func(ctx context.Context, service, op string) {
-		calls.record(service, op)
+		calls.Record(service, op)
 		tgsync.CountAPICall(ctx) // the binding the call was made for
 	}
-	throttled := func(_ context.Context, _, op string) { calls.recordThrottle(op) }
-	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count), elbv2.CountThrottles(throttled)})
+	awsCfg, err := loadSDKConfig(ctx, []func(*middleware.Stack) error{elbv2.CountCallsContext(count), elbv2.CountThrottles(calls.RecordThrottle)})
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -119,7 +74,7 @@ type appOptions struct {
 // newApp wires a config to real DNS, the real elbv2 API and the configured
 // state store.
 func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string, opts appOptions) (*app, error) {
-	a := &app{cfg: cfg, calls: &callCounter{}}
+	a := &app{cfg: cfg, calls: &elbv2.Calls{}}
 	awsCfg, err := loadAWS(ctx, cfg, a.calls)
 	if err != nil {
 		return nil, err

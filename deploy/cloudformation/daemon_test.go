@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/testenv"
 )
@@ -47,11 +46,7 @@ func TestDaemonStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dns, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dns.Close() })
+	dns := testenv.DNS(t)
 	dns.SetA(openSearchName, 30, openSearchIPs...)
 	nw := newNetwork(ctx, t, cfg, 150)
 	group := nw.targetGroup(ctx, t, 443)

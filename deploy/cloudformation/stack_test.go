@@ -13,9 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tgsync/tgsync/dns/dnstest"
@@ -56,6 +53,15 @@ type caseWorld struct {
 	// tgsync assumes to reach it.
 	other *otherAccount
 	lb    string // the name of a load balancer whose interfaces a case makes
+}
+
+// holds checks that group holds exactly want; what names the group, and
+// when, in the error.
+func (w *caseWorld) holds(t *testing.T, group string, want []string, what string) {
+	t.Helper()
+	if got := testenv.Members(t, w.net.ELB, group); !slices.Equal(got, want) {
+		t.Errorf("%s holds %v, want %v", what, got, want)
+	}
 }
 
 // wantConfig is the part of the config the function must read from its
@@ -139,9 +145,7 @@ func stackCases(p pkg) []stackCase {
 			},
 			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
 				fn.scheduled(ctx, t, out)
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("target group holds %v, want the DNS answer %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(openSearchIPs, 443), "target group (the DNS answer)")
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
 			},
 		},
@@ -183,9 +187,7 @@ func stackCases(p pkg) []stackCase {
 				checkNetwork(ctx, t, w, fn.config)
 				testenv.Register(t, w.net.ELB, w.spotGroup, 5044, spotTaskIP, "10.20.3.99")
 				fn.spotInterruption(ctx, t)
-				if got, want := testenv.Members(t, w.net.ELB, w.spotGroup), []string{"10.20.3.99:5044"}; !slices.Equal(got, want) {
-					t.Errorf("Spot target group holds %v after the interruption of %s, want %v", got, spotTaskIP, want)
-				}
+				w.holds(t, w.spotGroup, []string{"10.20.3.99:5044"}, "Spot target group after the interruption of "+spotTaskIP)
 			},
 		},
 		{
@@ -245,12 +247,8 @@ bindings:
 			},
 			run: func(ctx context.Context, t *testing.T, w *caseWorld, fn *runningFunction, out map[string]string) {
 				fn.scheduled(ctx, t, out)
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("dashboards target group holds %v, want %v", got, want)
-				}
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
-					t.Errorf("web target group holds %v, want %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(openSearchIPs, 443), "dashboards target group")
+				w.holds(t, w.groups[1], ipPorts(albIPs, 8443), "web target group")
 				stateObjectExists(ctx, t, w.cfg, out["StateObjectUrl"])
 			},
 		},
@@ -315,12 +313,8 @@ bindings:
 				for _, in := range inputs {
 					fn.invoke(ctx, t, []byte(in))
 				}
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(openSearchIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("dashboards target group holds %v, want %v", got, want)
-				}
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[1]), ipPorts(albIPs, 8443); !slices.Equal(got, want) {
-					t.Errorf("web target group holds %v, want %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(openSearchIPs, 443), "dashboards target group")
+				w.holds(t, w.groups[1], ipPorts(albIPs, 8443), "web target group")
 				for _, g := range w.groups[:2] {
 					k := shard.Of(g, 3)
 					stateObjectExists(ctx, t, w.cfg, shard.ObjectName(out["StateObjectUrl"], k))
@@ -361,14 +355,10 @@ bindings:
 					w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[i%2], Description: desc, IPs: []string{ip.String()}, InUse: true})
 				}
 				fn.scheduled(ctx, t, out)
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(albIPs, 443); !slices.Equal(got, want) {
-					t.Errorf("target group holds %v, want every node %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(albIPs, 443), "target group (every node)")
 				id := w.net.Interface(t, testenv.Interface{Subnet: w.net.subnets[0], Description: desc, IPs: []string{albFourth.String()}, InUse: true})
 				fn.interfaceCreated(ctx, t, id, desc, albFourth.String())
-				if got, want := testenv.Members(t, w.net.ELB, w.groups[0]), ipPorts(append(slices.Clone(albIPs), albFourth), 443); !slices.Equal(got, want) {
-					t.Errorf("after the creation event the target group holds %v, want %v", got, want)
-				}
+				w.holds(t, w.groups[0], ipPorts(append(slices.Clone(albIPs), albFourth), 443), "target group after the creation event")
 			},
 		},
 	}
@@ -387,6 +377,7 @@ bindings:
 // and the bucket's public access block and versioning. The static tests
 // check those parts of the template.
 func TestStackToTargetGroup(t *testing.T) {
+	t.Parallel()
 	moto := testenv.StartMoto(t)
 	testenv.NeedTool(t, "python3")
 	p := packaged(t)
@@ -400,11 +391,7 @@ func TestStackToTargetGroup(t *testing.T) {
 	if _, err := testenv.S3(cfg).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(codeBucket), Key: aws.String(codeKey), Body: bytes.NewReader(p.zip)}); err != nil {
 		t.Fatalf("upload the package: %v", err)
 	}
-	dns, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dns.Close() })
+	dns := testenv.DNS(t)
 
 	for i, tc := range stackCases(p) {
 		t.Run(tc.name, func(t *testing.T) {
@@ -446,119 +433,3 @@ func padName(name string, n int) string {
 // name, shortened by config.ShortBindingName (whose own tests pin the
 // rule) when it is longer than a binding name may be.
 func stackBinding(stack string) string { return config.ShortBindingName(stack) }
-
-// createStack creates a stack of the Lambda template, waits for
-// CREATE_COMPLETE and returns its outputs, which it checks.
-func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
-	t.Helper()
-	out := launchStack(ctx, t, cfg, name, body, params)
-	want := []string{"FunctionArn", "FunctionName", "LogGroupName", "RoleArn", "ScheduleRuleName", "StateBucketName", "StateObjectUrl"}
-	if params["SpotTargetGroupArns"] != "" {
-		want = append(want, "SpotRuleName")
-	}
-	if params["CreateVpcEndpoints"] == "true" {
-		want = append(want, "ElasticLoadBalancingEndpointId", "LogsEndpointId", "S3EndpointId")
-	}
-	if params["Monitoring"] != "none" {
-		want = append(want, "DashboardName")
-	}
-	if params["StatusListenerArn"] != "" {
-		want = append(want, "StatusTargetGroupArn", "StatusPath")
-	}
-	for _, k := range want {
-		if out[k] == "" {
-			t.Errorf("output %s is missing (outputs: %v)", k, out)
-		}
-	}
-	if want := fmt.Sprintf("s3://%s/%stgsync-state.json", out["StateBucketName"], prefixOr(params["StatePrefix"], "tgsync/")); out["StateObjectUrl"] != want {
-		t.Errorf("StateObjectUrl = %s, want %s", out["StateObjectUrl"], want)
-	}
-	if want := "/aws/lambda/" + name; out["LogGroupName"] != want {
-		t.Errorf("LogGroupName = %s, want %s", out["LogGroupName"], want)
-	}
-	return out
-}
-
-// launchStack creates a stack, waits for CREATE_COMPLETE and returns its
-// outputs.
-func launchStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
-	t.Helper()
-	c := cfn.NewFromConfig(cfg)
-	var ps []cfntypes.Parameter
-	for k, v := range params {
-		ps = append(ps, cfntypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(v)})
-	}
-	if _, err := c.CreateStack(ctx, &cfn.CreateStackInput{
-		StackName: aws.String(name), TemplateBody: aws.String(body), Parameters: ps,
-		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
-	}); err != nil {
-		t.Fatalf("CreateStack: %v", err)
-	}
-	w := cfn.NewStackCreateCompleteWaiter(c, func(o *cfn.StackCreateCompleteWaiterOptions) {
-		o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
-	})
-	desc, err := w.WaitForOutput(ctx, &cfn.DescribeStacksInput{StackName: aws.String(name)}, time.Minute)
-	if err != nil {
-		t.Fatalf("stack %s did not reach CREATE_COMPLETE: %v", name, err)
-	}
-	out := map[string]string{}
-	for _, o := range desc.Stacks[0].Outputs {
-		out[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
-	}
-	return out
-}
-
-func prefixOr(p, def string) string {
-	if p == "" {
-		return def
-	}
-	return p
-}
-
-// fnConfig is what Lambda reports about the deployed function.
-type fnConfig struct {
-	arn     string
-	timeout time.Duration
-	env     map[string]string
-	subnets []string
-	groups  []string
-}
-
-func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string, concurrency string) fnConfig {
-	t.Helper()
-	c := lambda.NewFromConfig(cfg)
-	fc, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(out["FunctionName"])})
-	if err != nil {
-		t.Fatalf("GetFunctionConfiguration: %v", err)
-	}
-	if got := string(fc.Runtime); got != "provided.al2023" {
-		t.Errorf("Runtime = %s, want provided.al2023", got)
-	}
-	if got := aws.ToString(fc.Handler); got != "bootstrap" {
-		t.Errorf("Handler = %s, want bootstrap", got)
-	}
-	if got := aws.ToInt32(fc.Timeout); got <= 0 || got >= 60 {
-		t.Errorf("Timeout = %d s, want less than the one-minute schedule", got)
-	}
-	if got := aws.ToInt32(fc.MemorySize); got != 128 {
-		t.Errorf("MemorySize = %d, want 128", got)
-	}
-	if got := aws.ToString(fc.Role); got != out["RoleArn"] {
-		t.Errorf("Role = %s, want the stack's role %s", got, out["RoleArn"])
-	}
-	conc, err := c.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String(out["FunctionName"])})
-	if err != nil {
-		t.Fatalf("GetFunctionConcurrency: %v", err)
-	}
-	if want := prefixOr(concurrency, "2"); fmt.Sprint(aws.ToInt32(conc.ReservedConcurrentExecutions)) != want {
-		t.Errorf("reserved concurrency = %d, want %s (by default 2: a scheduled run and a Spot event)", aws.ToInt32(conc.ReservedConcurrentExecutions), want)
-	}
-	r := fnConfig{arn: aws.ToString(fc.FunctionArn), timeout: time.Duration(aws.ToInt32(fc.Timeout)) * time.Second}
-	if fc.Environment != nil {
-		r.env = fc.Environment.Variables
-	}
-	if fc.VpcConfig != nil {
-		r.subnets, r.groups = fc.VpcConfig.SubnetIds, fc.VpcConfig.SecurityGroupIds
-	}
-	return r
-}

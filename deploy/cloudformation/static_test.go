@@ -2,14 +2,22 @@ package cloudformation
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tgsync/tgsync/internal/testenv"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // templatePaths are every template of this directory.
 var templatePaths = []string{templatePath, daemonTemplatePath}
@@ -23,55 +31,6 @@ func forEachTemplate(t *testing.T, check func(t *testing.T, path string, tpl map
 				t.Fatal(err)
 			}
 			check(t, path, tpl)
-		})
-	}
-}
-
-func mustTemplate(t *testing.T) map[string]any {
-	t.Helper()
-	tpl, err := loadTemplate(templatePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tpl
-}
-
-func TestParseTemplateShortForms(t *testing.T) {
-	tests := []struct {
-		name, yaml string
-		want       any
-		err        string
-	}{
-		{name: "Ref", yaml: "v: !Ref Foo", want: map[string]any{"Ref": "Foo"}},
-		{name: "GetAtt dotted", yaml: "v: !GetAtt Role.Arn", want: map[string]any{"Fn::GetAtt": []any{"Role", "Arn"}}},
-		{name: "GetAtt list", yaml: "v: !GetAtt [Role, Arn]", want: map[string]any{"Fn::GetAtt": []any{"Role", "Arn"}}},
-		{name: "Sub string", yaml: "v: !Sub 'a-${AWS::Region}'", want: map[string]any{"Fn::Sub": "a-${AWS::Region}"}},
-		{name: "Sub with variables", yaml: "v: !Sub ['${X}', {X: !Ref Y}]",
-			want: map[string]any{"Fn::Sub": []any{"${X}", map[string]any{"X": map[string]any{"Ref": "Y"}}}}},
-		{name: "nested If with NoValue", yaml: "v: !If [C, !Join [',', !Ref L], !Ref AWS::NoValue]",
-			want: map[string]any{"Fn::If": []any{"C", map[string]any{"Fn::Join": []any{",", map[string]any{"Ref": "L"}}}, map[string]any{"Ref": "AWS::NoValue"}}}},
-		{name: "Condition", yaml: "v: !Condition InVpc", want: map[string]any{"Condition": "InVpc"}},
-		{name: "tagged number stays a string", yaml: "v: !Ref 0", want: map[string]any{"Ref": "0"}},
-		{name: "plain scalars keep their types", yaml: "v: [1, true, '1', x]", want: []any{1, true, "1", "x"}},
-		{name: "unknown tag", yaml: "v: !Nope x", err: "unknown tag !Nope"},
-		{name: "GetAtt without attribute", yaml: "v: !GetAtt Role", err: "want Resource.Attribute"},
-		{name: "duplicate key", yaml: "v: 1\nv: 2", err: `key "v" is set twice`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseTemplate([]byte(tt.yaml))
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got["v"], tt.want) {
-				t.Errorf("got %#v\nwant %#v", got["v"], tt.want)
-			}
 		})
 	}
 }
@@ -522,4 +481,36 @@ func TestLogGroupHasRetention(t *testing.T) {
 			t.Errorf("ErrorsAlarm watches %v/%v, want AWS/Lambda Errors", alarm["Namespace"], alarm["MetricName"])
 		}
 	})
+}
+
+// TestCfnLint runs cfn-lint on every template here: any error or warning
+// fails (cfn-lint exits 2 for errors, 4 for warnings, 8 for
+// informational findings).
+func TestCfnLint(t *testing.T) {
+	t.Parallel()
+	bin := testenv.NeedTool(t, "cfn-lint")
+	templates, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(templates) == 0 {
+		t.Fatal("no templates found")
+	}
+	for _, tpl := range templates {
+		t.Run(tpl, func(t *testing.T) {
+			ctx := testenv.Context(t, 2*time.Minute)
+			start := time.Now()
+			out, err := exec.CommandContext(ctx, bin, "--format", "parseable", tpl).CombinedOutput()
+			var exit *exec.ExitError
+			switch {
+			case errors.As(err, &exit):
+				t.Errorf("cfn-lint %s: exit %d:\n%s", tpl, exit.ExitCode(), out)
+			case err != nil:
+				t.Fatalf("cfn-lint %s: %v", tpl, err)
+			case len(out) > 0:
+				t.Errorf("cfn-lint %s printed findings:\n%s", tpl, out)
+			}
+			t.Logf("cfn-lint %s: %s", tpl, time.Since(start).Round(time.Millisecond))
+		})
+	}
 }

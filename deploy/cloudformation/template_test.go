@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
+	"testing"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -331,4 +333,53 @@ func stringList(v any) []string {
 		return nil
 	}
 	return []string{fmt.Sprint(v)}
+}
+
+func mustTemplate(t *testing.T) map[string]any {
+	t.Helper()
+	tpl, err := loadTemplate(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func TestParseTemplateShortForms(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       any
+		err        string
+	}{
+		{name: "Ref", yaml: "v: !Ref Foo", want: map[string]any{"Ref": "Foo"}},
+		{name: "GetAtt dotted", yaml: "v: !GetAtt Role.Arn", want: map[string]any{"Fn::GetAtt": []any{"Role", "Arn"}}},
+		{name: "GetAtt list", yaml: "v: !GetAtt [Role, Arn]", want: map[string]any{"Fn::GetAtt": []any{"Role", "Arn"}}},
+		{name: "Sub string", yaml: "v: !Sub 'a-${AWS::Region}'", want: map[string]any{"Fn::Sub": "a-${AWS::Region}"}},
+		{name: "Sub with variables", yaml: "v: !Sub ['${X}', {X: !Ref Y}]",
+			want: map[string]any{"Fn::Sub": []any{"${X}", map[string]any{"X": map[string]any{"Ref": "Y"}}}}},
+		{name: "nested If with NoValue", yaml: "v: !If [C, !Join [',', !Ref L], !Ref AWS::NoValue]",
+			want: map[string]any{"Fn::If": []any{"C", map[string]any{"Fn::Join": []any{",", map[string]any{"Ref": "L"}}}, map[string]any{"Ref": "AWS::NoValue"}}}},
+		{name: "Condition", yaml: "v: !Condition InVpc", want: map[string]any{"Condition": "InVpc"}},
+		{name: "tagged number stays a string", yaml: "v: !Ref 0", want: map[string]any{"Ref": "0"}},
+		{name: "plain scalars keep their types", yaml: "v: [1, true, '1', x]", want: []any{1, true, "1", "x"}},
+		{name: "unknown tag", yaml: "v: !Nope x", err: "unknown tag !Nope"},
+		{name: "GetAtt without attribute", yaml: "v: !GetAtt Role", err: "want Resource.Attribute"},
+		{name: "duplicate key", yaml: "v: 1\nv: 2", err: `key "v" is set twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseTemplate([]byte(tt.yaml))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got["v"], tt.want) {
+				t.Errorf("got %#v\nwant %#v", got["v"], tt.want)
+			}
+		})
+	}
 }

@@ -12,13 +12,17 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/tgsync/tgsync/internal/testenv"
@@ -213,4 +217,120 @@ func newOtherAccount(ctx context.Context, t *testing.T, cfg aws.Config, account 
 	roleCfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
 	vpc := testenv.NewVPC(t, roleCfg, "10.90.0.0/16")
 	return &otherAccount{role: role, group: vpc.IPTargetGroup(t, elbtypes.ProtocolEnumTcp, 8443), elb: vpc.ELB}
+}
+
+// createStack creates a stack of the Lambda template, waits for
+// CREATE_COMPLETE and returns its outputs, which it checks.
+func createStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
+	t.Helper()
+	out := launchStack(ctx, t, cfg, name, body, params)
+	want := []string{"FunctionArn", "FunctionName", "LogGroupName", "RoleArn", "ScheduleRuleName", "StateBucketName", "StateObjectUrl"}
+	if params["SpotTargetGroupArns"] != "" {
+		want = append(want, "SpotRuleName")
+	}
+	if params["CreateVpcEndpoints"] == "true" {
+		want = append(want, "ElasticLoadBalancingEndpointId", "LogsEndpointId", "S3EndpointId")
+	}
+	if params["Monitoring"] != "none" {
+		want = append(want, "DashboardName")
+	}
+	if params["StatusListenerArn"] != "" {
+		want = append(want, "StatusTargetGroupArn", "StatusPath")
+	}
+	for _, k := range want {
+		if out[k] == "" {
+			t.Errorf("output %s is missing (outputs: %v)", k, out)
+		}
+	}
+	if want := fmt.Sprintf("s3://%s/%stgsync-state.json", out["StateBucketName"], prefixOr(params["StatePrefix"], "tgsync/")); out["StateObjectUrl"] != want {
+		t.Errorf("StateObjectUrl = %s, want %s", out["StateObjectUrl"], want)
+	}
+	if want := "/aws/lambda/" + name; out["LogGroupName"] != want {
+		t.Errorf("LogGroupName = %s, want %s", out["LogGroupName"], want)
+	}
+	return out
+}
+
+// launchStack creates a stack, waits for CREATE_COMPLETE and returns its
+// outputs.
+func launchStack(ctx context.Context, t *testing.T, cfg aws.Config, name, body string, params map[string]string) map[string]string {
+	t.Helper()
+	c := cfn.NewFromConfig(cfg)
+	var ps []cfntypes.Parameter
+	for k, v := range params {
+		ps = append(ps, cfntypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(v)})
+	}
+	if _, err := c.CreateStack(ctx, &cfn.CreateStackInput{
+		StackName: aws.String(name), TemplateBody: aws.String(body), Parameters: ps,
+		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+	}); err != nil {
+		t.Fatalf("CreateStack: %v", err)
+	}
+	w := cfn.NewStackCreateCompleteWaiter(c, func(o *cfn.StackCreateCompleteWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
+	})
+	desc, err := w.WaitForOutput(ctx, &cfn.DescribeStacksInput{StackName: aws.String(name)}, time.Minute)
+	if err != nil {
+		t.Fatalf("stack %s did not reach CREATE_COMPLETE: %v", name, err)
+	}
+	out := map[string]string{}
+	for _, o := range desc.Stacks[0].Outputs {
+		out[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	return out
+}
+
+func prefixOr(p, def string) string {
+	if p == "" {
+		return def
+	}
+	return p
+}
+
+// fnConfig is what Lambda reports about the deployed function.
+type fnConfig struct {
+	arn     string
+	timeout time.Duration
+	env     map[string]string
+	subnets []string
+	groups  []string
+}
+
+func functionConfig(ctx context.Context, t *testing.T, cfg aws.Config, out map[string]string, concurrency string) fnConfig {
+	t.Helper()
+	c := lambda.NewFromConfig(cfg)
+	fc, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(out["FunctionName"])})
+	if err != nil {
+		t.Fatalf("GetFunctionConfiguration: %v", err)
+	}
+	if got := string(fc.Runtime); got != "provided.al2023" {
+		t.Errorf("Runtime = %s, want provided.al2023", got)
+	}
+	if got := aws.ToString(fc.Handler); got != "bootstrap" {
+		t.Errorf("Handler = %s, want bootstrap", got)
+	}
+	if got := aws.ToInt32(fc.Timeout); got <= 0 || got >= 60 {
+		t.Errorf("Timeout = %d s, want less than the one-minute schedule", got)
+	}
+	if got := aws.ToInt32(fc.MemorySize); got != 128 {
+		t.Errorf("MemorySize = %d, want 128", got)
+	}
+	if got := aws.ToString(fc.Role); got != out["RoleArn"] {
+		t.Errorf("Role = %s, want the stack's role %s", got, out["RoleArn"])
+	}
+	conc, err := c.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String(out["FunctionName"])})
+	if err != nil {
+		t.Fatalf("GetFunctionConcurrency: %v", err)
+	}
+	if want := prefixOr(concurrency, "2"); fmt.Sprint(aws.ToInt32(conc.ReservedConcurrentExecutions)) != want {
+		t.Errorf("reserved concurrency = %d, want %s (by default 2: a scheduled run and a Spot event)", aws.ToInt32(conc.ReservedConcurrentExecutions), want)
+	}
+	r := fnConfig{arn: aws.ToString(fc.FunctionArn), timeout: time.Duration(aws.ToInt32(fc.Timeout)) * time.Second}
+	if fc.Environment != nil {
+		r.env = fc.Environment.Variables
+	}
+	if fc.VpcConfig != nil {
+		r.subnets, r.groups = fc.VpcConfig.SubnetIds, fc.VpcConfig.SecurityGroupIds
+	}
+	return r
 }

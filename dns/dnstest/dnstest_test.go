@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 func start(t *testing.T) *Server {
@@ -52,21 +53,13 @@ func addrsOf(m *mdns.Msg) []string {
 	return out
 }
 
-func mustAddrs(ss ...string) []netip.Addr {
-	out := make([]netip.Addr, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParseAddr(s)
-	}
-	return out
-}
-
 func TestStartBindsLoopbackUDPAndTCP(t *testing.T) {
 	s := start(t)
 	ap, err := netip.ParseAddrPort(s.Addr())
 	if err != nil || !ap.Addr().IsLoopback() || ap.Port() == 0 {
 		t.Fatalf("Addr() = %q, want 127.0.0.1:port", s.Addr())
 	}
-	s.SetA("x.test", 60, mustAddrs("10.0.0.1")...)
+	s.SetA("x.test", 60, mock.Addrs("10.0.0.1")...)
 	for _, network := range []string{"udp", "tcp"} {
 		r, err := ask(s, network, "x.test", mdns.TypeA, 0)
 		if err != nil {
@@ -89,14 +82,14 @@ func TestStartBindsLoopbackUDPAndTCP(t *testing.T) {
 
 func TestAnswers(t *testing.T) {
 	s := start(t)
-	s.SetA("Dual.Test.", 60, mustAddrs("10.0.0.1", "fd00::1", "10.0.0.2")...)
+	s.SetA("Dual.Test.", 60, mock.Addrs("10.0.0.1", "fd00::1", "10.0.0.2")...)
 	s.SetA("empty.test", 60)
 	s.SetCNAME("www.test", "alias.test", 30)
 	s.SetCNAME("alias.test", "dual.test", 20)
 	s.SetCNAME("out.test", "elsewhere.test", 30)
 	s.SetCNAME("loop1.test", "loop2.test", 30)
 	s.SetCNAME("loop2.test", "loop1.test", 30)
-	s.SetA("gone.test", 60, mustAddrs("10.0.0.9")...)
+	s.SetA("gone.test", 60, mock.Addrs("10.0.0.9")...)
 	s.Remove("gone.test")
 	s.SetA("bad.test", 60, netip.Addr{}, netip.MustParseAddr("10.0.0.3"))
 
@@ -141,7 +134,7 @@ func TestAnswers(t *testing.T) {
 func TestFollowCNAMEOff(t *testing.T) {
 	s := start(t)
 	s.SetCNAME("www.test", "a.test", 30)
-	s.SetA("a.test", 60, mustAddrs("10.0.0.1")...)
+	s.SetA("a.test", 60, mock.Addrs("10.0.0.1")...)
 	s.SetFollowCNAME(false)
 	r, err := ask(s, "udp", "www.test", mdns.TypeA, 0)
 	if err != nil {
@@ -156,16 +149,16 @@ func TestFaults(t *testing.T) {
 	s := start(t)
 	for _, f := range []Fault{FaultServFail, FaultRefused, FaultNXDomain, FaultTimeout, FaultEmpty, FaultTruncate,
 		FaultGarbage, FaultWrongID, FaultTruncateAll, FaultTruncateDropTCP} {
-		s.SetA(f.String()+".test", 60, mustAddrs("10.0.0.1")...)
+		s.SetA(f.String()+".test", 60, mock.Addrs("10.0.0.1")...)
 		s.SetFault(f.String()+".test", f)
 	}
-	s.SetA("cleared.test", 60, mustAddrs("10.0.0.1")...)
+	s.SetA("cleared.test", 60, mock.Addrs("10.0.0.1")...)
 	s.SetFault("cleared.test", FaultServFail)
 	s.SetFault("cleared.test", FaultNone)
-	s.SetA("typed.test", 60, mustAddrs("10.0.0.1", "fd00::1")...)
+	s.SetA("typed.test", 60, mock.Addrs("10.0.0.1", "fd00::1")...)
 	s.SetTypeFault("typed.test", mdns.TypeAAAA, FaultServFail)
 	s.SetFault("typed-over.test", FaultServFail)
-	s.SetA("typed-over.test", 60, mustAddrs("10.0.0.1")...)
+	s.SetA("typed-over.test", 60, mock.Addrs("10.0.0.1")...)
 	s.SetTypeFault("typed-over.test", mdns.TypeA, FaultNone) // a cleared type fault leaves the name fault
 	s.SetTypeFault("typed-over.test", mdns.TypeAAAA, FaultRefused)
 
@@ -221,15 +214,23 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// TestUDPTruncatesToClientBuffer: a reply larger than the client's buffer
-// is cut to whole records with TC set, and TCP carries all of it.
-func TestUDPTruncatesToClientBuffer(t *testing.T) {
+// startMany starts a server whose many.test holds 100 addresses, more
+// than a 512-byte UDP reply or a 1232-byte EDNS one carries.
+func startMany(t *testing.T) *Server {
+	t.Helper()
 	s := start(t)
 	var addrs []netip.Addr
 	for i := range 100 {
 		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))
 	}
 	s.SetA("many.test", 60, addrs...)
+	return s
+}
+
+// TestUDPTruncatesToClientBuffer: a reply larger than the client's buffer
+// is cut to whole records with TC set, and TCP carries all of it.
+func TestUDPTruncatesToClientBuffer(t *testing.T) {
+	s := startMany(t)
 	tests := []struct {
 		network string
 		edns    uint16
@@ -257,12 +258,7 @@ func TestUDPTruncatesToClientBuffer(t *testing.T) {
 // TestOversizeIgnoresClientBuffer: with FaultOversize a UDP reply carries
 // every record past the client's EDNS size, without TC; TCP is normal.
 func TestOversizeIgnoresClientBuffer(t *testing.T) {
-	s := start(t)
-	var addrs []netip.Addr
-	for i := range 100 {
-		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))
-	}
-	s.SetA("many.test", 60, addrs...)
+	s := startMany(t)
 	s.SetFault("many.test", FaultOversize)
 
 	conn, err := net.Dial("udp", s.Addr())
@@ -381,7 +377,7 @@ func TestSeedMakesSubsetsReproducible(t *testing.T) {
 
 func TestQueryCounts(t *testing.T) {
 	s := start(t)
-	s.SetA("a.test", 60, mustAddrs("10.0.0.1")...)
+	s.SetA("a.test", 60, mock.Addrs("10.0.0.1")...)
 	s.SetFault("t.test", FaultTimeout)
 	for _, q := range []struct {
 		network, name string
@@ -406,7 +402,7 @@ func TestQueryCounts(t *testing.T) {
 // it proves its worth under -race.
 func TestConcurrentUse(t *testing.T) {
 	s := start(t)
-	s.SetA("a.test", 60, mustAddrs("10.0.0.1", "10.0.0.2")...)
+	s.SetA("a.test", 60, mock.Addrs("10.0.0.1", "10.0.0.2")...)
 	var wg sync.WaitGroup
 	const workers, each = 8, 25
 	errs := make(chan error, workers*each)

@@ -112,21 +112,11 @@ func (w *World) RegisterTargets(ctx context.Context, in *elb.RegisterTargetsInpu
 	if in == nil {
 		in = &elb.RegisterTargetsInput{}
 	}
-	if err := checkParams(ActionRegister, in.TargetGroupArn, in.Targets, true); err != nil {
+	arn, g, now, err := w.startChange(ctx, ActionRegister, in.TargetGroupArn, in.Targets)
+	if err != nil {
 		return nil, err
 	}
-	arn := *in.TargetGroupArn
-	if err := w.begin(ctx, ActionRegister, arn); err != nil {
-		return nil, err
-	}
-	now := w.clock.Now()
-	w.mu.Lock()
 	defer w.mu.Unlock()
-	g := w.groups[arn]
-	if g == nil {
-		return nil, w.notFound(ActionRegister)
-	}
-	w.expire(arn, g, now)
 	type registration struct {
 		target tgsync.Target
 		zone   string
@@ -168,6 +158,27 @@ func (w *World) RegisterTargets(ctx context.Context, in *elb.RegisterTargetsInpu
 	return &elb.RegisterTargetsOutput{}, nil
 }
 
+// startChange checks a RegisterTargets or DeregisterTargets call and
+// passes it through begin, then returns the group with w.mu held, which
+// the caller unlocks, its ended drains expired at the clock's time.
+func (w *World) startChange(ctx context.Context, action string, arnp *string, targets []types.TargetDescription) (arn string, g *group, now time.Time, err error) {
+	if err := checkParams(action, arnp, targets, true); err != nil {
+		return "", nil, now, err
+	}
+	arn = *arnp
+	if err := w.begin(ctx, action, arn); err != nil {
+		return "", nil, now, err
+	}
+	now = w.clock.Now()
+	w.mu.Lock()
+	if g = w.groups[arn]; g == nil {
+		w.mu.Unlock()
+		return "", nil, now, w.notFound(action)
+	}
+	w.expire(arn, g, now)
+	return arn, g, now, nil
+}
+
 // registrationZone is the zone a target registers in: the one AWS detects
 // for an IP inside the VPC, "all" or a zone of the group for an IP outside
 // it, which must name one. A zone AWS refuses gives the ValidationError's
@@ -198,21 +209,11 @@ func (w *World) DeregisterTargets(ctx context.Context, in *elb.DeregisterTargets
 	if in == nil {
 		in = &elb.DeregisterTargetsInput{}
 	}
-	if err := checkParams(ActionDeregister, in.TargetGroupArn, in.Targets, true); err != nil {
+	arn, g, now, err := w.startChange(ctx, ActionDeregister, in.TargetGroupArn, in.Targets)
+	if err != nil {
 		return nil, err
 	}
-	arn := *in.TargetGroupArn
-	if err := w.begin(ctx, ActionDeregister, arn); err != nil {
-		return nil, err
-	}
-	now := w.clock.Now()
-	w.mu.Lock()
 	defer w.mu.Unlock()
-	g := w.groups[arn]
-	if g == nil {
-		return nil, w.notFound(ActionDeregister)
-	}
-	w.expire(arn, g, now)
 	resolved := make([]tgsync.Target, len(in.Targets))
 	for i, d := range in.Targets {
 		t, invalid := target(d, g.spec.Port)
@@ -358,7 +359,7 @@ func (w *World) begin(ctx context.Context, action, arn string) error {
 		return canceled(ctx, action) // the SDK sends nothing on a done context
 	}
 	w.mu.Lock()
-	w.calls[action]++
+	w.calls.Record("", action)
 	latency, kind := w.pickFaults(action, arn)
 	w.mu.Unlock()
 	if latency > 0 {

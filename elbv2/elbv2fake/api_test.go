@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // The batches of 200 are the adapter's; the world counts the calls they
@@ -31,7 +32,7 @@ func TestBatching(t *testing.T) {
 			ctx := context.Background()
 			ts := targets(tc.n)
 			a := adapter(w)
-			done, usedAll, err := registerTargets(ctx, a, testARN, ts, false)
+			done, usedAll, err := mock.RegisterTargets(ctx, a, testARN, ts, false)
 			if err != nil || done != tc.n || usedAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, false, nil", done, usedAll, err, tc.n)
 			}
@@ -68,7 +69,7 @@ func TestPartialBatchFailure(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			done, _, err := registerTargets(ctx, a, testARN, ts, false)
+			done, _, err := mock.RegisterTargets(ctx, a, testARN, ts, false)
 			if done != tc.done || (err != nil) != tc.failed {
 				t.Fatalf("Register = %d, %v; want %d, failed=%v", done, err, tc.done, tc.failed)
 			}
@@ -79,7 +80,7 @@ func TestPartialBatchFailure(t *testing.T) {
 				t.Errorf("group holds %d targets, want the %d leading ones", got, tc.done)
 			}
 			// The fault was for one call: the rest registers now.
-			if done, _, err := registerTargets(ctx, a, testARN, ts[done:], false); err != nil || done != 450-tc.done {
+			if done, _, err := mock.RegisterTargets(ctx, a, testARN, ts[done:], false); err != nil || done != 450-tc.done {
 				t.Fatalf("second Register = %d, %v", done, err)
 			}
 			n, err := count(a.Deregister(ctx, testARN, changes(ts)))
@@ -104,8 +105,8 @@ func TestPartialBatchFailure(t *testing.T) {
 // and with StrictZoneOverride refuses "all" for an IP inside it.
 func TestAvailabilityZoneRule(t *testing.T) {
 	vpc := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}
-	outside := tgt("10.9.0.5:443")
-	inside := tgt("10.0.0.5:443")
+	outside := mock.Target("10.9.0.5:443")
+	inside := mock.Target("10.0.0.5:443")
 	// zones maps targets to their expected zone; "" means a detected one.
 	type zones map[tgsync.Target]string
 	tests := []struct {
@@ -133,7 +134,7 @@ func TestAvailabilityZoneRule(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := newTestWorld(t, tc.spec, Options{})
-			done, usedAll, err := registerTargets(context.Background(), adapter(w), testARN, tc.targets, tc.azAll)
+			done, usedAll, err := mock.RegisterTargets(context.Background(), adapter(w), testARN, tc.targets, tc.azAll)
 			if err != nil || done != len(tc.targets) || usedAll != tc.wantAll {
 				t.Fatalf("Register = %d, %v, %v; want %d, %v, nil", done, usedAll, err, len(tc.targets), tc.wantAll)
 			}
@@ -159,7 +160,7 @@ func TestAvailabilityZoneRule(t *testing.T) {
 func TestAvailabilityZoneError(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{VPCPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}}, Options{})
 	ctx := context.Background()
-	outside := tgt("192.168.7.9:443")
+	outside := mock.Target("192.168.7.9:443")
 	for _, call := range []struct {
 		action string
 		do     func(zone string) error
@@ -269,7 +270,7 @@ func TestRejects(t *testing.T) {
 
 func TestZoneOverrideError(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{VPCPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, StrictZoneOverride: true}, Options{})
-	err := register(context.Background(), w, testARN, "all", tgt("10.0.0.5:443"))
+	err := register(context.Background(), w, testARN, "all", mock.Target("10.0.0.5:443"))
 	want := regexp.MustCompile(`^operation error Elastic Load Balancing v2: RegisterTargets, https response error StatusCode: 400, RequestID: [-0-9a-f]{36}, ` +
 		`api error ValidationError: The IP address '10\.0\.0\.5' is within the VPC, and cannot have its Availability Zone overridden to 'all' from 'us-east-1[abc]'$`)
 	if err == nil || !want.MatchString(err.Error()) {
@@ -282,7 +283,7 @@ func TestPortZeroUsesTheGroupPort(t *testing.T) {
 	if err := register(context.Background(), w, testARN, "", tgsync.Target{IP: netip.MustParseAddr("10.0.0.1")}); err != nil {
 		t.Fatal(err)
 	}
-	if o := w.Targets(testARN); len(o) != 1 || o[0].Target != tgt("10.0.0.1:8443") {
+	if o := w.Targets(testARN); len(o) != 1 || o[0].Target != mock.Target("10.0.0.1:8443") {
 		t.Errorf("targets %v, want 10.0.0.1:8443", o)
 	}
 }
@@ -361,11 +362,11 @@ func TestDescribeTargetGroups(t *testing.T) {
 func TestDescribeNamedTargets(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{HealthyAfter: -1}, Options{})
 	ctx := context.Background()
-	if err := register(ctx, w, testARN, "", tgt("10.0.0.1:443"), tgt("10.0.0.2:443")); err != nil {
+	if err := register(ctx, w, testARN, "", mock.Target("10.0.0.1:443"), mock.Target("10.0.0.2:443")); err != nil {
 		t.Fatal(err)
 	}
 	out, err := w.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(testARN),
-		Targets: Descriptions(tgt("10.0.0.2:443"), tgsync.Target{IP: netip.MustParseAddr("10.0.0.1")}, tgt("10.0.0.1:80"))})
+		Targets: Descriptions(mock.Target("10.0.0.2:443"), tgsync.Target{IP: netip.MustParseAddr("10.0.0.1")}, mock.Target("10.0.0.1:80"))})
 	if err != nil {
 		t.Fatal(err)
 	}

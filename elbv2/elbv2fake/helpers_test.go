@@ -9,7 +9,6 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2"
@@ -18,25 +17,7 @@ import (
 // adapter is the real elbv2 adapter on w, as tgsync runs it, with its
 // client-side rate limits lifted so that only the world throttles.
 func adapter(w *World) *elbv2.Adapter {
-	return elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
-}
-
-// registerTargets registers targets through g, each with the zone "all"
-// when azAll, and reports how many leading ones were registered and
-// whether any went with "all".
-func registerTargets(ctx context.Context, g tgsync.TargetGroups, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
-	cs := make([]tgsync.Change, len(targets))
-	for i, t := range targets {
-		cs[i] = tgsync.Change{Action: tgsync.ActionRegister, Target: t}
-		if azAll {
-			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
-		}
-	}
-	applied, err := g.Register(ctx, arn, cs)
-	for _, c := range applied {
-		usedAZAll = usedAZAll || c.AvailabilityZone == tgsync.AvailabilityZoneAll
-	}
-	return len(applied), usedAZAll, err
+	return elbv2.New(w, elbv2.Unlimited())
 }
 
 // count turns what Register or Deregister returned into how many targets

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/elbv2"
 )
 
 // Defaults taken from AWS.
@@ -113,7 +113,7 @@ type World struct {
 	limits   *RateLimits
 	buckets  map[string]*bucket
 	faults   []*activeFault
-	calls    map[string]int
+	calls    elbv2.Calls
 	history  []Event
 	requests atomic.Uint64
 }
@@ -157,7 +157,6 @@ func New(clock Clock, opts Options) *World {
 		clock:  clock,
 		prober: opts.Prober,
 		groups: map[string]*group{},
-		calls:  map[string]int{},
 	}
 	if opts.RateLimits != nil {
 		l := *opts.RateLimits
@@ -269,20 +268,10 @@ func (w *World) Targets(arn string) []tgsync.ObservedTarget {
 
 // Calls returns the API calls made so far by action name. A call rejected by
 // a fault or by throttling counts: AWS saw it.
-func (w *World) Calls() map[string]int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]int, len(w.calls))
-	maps.Copy(out, w.calls)
-	return out
-}
+func (w *World) Calls() map[string]int { return w.calls.Snapshot() }
 
 // ResetCalls sets every call count to zero.
-func (w *World) ResetCalls() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	clear(w.calls)
-}
+func (w *World) ResetCalls() { w.calls.Take() }
 
 // History returns every change so far, oldest first. Events of lazily
 // evaluated transitions carry the time they happened (a drain ending), or

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // These tests stand in for AWS target health as DescribeTargetHealth shows
@@ -24,14 +25,6 @@ import (
 const testARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/test/0123456789abcdef"
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-
-func tgt(s string) tgsync.Target {
-	t, err := tgsync.ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
 
 // newTestWorld returns a world on a manual clock with one group and a
 // prober the test can flip.
@@ -65,7 +58,7 @@ func stateOf(t *testing.T, w *World, target tgsync.Target) (tgsync.HealthState, 
 }
 
 func TestHealthStateMachine(t *testing.T) {
-	target := tgt("10.0.0.1:443")
+	target := mock.Target("10.0.0.1:443")
 	var alive atomic.Bool
 	register := func(t *testing.T, w *World) {
 		if err := register(context.Background(), w, testARN, "", target); err != nil {
@@ -177,7 +170,7 @@ func TestHealthStateMachine(t *testing.T) {
 func TestTwoPortsOfOneIPAreTwoTargets(t *testing.T) {
 	w, clock := newTestWorld(t, GroupSpec{}, Options{})
 	ctx := context.Background()
-	a, b := tgt("10.0.0.1:80"), tgt("10.0.0.1:443")
+	a, b := mock.Target("10.0.0.1:80"), mock.Target("10.0.0.1:443")
 	if err := register(ctx, w, testARN, "", b, a); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +198,7 @@ func TestTwoPortsOfOneIPAreTwoTargets(t *testing.T) {
 
 func TestDescribeIsSortedWithDescriptions(t *testing.T) {
 	w, _ := newTestWorld(t, GroupSpec{}, Options{})
-	in := []tgsync.Target{tgt("10.0.0.10:443"), tgt("10.0.0.2:443"), tgt("[fd00::1]:443"), tgt("10.0.0.2:80")}
+	in := []tgsync.Target{mock.Target("10.0.0.10:443"), mock.Target("10.0.0.2:443"), mock.Target("[fd00::1]:443"), mock.Target("10.0.0.2:80")}
 	if err := register(context.Background(), w, testARN, "", in...); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +227,7 @@ func TestDescribeIsSortedWithDescriptions(t *testing.T) {
 func TestHistoryAndCalls(t *testing.T) {
 	w, clock := newTestWorld(t, GroupSpec{DrainDelay: time.Minute}, Options{})
 	ctx := context.Background()
-	a := tgt("10.0.0.1:443")
+	a := mock.Target("10.0.0.1:443")
 	if err := register(ctx, w, testARN, "", a); err != nil {
 		t.Fatal(err)
 	}

@@ -213,7 +213,13 @@ func TestCloseEndsWaits(t *testing.T) {
 		_, err := s.Invoke(context.Background(), Invocation{Payload: []byte(`{}`)})
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	// The function takes the invocation, so Invoke waits for its answer
+	// when the server closes.
+	resp, err := http.Get("http://" + s.Addr() + "/2018-06-01/runtime/invocation/next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func (a *Answers) Set(addrs ...string) { a.Script(addrs) }
 func (a *Answers) Script(answers ...[]string) {
 	script := make([][]netip.Addr, 0, max(len(answers), 1))
 	for _, ss := range answers {
-		script = append(script, parseAddrs(ss))
+		script = append(script, Addrs(ss...))
 	}
 	if len(script) == 0 {
 		script = append(script, nil)
@@ -80,17 +80,26 @@ func (a *Answers) String() string { return a.name }
 // a TTL of a minute, in one query: a DNS name whose records do not change
 // during the test, without a network.
 func Fixed(name string, addrs ...string) *Source {
-	parsed := parseAddrs(addrs)
+	parsed := Addrs(addrs...)
 	return &Source{Name: name, ResolveFn: func(context.Context) (tgsync.Answer, error) {
 		return tgsync.Answer{Addrs: slices.Clone(parsed), TTL: answerTTL, Queries: 1}, nil
 	}}
 }
 
-// parseAddrs reads addresses a test wrote; a typo is the test's bug.
-func parseAddrs(ss []string) []netip.Addr {
+// Addrs reads addresses a test wrote; a typo is the test's bug.
+func Addrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))
 	for i, s := range ss {
 		out[i] = netip.MustParseAddr(s)
 	}
 	return out
+}
+
+// Target reads a target ip:port a test wrote; a typo is the test's bug.
+func Target(s string) tgsync.Target {
+	t, err := tgsync.ParseTarget(s)
+	if err != nil {
+		panic(err)
+	}
+	return t
 }

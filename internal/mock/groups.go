@@ -72,50 +72,58 @@ func (g *MemGroups) Remove(arn string, t tgsync.Target) {
 func (g *MemGroups) Describe(_ context.Context, arn string) ([]tgsync.ObservedTarget, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.calls[ActionDescribe]++
-	group, ok := g.groups[arn]
-	if !ok {
-		return nil, notFound(arn)
+	group, err := g.group(ActionDescribe, arn)
+	if err != nil {
+		return nil, err
 	}
 	return slices.SortedFunc(maps.Values(group), func(a, b tgsync.ObservedTarget) int { return a.Target.Compare(b.Target) }), nil
 }
 
 // Register adds every target to the group, in the Joined state.
 func (g *MemGroups) Register(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls[ActionRegister]++
-	group, ok := g.groups[arn]
-	if !ok {
-		return nil, notFound(arn)
-	}
-	state := g.Joined
-	if state == "" {
-		state = tgsync.HealthHealthy
-	}
-	for _, c := range targets {
-		zone := c.AvailabilityZone
+	return g.change(ActionRegister, arn, targets, func(group map[tgsync.Target]tgsync.ObservedTarget, c tgsync.Change) {
+		state, zone := g.Joined, c.AvailabilityZone
+		if state == "" {
+			state = tgsync.HealthHealthy
+		}
 		if zone == "" {
 			zone = g.Zone
 		}
 		group[c.Target] = tgsync.ObservedTarget{Target: c.Target, AvailabilityZone: zone, State: state, Reason: g.JoinedReason}
-	}
-	return targets, nil
+	})
 }
 
 // Deregister removes every target from the group at once.
 func (g *MemGroups) Deregister(_ context.Context, arn string, targets []tgsync.Change) ([]tgsync.Change, error) {
+	return g.change(ActionDeregister, arn, targets, func(group map[tgsync.Target]tgsync.ObservedTarget, c tgsync.Change) {
+		delete(group, c.Target)
+	})
+}
+
+// change counts a call of action and applies every change to the group
+// arn names, all of them or none when the group does not exist.
+func (g *MemGroups) change(action, arn string, targets []tgsync.Change, apply func(map[tgsync.Target]tgsync.ObservedTarget, tgsync.Change)) ([]tgsync.Change, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.calls[ActionDeregister]++
+	group, err := g.group(action, arn)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range targets {
+		apply(group, c)
+	}
+	return targets, nil
+}
+
+// group counts a call of action and returns the group arn names; g.mu
+// must be held.
+func (g *MemGroups) group(action, arn string) (map[tgsync.Target]tgsync.ObservedTarget, error) {
+	g.calls[action]++
 	group, ok := g.groups[arn]
 	if !ok {
 		return nil, notFound(arn)
 	}
-	for _, c := range targets {
-		delete(group, c.Target)
-	}
-	return targets, nil
+	return group, nil
 }
 
 // Members lists the targets of a group as ip:port, in order, without
@@ -147,3 +155,21 @@ func (g *MemGroups) ResetCalls() {
 }
 
 func notFound(arn string) error { return fmt.Errorf("target group %s not found", arn) }
+
+// RegisterTargets registers targets through g, each in the zone "all"
+// when azAll, as an adapter's tests call it, and reports how many leading
+// ones were registered and whether any went with "all".
+func RegisterTargets(ctx context.Context, g tgsync.TargetGroups, arn string, targets []tgsync.Target, azAll bool) (done int, usedAZAll bool, err error) {
+	cs := make([]tgsync.Change, len(targets))
+	for i, t := range targets {
+		cs[i] = tgsync.Change{Action: tgsync.ActionRegister, Target: t}
+		if azAll {
+			cs[i].AvailabilityZone = tgsync.AvailabilityZoneAll
+		}
+	}
+	applied, err := g.Register(ctx, arn, cs)
+	for _, c := range applied {
+		usedAZAll = usedAZAll || c.AvailabilityZone == tgsync.AvailabilityZoneAll
+	}
+	return len(applied), usedAZAll, err
+}

@@ -77,16 +77,8 @@ func TestFixed(t *testing.T) {
 
 const arn = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/a/1"
 
-func target(s string) tgsync.Target {
-	t, err := tgsync.ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func change(s, zone string) tgsync.Change {
-	return tgsync.Change{Target: target(s), AvailabilityZone: zone}
+	return tgsync.Change{Target: Target(s), AvailabilityZone: zone}
 }
 
 func TestMemGroups(t *testing.T) {
@@ -103,7 +95,7 @@ func TestMemGroups(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewMemGroups(arn)
 			g.Joined, g.JoinedReason, g.Zone = tc.joined, "Elb.RegistrationInProgress", "us-east-1a"
-			g.Put(arn, target("10.0.0.9:443"), tgsync.HealthDraining)
+			g.Put(arn, Target("10.0.0.9:443"), tgsync.HealthDraining)
 			if _, err := g.Register(ctx, arn, []tgsync.Change{change("10.0.0.1:443", ""), change("10.0.0.2:443", "all")}); err != nil {
 				t.Fatal(err)
 			}
@@ -112,9 +104,9 @@ func TestMemGroups(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []tgsync.ObservedTarget{
-				{Target: target("10.0.0.1:443"), AvailabilityZone: "us-east-1a", State: tc.wantState, Reason: "Elb.RegistrationInProgress"},
-				{Target: target("10.0.0.2:443"), AvailabilityZone: "all", State: tc.wantState, Reason: "Elb.RegistrationInProgress"},
-				{Target: target("10.0.0.9:443"), AvailabilityZone: "us-east-1a", State: tgsync.HealthDraining},
+				{Target: Target("10.0.0.1:443"), AvailabilityZone: "us-east-1a", State: tc.wantState, Reason: "Elb.RegistrationInProgress"},
+				{Target: Target("10.0.0.2:443"), AvailabilityZone: "all", State: tc.wantState, Reason: "Elb.RegistrationInProgress"},
+				{Target: Target("10.0.0.9:443"), AvailabilityZone: "us-east-1a", State: tgsync.HealthDraining},
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("Describe =\n %+v\nwant\n %+v", got, want)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // agreeing is run1 with the ALB binding's DNS answer beside the ALB's
@@ -16,7 +17,7 @@ import (
 // address no interface holds.
 func agreeing() tgsync.RunResult {
 	r := run1()
-	r.Bindings[1].Answer.Agreement = &tgsync.Agreement{DNSOnly: addrs("203.0.113.7"), Interfaces: 4, SeenByDNS: 2}
+	r.Bindings[1].Answer.Agreement = &tgsync.Agreement{DNSOnly: mock.Addrs("203.0.113.7"), Interfaces: 4, SeenByDNS: 2}
 	return r
 }
 
@@ -65,7 +66,7 @@ func TestLogAgreement(t *testing.T) {
 		level slog.Level
 		msg   string // "" for no line
 	}{
-		{"an address in DNS only", &tgsync.Agreement{DNSOnly: addrs("203.0.113.7"), Interfaces: 4, SeenByDNS: 2}, slog.LevelWarn, "DNS gives addresses no network interface holds"},
+		{"an address in DNS only", &tgsync.Agreement{DNSOnly: mock.Addrs("203.0.113.7"), Interfaces: 4, SeenByDNS: 2}, slog.LevelWarn, "DNS gives addresses no network interface holds"},
 		{"DNS shows a subset", &tgsync.Agreement{Interfaces: 12, SeenByDNS: 8}, slog.LevelDebug, "sources agree"},
 		{"one source", nil, slog.LevelDebug, ""},
 	} {

@@ -2,10 +2,10 @@ package obs
 
 import (
 	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // Two runs of three bindings, as the reconciler reports them: in the first
@@ -24,22 +24,6 @@ var (
 	arnFarg = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/logstash/0f1e2d3c4b5a6978"
 )
 
-func tgt(s string) tgsync.Target {
-	t, err := tgsync.ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-func addrs(ss ...string) []netip.Addr {
-	out := make([]netip.Addr, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParseAddr(s)
-	}
-	return out
-}
-
 func sourceFailed(name, src, arn string, d time.Duration) tgsync.BindingResult {
 	err := errors.New("SERVFAIL from 10.2.0.2:53")
 	return tgsync.BindingResult{Binding: name, Source: src, TargetGroupARN: arn, SourceErr: err,
@@ -54,47 +38,47 @@ func run1() tgsync.RunResult {
 		Bindings: []tgsync.BindingResult{
 			{
 				Binding: "opensearch-dashboards", Source: srcOS, TargetGroupARN: arnOS,
-				Answer: tgsync.Answer{Addrs: addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: time.Minute, Queries: 4},
+				Answer: tgsync.Answer{Addrs: mock.Addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: time.Minute, Queries: 4},
 				Observed: []tgsync.ObservedTarget{
-					{Target: tgt("10.0.1.11:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
-					{Target: tgt("10.0.2.12:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
-					{Target: tgt("10.0.3.13:443"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.0.1.21:443"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.0.2.22:443"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.0.4.99:443"), State: tgsync.HealthDraining, Reason: "Target.DeregistrationInProgress"},
+					{Target: mock.Target("10.0.1.11:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+					{Target: mock.Target("10.0.2.12:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+					{Target: mock.Target("10.0.3.13:443"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.0.1.21:443"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.0.2.22:443"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.0.4.99:443"), State: tgsync.HealthDraining, Reason: "Target.DeregistrationInProgress"},
 				},
 				Plan: tgsync.Decision{
-					Desired: []tgsync.Target{tgt("10.0.1.21:443"), tgt("10.0.2.22:443"), tgt("10.0.3.23:443")},
+					Desired: []tgsync.Target{mock.Target("10.0.1.21:443"), mock.Target("10.0.2.22:443"), mock.Target("10.0.3.23:443")},
 					Changes: tgsync.Changes{
-						Register:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.3.23:443")}},
-						Deregister: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.3.13:443")}},
+						Register:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: mock.Target("10.0.3.23:443")}},
+						Deregister: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: mock.Target("10.0.3.13:443")}},
 					},
-					Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: tgt("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: "budget"}},
-					Pending: []tgsync.Pending{{Target: tgt("10.0.2.12:443"), Misses: 2, MissesLeft: 1, TimeLeft: time.Minute}},
+					Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: mock.Target("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: "budget"}},
+					Pending: []tgsync.Pending{{Target: mock.Target("10.0.2.12:443"), Misses: 2, MissesLeft: 1, TimeLeft: time.Minute}},
 				},
-				Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.3.23:443")}},
-				Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.3.13:443")}},
+				Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: mock.Target("10.0.3.23:443")}},
+				Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: mock.Target("10.0.3.13:443")}},
 				Duration:     1200 * time.Millisecond,
 			},
 			{
 				Binding: "internal-alb-static-ip", Source: srcALB, TargetGroupARN: arnALB,
-				Answer: tgsync.Answer{Addrs: addrs("10.1.1.5", "10.1.2.6", "203.0.113.7"), TTL: time.Minute, Queries: 4},
+				Answer: tgsync.Answer{Addrs: mock.Addrs("10.1.1.5", "10.1.2.6", "203.0.113.7"), TTL: time.Minute, Queries: 4},
 				Observed: []tgsync.ObservedTarget{
-					{Target: tgt("10.1.1.5:80"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.1.1.5:443"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.1.9.9:80"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.1.1.5:80"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.1.1.5:443"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.1.9.9:80"), State: tgsync.HealthHealthy},
 				},
 				Plan: tgsync.Decision{
-					Desired: []tgsync.Target{tgt("10.1.1.5:80"), tgt("10.1.1.5:443"), tgt("10.1.2.6:80"), tgt("10.1.2.6:443")},
-					Changes: tgsync.Changes{Register: []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:80")},
-						{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:443")}}},
+					Desired: []tgsync.Target{mock.Target("10.1.1.5:80"), mock.Target("10.1.1.5:443"), mock.Target("10.1.2.6:80"), mock.Target("10.1.2.6:443")},
+					Changes: tgsync.Changes{Register: []tgsync.Change{{Action: tgsync.ActionRegister, Target: mock.Target("10.1.2.6:80")},
+						{Action: tgsync.ActionRegister, Target: mock.Target("10.1.2.6:443")}}},
 					Refused: []tgsync.Refusal{
-						{Action: tgsync.ActionRegister, Target: tgt("203.0.113.7:80"), Rule: tgsync.RuleNotAllowed, Reason: "outside"},
-						{Action: tgsync.ActionRegister, Target: tgt("203.0.113.7:443"), Rule: tgsync.RuleNotAllowed, Reason: "outside"},
+						{Action: tgsync.ActionRegister, Target: mock.Target("203.0.113.7:80"), Rule: tgsync.RuleNotAllowed, Reason: "outside"},
+						{Action: tgsync.ActionRegister, Target: mock.Target("203.0.113.7:443"), Rule: tgsync.RuleNotAllowed, Reason: "outside"},
 					},
 				},
-				Registered: []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:80")},
-					{Action: tgsync.ActionRegister, Target: tgt("10.1.2.6:443")}},
+				Registered: []tgsync.Change{{Action: tgsync.ActionRegister, Target: mock.Target("10.1.2.6:80")},
+					{Action: tgsync.ActionRegister, Target: mock.Target("10.1.2.6:443")}},
 				Duration: 250 * time.Millisecond,
 			},
 			sourceFailed("fargate-logstash", srcFarg, arnFarg, 40*time.Millisecond),
@@ -113,15 +97,15 @@ func run2() tgsync.RunResult {
 			sourceFailed("opensearch-dashboards", srcOS, arnOS, 600*time.Millisecond),
 			{
 				Binding: "internal-alb-static-ip", Source: srcALB, TargetGroupARN: arnALB,
-				Answer: tgsync.Answer{Addrs: addrs("10.1.1.5", "10.1.2.6"), TTL: time.Minute},
+				Answer: tgsync.Answer{Addrs: mock.Addrs("10.1.1.5", "10.1.2.6"), TTL: time.Minute},
 				Observed: []tgsync.ObservedTarget{
-					{Target: tgt("10.1.1.5:80"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.1.1.5:443"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.1.2.6:80"), State: tgsync.HealthHealthy},
-					{Target: tgt("10.1.2.6:443"), State: tgsync.HealthInitial},
-					{Target: tgt("10.1.9.9:80"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.1.1.5:80"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.1.1.5:443"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.1.2.6:80"), State: tgsync.HealthHealthy},
+					{Target: mock.Target("10.1.2.6:443"), State: tgsync.HealthInitial},
+					{Target: mock.Target("10.1.9.9:80"), State: tgsync.HealthHealthy},
 				},
-				Plan:     tgsync.Decision{Desired: []tgsync.Target{tgt("10.1.1.5:80"), tgt("10.1.1.5:443"), tgt("10.1.2.6:80"), tgt("10.1.2.6:443")}},
+				Plan:     tgsync.Decision{Desired: []tgsync.Target{mock.Target("10.1.1.5:80"), mock.Target("10.1.1.5:443"), mock.Target("10.1.2.6:80"), mock.Target("10.1.2.6:443")}},
 				Duration: 90 * time.Millisecond,
 			},
 			sourceFailed("fargate-logstash", srcFarg, arnFarg, 40*time.Millisecond),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 )
 
 // logLines runs log against a JSON logger at debug level and returns each
@@ -132,12 +133,12 @@ func TestLogDurationsInSeconds(t *testing.T) {
 func TestSummarizeAfter(t *testing.T) {
 	b := tgsync.BindingResult{Binding: "a", Described: true,
 		Observed: []tgsync.ObservedTarget{
-			{Target: tgt("10.0.0.1:443"), State: tgsync.HealthHealthy},
-			{Target: tgt("10.0.0.2:443"), State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.0.0.1:443"), State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.0.0.2:443"), State: tgsync.HealthHealthy},
 		},
 		Plan: tgsync.Decision{Changes: tgsync.Changes{
-			Register:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: tgt("10.0.0.3:443")}},
-			Deregister: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: tgt("10.0.0.2:443")}},
+			Register:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: mock.Target("10.0.0.3:443")}},
+			Deregister: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: mock.Target("10.0.0.2:443")}},
 		}}}
 	applied := b
 	applied.Registered, applied.Deregistered = b.Plan.Register, b.Plan.Deregister

@@ -70,6 +70,7 @@ func TestStableWhenBindingsAdded(t *testing.T) {
 // groups the new shard takes, about 1/(N+1); a modulo of a hash would
 // move most of them.
 func TestStableWhenShardAdded(t *testing.T) {
+	t.Parallel()
 	modulo := func(a string, n int) int {
 		h := fnv.New64a()
 		_, _ = h.Write([]byte(a))
@@ -100,6 +101,7 @@ func TestStableWhenShardAdded(t *testing.T) {
 }
 
 func TestBalanced(t *testing.T) {
+	t.Parallel()
 	all := arns(0, 10000)
 	for _, n := range []int{2, 3, 4, 5, 16} {
 		counts := make([]int, n+1)

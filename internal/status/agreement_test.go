@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 	. "github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/status/statustest"
 )
@@ -25,10 +26,10 @@ func TestAgreementAndInterfaces(t *testing.T) {
 	bs.Answer = &a
 	run := &tgsync.RunResult{Started: statustest.At("03:09:00"), Duration: time.Second, State: st, Bindings: []tgsync.BindingResult{
 		{Binding: "opensearch-dashboards", Source: statustest.OpenSearchSource, TargetGroupARN: statustest.OpenSearchARN,
-			Answer: tgsync.Answer{Addrs: statustest.Addrs("10.0.1.21", "10.0.2.22"),
-				Agreement: &tgsync.Agreement{DNSOnly: statustest.Addrs("10.0.9.9"), Interfaces: 3, SeenByDNS: 2}}},
+			Answer: tgsync.Answer{Addrs: mock.Addrs("10.0.1.21", "10.0.2.22"),
+				Agreement: &tgsync.Agreement{DNSOnly: mock.Addrs("10.0.9.9"), Interfaces: 3, SeenByDNS: 2}}},
 		{Binding: "fargate-logstash", Source: statustest.FargateSource, TargetGroupARN: statustest.FargateARN,
-			Answer: tgsync.Answer{Addrs: statustest.Addrs("10.0.5.1"), Partial: errors.New("interfaces of logs failed: throttled")}},
+			Answer: tgsync.Answer{Addrs: mock.Addrs("10.0.5.1"), Partial: errors.New("interfaces of logs failed: throttled")}},
 	}}
 	s := Build(Input{Bindings: statustest.Specs(), Run: run, Now: statustest.Now})
 	os := findBinding(t, s, "opensearch-dashboards")

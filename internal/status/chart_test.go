@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 	. "github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/status/statustest"
 )
@@ -23,14 +24,14 @@ func TestOutcomeAndGroupHealth(t *testing.T) {
 			if i < n {
 				h = tgsync.HealthHealthy
 			}
-			out = append(out, tgsync.ObservedTarget{Target: statustest.Target("10.2.0." + string(rune('1'+i)) + ":5044"), State: h})
+			out = append(out, tgsync.ObservedTarget{Target: mock.Target("10.2.0." + string(rune('1'+i)) + ":5044"), State: h})
 		}
 		return out
 	}
 	state := func(lastError string, refusing ...string) *tgsync.State {
 		st := tgsync.NewState()
 		st.Bindings[spec.Name] = &tgsync.BindingState{LastError: lastError, Refusing: refusing,
-			Answer: &tgsync.SourceAnswer{Addrs: statustest.Addrs("10.2.0.1"), At: statustest.At("03:00:00")}}
+			Answer: &tgsync.SourceAnswer{Addrs: mock.Addrs("10.2.0.1"), At: statustest.At("03:00:00")}}
 		return st
 	}
 	sourceKey := statustest.RefusingKey(tgsync.ActionDeregister, "", tgsync.RuleSourceFailed)

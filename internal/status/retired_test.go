@@ -81,19 +81,19 @@ func TestRetired(t *testing.T) {
 	owned := func(ts ...string) map[tgsync.Target]time.Time {
 		out := map[tgsync.Target]time.Time{}
 		for _, s := range ts {
-			out[statustest.Target(s)] = removed
+			out[mock.Target(s)] = removed
 		}
 		return out
 	}
 	observed := func(ts ...string) *tgsync.Observation {
 		o := &tgsync.Observation{At: removed}
 		for _, s := range ts {
-			o.Targets = append(o.Targets, tgsync.ObservedTarget{Target: statustest.Target(s), State: tgsync.HealthHealthy})
+			o.Targets = append(o.Targets, tgsync.ObservedTarget{Target: mock.Target(s), State: tgsync.HealthHealthy})
 		}
 		return o
 	}
 	live := []BindingSpec{{Name: "live", Source: "live.example", TargetGroupARN: sharedARN, Ports: []uint16{443}, Policy: tgsync.DefaultPolicy()}}
-	liveState := &tgsync.BindingState{Answer: &tgsync.SourceAnswer{Addrs: statustest.Addrs("10.9.0.3")}, TargetGroupARN: sharedARN}
+	liveState := &tgsync.BindingState{Answer: &tgsync.SourceAnswer{Addrs: mock.Addrs("10.9.0.3")}, TargetGroupARN: sharedARN}
 	tests := []struct {
 		name         string
 		retired      tgsync.BindingState

@@ -53,20 +53,20 @@ func TestBuild(t *testing.T) {
 		State: statustest.State(),
 		Bindings: []tgsync.BindingResult{{
 			Binding: "opensearch-dashboards", Source: statustest.OpenSearchSource, TargetGroupARN: statustest.OpenSearchARN,
-			Answer: tgsync.Answer{Addrs: statustest.Addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: time.Minute},
+			Answer: tgsync.Answer{Addrs: mock.Addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: time.Minute},
 			Observed: []tgsync.ObservedTarget{
-				{Target: statustest.Target("10.0.1.11:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
-				{Target: statustest.Target("10.0.2.12:443"), State: tgsync.HealthUnhealthy, Reason: "Target.ResponseCodeMismatch"},
-				{Target: statustest.Target("10.0.3.13:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
-				{Target: statustest.Target("10.0.1.21:443"), State: tgsync.HealthHealthy},
-				{Target: statustest.Target("10.0.2.22:443"), State: tgsync.HealthHealthy},
+				{Target: mock.Target("10.0.1.11:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+				{Target: mock.Target("10.0.2.12:443"), State: tgsync.HealthUnhealthy, Reason: "Target.ResponseCodeMismatch"},
+				{Target: mock.Target("10.0.3.13:443"), State: tgsync.HealthUnhealthy, Reason: "Target.Timeout"},
+				{Target: mock.Target("10.0.1.21:443"), State: tgsync.HealthHealthy},
+				{Target: mock.Target("10.0.2.22:443"), State: tgsync.HealthHealthy},
 			},
 			Plan: tgsync.Decision{
-				Desired: []tgsync.Target{statustest.Target("10.0.1.21:443"), statustest.Target("10.0.2.22:443"), statustest.Target("10.0.3.23:443")},
-				Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: statustest.Target("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: statustest.ReasonMaxFraction}},
+				Desired: []tgsync.Target{mock.Target("10.0.1.21:443"), mock.Target("10.0.2.22:443"), mock.Target("10.0.3.23:443")},
+				Refused: []tgsync.Refusal{{Action: tgsync.ActionDeregister, Target: mock.Target("10.0.1.11:443"), Rule: tgsync.RuleMaxFraction, Reason: statustest.ReasonMaxFraction}},
 			},
-			Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: statustest.Target("10.0.3.23:443")}},
-			Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: statustest.Target("10.0.3.13:443")}},
+			Registered:   []tgsync.Change{{Action: tgsync.ActionRegister, Target: mock.Target("10.0.3.23:443")}},
+			Deregistered: []tgsync.Change{{Action: tgsync.ActionDeregister, Target: mock.Target("10.0.3.13:443")}},
 			Duration:     1200 * time.Millisecond,
 		}, {
 			Binding: "fargate-logstash", Source: statustest.FargateSource, TargetGroupARN: statustest.FargateARN,
@@ -144,7 +144,7 @@ func TestBuild(t *testing.T) {
 		{
 			name: "a describe wins over the run's observation",
 			in: Input{Bindings: statustest.Specs(), Run: run, Now: statustest.Now, Observed: map[string][]tgsync.ObservedTarget{
-				statustest.OpenSearchARN: {{Target: statustest.Target("10.0.1.21:443"), State: tgsync.HealthHealthy}},
+				statustest.OpenSearchARN: {{Target: mock.Target("10.0.1.21:443"), State: tgsync.HealthHealthy}},
 			}},
 			binding:  "opensearch-dashboards",
 			wantFrom: "describe",
@@ -335,7 +335,7 @@ func TestPendingArithmetic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			target := statustest.Target("10.9.0.1:443")
+			target := mock.Target("10.9.0.1:443")
 			bs := &tgsync.BindingState{Misses: map[tgsync.Target]tgsync.Miss{target: tt.miss}}
 			if tt.refused {
 				bs.Refusing = []string{statustest.RefusingKey(tgsync.ActionDeregister, target.String(), tgsync.RuleLastHealthy)}

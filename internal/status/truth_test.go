@@ -60,7 +60,7 @@ func (w *truthWorld) goodThenFailing(t *testing.T) time.Time {
 	t.Helper()
 	w.run(t) // registers three targets, initial
 	for _, ip := range []string{"10.9.0.1", "10.9.0.2", "10.9.0.3"} {
-		w.groups.Put(truthARN, statustest.Target(ip+":443"), tgsync.HealthHealthy)
+		w.groups.Put(truthARN, mock.Target(ip+":443"), tgsync.HealthHealthy)
 	}
 	// The targets are joining, so this run describes the group and sees
 	// them healthy.
@@ -147,13 +147,13 @@ func TestReusedObservationShowsItsDescribe(t *testing.T) {
 	w.rec.DescribeEvery = 24 * time.Hour // no turn comes in this test
 	w.run(t)
 	for _, ip := range []string{"10.9.0.1", "10.9.0.2", "10.9.0.3"} {
-		w.groups.Put(truthARN, statustest.Target(ip+":443"), tgsync.HealthHealthy)
+		w.groups.Put(truthARN, mock.Target(ip+":443"), tgsync.HealthHealthy)
 	}
 	seen := w.now
 	w.run(t) // describes: the targets were joining
 	// A drain deregistered 10.9.0.3 an hour later, as Drainer records it.
 	w.now = w.now.Add(time.Hour)
-	w.groups.Remove(truthARN, statustest.Target("10.9.0.3:443"))
+	w.groups.Remove(truthARN, mock.Target("10.9.0.3:443"))
 	ctx := context.Background()
 	st, rev, err := w.store.Load(ctx)
 	if err != nil {

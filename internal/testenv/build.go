@@ -23,7 +23,7 @@ func NeedMake(t testing.TB) {
 	t.Helper()
 	NeedTool(t, "make")
 	if runtime.GOOS != "linux" {
-		t.Skip("the Lambda package is built for Linux and run here; this host is " + runtime.GOOS)
+		skipped.skip(t, "a Linux host (the Lambda package is built for Linux and run here; this host is "+runtime.GOOS+")")
 	}
 }
 
@@ -106,17 +106,66 @@ var (
 )
 
 // BuildDir returns the directory for what this test process builds, made
-// on first use. A TestMain that lets it be made calls RemoveBuilds.
+// on first use. Run removes it after the tests.
 func BuildDir() (string, error) {
 	buildOnce.Do(func() { buildDir, buildErr = os.MkdirTemp("", "tgsync-test-build-") })
 	return buildDir, buildErr
 }
 
-// RemoveBuilds deletes BuildDir; call it from TestMain after m.Run.
-func RemoveBuilds() {
+// removeBuilds deletes BuildDir; Run calls it after the tests.
+func removeBuilds() {
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}
+}
+
+// Version is the VERSION the tests build with.
+const Version = "test"
+
+// built memoizes what this test process made, *makeRun by the path make
+// writes.
+var built sync.Map
+
+type makeRun struct {
+	once sync.Once
+	err  error
+}
+
+// made runs make's goal once per test process with DIST=<BuildDir>/dist
+// and VERSION=Version, and returns the path out under DIST. Goals for
+// different outputs may run at once.
+func made(t testing.TB, goal, out string) string {
+	t.Helper()
+	NeedMake(t)
+	dir, err := BuildDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := filepath.Join(dir, "dist")
+	path := filepath.Join(dist, out)
+	if goal == "" {
+		goal = path // the file's own rule
+	}
+	v, _ := built.LoadOrStore(path, &makeRun{})
+	r := v.(*makeRun)
+	r.once.Do(func() { r.err = Make(dist, Version, goal) })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return path
+}
+
+// CLI is the tgsync binary of make build for this machine.
+func CLI(t testing.TB) string {
+	t.Helper()
+	return made(t, "build", "tgsync")
+}
+
+// LambdaZip is the Lambda package for arch (arm64 or amd64) as make
+// package writes it, <dist>/tgsync-<arch>.zip.
+func LambdaZip(t testing.TB, arch string) string {
+	t.Helper()
+	return made(t, "", "tgsync-"+arch+".zip")
 }
 
 // Package is this machine's Lambda deployment package.
@@ -128,63 +177,19 @@ type Package struct {
 }
 
 var (
-	pkgOnce sync.Once
-	pkg     Package
-	pkgErr  error
+	unzipOnce sync.Once
+	unzipErr  error
 )
 
-// LambdaPackage builds the package for this machine's architecture with
-// the rule behind make package, once per test process and under BuildDir,
-// and unpacks its bootstrap.
+// LambdaPackage is LambdaZip for this machine's architecture, with its
+// bootstrap unpacked.
 func LambdaPackage(t testing.TB) Package {
 	t.Helper()
-	NeedMake(t)
-	pkgOnce.Do(func() { pkg, pkgErr = buildPackage() })
-	if pkgErr != nil {
-		t.Fatal(pkgErr)
+	p := Package{Zip: LambdaZip(t, runtime.GOARCH)}
+	p.Bootstrap = filepath.Join(filepath.Dir(p.Zip), "bootstrap-"+runtime.GOARCH)
+	unzipOnce.Do(func() { _, unzipErr = UnzipBootstrap(p.Zip, p.Bootstrap) })
+	if unzipErr != nil {
+		t.Fatal(unzipErr)
 	}
-	return pkg
-}
-
-func buildPackage() (Package, error) {
-	dir, err := BuildDir()
-	if err != nil {
-		return Package{}, err
-	}
-	dist := filepath.Join(dir, "package")
-	p := Package{Zip: filepath.Join(dist, "tgsync-"+runtime.GOARCH+".zip"), Bootstrap: filepath.Join(dist, "bootstrap")}
-	if err := Make(dist, "test", p.Zip); err != nil {
-		return Package{}, err
-	}
-	_, err = UnzipBootstrap(p.Zip, p.Bootstrap)
-	return p, err
-}
-
-var (
-	cliOnce sync.Once
-	cliPath string
-	cliErr  error
-)
-
-// CLI builds the tgsync binary of make build, once per test process and
-// under BuildDir, and returns its path: the CLI and daemon a release ships
-// for this machine.
-func CLI(t testing.TB) string {
-	t.Helper()
-	NeedTool(t, "make")
-	cliOnce.Do(func() {
-		dir, err := BuildDir()
-		if err != nil {
-			cliErr = err
-			return
-		}
-		dist := filepath.Join(dir, "cli")
-		if cliErr = Make(dist, "test", "build"); cliErr == nil {
-			cliPath = filepath.Join(dist, "tgsync")
-		}
-	})
-	if cliErr != nil {
-		t.Fatal(cliErr)
-	}
-	return cliPath
+	return p
 }

@@ -1,6 +1,8 @@
 // Package testenv starts the real tools tests run against: moto_server for
-// AWS APIs. A test that needs a missing tool skips, or fails when
-// TGSYNC_REQUIRE_TOOLS=1 (as in CI), so that CI cannot go green by skipping.
+// AWS APIs, Chromium, make. A test that needs a missing tool skips, or fails
+// when TGSYNC_REQUIRE_TOOLS=1 (as in CI), so that CI cannot go green by
+// skipping; Main, the TestMain of every package that uses a tool, prints one
+// line naming how many tests skipped and what they lacked.
 package testenv
 
 import (
@@ -28,19 +30,21 @@ const Region = "us-east-1"
 func RequireTools() bool { return os.Getenv("TGSYNC_REQUIRE_TOOLS") == "1" }
 
 // NeedTool skips the test when a tool is missing, or fails it when tools are
-// required. It returns the tool's path.
+// required, and counts the skip for Main's report. It returns the tool's
+// path.
 func NeedTool(t testing.TB, names ...string) string {
 	t.Helper()
+	checkMain(t)
 	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
 	}
-	msg := fmt.Sprintf("%s not found on PATH", strings.Join(names, " or "))
-	if RequireTools() {
-		t.Fatalf("%s and TGSYNC_REQUIRE_TOOLS=1: install it (see .ci/run)", msg)
+	what := strings.Join(names, " or ") + " (not on PATH"
+	if hint, ok := installHints[names[0]]; ok {
+		what += "; " + hint
 	}
-	t.Skipf("%s: skipping (set TGSYNC_REQUIRE_TOOLS=1 to make this a failure)", msg)
+	skipped.skip(t, what+")")
 	return ""
 }
 
@@ -71,8 +75,8 @@ func StartMoto(t testing.TB) *Moto {
 	return motoSrv
 }
 
-// StopMoto stops the shared server; call it from TestMain after m.Run.
-func StopMoto() {
+// stopMoto stops the shared server; Run calls it after the tests.
+func stopMoto() {
 	if motoSrv != nil && motoSrv.cmd.Process != nil {
 		_ = motoSrv.cmd.Process.Kill()
 		_ = motoSrv.cmd.Wait()

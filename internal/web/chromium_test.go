@@ -14,6 +14,8 @@ import (
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // TestPageInChromium loads the status page of the fixture in a real
 // browser on a phone-sized window: the DOM must show every binding,
 // target, state and reason, and the screenshot must be a real picture.

@@ -70,7 +70,7 @@ func TestPageLayoutInChromium(t *testing.T) {
 	browser := testenv.NeedChromium(t)
 	h := newHandler(t, Options{Status: fixedStatus(statustest.Status()), Now: func() time.Time { return statustest.Now }})
 	page := startServer(t, h)
-	resp, body := get(t, http.MethodGet, page+"/")
+	resp, body := testenv.Send(t, http.MethodGet, page+"/")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /: %d", resp.StatusCode)
 	}

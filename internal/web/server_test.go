@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/tgsync/tgsync/internal/status"
 	"github.com/tgsync/tgsync/internal/status/statustest"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // startServer serves h on 127.0.0.1 for the test.
@@ -44,28 +44,10 @@ func newHandler(t *testing.T, opts Options) *Handler {
 	return h
 }
 
-func get(t *testing.T, method, url string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
-}
-
 func TestPage(t *testing.T) {
 	st := statustest.Status()
 	url := startServer(t, newHandler(t, Options{Status: fixedStatus(st), Now: func() time.Time { return statustest.Now }}))
-	resp, body := get(t, http.MethodGet, url+"/")
+	resp, body := testenv.Send(t, http.MethodGet, url+"/")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ContentTypeHTML {
 		t.Fatalf("GET / = %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -108,7 +90,7 @@ func TestPage(t *testing.T) {
 func TestAPIStatusRoundTrip(t *testing.T) {
 	st := statustest.Status()
 	url := startServer(t, newHandler(t, Options{Status: fixedStatus(st)}))
-	resp, body := get(t, http.MethodGet, url+"/api/status")
+	resp, body := testenv.Send(t, http.MethodGet, url+"/api/status")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ContentTypeJSON {
 		t.Fatalf("GET /api/status = %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -158,7 +140,7 @@ func TestRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.url[strings.LastIndex(tt.url, ":"):], func(t *testing.T) {
-			resp, body := get(t, tt.method, tt.url)
+			resp, body := testenv.Send(t, tt.method, tt.url)
 			if resp.StatusCode != tt.wantCode {
 				t.Errorf("status %d, want %d (%s)", resp.StatusCode, tt.wantCode, body)
 			}
@@ -206,7 +188,7 @@ func TestHealthz(t *testing.T) {
 				Now:        func() time.Time { return now },
 			})
 			now = tt.now // the handler started at statustest.Now
-			resp, body := get(t, http.MethodGet, startServer(t, h)+"/healthz")
+			resp, body := testenv.Send(t, http.MethodGet, startServer(t, h)+"/healthz")
 			if resp.StatusCode != tt.wantCode || !strings.Contains(body, tt.wantBody) {
 				t.Errorf("got %d %q, want %d containing %q", resp.StatusCode, body, tt.wantCode, tt.wantBody)
 			}

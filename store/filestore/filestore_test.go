@@ -158,17 +158,25 @@ func TestCorrupt(t *testing.T) {
 	}
 }
 
+// savedStore is a Store on state.json in a directory of the test's,
+// holding st at revision rev.
+func savedStore(t *testing.T, st *tgsync.State) (dir, path string, s *Store, rev string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "state.json")
+	s = New(path)
+	rev, err := s.Save(context.Background(), st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, path, s, rev
+}
+
 // TestInterruptedWrite fails a save after its temporary file is complete and
 // before the rename: the old file stays as it was and nothing is left behind.
 func TestInterruptedWrite(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	s := New(path)
-	rev, err := s.Save(ctx, storetest.SampleState(1), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, path, s, rev := savedStore(t, storetest.SampleState(1))
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// helperCmd runs this test binary in the helper mode env with spec.
+// Built with -race, a helper that exits 0 sleeps a second first, for race
+// reports of other threads (GORACE's atexit_sleep_ms); Go reports a race
+// as it happens, and a helper that raced still exits 66, so the helper
+// skips the sleep.
+func helperCmd(env, spec string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+spec, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	return cmd
+}
+
 // crashHelper dies (exit 3) between the write of the temporary file and the
 // rename, as a killed process or a power cut would.
 func crashHelper(path string) int {
@@ -140,15 +151,8 @@ func checkCounts(t *testing.T, path string, names []string, rounds int) {
 // the next save must clean the leftover up.
 func TestCrashBeforeRename(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	s := New(path)
-	rev, err := s.Save(ctx, storetest.SampleState(2), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envCrash+"="+path)
+	dir, path, s, rev := savedStore(t, storetest.SampleState(2))
+	cmd := helperCmd(envCrash, path)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
@@ -189,8 +193,7 @@ func TestProcessesShareFile(t *testing.T) {
 	for i := range procs {
 		name := fmt.Sprintf("proc-%d", i)
 		names = append(names, name)
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%d", envWriter, path, name, rounds))
+		cmd := helperCmd(envWriter, fmt.Sprintf("%s|%s|%d", path, name, rounds))
 		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

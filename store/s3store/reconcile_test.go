@@ -54,15 +54,6 @@ func (g *gate) store(base tgsync.Store) *mock.Store {
 	}
 }
 
-func mustTarget(t *testing.T, s string) tgsync.Target {
-	t.Helper()
-	tg, err := tgsync.ParseTarget(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg
-}
-
 // TestTwoWritersOneWins runs two reconcilers at once against one state
 // object in moto, each with its own binding. Both plan from the same state;
 // the second save gets 412, reloads, plans again and saves. Nothing either
@@ -77,7 +68,7 @@ func TestTwoWritersOneWins(t *testing.T) {
 	// other's binding over.
 	base := tgsync.NewState()
 	since := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-	staleA, staleB := mustTarget(t, "10.1.0.9:443"), mustTarget(t, "10.2.0.9:5044")
+	staleA, staleB := mock.Target("10.1.0.9:443"), mock.Target("10.2.0.9:5044")
 	base.Binding("alpha").Misses = map[tgsync.Target]tgsync.Miss{staleA: {Count: 1, Since: since}}
 	base.Binding("beta").Owned = map[tgsync.Target]time.Time{staleB: since}
 	base.Binding("beta").Misses = map[tgsync.Target]tgsync.Miss{staleB: {Count: 1, Since: since}}
@@ -93,7 +84,7 @@ func TestTwoWritersOneWins(t *testing.T) {
 	const arnA, arnB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/alpha/1", "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/beta/2"
 	mem.Put(arnA, staleA, tgsync.HealthHealthy)
 	mem.Put(arnB, staleB, tgsync.HealthHealthy)
-	foreign := mustTarget(t, "10.2.0.50:5044") // not beta's: it is shared
+	foreign := mock.Target("10.2.0.50:5044") // not beta's: it is shared
 	mem.Put(arnB, foreign, tgsync.HealthHealthy)
 	var registeredMu sync.Mutex
 	registered := map[tgsync.Target]int{}
@@ -176,7 +167,7 @@ func TestTwoWritersOneWins(t *testing.T) {
 		t.Errorf("beta counted a miss for a target it does not own")
 	}
 	// Beta is shared: it owns what it registered and still what it had.
-	for _, tg := range []tgsync.Target{mustTarget(t, "10.2.0.1:5044"), staleB} {
+	for _, tg := range []tgsync.Target{mock.Target("10.2.0.1:5044"), staleB} {
 		if _, ok := beta.Owned[tg]; !ok {
 			t.Errorf("beta lost ownership of %s: %v", tg, beta.Owned)
 		}
@@ -186,7 +177,7 @@ func TestTwoWritersOneWins(t *testing.T) {
 	}
 	// The registrations happened once, although one run planned twice.
 	for _, s := range []string{"10.1.0.1:443", "10.1.0.2:443", "10.2.0.1:5044"} {
-		if n := registered[mustTarget(t, s)]; n != 1 {
+		if n := registered[mock.Target(s)]; n != 1 {
 			t.Errorf("%s registered %d times, want once", s, n)
 		}
 	}

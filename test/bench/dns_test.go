@@ -36,8 +36,8 @@ func BenchmarkDNSQueries(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			w := newWorld(b)
-			w.dns.SetMaxAnswers(c.cap)
-			w.dns.Seed(1)
+			w.DNS.SetMaxAnswers(c.cap)
+			w.DNS.Seed(1)
 			var pool addrPool
 			addrs := pool.take(c.v4)
 			for i := range c.v6 {
@@ -55,7 +55,7 @@ func BenchmarkDNSQueries(b *testing.B) {
 				Groups:   elbv2.New(world, unlimited), Store: store, Now: world.Now,
 			}
 			run(b, r) // registers
-			w.dns.ResetQueries()
+			w.DNS.ResetQueries()
 			store.take()
 			seen, complete := 0, 0
 			for b.Loop() {
@@ -67,7 +67,7 @@ func BenchmarkDNSQueries(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			queries := perRun(w.dns.QueriesFor(name), b.N)
+			queries := perRun(w.DNS.QueriesFor(name), b.N)
 			b.ReportMetric(queries, "queries/run")
 			b.ReportMetric(perRun(seen, b.N), "addrs-seen/run")
 			b.ReportMetric(100*perRun(complete, b.N), "complete-runs-%")

@@ -22,17 +22,17 @@ import (
 func (w *world) nodes(b testing.TB, desc string, count int, pool *addrPool) []netip.Addr {
 	b.Helper()
 	if w.subnet == "" {
-		w.subnet = w.vpc.Subnets(b, "10.0.1.0/24")[0] // moto does not check that the addresses lie in it
+		w.subnet = w.VPC.Subnets(b, "10.0.1.0/24")[0] // moto does not check that the addresses lie in it
 	}
 	addrs := pool.take(count)
 	for _, a := range addrs {
-		w.vpc.Interface(b, testenv.Interface{Subnet: w.subnet, Description: desc, IPs: []string{a.String()}, InUse: true})
+		w.VPC.Interface(b, testenv.Interface{Subnet: w.subnet, Description: desc, IPs: []string{a.String()}, InUse: true})
 	}
 	return addrs
 }
 
 // lister reads interfaces from moto, counting the calls in calls.
-func (w *world) lister(calls *callCounter) *eni.Lister {
+func (w *world) lister(calls *elbv2.Calls) *eni.Lister {
 	return eni.NewLister(ec2.NewFromConfig(w.config(calls)))
 }
 
@@ -51,8 +51,8 @@ func BenchmarkNodesPerRun(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			w := newWorld(b)
-			w.dns.SetMaxAnswers(dns.AnswerCap)
-			w.dns.Seed(1)
+			w.DNS.SetMaxAnswers(dns.AnswerCap)
+			w.DNS.Seed(1)
 			lb := testenv.UniqueName("web")
 			var pool addrPool
 			nodes := w.nodes(b, "ELB app/"+lb+"/50dc6c495c0c9188", 12, &pool)
@@ -123,13 +123,13 @@ func BenchmarkInterfaceAPICalls(b *testing.B) {
 	names := []string{w.name("web", lbNodes), w.name("web2", lbNodes), w.name("logs", osNodes)}
 	type variant struct {
 		r      *tgsync.Reconciler
-		calls  *callCounter
+		calls  *elbv2.Calls
 		now    time.Time
 		totals map[string]int
 	}
 	variants := map[bool]*variant{}
 	for _, withInterfaces := range []bool{false, true} {
-		v := &variant{calls: &callCounter{}, now: t0, totals: map[string]int{}}
+		v := &variant{calls: &elbv2.Calls{}, now: t0, totals: map[string]int{}}
 		lister := w.lister(v.calls)
 		var bindings []tgsync.Binding
 		for i, host := range names {
@@ -152,7 +152,7 @@ func BenchmarkInterfaceAPICalls(b *testing.B) {
 		v.r = w.reconciler(bindings, v.calls, func() time.Time { return v.now })
 		run(b, v.r) // registers, and learns each group's metadata
 		v.now = v.now.Add(time.Minute)
-		v.calls.take()
+		v.calls.Take()
 		variants[withInterfaces] = v
 	}
 	runs := 0
@@ -160,7 +160,7 @@ func BenchmarkInterfaceAPICalls(b *testing.B) {
 		for _, v := range variants {
 			run(b, v.r)
 			v.now = v.now.Add(time.Minute)
-			for op, n := range v.calls.take() {
+			for op, n := range v.calls.Take() {
 				v.totals[op] += n
 			}
 		}

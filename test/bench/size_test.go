@@ -2,7 +2,6 @@ package bench
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tgsync/tgsync/internal/testenv"
@@ -18,6 +17,9 @@ const (
 	deployedArch      = "arm64"
 )
 
+// packageArchs are the architectures make package builds.
+var packageArchs = []string{"arm64", "amd64"}
+
 // BenchmarkSize reports the sizes (MB of 10^6 bytes) of what make build
 // and make package produce: the bootstrap and its zip for each Lambda
 // architecture, and the CLI binary for this machine. It fails when the
@@ -26,7 +28,7 @@ const (
 func BenchmarkSize(b *testing.B) {
 	for _, arch := range packageArchs {
 		b.Run("lambda-"+arch, func(b *testing.B) {
-			zipPath := filepath.Join(builds(b), "tgsync-"+arch+".zip")
+			zipPath := testenv.LambdaZip(b, arch)
 			var zipSize, binSize int64
 			for b.Loop() {
 				st, err := os.Stat(zipPath)
@@ -47,7 +49,7 @@ func BenchmarkSize(b *testing.B) {
 		})
 	}
 	b.Run("cli-make-build", func(b *testing.B) {
-		bin := cliBinary(b)
+		bin := testenv.CLI(b)
 		var size int64
 		for b.Loop() {
 			st, err := os.Stat(bin)

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +15,12 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
-	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/s3store"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopMoto()
-	testenv.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // port is the one port every binding uses: moto keeps one target per IP,
 // where AWS keeps one per ip:port.
@@ -40,51 +32,40 @@ const port = 443
 // docs/performance.md gives that floor separately.
 var unlimited = elbv2.Options{DescribeRate: 1e4, DescribeBurst: 1e4, ChangeRate: 1e4, ChangeBurst: 1e4}
 
-// world is one benchmark's part of the shared moto server (a VPC, a state
-// bucket, target groups) and its own DNS server.
+// world is one benchmark's part of the shared moto server and its own DNS
+// server.
 type world struct {
-	moto   *testenv.Moto
-	vpc    *testenv.VPC
-	bucket string
-	dns    *dnstest.Server
+	*testenv.World
 	subnet string // for network interfaces, made on first use
 }
 
 func newWorld(b testing.TB) *world {
 	b.Helper()
-	m := testenv.StartMoto(b)
-	cfg := m.AWSConfig()
-	w := &world{moto: m, vpc: testenv.NewVPC(b, cfg, "10.0.0.0/16"), bucket: testenv.Bucket(b, cfg, "tgsync-bench")}
-	var err error
-	if w.dns, err = dnstest.Start(); err != nil {
-		b.Fatalf("start DNS server: %v", err)
-	}
-	b.Cleanup(func() { _ = w.dns.Close() })
-	return w
+	return &world{World: testenv.NewWorld(b, "tgsync-bench")}
 }
 
 // config returns the SDK config for moto; with calls, every attempt the
 // clients send is counted.
-func (w *world) config(calls *callCounter) aws.Config {
-	cfg := w.moto.AWSConfig()
+func (w *world) config(calls *elbv2.Calls) aws.Config {
+	cfg := w.Moto.AWSConfig()
 	if calls != nil {
-		cfg.APIOptions = append(slices.Clone(cfg.APIOptions), elbv2.CountCalls(calls.record))
+		cfg.APIOptions = append(slices.Clone(cfg.APIOptions), elbv2.CountCalls(calls.Record))
 	}
 	return cfg
 }
 
-func (w *world) s3(calls *callCounter) *s3.Client { return testenv.S3(w.config(calls)) }
+func (w *world) s3(calls *elbv2.Calls) *s3.Client { return testenv.S3(w.config(calls)) }
 
 // targetGroup creates an ip target group on port.
 func (w *world) targetGroup(b testing.TB) string {
 	b.Helper()
-	return w.vpc.IPTargetGroup(b, types.ProtocolEnumHttps, port)
+	return w.VPC.IPTargetGroup(b, types.ProtocolEnumHttps, port)
 }
 
 // name makes a fresh DNS name answer addrs.
 func (w *world) name(label string, addrs []netip.Addr) string {
 	name := label + "." + testenv.UniqueName("n") + ".bench.internal"
-	w.dns.SetA(name, 60, addrs...)
+	w.DNS.SetA(name, 60, addrs...)
 	return name
 }
 
@@ -92,7 +73,7 @@ func (w *world) name(label string, addrs []netip.Addr) string {
 // where answers are capped (0: the default, 4).
 func (w *world) resolver(b testing.TB, lookups int) *dns.Resolver {
 	b.Helper()
-	r, err := dns.New(dns.Config{Servers: []string{w.dns.Addr()}, Lookups: lookups, Timeout: time.Second})
+	r, err := dns.New(dns.Config{Servers: []string{w.DNS.Addr()}, Lookups: lookups, Timeout: time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -101,11 +82,11 @@ func (w *world) resolver(b testing.TB, lookups int) *dns.Resolver {
 
 // reconciler wires bindings to the real elbv2 adapter and the S3 store on
 // moto, counting every API call in calls.
-func (w *world) reconciler(bindings []tgsync.Binding, calls *callCounter, now func() time.Time) *tgsync.Reconciler {
+func (w *world) reconciler(bindings []tgsync.Binding, calls *elbv2.Calls, now func() time.Time) *tgsync.Reconciler {
 	return &tgsync.Reconciler{
 		Bindings: bindings,
 		Groups:   elbv2.NewFromConfig(w.config(calls), unlimited),
-		Store:    s3store.New(w.s3(calls), w.bucket, testenv.UniqueName("state")+"/"+s3store.DefaultObjectName),
+		Store:    s3store.New(w.s3(calls), w.Bucket, testenv.UniqueName("state")+"/"+s3store.DefaultObjectName),
 		Now:      now,
 	}
 }
@@ -130,33 +111,6 @@ func run(b testing.TB, r *tgsync.Reconciler) tgsync.RunResult {
 		}
 	}
 	return res
-}
-
-// callCounter counts API attempts by operation, fed by elbv2.CountCalls.
-type callCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *callCounter) record(_, operation string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[operation]++
-}
-
-// take returns the counts since the last take and starts again from zero.
-func (c *callCounter) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n = nil
-	if n == nil {
-		n = map[string]int{}
-	}
-	return n
 }
 
 // addrPool hands out addresses never handed out before, from 10.128.0.1,

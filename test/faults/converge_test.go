@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -68,15 +69,7 @@ func (e *env) matches(b *binding) bool {
 	for ft := range b.foreign {
 		want[ft] = true
 	}
-	if len(got) != len(want) {
-		return false
-	}
-	for w := range want {
-		if !got[w] {
-			return false
-		}
-	}
-	return true
+	return maps.Equal(got, want)
 }
 
 // settled holds the answers for steadyRuns runs, and up to two more

@@ -13,13 +13,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awselb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
+	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -32,10 +32,18 @@ import (
 const (
 	// every is the schedule: one run a minute, as an EventBridge rule.
 	every = time.Minute
-	// runTimeout bounds each run, as the Lambda's timeout would.
-	runTimeout = 300 * time.Millisecond
-	// margin is the reconciler's DeadlineMargin for runTimeout.
-	margin = 75 * time.Millisecond
+	// runTimeout bounds each run, as the Lambda's timeout would, and
+	// margin is the reconciler's DeadlineMargin for it: no AWS work
+	// starts within it, and calls in flight are cut off half of it
+	// before the deadline. Only a hung call waits for the deadline (DNS
+	// faults end with the resolver's own 200ms timeout), so the rest
+	// leaves room to save however loaded the machine; hangTimeout and
+	// hangMargin are those of the runs with a hung call, which costs
+	// hangTimeout-hangMargin/2 of wall time and leaves hangMargin/2.
+	runTimeout  = 2 * time.Second
+	margin      = 500 * time.Millisecond
+	hangTimeout = 1500 * time.Millisecond
+	hangMargin  = time.Second
 	// steadyRuns is how long a binding holds its first answer before a
 	// fault starts.
 	steadyRuns = 3
@@ -155,7 +163,7 @@ type memBackend struct {
 
 func newMemBackend(clock elbv2fake.Clock) *memBackend {
 	w := elbv2fake.New(clock, elbv2fake.Options{})
-	return &memBackend{Adapter: elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}),
+	return &memBackend{Adapter: elbv2.New(w, elbv2.Unlimited()),
 		world: w, spec: elbv2fake.GroupSpec{Port: 443}}
 }
 
@@ -266,11 +274,7 @@ func newEnv(t testing.TB, s setup) *env {
 	} else {
 		e.elb = newMemBackend(e.clock)
 	}
-	srv, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testenv.DNS(t)
 	e.dns = srv
 	resolver, err := dns.New(dns.Config{Servers: []string{srv.Addr()}, Timeout: 200 * time.Millisecond, Attempts: 1, Lookups: 2})
 	if err != nil {

@@ -19,8 +19,7 @@ var reportOut = flag.String("reliability.out", "", "write the fault table into t
 
 func TestMain(m *testing.M) {
 	began := time.Now()
-	code := m.Run()
-	testenv.StopMoto()
+	code := testenv.Run(m)
 	took := time.Since(began)
 	if testing.Verbose() || *reportOut != "" {
 		fmt.Print(table(took))

@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awselb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/elbv2"
@@ -29,7 +28,7 @@ func newMotoBackend(t testing.TB) *motoBackend {
 	t.Helper()
 	cfg := testenv.StartMoto(t).AWSConfig()
 	return &motoBackend{
-		Adapter: elbv2.NewFromConfig(cfg, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf}),
+		Adapter: elbv2.NewFromConfig(cfg, elbv2.Unlimited()),
 		vpc:     testenv.NewVPC(t, cfg, "10.0.0.0/16"),
 	}
 }

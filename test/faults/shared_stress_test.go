@@ -12,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
-	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
+	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -175,11 +173,7 @@ func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 	if err := world.CreateTargetGroup(arn, elbv2fake.GroupSpec{Port: 443, DrainDelay: -1, HealthyAfter: -1}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testenv.DNS(t)
 	resolver, err := dns.New(dns.Config{Servers: []string{srv.Addr()}, Timeout: time.Second, Lookups: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +236,7 @@ func stress(t *testing.T, seed uint64, rounds int) stressFigures {
 			}
 			// Each process has its own adapter, as each has its own
 			// SDK client.
-			groups := elbv2.New(world, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+			groups := elbv2.New(world, elbv2.Unlimited())
 			rec := &tgsync.Reconciler{Bindings: bindings, Groups: mortalGroups{groups, k}, Store: mortalStore{store, k},
 				Now: clock.Now, SaveAttempts: 3}
 			wg.Add(1)

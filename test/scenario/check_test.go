@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -43,11 +44,12 @@ func (s *scenario) step(what string, served []netip.Addr, f runFaults) stepResul
 			t.Fatal(err)
 		}
 	}
+	// Every change checked below is this run's: the history of earlier
+	// runs was checked by their steps.
+	s.world.ResetHistory()
 	before := s.world.Targets(scenarioARN)
 	rev, calls := s.store.Revision(), s.world.Calls()
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-	res, err := s.rec.Run(ctx, tgsync.RunOptions{DeadlineMargin: deadlineMargin})
-	cancel()
+	res, err := runOnce(s.rec, f.elb)
 	s.world.ClearFaults()
 	s.dns.SetFault(scenarioName, dnstest.FaultNone)
 	after := s.world.Targets(scenarioARN)
@@ -151,12 +153,11 @@ func (s *scenario) step(what string, served []netip.Addr, f runFaults) stepResul
 		}
 	}
 
-	// The stored state always decodes.
-	if _, _, err := s.store.Load(context.Background()); err != nil {
-		fail("state does not load: %v", err)
-	} else if data := s.store.Bytes(); data != nil {
-		if _, err := tgsync.DecodeState(data); err != nil {
-			fail("state does not decode: %v", err)
+	// The stored state always decodes: each state a run writes is checked
+	// once (memstore's Load decodes the stored bytes).
+	if sr.written {
+		if _, _, err := s.store.Load(context.Background()); err != nil {
+			fail("state does not load: %v", err)
 		}
 	}
 
@@ -278,15 +279,7 @@ func (s *scenario) matches(want map[tgsync.Target]bool) bool {
 		}
 		delete(got, ft)
 	}
-	if len(got) != len(want) {
-		return false
-	}
-	for w := range want {
-		if !got[w] {
-			return false
-		}
-	}
-	return true
+	return maps.Equal(got, want)
 }
 
 // timedOut reports whether err is a query or run that ran out of time.

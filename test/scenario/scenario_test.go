@@ -14,13 +14,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"golang.org/x/time/rate"
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/dns"
 	"github.com/tgsync/tgsync/dns/dnstest"
 	"github.com/tgsync/tgsync/elbv2"
 	"github.com/tgsync/tgsync/elbv2/elbv2fake"
+	"github.com/tgsync/tgsync/internal/testenv"
 	"github.com/tgsync/tgsync/store/memstore"
 )
 
@@ -34,7 +34,7 @@ import (
 // adapter is the real elbv2 adapter on the world, without its client-side
 // rate limits: the world's faults alone decide what fails.
 func adapter(w *elbv2fake.World) *elbv2.Adapter {
-	return elbv2.New(w, elbv2.Options{DescribeRate: rate.Inf, ChangeRate: rate.Inf})
+	return elbv2.New(w, elbv2.Unlimited())
 }
 
 var scenarioSeed = flag.Uint64("scenario.seed", 0, "run TestScenarioRandomChurn with this seed only")
@@ -44,15 +44,23 @@ const (
 	scenarioARN  = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/scenario/73e2d6bc24d8a067"
 	// runEvery is the schedule: one run a minute, as an EventBridge rule.
 	runEvery = time.Minute
-	// runTimeout bounds each run, so that a hung call ends with the run.
-	runTimeout = time.Second
-	// deadlineMargin is the reconciler's: it stops starting AWS work this
-	// long before the deadline, and cuts off calls in flight half of it
-	// before, which leaves planning and the state save of a group of a few
-	// hundred targets 250ms, enough under the race detector on a loaded
-	// machine.
+	// runTimeout and deadlineMargin are the deadline of each run and the
+	// reconciler's margin: it starts no AWS work within the margin of the
+	// deadline and cuts off calls still in flight half the margin before
+	// it, so that the state is saved in time. Only a hung call waits for
+	// the deadline; every other run ends long before it, however loaded
+	// the machine.
+	runTimeout     = 10 * time.Second
 	deadlineMargin = 500 * time.Millisecond
-	poolSize       = 300
+	// hangTimeout and hangMargin are those of a run with a hung call,
+	// which costs the run hangTimeout-hangMargin/2 of wall time and leaves
+	// hangMargin/2 to plan and save a group of a few hundred targets, with
+	// room to spare under the race detector on a loaded machine. The
+	// hung call starts when the run has used at most
+	// hangTimeout-hangMargin; a run cut short before it is logged as such.
+	hangTimeout = 2 * time.Second
+	hangMargin  = 1500 * time.Millisecond
+	poolSize    = 300
 )
 
 var (
@@ -185,13 +193,8 @@ func newScenario(t *testing.T, seed uint64, shared bool) *scenario {
 			s.foreign[p] = true
 		}
 	}
-	srv, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.dns = srv
-	t.Cleanup(func() { _ = srv.Close() })
-	resolver, err := dns.New(dns.Config{Servers: []string{srv.Addr()}, Timeout: 100 * time.Millisecond, Attempts: 1, Lookups: 2})
+	s.dns = testenv.DNS(t)
+	resolver, err := dns.New(dns.Config{Servers: []string{s.dns.Addr()}, Timeout: 100 * time.Millisecond, Attempts: 1, Lookups: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +340,7 @@ var dnsFaults = []dnstest.Fault{dnstest.FaultServFail, dnstest.FaultRefused, dns
 	dnstest.FaultTimeout, dnstest.FaultEmpty, dnstest.FaultTruncateDropTCP, dnstest.FaultGarbage}
 
 // elbFaults lists a hung call once and the cheap faults twice: a hung call
-// costs the run's whole deadline in wall time.
+// costs the run most of its deadline in wall time.
 var elbFaults = []elbv2fake.FaultKind{elbv2fake.FaultHang,
 	elbv2fake.FaultThrottle, elbv2fake.FaultInternalError, elbv2fake.FaultUnavailable, elbv2fake.FaultConnReset, elbv2fake.FaultPartialBatch,
 	elbv2fake.FaultThrottle, elbv2fake.FaultInternalError, elbv2fake.FaultUnavailable, elbv2fake.FaultConnReset, elbv2fake.FaultPartialBatch}
@@ -359,6 +362,18 @@ func (s *scenario) faults() runFaults {
 		f.elb = &e
 	}
 	return f
+}
+
+// runOnce runs rec once under the deadline and margin of a run with the
+// fault f (nil for none).
+func runOnce(rec *tgsync.Reconciler, f *elbv2fake.Fault) (tgsync.RunResult, error) {
+	timeout, margin := runTimeout, deadlineMargin
+	if f != nil && f.Kind == elbv2fake.FaultHang {
+		timeout, margin = hangTimeout, hangMargin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return rec.Run(ctx, tgsync.RunOptions{DeadlineMargin: margin})
 }
 
 func (s *scenario) churnRun() {
@@ -409,11 +424,7 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 			if err := world.CreateTargetGroup(scenarioARN, elbv2fake.GroupSpec{Port: 443}); err != nil {
 				t.Fatal(err)
 			}
-			srv, err := dnstest.Start()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = srv.Close() })
+			srv := testenv.DNS(t)
 			resolver, err := dns.New(dns.Config{Servers: []string{srv.Addr()}, Timeout: 100 * time.Millisecond, Attempts: 1})
 			if err != nil {
 				t.Fatal(err)
@@ -431,9 +442,11 @@ func TestScenarioAnswerDuringDescribeFailureRestartsGrace(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-				res, err := rec.Run(ctx, tgsync.RunOptions{DeadlineMargin: deadlineMargin})
-				cancel()
+				var f *elbv2fake.Fault
+				if st.fault {
+					f = &tt.fault
+				}
+				res, err := runOnce(rec, f)
 				world.ClearFaults()
 				if err != nil {
 					t.Fatalf("run %d: %v", i+1, err)

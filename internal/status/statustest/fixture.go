@@ -9,10 +9,10 @@
 package statustest
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/tgsync/tgsync"
+	"github.com/tgsync/tgsync/internal/mock"
 	"github.com/tgsync/tgsync/internal/status"
 )
 
@@ -45,30 +45,12 @@ func At(hhmm string) time.Time {
 	return time.Date(2026, 11, 21, t.Hour(), t.Minute(), t.Second(), 0, time.UTC)
 }
 
-// Target reads ip:port; a typo is the test's bug.
-func Target(s string) tgsync.Target {
-	t, err := tgsync.ParseTarget(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-// Addrs reads addresses.
-func Addrs(ss ...string) []netip.Addr {
-	out := make([]netip.Addr, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParseAddr(s)
-	}
-	return out
-}
-
 // RefusingKey is how the reconciler remembers an ongoing refusal; the test
 // of Build against a real reconciler run checks that it still is.
 func RefusingKey(action tgsync.Action, target, rule string) string {
 	f := tgsync.Refusal{Action: action, Rule: rule}
 	if target != "" {
-		f.Target = Target(target)
+		f.Target = mock.Target(target)
 	}
 	return f.Key()
 }
@@ -88,10 +70,10 @@ func Specs() []status.BindingSpec {
 func State() *tgsync.State {
 	st := tgsync.NewState()
 	st.Bindings["opensearch-dashboards"] = &tgsync.BindingState{
-		Answer: &tgsync.SourceAnswer{Addrs: Addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: tgsync.Duration(60 * time.Second), At: At("03:04:00")},
+		Answer: &tgsync.SourceAnswer{Addrs: mock.Addrs("10.0.1.21", "10.0.2.22", "10.0.3.23"), TTL: tgsync.Duration(60 * time.Second), At: At("03:04:00")},
 		Misses: map[tgsync.Target]tgsync.Miss{
-			Target("10.0.1.11:443"): {Count: 4, Since: At("03:05:00")},
-			Target("10.0.2.12:443"): {Count: 2, Since: At("03:08:00")},
+			mock.Target("10.0.1.11:443"): {Count: 4, Since: At("03:05:00")},
+			mock.Target("10.0.2.12:443"): {Count: 2, Since: At("03:08:00")},
 		},
 		Refusing: []string{RefusingKey(tgsync.ActionDeregister, "10.0.1.11:443", tgsync.RuleMaxFraction)},
 		History: []tgsync.Event{
@@ -115,9 +97,9 @@ func State() *tgsync.State {
 		},
 	}
 	st.Bindings["internal-alb-static-ip"] = &tgsync.BindingState{
-		Answer: &tgsync.SourceAnswer{Addrs: Addrs("10.1.1.5", "10.1.2.6", "203.0.113.7"), TTL: tgsync.Duration(60 * time.Second), At: At("03:07:30")},
+		Answer: &tgsync.SourceAnswer{Addrs: mock.Addrs("10.1.1.5", "10.1.2.6", "203.0.113.7"), TTL: tgsync.Duration(60 * time.Second), At: At("03:07:30")},
 		Owned: map[tgsync.Target]time.Time{
-			Target("10.1.1.5:80"): At("02:00:00"), Target("10.1.1.5:443"): At("02:00:00"), Target("10.1.2.6:80"): At("03:07:30"),
+			mock.Target("10.1.1.5:80"): At("02:00:00"), mock.Target("10.1.1.5:443"): At("02:00:00"), mock.Target("10.1.2.6:80"): At("03:07:30"),
 		},
 		Refusing: []string{
 			RefusingKey(tgsync.ActionRegister, "203.0.113.7:443", tgsync.RuleNotAllowed),
@@ -136,7 +118,7 @@ func State() *tgsync.State {
 		LastError: "binding internal-alb-static-ip: register 10.1.2.6:443: ValidationError: The IP address 10.1.2.6 is outside the VPC <b>range</b>",
 	}
 	st.Bindings["fargate-logstash"] = &tgsync.BindingState{
-		Answer:    &tgsync.SourceAnswer{Addrs: Addrs("10.2.0.10", "10.2.0.11"), TTL: tgsync.Duration(10 * time.Second), At: At("02:40:00")},
+		Answer:    &tgsync.SourceAnswer{Addrs: mock.Addrs("10.2.0.10", "10.2.0.11"), TTL: tgsync.Duration(10 * time.Second), At: At("02:40:00")},
 		LastError: FargateError,
 		Refusing:  []string{RefusingKey(tgsync.ActionDeregister, "", tgsync.RuleSourceFailed)},
 		History: []tgsync.Event{
@@ -156,22 +138,22 @@ func State() *tgsync.State {
 func Observed() map[string][]tgsync.ObservedTarget {
 	return map[string][]tgsync.ObservedTarget{
 		OpenSearchARN: {
-			{Target: Target("10.0.1.11:443"), AvailabilityZone: "ap-northeast-1a", State: tgsync.HealthUnhealthy, Reason: "Target.Timeout", Description: "Request timed out"},
-			{Target: Target("10.0.2.12:443"), AvailabilityZone: "ap-northeast-1c", State: tgsync.HealthUnhealthy, Reason: "Target.ResponseCodeMismatch", Description: "Health checks failed with these codes: [502]"},
-			{Target: Target("10.0.3.13:443"), AvailabilityZone: "ap-northeast-1d", State: tgsync.HealthDraining, Reason: "Target.DeregistrationInProgress", Description: "Target deregistration is in progress"},
-			{Target: Target("10.0.1.21:443"), AvailabilityZone: "ap-northeast-1a", State: tgsync.HealthHealthy},
-			{Target: Target("10.0.2.22:443"), AvailabilityZone: "ap-northeast-1c", State: tgsync.HealthHealthy},
-			{Target: Target("10.0.3.23:443"), AvailabilityZone: "ap-northeast-1d", State: tgsync.HealthInitial, Reason: "Elb.InitialHealthChecking", Description: "Initial health checks in progress"},
+			{Target: mock.Target("10.0.1.11:443"), AvailabilityZone: "ap-northeast-1a", State: tgsync.HealthUnhealthy, Reason: "Target.Timeout", Description: "Request timed out"},
+			{Target: mock.Target("10.0.2.12:443"), AvailabilityZone: "ap-northeast-1c", State: tgsync.HealthUnhealthy, Reason: "Target.ResponseCodeMismatch", Description: "Health checks failed with these codes: [502]"},
+			{Target: mock.Target("10.0.3.13:443"), AvailabilityZone: "ap-northeast-1d", State: tgsync.HealthDraining, Reason: "Target.DeregistrationInProgress", Description: "Target deregistration is in progress"},
+			{Target: mock.Target("10.0.1.21:443"), AvailabilityZone: "ap-northeast-1a", State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.0.2.22:443"), AvailabilityZone: "ap-northeast-1c", State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.0.3.23:443"), AvailabilityZone: "ap-northeast-1d", State: tgsync.HealthInitial, Reason: "Elb.InitialHealthChecking", Description: "Initial health checks in progress"},
 		},
 		ALBARN: {
-			{Target: Target("10.1.1.5:80"), AvailabilityZone: "us-east-1a", State: tgsync.HealthHealthy},
-			{Target: Target("10.1.1.5:443"), AvailabilityZone: "us-east-1a", State: tgsync.HealthHealthy},
-			{Target: Target("10.1.2.6:80"), AvailabilityZone: "us-east-1b", State: tgsync.HealthInitial, Reason: "Elb.RegistrationInProgress", Description: "Target registration is in progress"},
-			{Target: Target("10.1.9.9:80"), AvailabilityZone: "us-east-1b", State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.1.1.5:80"), AvailabilityZone: "us-east-1a", State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.1.1.5:443"), AvailabilityZone: "us-east-1a", State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.1.2.6:80"), AvailabilityZone: "us-east-1b", State: tgsync.HealthInitial, Reason: "Elb.RegistrationInProgress", Description: "Target registration is in progress"},
+			{Target: mock.Target("10.1.9.9:80"), AvailabilityZone: "us-east-1b", State: tgsync.HealthHealthy},
 		},
 		FargateARN: {
-			{Target: Target("10.2.0.10:5044"), AvailabilityZone: "us-east-1a", State: tgsync.HealthHealthy},
-			{Target: Target("10.2.0.11:5044"), AvailabilityZone: "us-east-1c", State: tgsync.HealthUnused, Reason: "Target.NotInUse", Description: "Target group is not configured to receive traffic from the load balancer"},
+			{Target: mock.Target("10.2.0.10:5044"), AvailabilityZone: "us-east-1a", State: tgsync.HealthHealthy},
+			{Target: mock.Target("10.2.0.11:5044"), AvailabilityZone: "us-east-1c", State: tgsync.HealthUnused, Reason: "Target.NotInUse", Description: "Target group is not configured to receive traffic from the load balancer"},
 		},
 	}
 }

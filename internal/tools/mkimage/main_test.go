@@ -57,15 +57,39 @@ func fakeBinaries(t *testing.T, dir string) (args []string, bodies map[string][]
 	return args, bodies
 }
 
+// built is one run of mkimage on fakeBinaries in a directory of its own.
+type built struct {
+	dir    string
+	opts   options
+	args   []string
+	bodies map[string][]byte
+}
+
+// runOnFakes runs mkimage with testOptions on fakeBinaries.
+func runOnFakes(t *testing.T) built {
+	t.Helper()
+	im := built{dir: t.TempDir()}
+	im.args, im.bodies = fakeBinaries(t, im.dir)
+	im.opts = testOptions(im.dir)
+	if err := run(im.opts, im.args); err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+// layout extracts the image's OCI layout into a directory and returns it.
+func (im built) layout(t *testing.T) string {
+	t.Helper()
+	lay := filepath.Join(im.dir, "layout")
+	extract(t, im.opts.out, lay)
+	return lay
+}
+
 // TestDeterministic: the tarball depends only on the binaries and the
 // flags, not on the order of the arguments, the files' times or modes.
 func TestDeterministic(t *testing.T) {
-	dir := t.TempDir()
-	args, _ := fakeBinaries(t, dir)
-	o := testOptions(dir)
-	if err := run(o, args); err != nil {
-		t.Fatal(err)
-	}
+	once := runOnFakes(t)
+	dir, args, o := once.dir, once.args, once.opts
 	first, err := os.ReadFile(o.out)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +125,24 @@ func extract(t *testing.T, tarball, dir string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
+	readTar(t, f, func(h *tar.Header, body []byte) {
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if h.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// readTar calls each with every entry of the tar stream r and its body.
+func readTar(t *testing.T, r io.Reader, each func(h *tar.Header, body []byte)) {
+	t.Helper()
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -110,20 +151,11 @@ func extract(t *testing.T, tarball, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if h.Typeflag == tar.TypeDir {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
 		body, err := io.ReadAll(tr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		each(h, body)
 	}
 }
 
@@ -131,14 +163,8 @@ func extract(t *testing.T, tarball, dir string) {
 // push does (an OCI layout directory, one index in index.json), and checks
 // every promise of the image: both platforms, the config, the layer.
 func TestImage(t *testing.T) {
-	dir := t.TempDir()
-	args, bodies := fakeBinaries(t, dir)
-	o := testOptions(dir)
-	if err := run(o, args); err != nil {
-		t.Fatal(err)
-	}
-	lay := filepath.Join(dir, "layout")
-	extract(t, o.out, lay)
+	run := runOnFakes(t)
+	bodies, lay := run.bodies, run.layout(t)
 	top, err := layout.ImageIndexFromPath(lay)
 	if err != nil {
 		t.Fatal(err)
@@ -239,23 +265,13 @@ func checkLayer(t *testing.T, img v1.Image, binary []byte) {
 	defer rc.Close()
 	var got []layerEntry
 	bodies := map[string][]byte{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	readTar(t, rc, func(h *tar.Header, body []byte) {
 		if !h.ModTime.Equal(time.Unix(testCreated, 0)) || h.Uname != "" || h.Gname != "" {
 			t.Errorf("%s: mtime %s, owner names %q:%q; want -created and numeric owners only", h.Name, h.ModTime, h.Uname, h.Gname)
 		}
 		got = append(got, layerEntry{h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid})
-		if bodies[h.Name], err = io.ReadAll(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+		bodies[h.Name] = body
+	})
 	want := []layerEntry{
 		{"etc/", tar.TypeDir, 0o755, 0, 0},
 		{"etc/group", tar.TypeReg, 0o644, 0, 0},
@@ -366,14 +382,7 @@ func checkDockerManifest(t *testing.T, lay string) {
 // layout's one index, with remote.WriteIndex) to a registry on loopback,
 // and reads both platforms back by the tag.
 func TestPush(t *testing.T) {
-	dir := t.TempDir()
-	args, _ := fakeBinaries(t, dir)
-	o := testOptions(dir)
-	if err := run(o, args); err != nil {
-		t.Fatal(err)
-	}
-	lay := filepath.Join(dir, "layout")
-	extract(t, o.out, lay)
+	lay := runOnFakes(t).layout(t)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	top, err := layout.ImageIndexFromPath(lay)

@@ -20,6 +20,8 @@ import (
 	"github.com/tgsync/tgsync/internal/testenv"
 )
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // version is what the tests release: a tag's form, so that make release
 // takes it, though no tag of the repository has it.
 const version = "v0.0.0"
