@@ -39,11 +39,21 @@ func Make(dist, version string, goals ...string) error {
 		return err
 	}
 	args := append([]string{"-C", root, "DIST=" + dist, "VERSION=" + version}, goals...)
-	if out, err := exec.Command("make", args...).CombinedOutput(); err != nil {
+	cmd := exec.Command("make", args...)
+	// The environment the test process started with: a test that points
+	// HOME at a temporary directory (to keep the SDK off ~/.aws) would
+	// otherwise give go a cold build and module cache, and a build of
+	// minutes.
+	cmd.Env = startEnv
+	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("make %s: %v\n%s", strings.Join(goals, " "), err, out)
 	}
 	return nil
 }
+
+// startEnv is the environment as the test process started, before any
+// t.Setenv.
+var startEnv = os.Environ()
 
 // repoRoot is the directory of go.mod above the test's package.
 func repoRoot() (string, error) {
