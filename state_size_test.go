@@ -12,6 +12,7 @@ import (
 
 	"github.com/tgsync/tgsync"
 	"github.com/tgsync/tgsync/internal/mock"
+	"github.com/tgsync/tgsync/internal/testenv"
 )
 
 // decodeBudget is the heap that loading the largest accepted state may
@@ -94,7 +95,7 @@ func realisticState(bindings, targets int) *tgsync.State {
 // DecodeState allocates (TotalAlloc), which is what the decode would hold
 // if no collection ran, and so bounds its peak.
 func TestMaxStateBytesFitsMemory(t *testing.T) {
-	if raceDetector {
+	if testenv.RaceDetector {
 		// .ci/run runs it without -race as a step of its own.
 		t.Skip("measures what decode allocates, which the race detector changes: run it without -race")
 	}

@@ -81,8 +81,14 @@ var (
 
 func TestScenarioRandomChurn(t *testing.T) {
 	runs := 300
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		runs = 100
+	case testenv.RaceDetector:
+		// Under -race a run costs about four times as much; half the runs
+		// of each seed keep the suite inside its time, and a plain
+		// go test ./test/scenario plays all of them.
+		runs = 150
 	}
 	seeds := []uint64{1, 2, 3, 4}
 	if *scenarioSeed != 0 {
