@@ -140,8 +140,14 @@ type stressFigures struct {
 // registered is ever forgotten, nothing wanted is missing.
 func TestSharedGroupStress(t *testing.T) {
 	seeds, rounds := 6, 120
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		seeds, rounds = 2, 40
+	case testenv.RaceDetector:
+		// A run costs about four times as much under -race; half the
+		// minutes keep the suite inside its time, and a plain
+		// go test ./test/faults plays all of them.
+		rounds = 60
 	}
 	var total stressFigures
 	var mu sync.Mutex
