@@ -32,17 +32,8 @@ type DeleteOptions struct {
 // are refused. A stack that does not exist is no error: there is nothing
 // to delete.
 func Delete(ctx context.Context, awsCfg aws.Config, o DeleteOptions) (*Result, error) {
-	if o.Stack == "" {
-		o.Stack = DefaultStack
-	}
-	if !validStackName(o.Stack) {
-		return nil, usage("--stack %q: a stack name has 1 to 128 letters, digits and '-', and starts with a letter", o.Stack)
-	}
-	if o.Poll <= 0 {
-		o.Poll = 2 * time.Second
-	}
-	if o.Out == nil {
-		o.Out = io.Discard
+	if err := commonDefaults(&o.Stack, &o.Poll, &o.Out); err != nil {
+		return nil, err
 	}
 	if awsCfg.Region == "" {
 		return nil, usage("no AWS Region: set AWS_REGION (or give --config, whose target groups name it)")

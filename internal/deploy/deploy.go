@@ -103,19 +103,28 @@ type plan struct {
 	lists      map[string]bool // its CommaDelimitedList parameters
 }
 
+// commonDefaults fills in and checks the options a deploy and a delete
+// share: the stack name, how often to poll, where the text goes.
+func commonDefaults(stack *string, poll *time.Duration, out *io.Writer) error {
+	if *stack == "" {
+		*stack = DefaultStack
+	}
+	if !validStackName(*stack) {
+		return usage("--stack %q: a stack name has 1 to 128 letters, digits and '-', and starts with a letter", *stack)
+	}
+	if *poll <= 0 {
+		*poll = 2 * time.Second
+	}
+	if *out == nil {
+		*out = io.Discard
+	}
+	return nil
+}
+
 // prepare checks everything that needs no AWS call.
 func prepare(o Options) (*plan, error) {
-	if o.Stack == "" {
-		o.Stack = DefaultStack
-	}
-	if !validStackName(o.Stack) {
-		return nil, usage("--stack %q: a stack name has 1 to 128 letters, digits and '-', and starts with a letter", o.Stack)
-	}
-	if o.Poll <= 0 {
-		o.Poll = 2 * time.Second
-	}
-	if o.Out == nil {
-		o.Out = io.Discard
+	if err := commonDefaults(&o.Stack, &o.Poll, &o.Out); err != nil {
+		return nil, err
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
