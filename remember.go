@@ -184,13 +184,14 @@ func recordAnswer(st BindingState, a Answer, now time.Time) BindingState {
 	partial := a.Partial != nil
 	addrs := uniqueAddrs(a.Addrs)
 	if !partial && (st.Answer == nil || !slices.Equal(st.Answer.Addrs, addrs)) {
-		st.Answer = &SourceAnswer{Addrs: addrs, TTL: Duration(a.TTL), At: now, Interfaces: recordInterfaces(nil, a.Interfaces, false)}
+		ifs, _ := recordInterfaces(nil, a.Interfaces, false)
+		st.Answer = &SourceAnswer{Addrs: addrs, TTL: Duration(a.TTL), At: now, Interfaces: ifs}
 		return st
 	}
 	if st.Answer == nil {
 		return st
 	}
-	if ifs := recordInterfaces(st.Answer.Interfaces, a.Interfaces, partial); !maps.Equal(ifs, st.Answer.Interfaces) {
+	if ifs, changed := recordInterfaces(st.Answer.Interfaces, a.Interfaces, partial); changed {
 		kept := *st.Answer
 		kept.Interfaces = ifs
 		st.Answer = &kept

@@ -141,25 +141,41 @@ func claimedAddrs(a Answer, stored *SourceAnswer) []netip.Addr {
 	return slices.Concat(a.Addrs, stored.Addrs)
 }
 
-// recordInterfaces keeps which interface each address came from. An
-// answer some of whose sources failed adds its interfaces to those kept,
-// so that a later event about one of them still finds the binding.
-func recordInterfaces(kept, got map[netip.Addr]string, partial bool) map[netip.Addr]string {
+// recordInterfaces keeps which interface each address came from, and
+// reports whether that changes what is kept: when it does not, kept itself
+// is returned, so that a run whose interfaces did not move copies nothing.
+// An answer some of whose sources failed adds its interfaces to those
+// kept, so that a later event about one of them still finds the binding.
+func recordInterfaces(kept, got map[netip.Addr]string, partial bool) (map[netip.Addr]string, bool) {
 	if !partial {
-		if len(got) == 0 {
-			return nil
+		switch {
+		case maps.Equal(kept, got):
+			return kept, false
+		case len(got) == 0:
+			return nil, true
 		}
-		return maps.Clone(got)
+		return maps.Clone(got), true
 	}
-	if len(got) == 0 {
-		return kept
+	if !addsTo(kept, got) {
+		return kept, false
 	}
 	out := maps.Clone(kept)
 	if out == nil {
 		out = map[netip.Addr]string{}
 	}
 	maps.Copy(out, got)
-	return out
+	return out, true
+}
+
+// addsTo reports whether got holds an address kept does not, or holds
+// with another interface.
+func addsTo(kept, got map[netip.Addr]string) bool {
+	for a, id := range got {
+		if k, ok := kept[a]; !ok || k != id {
+			return true
+		}
+	}
+	return false
 }
 
 // BindingsWithInterface names, sorted, the bindings whose kept answer

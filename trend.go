@@ -3,7 +3,6 @@ package tgsync
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,19 +54,17 @@ func (tr *Trend) Add(p TrendPoint) bool {
 	for len(kept) > 0 && kept[len(kept)-1].At.After(p.At) {
 		kept = kept[:len(kept)-1]
 	}
-	out := append(slices.Clone(kept), p)
 	// Keep the newest point at or before the window's start.
 	cut := 0
-	for i, q := range out {
+	for i, q := range kept {
 		if !q.At.After(p.At.Add(-TrendRetention)) {
 			cut = i
 		}
 	}
-	out = out[cut:]
-	if over := len(out) - TrendLimit; over > 0 {
-		out = out[over:]
-	}
-	*tr = slices.Clone(out)
+	kept = kept[cut:]
+	kept = kept[max(0, len(kept)+1-TrendLimit):]
+	// One new slice, sized to fit: the dropped points go with the old one.
+	*tr = append(append(make(Trend, 0, len(kept)+1), kept...), p)
 	return true
 }
 

@@ -33,13 +33,23 @@ type RetiredStatus struct {
 }
 
 // retired lists the bindings the state keeps after they left the config,
-// by name. wanted holds, per target group, the targets the configured
-// bindings want.
-func retired(st *tgsync.State, configured map[string]bool, wanted map[string]map[string]bool) []RetiredStatus {
+// by name. bindings are the configured ones, as Build made them: a retired
+// binding's target that one of them wants in its group is looked after,
+// not orphaned. Their wanted targets are only collected once a retired
+// binding is found, which most states have none of.
+func retired(st *tgsync.State, bindings []BindingStatus) []RetiredStatus {
+	configured := make(map[string]bool, len(bindings))
+	for _, b := range bindings {
+		configured[b.Name] = true
+	}
 	out := []RetiredStatus{}
+	var wanted map[string]map[string]bool
 	for name, bs := range st.Bindings {
 		if configured[name] || bs == nil || bs.RemovedAt.IsZero() {
 			continue
+		}
+		if wanted == nil {
+			wanted = wantedByGroup(bindings)
 		}
 		r := RetiredStatus{Name: name, TargetGroupARN: bs.TargetGroupARN, RemovedAt: utc(bs.RemovedAt),
 			ForgottenAt: utc(bs.RemovedAt.Add(tgsync.BindingRetention)), Orphaned: []string{},
@@ -65,8 +75,7 @@ func retired(st *tgsync.State, configured map[string]bool, wanted map[string]map
 }
 
 // wantedByGroup collects the desired targets of the configured bindings
-// per target group: a retired binding's target that one of them wants is
-// looked after, not orphaned.
+// per target group.
 func wantedByGroup(bindings []BindingStatus) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	for _, b := range bindings {

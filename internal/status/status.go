@@ -121,11 +121,7 @@ func Build(in Input) Status {
 		b.Events = withDrains(b.Events, spec.TargetGroupARN, st.DrainLog)
 		out.Bindings = append(out.Bindings, b)
 	}
-	configured := map[string]bool{}
-	for _, spec := range in.Bindings {
-		configured[spec.Name] = true
-	}
-	out.Retired = retired(st, configured, wantedByGroup(out.Bindings))
+	out.Retired = retired(st, out.Bindings)
 	return out
 }
 
