@@ -262,15 +262,6 @@ func failures(ctx context.Context, c *cloudformation.Client, id string, start ti
 	return failed, ""
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // lineDiff is a line diff of two short texts: unchanged lines with two
 // spaces, removed ones with "- ", added ones with "+ ".
 func lineDiff(a, b string) []string {
