@@ -317,17 +317,15 @@ func (p *plan) deploy(ctx context.Context, awsCfg aws.Config) error {
 			return nil
 		}
 	}
-	if !p.DryRun {
-		if err := upload(ctx, c.s3, p.CodeBucket, account, awsCfg.Region, p.Package, p.logf); err != nil {
-			return err
-		}
-	}
 	if p.DryRun {
 		cs, err := p.createChangeSet(ctx, c.cfn, st, want)
 		if err != nil || cs == nil {
 			return err
 		}
 		return p.discard(ctx, c.cfn, cs, st == nil)
+	}
+	if err := upload(ctx, c.s3, p.CodeBucket, account, awsCfg.Region, p.Package, p.logf); err != nil {
+		return err
 	}
 	return p.apply(ctx, c, st, want)
 }
