@@ -361,12 +361,12 @@ func (p *plan) values() map[string]string {
 }
 
 // parameters turns values into CloudFormation's form: the rest of the
-// template's parameters that the stack has keep their previous values,
-// passed as values (UsePreviousValue would do the same in CloudFormation,
-// but moto takes it only for parameters given before, not defaults).
-func (p *plan) parameters(want map[string]string, st *cfntypes.Stack) []cfntypes.Parameter {
+// template's parameters that the stack has (prev, its stackParameters)
+// keep their previous values, passed as values (UsePreviousValue would do
+// the same in CloudFormation, but moto takes it only for parameters given
+// before, not defaults).
+func (p *plan) parameters(want, prev map[string]string) []cfntypes.Parameter {
 	var out []cfntypes.Parameter
-	prev := p.stackParameters(st)
 	for _, k := range p.params {
 		v, ok := want[k]
 		if !ok {
