@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -97,11 +96,10 @@ func (c *Config) StackPlace() (Place, error) {
 	var place Place
 	var regionPath, accountPath string
 	for _, g := range groups {
-		parts := strings.SplitN(g.arn, ":", 6)
-		if len(parts) < 6 {
+		p, msg := parseARN(g.arn)
+		if msg != "" {
 			continue // Parse has refused it already
 		}
-		p := Place{Partition: parts[1], Region: parts[3], Account: parts[4]}
 		switch {
 		case regionPath == "":
 			place.Partition, place.Region, regionPath = p.Partition, p.Region, g.path

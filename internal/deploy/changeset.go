@@ -33,10 +33,11 @@ func (p *plan) createChangeSet(ctx context.Context, c *cloudformation.Client, st
 	if st == nil {
 		typ = cfntypes.ChangeSetTypeCreate
 	}
+	prev := p.stackParameters(st)
 	name := fmt.Sprintf("tgsync-deploy-%d", time.Now().UnixNano())
 	out, err := c.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
 		StackName: aws.String(p.Stack), ChangeSetName: aws.String(name), ChangeSetType: typ,
-		TemplateBody: aws.String(p.template), Parameters: p.parameters(want, st),
+		TemplateBody: aws.String(p.template), Parameters: p.parameters(want, prev),
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
 		Description:  aws.String("tgsync deploy"),
 	})
@@ -85,7 +86,7 @@ func (p *plan) createChangeSet(ctx context.Context, c *cloudformation.Client, st
 	}
 	verb := map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: ActionCreate, cfntypes.ChangeSetTypeUpdate: ActionUpdate}[typ]
 	p.res.Action = ActionDryRun
-	p.res.ChangeSet = &ChangeSet{Type: verb, Parameters: parameterChanges(p.stackParameters(st), want, st == nil), Resources: resourceChanges(changes)}
+	p.res.ChangeSet = &ChangeSet{Type: verb, Parameters: parameterChanges(prev, want, st == nil), Resources: resourceChanges(changes)}
 	writeChangeSet(p.Out, p.res)
 	return cs, nil
 }
@@ -127,11 +128,12 @@ func (p *plan) discard(ctx context.Context, c *cloudformation.Client, cs *change
 func (p *plan) apply(ctx context.Context, c clients, st *cfntypes.Stack, want map[string]string) error {
 	create := st == nil
 	verb := map[bool]string{true: ActionCreate, false: ActionUpdate}[create]
+	prev := p.stackParameters(st)
 	p.res.Action = verb
-	p.res.ChangeSet = &ChangeSet{Type: verb, Parameters: parameterChanges(p.stackParameters(st), want, create)}
+	p.res.ChangeSet = &ChangeSet{Type: verb, Parameters: parameterChanges(prev, want, create)}
 	writeChangeSet(p.Out, p.res)
 	start := time.Now()
-	params := p.parameters(want, st)
+	params := p.parameters(want, prev)
 	caps := []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}
 	var id string
 	if create {
@@ -260,15 +262,6 @@ func failures(ctx context.Context, c *cloudformation.Client, id string, start ti
 	}
 	slices.Reverse(failed)
 	return failed, ""
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // lineDiff is a line diff of two short texts: unchanged lines with two

@@ -317,17 +317,15 @@ func (p *plan) deploy(ctx context.Context, awsCfg aws.Config) error {
 			return nil
 		}
 	}
-	if !p.DryRun {
-		if err := upload(ctx, c.s3, p.CodeBucket, account, awsCfg.Region, p.Package, p.logf); err != nil {
-			return err
-		}
-	}
 	if p.DryRun {
 		cs, err := p.createChangeSet(ctx, c.cfn, st, want)
 		if err != nil || cs == nil {
 			return err
 		}
 		return p.discard(ctx, c.cfn, cs, st == nil)
+	}
+	if err := upload(ctx, c.s3, p.CodeBucket, account, awsCfg.Region, p.Package, p.logf); err != nil {
+		return err
 	}
 	return p.apply(ctx, c, st, want)
 }
@@ -363,12 +361,12 @@ func (p *plan) values() map[string]string {
 }
 
 // parameters turns values into CloudFormation's form: the rest of the
-// template's parameters that the stack has keep their previous values,
-// passed as values (UsePreviousValue would do the same in CloudFormation,
-// but moto takes it only for parameters given before, not defaults).
-func (p *plan) parameters(want map[string]string, st *cfntypes.Stack) []cfntypes.Parameter {
+// template's parameters that the stack has (prev, its stackParameters)
+// keep their previous values, passed as values (UsePreviousValue would do
+// the same in CloudFormation, but moto takes it only for parameters given
+// before, not defaults).
+func (p *plan) parameters(want, prev map[string]string) []cfntypes.Parameter {
 	var out []cfntypes.Parameter
-	prev := p.stackParameters(st)
 	for _, k := range p.params {
 		v, ok := want[k]
 		if !ok {

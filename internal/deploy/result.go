@@ -3,6 +3,8 @@ package deploy
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -135,7 +137,7 @@ func maskValue(k, v string) string {
 // stack's: every one with a value for a new stack.
 func parameterChanges(prev, want map[string]string, create bool) []ParameterChange {
 	out := []ParameterChange{}
-	for _, k := range sortedKeys(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		old, had := prev[k]
 		v := want[k]
 		switch {
@@ -225,7 +227,7 @@ func writeOutputs(w io.Writer, outputs map[string]string) {
 	if len(outputs) == 0 {
 		return
 	}
-	keys := sortedKeys(outputs)
+	keys := slices.Sorted(maps.Keys(outputs))
 	width := 0
 	for _, k := range keys {
 		width = max(width, len(k))

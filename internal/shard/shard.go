@@ -27,9 +27,6 @@ type Spec struct {
 	K, N int
 }
 
-// All is the whole deployment, unsharded.
-var All = Spec{K: 1, N: 1}
-
 // Parse reads "K/N", such as "2/4".
 func Parse(s string) (Spec, error) {
 	k, n, ok := strings.Cut(s, "/")
