@@ -187,15 +187,14 @@ const BindingRetention = 7 * 24 * time.Hour
 // kept of groups no configured binding uses.
 func (r *Reconciler) retire(st *State, now time.Time) {
 	used := map[string]bool{}
-	configured := map[string]string{}
+	configured := map[string]bool{}
 	for _, b := range r.Bindings {
-		configured[b.Name], used[b.TargetGroupARN] = b.TargetGroupARN, true
+		configured[b.Name], used[b.TargetGroupARN] = true, true
 	}
 	for name, bs := range st.Bindings {
-		arn, ok := configured[name]
 		switch {
-		case ok:
-			bs.RemovedAt, bs.TargetGroupARN = time.Time{}, arn
+		case configured[name]:
+			bs.RemovedAt = time.Time{}
 		case bs.RemovedAt.IsZero():
 			bs.RemovedAt = now
 		case now.Sub(bs.RemovedAt) >= BindingRetention:
