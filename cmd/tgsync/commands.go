@@ -19,11 +19,13 @@ import (
 // loadConfig reads the config named by --config and prints every problem
 // when it is invalid. The warnings of a valid config go to the log.
 func loadConfig(c *CLI, g *globals) (*config.Config, bool) {
-	cfg, ok := readConfig(c, g)
-	if ok {
-		logConfigWarnings(g.log, g.config, cfg.Warnings)
+	cfg, err := loadConfigInput(c, g)
+	if err != nil {
+		printConfigError(c, err)
+		return nil, false
 	}
-	return cfg, ok
+	logConfigWarnings(g.log, g.config, cfg.Warnings)
+	return cfg, true
 }
 
 // logConfigWarnings logs the warnings of a valid config; from names where
@@ -32,17 +34,6 @@ func logConfigWarnings(log *slog.Logger, from string, warnings []config.Problem)
 	for _, w := range warnings {
 		log.Warn("config warning", "config", from, "line", w.Line, "key", w.Path, "warning", w.Message)
 	}
-}
-
-// readConfig is loadConfig without logging the warnings, for validate,
-// which prints them.
-func readConfig(c *CLI, g *globals) (*config.Config, bool) {
-	cfg, err := loadConfigInput(c, g)
-	if err != nil {
-		printConfigError(c, err)
-		return nil, false
-	}
-	return cfg, true
 }
 
 // printConfigError prints why a config could not be loaded: every problem,
