@@ -51,6 +51,20 @@ func printConfigError(c *CLI, err error) {
 // exit(exitUsage); missing AWS credentials, exit(exitFailed), as for any
 // AWS call that fails.
 func loadApp(ctx context.Context, c *CLI, g *globals) (*app, error) {
+	a, err := wireApp(ctx, c, g)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCredentials(ctx, a.awsConfig); err != nil {
+		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+		return nil, exit(exitFailed)
+	}
+	return a, nil
+}
+
+// wireApp is loadApp without the check of the credentials, which the
+// daemon makes on its own terms.
+func wireApp(ctx context.Context, c *CLI, g *globals) (*app, error) {
 	cfg, ok := loadConfig(c, g)
 	if !ok {
 		return nil, exit(exitUsage)
@@ -59,10 +73,6 @@ func loadApp(ctx context.Context, c *CLI, g *globals) (*app, error) {
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 		return nil, exit(exitUsage)
-	}
-	if err := checkCredentials(ctx, a.awsConfig); err != nil {
-		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
-		return nil, exit(exitFailed)
 	}
 	return a, nil
 }
@@ -234,14 +244,9 @@ func daemon(ctx context.Context, c *CLI, g *globals, interval, minInterval time.
 	if interval <= 0 || minInterval <= 0 || minInterval > interval {
 		return usageErrorf("want 0 < --min-interval (%s) <= --interval (%s)", minInterval, interval)
 	}
-	cfg, ok := loadConfig(c, g)
-	if !ok {
-		return exit(exitUsage)
-	}
-	a, err := newApp(ctx, cfg, c.Getenv, appOptions{sdkLog: g.log})
+	a, err := wireApp(ctx, c, g)
 	if err != nil {
-		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
-		return exit(exitUsage)
+		return err
 	}
 	// Credentials may come later (an instance role being attached): say
 	// what is missing once, and keep running.
