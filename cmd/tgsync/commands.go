@@ -19,11 +19,13 @@ import (
 // loadConfig reads the config named by --config and prints every problem
 // when it is invalid. The warnings of a valid config go to the log.
 func loadConfig(c *CLI, g *globals) (*config.Config, bool) {
-	cfg, ok := readConfig(c, g)
-	if ok {
-		logConfigWarnings(g.log, g.config, cfg.Warnings)
+	cfg, err := loadConfigInput(c, g)
+	if err != nil {
+		printConfigError(c, err)
+		return nil, false
 	}
-	return cfg, ok
+	logConfigWarnings(g.log, g.config, cfg.Warnings)
+	return cfg, true
 }
 
 // logConfigWarnings logs the warnings of a valid config; from names where
@@ -32,17 +34,6 @@ func logConfigWarnings(log *slog.Logger, from string, warnings []config.Problem)
 	for _, w := range warnings {
 		log.Warn("config warning", "config", from, "line", w.Line, "key", w.Path, "warning", w.Message)
 	}
-}
-
-// readConfig is loadConfig without logging the warnings, for validate,
-// which prints them.
-func readConfig(c *CLI, g *globals) (*config.Config, bool) {
-	cfg, err := loadConfigInput(c, g)
-	if err != nil {
-		printConfigError(c, err)
-		return nil, false
-	}
-	return cfg, true
 }
 
 // printConfigError prints why a config could not be loaded: every problem,
@@ -60,6 +51,20 @@ func printConfigError(c *CLI, err error) {
 // exit(exitUsage); missing AWS credentials, exit(exitFailed), as for any
 // AWS call that fails.
 func loadApp(ctx context.Context, c *CLI, g *globals) (*app, error) {
+	a, err := wireApp(ctx, c, g)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCredentials(ctx, a.awsConfig); err != nil {
+		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
+		return nil, exit(exitFailed)
+	}
+	return a, nil
+}
+
+// wireApp is loadApp without the check of the credentials, which the
+// daemon makes on its own terms.
+func wireApp(ctx context.Context, c *CLI, g *globals) (*app, error) {
 	cfg, ok := loadConfig(c, g)
 	if !ok {
 		return nil, exit(exitUsage)
@@ -68,10 +73,6 @@ func loadApp(ctx context.Context, c *CLI, g *globals) (*app, error) {
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 		return nil, exit(exitUsage)
-	}
-	if err := checkCredentials(ctx, a.awsConfig); err != nil {
-		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
-		return nil, exit(exitFailed)
 	}
 	return a, nil
 }
@@ -243,14 +244,9 @@ func daemon(ctx context.Context, c *CLI, g *globals, interval, minInterval time.
 	if interval <= 0 || minInterval <= 0 || minInterval > interval {
 		return usageErrorf("want 0 < --min-interval (%s) <= --interval (%s)", minInterval, interval)
 	}
-	cfg, ok := loadConfig(c, g)
-	if !ok {
-		return exit(exitUsage)
-	}
-	a, err := newApp(ctx, cfg, c.Getenv, appOptions{sdkLog: g.log})
+	a, err := wireApp(ctx, c, g)
 	if err != nil {
-		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
-		return exit(exitUsage)
+		return err
 	}
 	// Credentials may come later (an instance role being attached): say
 	// what is missing once, and keep running.

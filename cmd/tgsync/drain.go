@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
 	"github.com/tgsync/tgsync"
@@ -189,29 +188,6 @@ func drainExitCode(err error) int {
 	}
 }
 
-// drainAWS builds what a drain needs, the way newApp does for a reconcile:
-// the SDK configuration (its own log lines in log), the elbv2 adapters
-// under the configured rate limits, and the state store. Unlike newApp it
-// sets up no DNS.
-func drainAWS(ctx context.Context, cfg *config.Config, calls *elbv2.Calls, log *slog.Logger) (*elbv2.Accounts, tgsync.Store, aws.Config, error) {
-	awsCfg, err := loadAWS(ctx, cfg, calls)
-	if err != nil {
-		return nil, nil, aws.Config{}, err
-	}
-	if log != nil {
-		awsCfg.Logger = sdkLogger{log}
-	}
-	store, err := newStore(cfg.State, awsCfg, "")
-	if err != nil {
-		return nil, nil, aws.Config{}, err
-	}
-	groups, err := newGroups(awsCfg, cfg)
-	if err != nil {
-		return nil, nil, aws.Config{}, err
-	}
-	return groups, store, awsCfg, nil
-}
-
 func drainCommand(c *CLI, g *globals) *cobra.Command {
 	var eventFile string
 	var dryRun bool
@@ -263,7 +239,7 @@ func drain(ctx context.Context, c *CLI, g *globals, eventFile string, dryRun boo
 	if cfg.SpotDrain == nil {
 		return &exitStatus{code: exitUsage, msg: g.config + ": the config has no spotDrain section: add one with the targetGroupArns to drain Fargate Spot tasks from"}
 	}
-	groups, store, awsCfg, err := drainAWS(ctx, cfg, &elbv2.Calls{}, g.log)
+	awsCfg, store, groups, err := wireAWS(ctx, cfg, &elbv2.Calls{}, g.log, "")
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "tgsync: %v\n", err)
 		return exit(exitUsage)

@@ -75,20 +75,11 @@ type appOptions struct {
 // state store.
 func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string, opts appOptions) (*app, error) {
 	a := &app{cfg: cfg, calls: &elbv2.Calls{}}
-	awsCfg, err := loadAWS(ctx, cfg, a.calls)
+	awsCfg, store, groups, err := wireAWS(ctx, cfg, a.calls, opts.sdkLog, opts.bucketRegion)
 	if err != nil {
 		return nil, err
 	}
-	if opts.sdkLog != nil {
-		awsCfg.Logger = sdkLogger{opts.sdkLog}
-	}
-	a.awsConfig = awsCfg
-	if a.store, err = newStore(cfg.State, awsCfg, opts.bucketRegion); err != nil {
-		return nil, err
-	}
-	if a.groups, err = newGroups(awsCfg, cfg); err != nil {
-		return nil, err
-	}
+	a.awsConfig, a.store, a.groups = awsCfg, store, groups
 	if a.lister, a.interfaces, err = interfaceSources(cfg, awsCfg); err != nil {
 		return nil, err
 	}
@@ -101,6 +92,29 @@ func newApp(ctx context.Context, cfg *config.Config, getenv func(string) string,
 		return nil, err
 	}
 	return a, nil
+}
+
+// wireAWS is what every command that acts on target groups needs, the
+// reconcile (newApp) and the drain alike: the SDK configuration (its own
+// log lines in sdkLog, when set), the configured state store and the
+// elbv2 adapters under the configured rate limits. It sets up no DNS.
+func wireAWS(ctx context.Context, cfg *config.Config, calls *elbv2.Calls, sdkLog *slog.Logger, bucketRegion string) (aws.Config, tgsync.Store, *elbv2.Accounts, error) {
+	awsCfg, err := loadAWS(ctx, cfg, calls)
+	if err != nil {
+		return aws.Config{}, nil, nil, err
+	}
+	if sdkLog != nil {
+		awsCfg.Logger = sdkLogger{sdkLog}
+	}
+	store, err := newStore(cfg.State, awsCfg, bucketRegion)
+	if err != nil {
+		return aws.Config{}, nil, nil, err
+	}
+	groups, err := newGroups(awsCfg, cfg)
+	if err != nil {
+		return aws.Config{}, nil, nil, err
+	}
+	return awsCfg, store, groups, nil
 }
 
 // newGroups is the elbv2 adapters of a process, one budget per account
