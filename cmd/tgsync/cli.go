@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tgsync/tgsync/internal/config"
 	"github.com/tgsync/tgsync/internal/obs"
 )
 
@@ -289,7 +290,7 @@ func flagError(cmd *cobra.Command, err error) error {
 	}
 	var best string
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if best == "" && (levenshtein(name, f.Name) <= 2 || strings.HasPrefix(f.Name, name)) {
+		if best == "" && (config.EditDistance(name, f.Name) <= 2 || strings.HasPrefix(f.Name, name)) {
 			best = f.Name
 		}
 	})
@@ -297,27 +298,6 @@ func flagError(cmd *cobra.Command, err error) error {
 		return err
 	}
 	return fmt.Errorf("%s\n\nDid you mean this?\n\t--%s", msg, best)
-}
-
-// levenshtein is the edit distance of two flag names.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // singleDashLongFlags rewrites -name and -name=value to --name for the

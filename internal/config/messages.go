@@ -65,16 +65,17 @@ func suggest(key string, known []string) string {
 	}
 	best, bestDist := "", 3
 	for _, k := range known {
-		if d := editDistance(key, k); d < bestDist && d < len(k) && d < len(key) {
+		if d := EditDistance(key, k); d < bestDist && d < len(k) && d < len(key) {
 			best, bestDist = k, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance, giving up early (returning a
-// large value) when the lengths alone differ by more than two.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance in characters, giving up early
+// (returning 3) when the lengths alone differ by more than two: callers
+// that suggest a name ("did you mean") want only near ones.
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	if d := len(ra) - len(rb); d > 2 || d < -2 {
 		return 3
